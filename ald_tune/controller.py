@@ -1,0 +1,275 @@
+"""The ALD decision rule as a pure object: metric history in, a Decision out.
+
+No torch here: a controller sees plain floats (one dict per finished epoch,
+keys such as ``recon_loss``, ``fid_gen``, ``fid_recon``, ``silhouette``), the
+current n_z and optionally each unit's mean KL, and returns a frozen
+:class:`Decision`. Its small leftover state is a JSON dict behind
+``state_dict()`` / ``load_state_dict()`` so a checkpoint restores it exactly.
+
+The ``paper`` rule, as the authors' code runs it (ALD-VAE, arXiv 2312.06280):
+
+1. A decision is made every ``patience`` epochs since the last decision
+   (never at epoch 0).
+2. Once the history holds ``window`` epochs: if the mean silhouette of the
+   last ``window/2`` epochs exceeds the mean of the ``window/2`` before, the
+   step drops from ``n_remove`` to ``fine_step`` (once, for good).
+3. Only after that switch, the stop test: the least-squares slope of every
+   voting metric over the ``window - 1`` epochs before the current one must
+   point in its vote's direction (paper: silhouette, both FIDs and the
+   reconstruction loss all rising). Then pruning stops for good.
+4. Otherwise n_z drops by the step, never below ``n_z_min``. Training goes on
+   to the last epoch, or ``n_epochs_after_stop`` epochs after the stop.
+
+NaN policy: a non-finite metric value (an undefined silhouette, a failed
+FID) is left out of means and slope fits. A half-window with no finite
+silhouette cannot switch the step; a voting metric with fewer than three
+finite points in the window votes "no", so the run keeps pruning rather than
+stopping on missing evidence. Non-finite *losses* never reach the controller:
+the training loop fails the run first.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping, Sequence
+
+History = Sequence[Mapping[str, float]]
+
+
+class PruningFloorWarning(UserWarning):
+    """n_z reached ``n_z_min`` before the stop rule fired."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do after one epoch.
+
+    Attributes:
+        units: indices of the latent units to remove now (may be empty).
+        stop: pruning stopped at this epoch (n_z is final from here on).
+        end_run: training ends after this epoch.
+        reason: one human-readable line saying why.
+    """
+
+    units: tuple[int, ...] = ()
+    stop: bool = False
+    end_run: bool = False
+    reason: str = ""
+
+    @property
+    def n_remove(self) -> int:
+        return len(self.units)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["units"] = list(self.units)
+        return d
+
+
+def slope(values: Sequence[float]) -> float:
+    """Least-squares slope (degree-1 fit) over the finite values; NaN if < 3."""
+    pts = [(i, v) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
+    if len(pts) < 3:
+        return math.nan
+    n = len(pts)
+    mx = sum(i for i, _ in pts) / n
+    my = sum(v for _, v in pts) / n
+    sxx = sum((i - mx) ** 2 for i, _ in pts)
+    return sum((i - mx) * (v - my) for i, v in pts) / sxx
+
+
+def finite_mean(values: Sequence[float]) -> float:
+    """Mean of the finite values; NaN when there are none."""
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
+def select_units(n_z: int, k: int, how: str, unit_kl: Sequence[float] | None) -> tuple[int, ...]:
+    """Pick ``k`` of ``n_z`` units to remove.
+
+    Args:
+        n_z: current number of units.
+        k: how many to remove (0 <= k < n_z).
+        how: ``last`` (highest indices, the authors' choice) or ``lowest_kl``
+            (smallest mean KL to the prior: the least informative units).
+        unit_kl: per-unit mean KL, required for ``lowest_kl``.
+
+    Returns:
+        Sorted unit indices.
+    """
+    if k <= 0:
+        return ()
+    if how == "last":
+        return tuple(range(n_z - k, n_z))
+    if unit_kl is None or len(unit_kl) != n_z:
+        raise ValueError(f"unit_selection='lowest_kl' needs unit_kl of length n_z={n_z}, "
+                         f"got {None if unit_kl is None else len(unit_kl)}.")
+    # NaN KL sorts first: a unit whose KL is undefined carries no usable information.
+    order = sorted(range(n_z), key=lambda i: (not math.isnan(unit_kl[i]),
+                                              unit_kl[i] if not math.isnan(unit_kl[i]) else 0, i))
+    return tuple(sorted(order[:k]))
+
+
+class FixedController:
+    """The grid baseline's controller: never prunes, never stops early."""
+
+    rule = "fixed"
+
+    def decide(self, history: History, n_z: int,
+               unit_kl: Sequence[float] | None = None) -> Decision:
+        return Decision(reason=f"fixed n_z={n_z}")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if state.get("rule") != self.rule:
+            raise ValueError(f"checkpoint holds a {state.get('rule')!r} controller, not 'fixed'.")
+
+
+class ScriptedController:
+    """For tests: removes ``script[epoch]`` units (or stops when it is 'stop')."""
+
+    rule = "scripted"
+
+    def __init__(self, script: Mapping[int, int | str], how: str = "last") -> None:
+        self.script = {int(k): v for k, v in script.items()}
+        self.how = how
+
+    def decide(self, history: History, n_z: int,
+               unit_kl: Sequence[float] | None = None) -> Decision:
+        action = self.script.get(len(history) - 1)
+        if action == "stop":
+            return Decision(stop=True, reason="scripted stop")
+        if action:
+            return Decision(units=select_units(n_z, min(int(action), n_z - 1), self.how, unit_kl),
+                            reason=f"scripted removal of {action}")
+        return Decision(reason="scripted wait")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "script": {str(k): v for k, v in self.script.items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.script = {int(k): v for k, v in state["script"].items()}
+
+
+@dataclass
+class _State:
+    step: int
+    switched: bool = False
+    stopped: bool = False
+    stop_epoch: int | None = None
+    last_decision: int = 0
+    floor_reached: bool = False
+
+
+class ALDController:
+    """The adaptive latent-dimension rule (see the module docstring).
+
+    Args:
+        cfg: an :class:`ald_tune.config.ALDConfig` (or any object with its fields).
+
+    Example:
+        >>> from ald_tune.config import ALDConfig
+        >>> ctl = ALDController(ALDConfig())
+        >>> hist = [{"silhouette": 0.1, "fid_gen": 1, "fid_recon": 1, "recon_loss": 1}] * 6
+        >>> ctl.decide(hist, n_z=64, unit_kl=[1.0] * 64).units
+        (59, 60, 61, 62, 63)
+    """
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+        self.rule = cfg.rule
+        self.state = _State(step=cfg.n_remove)
+
+    @property
+    def stopped(self) -> bool:
+        return self.state.stopped
+
+    @property
+    def floor_reached(self) -> bool:
+        return self.state.floor_reached
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, **asdict(self.state)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if state.get("rule") != self.rule:
+            raise ValueError(f"checkpoint holds a {state.get('rule')!r} controller, "
+                             f"this run uses {self.rule!r}.")
+        self.state = _State(**{k: v for k, v in state.items() if k != "rule"})
+
+    def decide(self, history: History, n_z: int,
+               unit_kl: Sequence[float] | None = None) -> Decision:
+        """Decide after the last epoch in ``history`` (index = epoch, 0-based)."""
+        cfg, st = self.cfg, self.state
+        epoch = len(history) - 1
+        if st.stopped:
+            return self._after_stop(epoch)
+        if epoch <= 0 or epoch - st.last_decision < cfg.patience:
+            return Decision(reason=f"waiting ({epoch - st.last_decision}/{cfg.patience} epochs)")
+        st.last_decision = epoch
+        switched_now = False
+        if not st.switched and len(history) >= cfg.window and self._silhouette_rising(history):
+            # Authors: once the silhouette rises, only 1-unit steps follow (and the stop test).
+            st.switched, st.step, switched_now = True, cfg.fine_step, True
+        if st.switched:
+            votes = self._votes(history)
+            if all(votes.values()):
+                st.stopped, st.stop_epoch = True, epoch
+                end = cfg.n_epochs_after_stop == 0
+                return Decision(stop=True, end_run=end, reason="stop: slopes " + _fmt_votes(votes))
+        return self._prune(n_z, unit_kl, switched_now)
+
+    def _after_stop(self, epoch: int) -> Decision:
+        n_after = self.cfg.n_epochs_after_stop
+        done = n_after is not None and epoch - self.state.stop_epoch >= n_after
+        why = f"pruning stopped at epoch {self.state.stop_epoch}"
+        return Decision(end_run=done, reason=why + ("; run ends" if done else ""))
+
+    def _silhouette_rising(self, history: History) -> bool:
+        half = self.cfg.window // 2
+        sil = [h.get("silhouette", math.nan) for h in history]
+        recent, before = finite_mean(sil[-half:]), finite_mean(sil[-2 * half:-half])
+        return math.isfinite(recent) and math.isfinite(before) and recent > before
+
+    def _votes(self, history: History) -> dict[str, float]:
+        # Authors: slopes over all_data[metric][-window:-1], the window-1 epochs before now.
+        span = history[-self.cfg.window:-1]
+        out = {}
+        for metric, direction in self.cfg.votes:
+            s = slope([h.get(metric, math.nan) for h in span])
+            out[metric] = (s > 0 if direction == "up" else s < 0) if math.isfinite(s) else False
+        return out
+
+    def _prune(self, n_z: int, unit_kl: Sequence[float] | None, switched_now: bool) -> Decision:
+        cfg, st = self.cfg, self.state
+        k = min(st.step, n_z - cfg.n_z_min)
+        prefix = "switch to fine steps; " if switched_now else ""
+        if k <= 0:
+            self._warn_floor(n_z)
+            return Decision(reason=prefix + f"at n_z_min={cfg.n_z_min}, nothing to remove")
+        units = select_units(n_z, k, cfg.unit_selection, unit_kl)
+        if n_z - k <= cfg.n_z_min:
+            self._warn_floor(n_z - k)
+        why = "stop test not met" if st.switched else "silhouette not rising yet"
+        return Decision(units=units, reason=prefix + f"remove {k} ({why})")
+
+    def _warn_floor(self, n_z: int) -> None:
+        if not self.state.floor_reached:
+            self.state.floor_reached = True
+            warnings.warn(f"n_z reached n_z_min={self.cfg.n_z_min} (n_z={n_z}) before the stop "
+                          "rule fired; the chosen size is the floor, not a finding. "
+                          "Lower ald.n_z_min or use more epochs.", PruningFloorWarning,
+                          stacklevel=3)
+
+
+def _fmt_votes(votes: Mapping[str, bool]) -> str:
+    return ", ".join(f"{m} {'ok' if v else 'no'}" for m, v in votes.items())
+
+
+def make_controller(cfg: Any, fixed_n_z: int | None = None):
+    """The controller a run needs: fixed for the grid, ALD otherwise."""
+    return FixedController() if fixed_n_z is not None else ALDController(cfg)

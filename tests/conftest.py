@@ -1,0 +1,23 @@
+"""Shared test set-up: one torch thread, absolute temp paths, offline MLflow."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    import torch
+    torch.set_num_threads(1)
+    yield
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> str:
+    """One cache for the classifier FID extractor across the session."""
+    return str(tmp_path_factory.mktemp("ald_cache"))

@@ -1,0 +1,152 @@
+"""The ALD rule's branches on hand-written metric histories (no torch)."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import pytest
+
+from ald_tune.config import ALDConfig
+from ald_tune.controller import (ALDController, FixedController, PruningFloorWarning,
+                                 ScriptedController, select_units, slope)
+
+
+def epoch(sil=0.0, fid_gen=10.0, fid_recon=10.0, recon=30.0):
+    return {"silhouette": sil, "fid_gen": fid_gen, "fid_recon": fid_recon, "recon_loss": recon}
+
+
+def run(ctl, records, n_z=64, unit_kl=None):
+    """Feed records one epoch at a time, applying removals; return decisions and n_z path."""
+    hist, decisions = [], []
+    for r in records:
+        hist.append(r)
+        d = ctl.decide(hist, n_z, unit_kl or [1.0] * n_z)
+        decisions.append(d)
+        n_z -= d.n_remove
+        if d.end_run:
+            break
+    return decisions, n_z
+
+
+def test_waits_patience_and_removes_n_remove_with_last():
+    ctl = ALDController(ALDConfig(unit_selection="last"))
+    ds, n_z = run(ctl, [epoch()] * 16)
+    removing = [i for i, d in enumerate(ds) if d.units]
+    assert removing == [5, 10, 15]  # never at epoch 0, then every `patience` epochs
+    assert ds[5].units == (59, 60, 61, 62, 63) and n_z == 64 - 15
+    assert "waiting" in ds[4].reason
+
+
+def test_switch_to_fine_step_when_silhouette_rises_then_stop_when_all_slopes_rise():
+    # Silhouette rising through the whole run, FIDs and recon loss rising too.
+    recs = [epoch(sil=0.01 * i, fid_gen=10 + i, fid_recon=10 + i, recon=30 + 0.1 * i)
+            for i in range(40)]
+    ctl = ALDController(ALDConfig())
+    ds, n_z = run(ctl, recs)
+    # Epochs 5, 10, 15 remove 5 each (history < window = 20); epoch 20: switch + stop test.
+    assert [d.n_remove for d in ds[:20] if d.units] == [5, 5, 5]
+    assert ds[20].stop and not ds[20].units and "stop" in ds[20].reason
+    assert ctl.stopped and n_z == 49
+    assert all(not d.units for d in ds[21:])  # no pruning after the stop
+    assert not any(d.end_run for d in ds)      # paper: train on to the last epoch
+
+
+def test_switch_without_stop_removes_one_unit():
+    # Silhouette rises but recon loss falls: the stop vote fails, step becomes 1.
+    recs = [epoch(sil=0.01 * i, recon=30 - 0.1 * i) for i in range(31)]
+    ds, n_z = run(ALDController(ALDConfig()), recs)
+    assert ds[20].n_remove == 1 and "switch to fine steps" in ds[20].reason
+    assert ds[25].n_remove == 1 and ds[30].n_remove == 1
+    assert n_z == 64 - 15 - 3
+
+
+def test_no_switch_while_silhouette_falls():
+    recs = [epoch(sil=1 - 0.01 * i) for i in range(26)]
+    ds, _ = run(ALDController(ALDConfig()), recs)
+    assert ds[20].n_remove == 5 and ds[25].n_remove == 5
+
+
+def test_stop_slopes_use_the_window_before_the_current_epoch():
+    # Everything rises over epochs 1..19 but epoch 20 itself is a huge drop: the paper's
+    # rule ignores the current epoch (slopes over history[-20:-1]) and still stops.
+    recs = [epoch(sil=0.01 * i, fid_gen=10 + i, fid_recon=10 + i, recon=30 + i) for i in range(20)]
+    recs.append(epoch(sil=0.5, fid_gen=-1000, fid_recon=-1000, recon=-1000))
+    ds, _ = run(ALDController(ALDConfig()), recs)
+    assert ds[20].stop
+
+
+def test_votes_are_configurable():
+    recs = [epoch(sil=0.01 * i, recon=30 - 0.1 * i, fid_gen=10 + i, fid_recon=10 + i)
+            for i in range(21)]
+    votes = {"silhouette": "up", "fid_gen": "up", "recon_loss": "down"}
+    ds, _ = run(ALDController(ALDConfig(votes=votes)), recs)
+    assert ds[20].stop
+
+
+def test_n_epochs_after_stop_ends_the_run():
+    recs = [epoch(sil=0.01 * i, fid_gen=10 + i, fid_recon=10 + i, recon=30 + i) for i in range(40)]
+    ds, _ = run(ALDController(ALDConfig(n_epochs_after_stop=3)), recs)
+    assert ds[20].stop and not ds[20].end_run
+    assert len(ds) == 24 and ds[23].end_run and "run ends" in ds[23].reason
+    ds0, _ = run(ALDController(ALDConfig(n_epochs_after_stop=0)), recs)
+    assert len(ds0) == 21 and ds0[20].end_run
+
+
+def test_floor_warns_once_and_is_recorded():
+    ctl = ALDController(ALDConfig(n_z_init=12, n_z_min=4, unit_selection="last"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds, n_z = run(ctl, [epoch()] * 30, n_z=12)
+    assert n_z == 4 and ctl.floor_reached
+    assert sum(issubclass(w.category, PruningFloorWarning) for w in caught) == 1
+    assert "n_z_min" in ds[25].reason
+
+
+def test_nan_policy():
+    # Silhouette undefined everywhere: never switches, keeps coarse steps.
+    recs = [epoch(sil=math.nan) for _ in range(26)]
+    ds, _ = run(ALDController(ALDConfig()), recs)
+    assert ds[20].n_remove == 5 and ds[25].n_remove == 5
+    # A voting metric with < 3 finite points in the window votes "no": no stop.
+    recs = [epoch(sil=0.01 * i, fid_gen=math.nan, fid_recon=10 + i, recon=30 + i) for i in range(21)]
+    ds, _ = run(ALDController(ALDConfig()), recs)
+    assert not ds[20].stop and ds[20].n_remove == 1
+    # Scattered NaNs are skipped by the slope fit.
+    assert slope([1, math.nan, 3, 4, math.nan, 6]) == pytest.approx(1.0)
+    assert math.isnan(slope([1, math.nan, math.nan]))
+
+
+def test_state_is_json_and_restores_exactly():
+    recs = [epoch(sil=0.01 * i, recon=30 - 0.1 * i) for i in range(40)]
+    full, _ = run(ALDController(ALDConfig()), recs)
+    a = ALDController(ALDConfig())
+    first, n_z = run(a, recs[:23])
+    b = ALDController(ALDConfig())
+    b.load_state_dict(json.loads(json.dumps(a.state_dict())))
+    hist, rest = list(recs[:23]), []
+    for r in recs[23:]:
+        hist.append(r)
+        d = b.decide(hist, n_z, [1.0] * n_z)
+        rest.append(d)
+        n_z -= d.n_remove
+    assert first + rest == full
+    with pytest.raises(ValueError, match="controller"):
+        FixedController().load_state_dict(a.state_dict())
+
+
+def test_select_units():
+    kl = [0.5, 0.0, 3.0, math.nan, 0.1]
+    assert select_units(5, 2, "lowest_kl", kl) == (1, 3)
+    assert select_units(5, 3, "lowest_kl", kl) == (1, 3, 4)
+    assert select_units(5, 2, "last", None) == (3, 4)
+    with pytest.raises(ValueError, match="unit_kl"):
+        select_units(5, 1, "lowest_kl", None)
+
+
+def test_fixed_and_scripted():
+    ds, n_z = run(FixedController(), [epoch()] * 30, n_z=8)
+    assert n_z == 8 and not any(d.units or d.stop for d in ds)
+    ds, n_z = run(ScriptedController({1: 3, 2: "stop"}), [epoch()] * 4, n_z=8)
+    assert ds[1].units == (5, 6, 7) and ds[2].stop and n_z == 5
