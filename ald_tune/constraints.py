@@ -191,6 +191,25 @@ class Votes(Constraint):
         return out
 
 
+@dataclass(frozen=True)
+class FloatPair(Constraint):
+    """A [low, high] range of positive floats with low < high."""
+
+    def describe(self) -> str:
+        return "a list [low, high] of two positive floats with low < high"
+
+    def _coerce(self, value: Any) -> tuple[float, float]:
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise _Bad
+        items = tuple(value)
+        if len(items) != 2:
+            raise _Bad
+        lo, hi = (Float(low=0.0, low_open=True).coerce(v) for v in items)
+        if lo >= hi:
+            raise _Bad
+        return (lo, hi)
+
+
 class _Bad(Exception):
     """Internal signal: the value broke the constraint."""
 

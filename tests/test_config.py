@@ -28,12 +28,14 @@ def bad_value(check: C.Constraint):
         return "   "
     if isinstance(check, C.Bool):
         return "yes"
+    if isinstance(check, C.FloatPair):
+        return [2.0, 1.0]
     raise AssertionError(f"no bad value known for {check!r}")
 
 
 def bad_type(check: C.Constraint):
     return {C.Int: "ten", C.Float: "fast", C.Choice: 3, C.IntTuple: "2,4", C.Votes: 5,
-            C.Text: 5, C.Bool: 1}[type(check)]
+            C.Text: 5, C.Bool: 1, C.FloatPair: 0.1}[type(check)]
 
 
 FIELDS = [(name, sec, f) for name, sec in SECTIONS.items() for f in dataclasses.fields(sec)]

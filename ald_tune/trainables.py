@@ -1,0 +1,133 @@
+"""Ray Tune function trainables around the engine's loop.
+
+One function serves both methods: with ``config["n_z"]`` it trains the
+fixed-size grid baseline, without it an ALD trial that resizes itself. Every
+epoch it calls ``ray.tune.report`` with n_z and every metric (plus ``stopped``,
+``done`` and the decision's reason, so a stopper or the report can see them);
+every ``tune.checkpoint_every`` epochs and at the end it attaches a
+``ray.tune.Checkpoint`` holding the engine's checkpoint (which carries the
+trial's MLflow run id). On retry or restore it rebuilds the model at the
+stored n_z and continues.
+
+The trial's ``config`` (Ray's param space) holds::
+
+    {"space": Config.to_dict(), "seed": 0, "n_z": 8 (grid only),
+     "lr"/"beta": (Optuna only), "tracking": {"uri", "experiment_id", "parent_run_id"} | None,
+     "mode": "ald" | "grid", "engine": "real" | "scripted", "fail_once": {...} (tests)}
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any, Mapping
+
+from .checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from .config import Config
+
+
+def trial_config(config: Mapping[str, Any], cpus: float = 1.0) -> Config:
+    """The trial's :class:`Config`: the space plus its seed, sampled values and threads."""
+    cfg = Config.from_dict(config["space"], source="trial config")
+    train = {"seed": int(config.get("seed", cfg.train.seed)), "threads": max(1, int(cpus))}
+    for key in ("lr", "beta"):
+        if key in config:
+            train[key] = float(config[key])
+    return cfg.replace(train=train)
+
+
+def _engine(name: str):
+    if name == "scripted":
+        from .testing import ScriptedTrainer
+        return ScriptedTrainer
+    from .loop import Trainer
+    return Trainer
+
+
+def _maybe_fail(config: Mapping[str, Any], epoch: int) -> None:
+    """Test hook: raise once at ``fail_once["epoch"]`` (a marker file records that it did)."""
+    spec = config.get("fail_once")
+    if not spec or epoch != spec["epoch"]:
+        return
+    marker = f"{spec['marker']}.{config.get('n_z', 'ald')}.{config.get('seed', 0)}"
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        raise RuntimeError(f"injected failure at epoch {epoch} (test hook)")
+
+
+def _logger(config: Mapping[str, Any], trial_id: str, trainer, cfg: Config):
+    tracking = config.get("tracking")
+    if not tracking:
+        return None
+    from .tracking import TrialLogger
+    mode = config.get("mode", "ald")
+    name = f"{mode}-nz{config['n_z']}-s{config.get('seed', 0)}" if "n_z" in config else \
+        f"{mode}-s{config.get('seed', 0)}-{trial_id[-5:]}"
+    tags = {"ald_tune.mode": mode, "ald_tune.seed": str(config.get("seed", 0)),
+            "ald_tune.rule": "fixed" if "n_z" in config else cfg.ald.rule}
+    params = {**cfg.flat(), "n_z_init": trainer.model.n_z if not trainer.history else
+              trainer.history[0]["n_z"]}
+    return TrialLogger(tracking["uri"], tracking["experiment_id"], tracking["parent_run_id"],
+                       trial_id, tags, params, name)
+
+
+def report_metrics(result, trainer) -> dict[str, Any]:
+    """What one epoch reports to Tune: the record plus the decision."""
+    d = result.decision
+    out = {k: v for k, v in result.record.items() if v is not None}
+    out.update(n_z_next=result.n_z_next, removed=d.n_remove, stop=d.stop, done=result.done,
+               stopped=bool(getattr(trainer.controller, "stopped", False)),
+               decision=d.reason, fid_extractor=result.fid_extractor)
+    if result.done:
+        out["final_n_z"] = trainer.model.n_z
+    return out
+
+
+def train_trial(config: dict[str, Any]) -> None:
+    """Ray Tune function trainable: one ALD trial, or one fixed-n_z trial when ``n_z`` is set."""
+    from ray import tune
+
+    ctx = tune.get_context()
+    cpus = ctx.get_trial_resources().required_resources.get("CPU", 1.0)
+    cfg = trial_config(config, cpus)
+    engine = _engine(config.get("engine", "real"))
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            trainer = engine.from_checkpoint(load_checkpoint(folder))
+    else:
+        trainer = engine(cfg, fixed_n_z=config.get("n_z"))
+    logger = _logger(config, ctx.get_trial_id(), trainer, cfg)
+    if logger is not None:
+        trainer.tracking_run_id = logger.run_id
+    try:
+        _epochs(config, cfg, trainer, logger)
+    except BaseException:
+        if logger is not None:
+            logger.flush()
+            logger.finish("FAILED")
+        raise
+    if logger is not None:
+        logger.log_final(trainer)
+        logger.finish()
+
+
+def _epochs(config, cfg: Config, trainer, logger) -> None:
+    from ray import tune
+
+    every = cfg.tune.checkpoint_every
+    for result in trainer:
+        _maybe_fail(config, result.epoch)
+        metrics = report_metrics(result, trainer)
+        if logger is not None:
+            logger.log_epoch(result.epoch, metrics)
+            if result.epoch % cfg.eval.image_every == 0 or result.done:
+                logger.log_images(trainer.images(), result.epoch)
+        if (result.epoch + 1) % every and not result.done:
+            tune.report(metrics)
+            continue
+        if logger is not None:
+            logger.flush()
+        with tempfile.TemporaryDirectory() as tmp:
+            save_checkpoint(trainer.checkpoint(), os.path.join(tmp, CHECKPOINT_FILE))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))

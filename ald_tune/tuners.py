@@ -1,0 +1,250 @@
+"""The two tuners: ALD trials (seeds, optionally Optuna over lr/β) and the grid.
+
+Both read one :class:`~ald_tune.config.Config`, run under the same Ray Tune
+machinery (storage, ``FailureConfig``, checkpoints, ``Tuner.restore``), and log
+to the same MLflow experiment: one parent run per sweep, one child per trial.
+
+Example:
+    >>> from ald_tune.config import load_config
+    >>> from ald_tune.tuners import SweepOptions, run_sweep
+    >>> cfg = load_config("search_spaces/digits.yaml")
+    >>> result = run_sweep(cfg, SweepOptions(mode="grid"))   # doctest: +SKIP
+    >>> result.table()                                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Config
+from .errors import ConfigError
+
+MODES = ("ald", "grid")
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """Where and how a sweep runs (everything that is not the search space).
+
+    Attributes:
+        mode: ``ald`` or ``grid``.
+        space: the search-space file (recorded as a tag).
+        name: sweep name; default ``<mode>-<dataset>-<time>`` (``--resume`` finds the latest).
+        run_dir: folder for the default storage and SQLite store (default ``./runs``).
+        storage: Tune storage path or URI (default ``<run_dir>/ray``); shared on clusters.
+        tracking_uri: MLflow URI (default: ``$MLFLOW_TRACKING_URI`` or SQLite in run_dir).
+        tracking: False disables MLflow (``--no-tracking``).
+        experiment: MLflow experiment (default ``ald-tune-<dataset>``).
+        resume: continue an interrupted sweep with ``Tuner.restore``.
+        address: Ray address (default: ``$RAY_ADDRESS``, a running local cluster, or a new one).
+        engine: ``real`` or ``scripted`` (fast tests).
+        fail_once: test hook, ``{"epoch": E, "marker": "/abs/path"}``.
+        verbose: print one line per trial result.
+    """
+
+    mode: str = "ald"
+    space: str | None = None
+    name: str | None = None
+    run_dir: str = "runs"
+    storage: str | None = None
+    tracking_uri: str | None = None
+    tracking: bool = True
+    experiment: str | None = None
+    resume: bool = False
+    address: str | None = None
+    engine: str = "real"
+    fail_once: dict | None = None
+    verbose: bool = True
+
+
+@dataclass
+class SweepResult:
+    """What a finished sweep returns: one dict per trial plus where things are."""
+
+    mode: str
+    name: str
+    path: str
+    tracking_uri: str | None
+    experiment_id: str | None
+    parent_run_id: str | None
+    wall_time_s: float
+    trials: list[dict[str, Any]] = field(default_factory=list)
+
+    def table(self) -> str:
+        """A plain-text summary table, one row per trial."""
+        head = f"{'trial':<24}{'seed':>5}{'n_z':>6}{'epochs':>8}{'recon':>9}{'fid_gen':>9}" \
+               f"{'fid_rec':>9}{'sil':>7}{'time_s':>8}  status"
+        rows = [head, "-" * len(head)]
+        for t in self.trials:
+            m = t["metrics"]
+            rows.append(f"{t['trial_id']:<24}{t['seed']:>5}{t['final_n_z']:>6}{t['epochs']:>8}"
+                        f"{m.get('recon_loss', float('nan')):>9.3f}{m.get('fid_gen', float('nan')):>9.2f}"
+                        f"{m.get('fid_recon', float('nan')):>9.2f}{m.get('silhouette', float('nan')):>7.3f}"
+                        f"{t['time_s']:>8.1f}  {t['status']}")
+        return "\n".join(rows)
+
+
+def storage_path(opts: SweepOptions) -> str:
+    if opts.storage:
+        return opts.storage if "://" in opts.storage else os.path.abspath(opts.storage)
+    return os.path.join(os.path.abspath(opts.run_dir), "ray")
+
+
+def sweep_name(cfg: Config, opts: SweepOptions, storage: str) -> str:
+    """The given name; with --resume the newest sweep of this mode and dataset."""
+    if opts.name:
+        return opts.name
+    prefix = f"{opts.mode}-{cfg.data.name}-"
+    if opts.resume and "://" not in storage:
+        found = sorted(glob.glob(os.path.join(storage, prefix + "*")), key=os.path.getmtime)
+        if not found:
+            raise ConfigError(f"--resume: no {opts.mode} sweep on {cfg.data.name} under {storage!r}. "
+                              "Fix: pass --name of the sweep, or the same --storage as before.")
+        return os.path.basename(found[-1])
+    return prefix + time.strftime("%Y%m%d-%H%M%S")
+
+
+def validate_before_start(cfg: Config, opts: SweepOptions) -> None:
+    """Everything that can fail cheaply fails here, before Ray starts a trial."""
+    if opts.mode not in MODES:
+        raise ConfigError(f"mode must be one of {MODES}. Got {opts.mode!r} instead.")
+    if opts.engine == "real":
+        from .evaluate import check_eval_sizes
+        from .loop import load_splits
+        _, val = load_splits(cfg)
+        check_eval_sizes(cfg.eval, val)
+    if cfg.tune.search == "optuna" and opts.mode == "grid":
+        raise ConfigError("tune.search=optuna applies to ALD sweeps; the grid is a grid. "
+                          "Fix: use tune.search=none for grid sweeps.")
+
+
+def init_ray(address: str | None) -> None:
+    """Join ``address`` (or ``$RAY_ADDRESS`` / a running local cluster), else start one."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    try:
+        if address:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at {address!r} ({exc}). Fix: start it "
+                          "with `ray start --head`, or drop --address to run locally.") from None
+
+
+def param_space(cfg: Config, opts: SweepOptions, tracking: dict | None) -> dict[str, Any]:
+    from ray import tune
+
+    space: dict[str, Any] = {"space": cfg.to_dict(), "mode": opts.mode, "engine": opts.engine,
+                             "tracking": tracking}
+    if opts.fail_once:
+        space["fail_once"] = opts.fail_once
+    seed0 = cfg.train.seed
+    if opts.mode == "grid":
+        space["n_z"] = tune.grid_search(list(cfg.grid.n_z))
+        space["seed"] = tune.grid_search(list(range(seed0, seed0 + cfg.tune.grid_seeds)))
+    elif cfg.tune.search == "optuna":
+        space["seed"] = seed0
+        space["lr"] = tune.loguniform(*cfg.tune.lr_range)
+        space["beta"] = tune.uniform(*cfg.tune.beta_range)
+    else:
+        space["seed"] = tune.grid_search(list(range(seed0, seed0 + cfg.tune.num_samples)))
+    return space
+
+
+def tune_config(cfg: Config, opts: SweepOptions):
+    from ray import tune
+
+    kwargs: dict[str, Any] = {"num_samples": 1}
+    if opts.mode == "ald" and cfg.tune.search == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+        kwargs.update(num_samples=cfg.tune.num_samples, search_alg=OptunaSearch(
+            metric=cfg.tune.metric, mode="min", seed=cfg.train.seed))
+    if opts.mode == "grid" and cfg.tune.scheduler == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+        kwargs["scheduler"] = ASHAScheduler(
+            time_attr="training_iteration", metric=cfg.tune.metric, mode="min",
+            max_t=cfg.train.epochs, grace_period=min(cfg.tune.asha_grace, cfg.train.epochs))
+    return tune.TuneConfig(**kwargs)
+
+
+def run_sweep(cfg: Config, opts: SweepOptions) -> SweepResult:
+    """Run (or resume) one ALD or grid sweep and return its per-trial results.
+
+    Args:
+        cfg: the search space and every setting of the trials.
+        opts: where and how to run (see :class:`SweepOptions`).
+
+    Returns:
+        A :class:`SweepResult` with one entry per trial.
+
+    Raises:
+        ConfigError, DataError: bad input, before Ray starts any trial.
+    """
+    from ray import tune
+
+    from . import tracking as trk
+    from .progress import ProgressCallback
+    from .trainables import train_trial
+
+    validate_before_start(cfg, opts)
+    storage = storage_path(opts)
+    name = sweep_name(cfg, opts, storage)
+    uri = exp_id = parent = None
+    if opts.tracking:
+        uri = trk.resolve_tracking_uri(opts.tracking_uri, opts.run_dir)
+        trk.check_tracking(uri)
+    init_ray(opts.address)
+    if uri:
+        exp_id, parent = trk.start_parent_run(
+            uri, opts.experiment or f"ald-tune-{cfg.data.name}", name, mode=opts.mode, cfg=cfg,
+            space=opts.space, resume=opts.resume)
+    tracking = {"uri": uri, "experiment_id": exp_id, "parent_run_id": parent} if uri else None
+    resources = {"cpu": cfg.tune.cpus_per_trial, "gpu": cfg.tune.gpus_per_trial}
+    trainable = tune.with_resources(train_trial, resources)
+    path = os.path.join(storage, name) if "://" not in storage else f"{storage.rstrip('/')}/{name}"
+    t0 = time.perf_counter()
+    if opts.resume and tune.Tuner.can_restore(path):
+        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, restart_errored=True)
+    else:
+        if opts.resume:
+            raise ConfigError(f"--resume: nothing to restore at {path!r}. Fix: check --storage and --name.")
+        tuner = tune.Tuner(trainable, param_space=param_space(cfg, opts, tracking),
+                           tune_config=tune_config(cfg, opts), run_config=tune.RunConfig(
+                               name=name, storage_path=storage, verbose=0,
+                               failure_config=tune.FailureConfig(max_failures=cfg.tune.max_failures),
+                               checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                               callbacks=[ProgressCallback(verbose=opts.verbose)]))
+    grid = tuner.fit()
+    result = collect(grid, opts.mode, name, path, uri, exp_id, parent, time.perf_counter() - t0)
+    if uri:
+        failed = any(t["status"] != "TERMINATED" for t in result.trials)
+        trk.finish_run(uri, parent, "FAILED" if failed else "FINISHED")
+    return result
+
+
+def collect(grid, mode, name, path, uri, exp_id, parent, wall) -> SweepResult:
+    """Turn Tune's ResultGrid into plain per-trial dicts."""
+    out = SweepResult(mode, name, path, uri, exp_id, parent, wall)
+    for r in grid:
+        m = dict(r.metrics or {})
+        df = r.metrics_dataframe
+        history = [] if df is None else df.to_dict("records")
+        cfgd = r.config or {}
+        out.trials.append({
+            "trial_id": m.get("trial_id", os.path.basename(r.path or "")),
+            "seed": cfgd.get("seed"), "n_z_grid": cfgd.get("n_z"),
+            "final_n_z": m.get("final_n_z", m.get("n_z_next", cfgd.get("n_z"))),
+            "epochs": len(history), "time_s": float(m.get("time_total_s", 0.0)),
+            "status": "ERROR" if r.error else "TERMINATED", "metrics": m, "history": history,
+            "config": {k: v for k, v in cfgd.items() if k != "space"}, "path": r.path,
+        })
+    out.trials.sort(key=lambda t: (t["n_z_grid"] or 0, t["seed"] or 0, t["trial_id"]))
+    return out
