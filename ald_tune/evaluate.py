@@ -107,12 +107,11 @@ class Evaluator:
         # Posterior means, not sampled z: sampled noise dimensions lower the silhouette
         # mechanically, which made the authors' vote rise whenever units were removed.
         z = mu.double().cpu().numpy()
-        labels = self.sil_y if self.cfg.silhouette_labels == "true" else None
-        sil = metrics.silhouette(z, labels, n_clusters=self.n_clusters, seed=self.seed)
-        out = {"silhouette": sil}
+        clusters = metrics.kmeans_labels(z, self.n_clusters, self.seed)  # once: both uses
+        labels = self.sil_y if self.cfg.silhouette_labels == "true" else clusters
+        out = {"silhouette": metrics.silhouette(z, labels)}
         if self.sil_y is not None:
-            pred = metrics.kmeans_labels(z, self.n_clusters, self.seed)
-            out["accuracy"] = metrics.clustering_accuracy(self.sil_y, pred)
+            out["accuracy"] = metrics.clustering_accuracy(self.sil_y, clusters)
         return out
 
 

@@ -117,13 +117,15 @@ def active_units(mu: Tensor, threshold: float = 0.01) -> int:
     return int((var > threshold).sum())
 
 
-def kmeans_labels(z: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
+def kmeans_labels(z: np.ndarray, n_clusters: int, seed: int, n_init: int = 1) -> np.ndarray:
     """K-means cluster labels of latents, deterministic given ``seed``.
 
     Args:
         z: Latents, shape ``(N, n_z)``; a torch tensor is accepted too.
         n_clusters: Number of clusters; reduced to ``N`` when ``N`` is smaller.
         seed: Random state of K-means.
+        n_init: K-means restarts (scikit-learn's default for k-means++ init is 1;
+            more restarts cost proportionally more every epoch).
 
     Returns:
         Integer labels, shape ``(N,)``.
@@ -132,7 +134,7 @@ def kmeans_labels(z: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
 
     z = _as_2d_numpy(z)
     k = max(1, min(int(n_clusters), z.shape[0]))
-    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(z)
+    return KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(z)
 
 
 def silhouette(
