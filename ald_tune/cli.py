@@ -4,6 +4,9 @@ Commands:
     ald-tune train --space FILE [--preset P] [--set section.field=value ...] [--out DIR]
                    [--fixed-nz K] [--resume CKPT]
         One ALD run (or one fixed-size run) on this machine, no Ray.
+    ald-tune ald  --space FILE [sweep options]   ALD trials (seeds) under Ray Tune -> MLflow
+    ald-tune grid --space FILE [sweep options]   the grid over fixed n_z under Ray Tune -> MLflow
+    ald-tune ui [--run-dir DIR] [--port P]        the MLflow UI for the default store
 """
 
 from __future__ import annotations
@@ -39,7 +42,35 @@ def build_parser() -> argparse.ArgumentParser:
                     help="continue from a checkpoint file or the folder holding checkpoint.pt")
     tr.add_argument("--checkpoint-every", type=int, default=5, metavar="N",
                     help="write OUT/checkpoint.pt every N epochs (0: only at the end)")
+    for mode, text in (("ald", "ALD trials (one per seed) under Ray Tune, logged to MLflow"),
+                       ("grid", "the grid over fixed n_z under Ray Tune, logged to MLflow")):
+        _sweep_args(sub.add_parser(mode, help=text))
+    ui = sub.add_parser("ui", help="open the MLflow UI on the default store")
+    ui.add_argument("--run-dir", default="runs", help="run folder holding mlflow.db (default: runs)")
+    ui.add_argument("--tracking-uri", default=None, help="another store (default: RUN_DIR/mlflow.db)")
+    ui.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1 only)")
+    ui.add_argument("--port", type=int, default=5000)
     return parser
+
+
+def _sweep_args(p: argparse.ArgumentParser) -> None:
+    _space_args(p)
+    p.add_argument("--run-dir", default="runs",
+                   help="folder for the default Tune storage and MLflow store (default: runs)")
+    p.add_argument("--storage", default=None,
+                   help="Tune storage path or URI (default RUN_DIR/ray; shared on clusters)")
+    p.add_argument("--tracking-uri", default=None,
+                   help="MLflow URI (default: $MLFLOW_TRACKING_URI or sqlite in RUN_DIR)")
+    p.add_argument("--no-tracking", action="store_true", help="run without MLflow")
+    p.add_argument("--experiment", default=None, help="MLflow experiment (default ald-tune-DATASET)")
+    p.add_argument("--name", default=None, help="sweep name (default MODE-DATASET-TIME)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted sweep (--name, or the newest of this mode)")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
+    p.add_argument("--cpus-per-trial", type=float, default=None, help="= --set tune.cpus_per_trial")
+    p.add_argument("--gpus-per-trial", type=float, default=None, help="= --set tune.gpus_per_trial")
+    p.add_argument("--scheduler", choices=("fifo", "asha"), default=None,
+                   help="grid scheduler (= --set tune.scheduler)")
 
 
 def resolve_space(space: str | None) -> str:
@@ -93,7 +124,53 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train}
+def sweep_overrides(args: argparse.Namespace) -> list[str]:
+    """CLI flags that are config fields become ``--set`` overrides (validated the same way)."""
+    extra = []
+    for flag, field in (("cpus_per_trial", "tune.cpus_per_trial"),
+                        ("gpus_per_trial", "tune.gpus_per_trial"), ("scheduler", "tune.scheduler")):
+        value = getattr(args, flag)
+        if value is not None:
+            extra.append(f"{field}={value}")
+    return [*args.overrides, *extra]
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .tuners import SweepOptions, run_sweep
+
+    space = resolve_space(args.space)
+    cfg = load_config(space, args.preset, sweep_overrides(args))
+    opts = SweepOptions(mode=args.command, space=space, name=args.name, run_dir=args.run_dir,
+                        storage=args.storage, tracking_uri=args.tracking_uri,
+                        tracking=not args.no_tracking, experiment=args.experiment,
+                        resume=args.resume, address=args.address)
+    result = run_sweep(cfg, opts)
+    print(result.table())
+    print(f"{args.command} sweep {result.name}: {len(result.trials)} trials in "
+          f"{result.wall_time_s:.1f} s; Tune results in {result.path}")
+    if result.tracking_uri:
+        print(f"MLflow: {result.tracking_uri} (parent run {result.parent_run_id}); "
+              "open it with `ald-tune ui`")
+    return 0 if all(t["status"] == "TERMINATED" for t in result.trials) else 1
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from .tracking import resolve_tracking_uri
+    uri = resolve_tracking_uri(args.tracking_uri, args.run_dir)
+    print(f"MLflow UI for {uri} on http://{args.host}:{args.port} (Ctrl-C to stop)")
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+           "--host", args.host, "--port", str(args.port)]
+    try:
+        return subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
+COMMANDS = {"train": cmd_train, "ald": cmd_sweep, "grid": cmd_sweep, "ui": cmd_ui}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

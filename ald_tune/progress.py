@@ -21,11 +21,11 @@ class ProgressCallback(tune.Callback):
 
     def __init__(self, verbose: bool = True, stream=None) -> None:
         self.verbose = verbose
-        self.stream = stream or sys.stdout
+        self.stream = stream  # None: sys.stdout at print time (the tuner pickles callbacks)
 
     def _print(self, text: str) -> None:
         if self.verbose:
-            print(text, file=self.stream, flush=True)
+            print(text, file=self.stream or sys.stdout, flush=True)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         cfg = trial.config

@@ -67,6 +67,8 @@ class ScriptedTrainer:
 
     def run_epoch(self) -> EpochResult:
         t0 = time.perf_counter()
+        # Tests that must interrupt a sweep mid-way slow the epochs down through the job's env.
+        time.sleep(float(os.environ.get("ALD_TUNE_SCRIPTED_EPOCH_S", "0")))
         epoch, n_z = self.epoch, self.model.n_z
         record = {"epoch": epoch, "n_z": n_z, "train_loss": 0.0,
                   **scripted_metrics(n_z, epoch, self.cfg.train.seed),

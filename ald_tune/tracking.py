@@ -104,9 +104,23 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def artifact_root(uri: str) -> str | None:
+    """For SQLite stores: ``mlartifacts`` beside the database, absolute.
+
+    MLflow's default (``./mlruns``) is relative to the working directory, which
+    Tune changes per trial; an HTTP server decides for itself (None).
+    """
+    if uri.startswith("sqlite:///"):
+        return os.path.join(os.path.dirname(uri[len("sqlite:///"):]), "mlartifacts")
+    return None
+
+
 def ensure_experiment(c, name: str) -> str:
     exp = c.get_experiment_by_name(name)
-    return exp.experiment_id if exp is not None else c.create_experiment(name)
+    if exp is not None:
+        return exp.experiment_id
+    root = artifact_root(c.tracking_uri)
+    return c.create_experiment(name, artifact_location=root and os.path.join(root, name))
 
 
 def _params(flat: Mapping[str, Any]) -> list:

@@ -3,7 +3,7 @@
 One function serves both methods: with ``config["n_z"]`` it trains the
 fixed-size grid baseline, without it an ALD trial that resizes itself. Every
 epoch it calls ``ray.tune.report`` with n_z and every metric (plus ``stopped``,
-``done`` and the decision's reason, so a stopper or the report can see them);
+``run_over`` and the decision's reason, so a stopper or the report can see them);
 every ``tune.checkpoint_every`` epochs and at the end it attaches a
 ``ray.tune.Checkpoint`` holding the engine's checkpoint (which carries the
 trial's MLflow run id). On retry or restore it rebuilds the model at the
@@ -72,10 +72,14 @@ def _logger(config: Mapping[str, Any], trial_id: str, trainer, cfg: Config):
 
 
 def report_metrics(result, trainer) -> dict[str, Any]:
-    """What one epoch reports to Tune: the record plus the decision."""
+    """What one epoch reports to Tune: the record plus the decision.
+
+    ``run_over`` marks the last epoch (Tune reserves ``done``: reporting it ends the
+    trial function at once, before the final artifacts are logged).
+    """
     d = result.decision
     out = {k: v for k, v in result.record.items() if v is not None}
-    out.update(n_z_next=result.n_z_next, removed=d.n_remove, stop=d.stop, done=result.done,
+    out.update(n_z_next=result.n_z_next, removed=d.n_remove, stop=d.stop, run_over=result.done,
                stopped=bool(getattr(trainer.controller, "stopped", False)),
                decision=d.reason, fid_extractor=result.fid_extractor)
     if result.done:

@@ -1,0 +1,467 @@
+"""Plain Optuna, without Ray: ALD (or the fixed-n_z grid) as an objective for ``study.optimize``.
+
+One Optuna trial is one training run. Every epoch the objective reports the
+validation metric to the trial (``trial.report(value, step=epoch)``), so any
+Optuna pruner works, and records n_z as trial user attributes (``n_z``, the
+growing ``n_z_history``, and ``final_n_z`` at the end). The grid baseline is
+Optuna's :class:`~optuna.samplers.GridSampler` over ``cfg.grid.n_z``
+(:func:`grid_sampler`). With a tracking URI, trials log to MLflow exactly as
+the Ray trainables do: one parent run per study, one child run per trial,
+metrics with step = epoch.
+
+Example:
+    >>> import optuna
+    >>> from ald_tune.config import load_config
+    >>> from ald_tune.optuna_objective import ALDObjective
+    >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+    >>> cfg = load_config("search_spaces/digits.yaml",
+    ...                   overrides=["train.epochs=12", "ald.window=6", "ald.patience=2"])
+    >>> study = optuna.create_study(direction="minimize")
+    >>> study.optimize(ALDObjective(cfg, engine="scripted"), n_trials=3)
+    >>> study.best_trial.user_attrs["n_z_history"][0], study.best_trial.user_attrs["final_n_z"] < 64
+    (64, True)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+import uuid
+import warnings
+from typing import Any, Mapping
+
+import optuna
+
+from .config import Config
+from .constraints import fail
+from .errors import ConfigError
+from .trainables import _engine, report_metrics, trial_config
+
+MODES = ("ald", "grid")
+ENGINES = ("real", "scripted")
+# Validation metrics that are lower-is-better (the study minimises).
+MINIMISED = ("neg_elbo", "recon_loss", "kl", "fid_gen", "fid_recon", "train_loss")
+SEARCHABLE = ("lr", "beta")
+FLUSH_EVERY = 5  # epochs between MLflow batches (and at the end, on prune, on failure)
+
+
+class ALDObjective:
+    """Callable for ``study.optimize``: one ALD (or fixed-n_z) training per Optuna trial.
+
+    Per trial it builds the trial's config (seed, sampled ``lr``/``beta``, one
+    torch thread per CPU of ``tune.cpus_per_trial`` unless ``train.threads`` is
+    set), trains epoch by epoch and, each epoch:
+
+    * ``trial.report(record[metric], step=epoch)``, then ``trial.should_prune()``:
+      a pruned trial closes its MLflow child run as ``KILLED`` and raises
+      :class:`optuna.TrialPruned`;
+    * ``trial.set_user_attr("n_z", n)`` and ``"n_z_history"`` (the n_z each
+      epoch trained at, epoch 0 first).
+
+    At the end it sets ``final_n_z`` (the model's size after the last
+    decision, as in ``history.json``), ``stop_epoch`` and ``seed``, and returns
+    the metric at the last epoch. A NaN metric makes Optuna mark the trial
+    failed.
+
+    Seeds: an ALD trial without a search uses ``train.seed + trial.number``
+    (repeated trials are seeds, as in the Ray ALD sweep); with a search the
+    seed stays ``train.seed`` so only the sampled values differ. Grid trials
+    use ``train.seed`` (or a ``seed`` grid axis when ``tune.grid_seeds > 1``).
+
+    Args:
+        cfg: the search space and every setting of the trials.
+        metric: the validation metric to minimise; default ``cfg.tune.metric``.
+            One of ``MINIMISED``.
+        search: ``{"lr": (lo, hi), "beta": (lo, hi)}`` (either key or both): lr
+            is sampled log-uniform, beta uniform. Default: both ranges from
+            ``cfg.tune`` when ``cfg.tune.search == "optuna"``, else nothing is
+            sampled. Not allowed with ``fixed`` (a given ``search`` raises; the
+            config's ``tune.search`` is ignored by the grid).
+        fixed: the grid baseline: ``n_z = trial.suggest_categorical("n_z",
+            cfg.grid.n_z)`` and no pruning of latent units; use it with
+            :func:`grid_sampler`.
+        tracking_uri: MLflow URI; default ``$MLFLOW_TRACKING_URI``; neither set
+            turns tracking off. SQLite or HTTP only (see
+            :func:`ald_tune.tracking.resolve_tracking_uri`).
+        experiment: MLflow experiment; default ``ald-tune-<dataset>``.
+        study_name: the sweep name (the parent run's ``ald_tune.sweep`` tag);
+            default the trial's ``study.study_name``.
+        engine: ``real`` trains; ``scripted`` uses
+            :class:`ald_tune.testing.ScriptedTrainer` (fast tests).
+
+    Raises:
+        ConfigError: a bad argument (the message names it, the allowed values
+            and the value received), or an unusable tracking store.
+
+    Example:
+        >>> import optuna                                            # doctest: +SKIP
+        >>> from ald_tune.config import load_config                  # doctest: +SKIP
+        >>> cfg = load_config("search_spaces/digits.yaml")           # doctest: +SKIP
+        >>> study = optuna.create_study(direction="minimize")        # doctest: +SKIP
+        >>> with ALDObjective(cfg, tracking_uri="sqlite:////tmp/mlflow.db") as objective:
+        ...     study.optimize(objective, n_trials=3)                # doctest: +SKIP
+        >>> study.best_trial.user_attrs["final_n_z"]                 # doctest: +SKIP
+        12
+
+    Used as a context manager (or followed by :meth:`finish`) it also closes
+    the study's MLflow parent run; :func:`optimize` does that for you.
+    """
+
+    def __init__(self, cfg: Config, *, metric: str | None = None,
+                 search: Mapping[str, tuple[float, float]] | None = None, fixed: bool = False,
+                 tracking_uri: str | None = None, experiment: str | None = None,
+                 study_name: str | None = None, engine: str = "real") -> None:
+        self.cfg = cfg
+        self.metric = metric if metric is not None else cfg.tune.metric
+        if self.metric not in MINIMISED:
+            raise fail("ALDObjective", "metric", f"one of {MINIMISED} (minimised)", self.metric)
+        if engine not in ENGINES:
+            raise fail("ALDObjective", "engine", f"one of {ENGINES}", engine)
+        self.fixed, self.engine = bool(fixed), engine
+        self.mode = "grid" if self.fixed else "ald"
+        self.search = _check_search(search, cfg, self.fixed)
+        self.study_name = study_name
+        self.experiment = experiment or f"ald-tune-{cfg.data.name}"
+        self.tracking_uri = _resolve_uri(tracking_uri)
+        self._parents: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()  # study.optimize(n_jobs>1) calls from several threads
+        self._splits = None
+
+    # -- one trial ----------------------------------------------------------------------
+    def __call__(self, trial: optuna.trial.BaseTrial) -> float:
+        """Train one run for ``trial`` and return the metric at its last epoch.
+
+        Raises:
+            optuna.TrialPruned: when the study's pruner stops the trial.
+        """
+        n_z, seed, sampled = self._suggest(trial)
+        cpus = self.cfg.train.threads or self.cfg.tune.cpus_per_trial
+        cfg = trial_config({"space": self.cfg.to_dict(), "seed": seed, **sampled}, cpus)
+        trainer = self._trainer(cfg, n_z)
+        trial.set_user_attr("seed", seed)
+        logger = self._logger(trial, cfg, seed, trainer.model.n_z)
+        if logger is not None:
+            trainer.tracking_run_id = logger.run_id
+            trial.set_user_attr("mlflow_run_id", logger.run_id)
+        try:
+            value = self._epochs(trial, trainer, logger)
+        except optuna.TrialPruned:
+            _close(logger, "KILLED")
+            raise
+        except BaseException:
+            _close(logger, "FAILED")
+            raise
+        trial.set_user_attr("final_n_z", int(trainer.model.n_z))
+        trial.set_user_attr("stop_epoch", trainer.summary()["stop_epoch"])
+        if logger is not None:
+            try:
+                logger.log_final(trainer)
+            except Exception as exc:  # the trial's value must survive a tracking failure
+                warnings.warn(f"MLflow artifact logging failed ({exc}).", RuntimeWarning)
+            _close(logger, "FINISHED")
+        return value
+
+    def _suggest(self, trial) -> tuple[int | None, int, dict[str, float]]:
+        """(fixed n_z or None, seed, sampled train values) for this trial."""
+        base = self.cfg.train.seed
+        if self.fixed:
+            n_z = int(trial.suggest_categorical("n_z", list(self.cfg.grid.n_z)))
+            seed = base
+            if self.cfg.tune.grid_seeds > 1:
+                seeds = list(range(base, base + self.cfg.tune.grid_seeds))
+                seed = int(trial.suggest_categorical("seed", seeds))
+            return n_z, seed, {}
+        sampled = {}
+        if "lr" in self.search:
+            sampled["lr"] = trial.suggest_float("lr", *self.search["lr"], log=True)
+        if "beta" in self.search:
+            sampled["beta"] = trial.suggest_float("beta", *self.search["beta"])
+        return None, base if sampled else base + trial.number, sampled
+
+    def _trainer(self, cfg: Config, n_z: int | None):
+        if self.engine == "real" and self._splits is None:
+            # The split depends on cfg.data only (not on the seed): load it once per objective.
+            from .evaluate import check_eval_sizes
+            from .loop import load_splits
+            splits = load_splits(cfg)
+            check_eval_sizes(cfg.eval, splits[1])
+            self._splits = splits
+        return _engine(self.engine)(cfg, fixed_n_z=n_z, splits=self._splits)
+
+    def _epochs(self, trial, trainer, logger) -> float:
+        history: list[int] = []
+        value = math.nan
+        for result in trainer:
+            n_z = int(result.record["n_z"])
+            value = self._value(result.record)
+            history.append(n_z)
+            trial.report(value, step=result.epoch)
+            trial.set_user_attr("n_z", n_z)
+            trial.set_user_attr("n_z_history", list(history))
+            if logger is not None:
+                self._log(logger, trainer, result)
+            if trial.should_prune():
+                trial.set_user_attr("pruned_epoch", result.epoch)
+                if logger is not None:
+                    logger.client.set_tag(logger.run_id, "ald_tune.pruned_epoch", str(result.epoch))
+                raise optuna.TrialPruned(f"pruned at epoch {result.epoch} "
+                                         f"({self.metric}={value:.6g}, n_z={n_z})")
+        return value
+
+    def _value(self, record: Mapping[str, Any]) -> float:
+        if self.metric not in record:
+            raise ConfigError(f"The 'metric' parameter of ALDObjective is {self.metric!r}, but the "
+                              f"epoch record has only {sorted(record)}.")
+        value = record[self.metric]
+        return math.nan if value is None else float(value)
+
+    def _log(self, logger, trainer, result) -> None:
+        logger.log_epoch(result.epoch, report_metrics(result, trainer))
+        if result.epoch % self.cfg.eval.image_every == 0 or result.done:
+            logger.log_images(trainer.images(), result.epoch)
+        if (result.epoch + 1) % FLUSH_EVERY == 0 or result.done:
+            logger.flush()
+
+    # -- MLflow -------------------------------------------------------------------------
+    def parent_run(self, study_name: str) -> tuple[str, str]:
+        """(experiment_id, parent_run_id) of the study's parent run, created or found once.
+
+        An existing parent with the same ``ald_tune.sweep`` tag is reused, so
+        optimising the same study again continues its parent run.
+        """
+        if self.tracking_uri is None:
+            raise ConfigError("ALDObjective has no tracking URI. Fix: pass tracking_uri= or "
+                              "set MLFLOW_TRACKING_URI.")
+        with self._lock:
+            if study_name not in self._parents:
+                from .tracking import client, start_parent_run
+                exp_id, parent = start_parent_run(
+                    self.tracking_uri, self.experiment, study_name, mode=self.mode, cfg=self.cfg,
+                    space=None, resume=True)
+                client(self.tracking_uri).set_tag(parent, "ald_tune.runner", "optuna")
+                self._parents[study_name] = (exp_id, parent)
+            return self._parents[study_name]
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """Close the parent runs this objective opened (``FINISHED``, ``FAILED``, ``KILLED``)."""
+        from .tracking import finish_run
+        with self._lock:
+            parents, self._parents = list(self._parents.values()), {}
+        for _, parent in parents:
+            finish_run(self.tracking_uri, parent, status)
+
+    def __enter__(self) -> "ALDObjective":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.finish("FINISHED" if exc_type is None else
+                    "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED")
+
+    def _study_name(self, trial) -> str:
+        study = getattr(trial, "study", None)  # FixedTrial has none
+        return self.study_name or getattr(study, "study_name", None) or "optuna"
+
+    def _logger(self, trial, cfg: Config, seed: int, n_z_init: int):
+        if self.tracking_uri is None:
+            return None
+        from .tracking import TrialLogger
+        study = self._study_name(trial)
+        exp_id, parent = self.parent_run(study)
+        tags = {"ald_tune.mode": self.mode, "ald_tune.seed": str(seed),
+                "ald_tune.optuna_trial": str(trial.number), "ald_tune.optuna_study": study,
+                "ald_tune.rule": "fixed" if self.fixed else cfg.ald.rule}
+        params = {**cfg.flat(), "n_z_init": n_z_init,
+                  **{f"optuna.{k}": v for k, v in trial.params.items()}}
+        name = (f"grid-nz{n_z_init}-s{seed}-t{trial.number}" if self.fixed
+                else f"ald-s{seed}-t{trial.number}")
+        trial_id = self._child_id(exp_id, parent, f"optuna-{study}-{trial.number}")
+        return TrialLogger(self.tracking_uri, exp_id, parent, trial_id, tags, params, name)
+
+    def _child_id(self, exp_id: str, parent: str, trial_id: str) -> str:
+        """``trial_id``, unless an earlier study of the same name already used it.
+
+        Ray retries a trial into its own run; Optuna never runs a trial number
+        twice in one study, so a child already holding this id belongs to
+        another study of the same name (e.g. a new in-memory study) and would
+        swallow this trial's epochs as "already logged".
+        """
+        from .tracking import PARENT_TAG, TRIAL_TAG, client
+        found = client(self.tracking_uri).search_runs(
+            [exp_id], max_results=1,
+            filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}' and tags.`{PARENT_TAG}` = '{parent}'")
+        if not found:
+            return trial_id
+        fresh = f"{trial_id}-{uuid.uuid4().hex[:8]}"
+        warnings.warn(f"MLflow parent run {parent} already has a child for {trial_id!r} (an "
+                      f"earlier study with the same name?); logging this trial as {fresh!r}. "
+                      "Fix: give each new study its own study_name, or reuse it through "
+                      "persistent storage (create_study(storage=..., load_if_exists=True)).",
+                      RuntimeWarning)
+        return fresh
+
+
+def _check_search(search, cfg: Config, fixed: bool) -> dict[str, tuple[float, float]]:
+    if search is None:
+        if fixed or cfg.tune.search != "optuna":
+            return {}
+        return {"lr": tuple(cfg.tune.lr_range), "beta": tuple(cfg.tune.beta_range)}
+    if fixed and search:
+        raise fail("ALDObjective", "search", "empty when fixed=True (the grid samples only n_z)",
+                   dict(search), "drop search=, or use fixed=False for ALD trials")
+    if not isinstance(search, Mapping) or set(search) - set(SEARCHABLE):
+        raise fail("ALDObjective", "search", f"a dict with keys among {SEARCHABLE}", search)
+    out = {}
+    for key, rng in search.items():
+        try:
+            lo, hi = (float(x) for x in rng)
+        except (TypeError, ValueError):
+            lo = hi = math.nan  # fails the check below
+        if not (lo <= hi and (lo >= 0.0 if key == "beta" else lo > 0.0)):
+            must = "a pair (lo, hi) with 0 <= lo <= hi" if key == "beta" else \
+                "a pair (lo, hi) with 0 < lo <= hi (sampled log-uniform)"
+            raise fail("ALDObjective", f"search['{key}']", must, rng)
+        out[key] = (lo, hi)
+    return out
+
+
+def _resolve_uri(uri: str | None) -> str | None:
+    """The given URI, else ``$MLFLOW_TRACKING_URI``, else None (tracking off); checked."""
+    if not (uri or os.environ.get("MLFLOW_TRACKING_URI")):
+        return None
+    from .tracking import check_tracking, resolve_tracking_uri
+    resolved = resolve_tracking_uri(uri, os.getcwd())
+    check_tracking(resolved)
+    return resolved
+
+
+def _close(logger, status: str) -> None:
+    """Finish the child run; a tracking failure here must not hide the trial's own error."""
+    if logger is None:
+        return
+    try:
+        logger.finish(status)
+    except Exception as exc:
+        warnings.warn(f"MLflow could not close run {logger.run_id} as {status} ({exc}).",
+                      RuntimeWarning)
+
+
+def grid_sampler(cfg: Config) -> optuna.samplers.GridSampler:
+    """Optuna's grid over ``cfg.grid.n_z`` (and seeds when ``tune.grid_seeds > 1``).
+
+    The sampler works out from the study's stored trials which grid points are
+    done and stops the study once all are: ``study.optimize`` needs no exact
+    ``n_trials``.
+
+    Example:
+        >>> from ald_tune.config import load_config
+        >>> grid_sampler(load_config("search_spaces/digits.yaml",
+        ...                          overrides=["grid.n_z=[2, 8]"]))._search_space
+        {'n_z': [2, 8]}
+    """
+    space: dict[str, list[int]] = {"n_z": list(cfg.grid.n_z)}
+    if cfg.tune.grid_seeds > 1:
+        space["seed"] = list(range(cfg.train.seed, cfg.train.seed + cfg.tune.grid_seeds))
+    return optuna.samplers.GridSampler(space, seed=cfg.train.seed)
+
+
+def make_study(cfg: Config, mode: str = "ald", *, study_name: str | None = None,
+               storage: str | None = None, load_if_exists: bool = False) -> optuna.Study:
+    """The study :func:`optimize` creates: minimise; GridSampler (grid) or seeded TPE (ALD).
+
+    The pruner mirrors the Ray tuners: Optuna's successive halving for a grid
+    with ``tune.scheduler == "asha"`` (grace ``tune.asha_grace`` epochs), else
+    none (ALD trials change size while they train, so early epochs of two
+    trials do not compare).
+
+    Args:
+        cfg: the configuration.
+        mode: ``ald`` or ``grid``.
+        study_name: default ``<mode>-<dataset>-<time>-<random>``.
+        storage: an Optuna storage URL (e.g. ``sqlite:////abs/optuna.db``) to
+            resume the study later; default in memory.
+        load_if_exists: continue the study of that name in ``storage``.
+
+    Raises:
+        ConfigError: an unknown mode.
+    """
+    _check_mode(mode)
+    if mode == "grid":
+        sampler: optuna.samplers.BaseSampler = grid_sampler(cfg)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=cfg.train.seed)
+    pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
+    if mode == "grid" and cfg.tune.scheduler == "asha":
+        pruner = optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=min(cfg.tune.asha_grace, cfg.train.epochs), reduction_factor=4)
+    name = study_name or f"{mode}-{cfg.data.name}-{time.strftime('%Y%m%d-%H%M%S')}-" \
+                         f"{uuid.uuid4().hex[:4]}"
+    return optuna.create_study(direction="minimize", sampler=sampler, pruner=pruner,
+                               study_name=name, storage=storage, load_if_exists=load_if_exists)
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise fail("optimize", "mode", f"one of {MODES}", mode)
+
+
+def _check_study(study: optuna.Study, mode: str) -> None:
+    if len(study.directions) != 1 or study.direction != optuna.study.StudyDirection.MINIMIZE:
+        raise fail("optimize", "study", "a single-objective study with direction='minimize'",
+                   [d.name for d in study.directions])
+    if mode == "grid" and not isinstance(study.sampler, optuna.samplers.GridSampler):
+        raise fail("optimize", "study", "a study whose sampler is optuna.samplers.GridSampler "
+                   "when mode='grid'", type(study.sampler).__name__,
+                   "create it with sampler=ald_tune.optuna_objective.grid_sampler(cfg)")
+
+
+def optimize(cfg: Config, *, mode: str = "ald", n_trials: int | None = None,
+             tracking_uri: str | None = None, study: optuna.Study | None = None,
+             engine: str = "real", experiment: str | None = None,
+             **optimize_kwargs: Any) -> optuna.Study:
+    """Run an ALD or grid sweep under plain Optuna and return the study.
+
+    Args:
+        cfg: the search space and every setting of the trials.
+        mode: ``ald`` (self-shrinking trials; seeds, or TPE over lr/beta with
+            ``tune.search: optuna``) or ``grid`` (one fixed-n_z trial per grid point).
+        n_trials: default ``tune.num_samples`` (ALD) or the grid's size (grid;
+            the GridSampler stops the study earlier when a resumed grid has
+            fewer points left).
+        tracking_uri: MLflow URI; default ``$MLFLOW_TRACKING_URI``; none: no tracking.
+        study: a study to continue or to use with your own pruner; default
+            :func:`make_study`. Must minimise; for ``grid`` its sampler must be a
+            GridSampler.
+        engine: ``real`` or ``scripted`` (fast tests).
+        experiment: MLflow experiment; default ``ald-tune-<dataset>``.
+        **optimize_kwargs: passed to ``study.optimize`` (``timeout``, ``n_jobs``,
+            ``callbacks``...).
+
+    Returns:
+        The study; each trial's user attributes hold ``n_z_history`` and ``final_n_z``.
+
+    Raises:
+        ConfigError: a bad argument or an unusable tracking store, before any trial.
+
+    Example:
+        >>> from ald_tune.config import load_config
+        >>> cfg = load_config("search_spaces/digits.yaml",
+        ...                   overrides=["train.epochs=12", "ald.window=6", "grid.n_z=[2, 8, 16]"])
+        >>> study = optimize(cfg, mode="grid", engine="scripted")
+        >>> sorted(t.params["n_z"] for t in study.trials)
+        [2, 8, 16]
+    """
+    _check_mode(mode)
+    objective = ALDObjective(cfg, fixed=mode == "grid", tracking_uri=tracking_uri,
+                             experiment=experiment, engine=engine)
+    study = study if study is not None else make_study(cfg, mode)
+    _check_study(study, mode)
+    if n_trials is None:
+        n_trials = (len(cfg.grid.n_z) * cfg.tune.grid_seeds if mode == "grid"
+                    else cfg.tune.num_samples)
+    if objective.tracking_uri is not None:
+        objective.parent_run(study.study_name)  # on the main thread, before any trial
+    with objective:
+        study.optimize(objective, n_trials=n_trials, **optimize_kwargs)
+    return study
