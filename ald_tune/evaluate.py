@@ -3,7 +3,8 @@
 Every epoch records (see DESIGN.md §1):
 
 - ``recon_loss``: mean per-sample BCE summed over pixels (lower is better);
-- ``kl`` and ``neg_elbo`` = recon_loss + kl (nats, lower is better);
+- ``kl`` and ``neg_elbo`` = recon_loss + kl (nats, lower is better; no β,
+  so runs with different β compare on the true bound);
 - ``fid_gen``: FID of decoded prior samples z ~ N(0, I) against a fixed
   reference set of real validation images (lower is better);
 - ``fid_recon``: FID of the reconstructions of that reference set (lower);
@@ -73,7 +74,7 @@ class Evaluator:
         return self.fid.extractor_name
 
     @torch.no_grad()
-    def __call__(self, model, epoch: int, beta: float = 1.0) -> tuple[dict[str, float], list[float]]:
+    def __call__(self, model, epoch: int) -> tuple[dict[str, float], list[float]]:
         """Return (metrics, per-unit mean KL) for ``model`` after ``epoch``."""
         model.eval()
         gen = torch.Generator(device="cpu").manual_seed(self.seed * 1_000_003 + epoch)
@@ -89,7 +90,7 @@ class Evaluator:
         mu, logvar = torch.cat(mus), torch.cat(logvars)  # (N, n_z)
         unit_kl = metrics.unit_kl(mu, logvar)
         out: dict[str, Any] = {"recon_loss": recon / n, "kl": float(unit_kl.sum())}
-        out["neg_elbo"] = out["recon_loss"] + beta * out["kl"]
+        out["neg_elbo"] = out["recon_loss"] + out["kl"]  # the ELBO itself has no beta
         out["active_units"] = metrics.active_units(mu)
         out.update(self._fids(model, gen))
         out.update(self._clusters(mu[:len(self.sil_x)]))

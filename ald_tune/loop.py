@@ -130,7 +130,7 @@ class Trainer:
         epoch, n_z = self.epoch, self.model.n_z
         train_loss = self._train_one_epoch(epoch)
         t1 = time.perf_counter()
-        record, unit_kl = self.evaluator(self.model, epoch, self.cfg.train.beta)
+        record, unit_kl = self.evaluator(self.model, epoch)
         t2 = time.perf_counter()
         record = {"epoch": epoch, "n_z": n_z, "train_loss": train_loss, **record,
                   "train_time_s": t1 - t0, "eval_time_s": t2 - t1}

@@ -37,7 +37,7 @@ import optuna
 from .config import Config
 from .constraints import fail
 from .errors import ConfigError
-from .trainables import _engine, report_metrics, trial_config
+from .trainables import engine_class, report_metrics, trial_config
 
 MODES = ("ald", "grid")
 ENGINES = ("real", "scripted")
@@ -95,18 +95,20 @@ class ALDObjective:
         ConfigError: a bad argument (the message names it, the allowed values
             and the value received), or an unusable tracking store.
 
-    Example:
-        >>> import optuna                                            # doctest: +SKIP
-        >>> from ald_tune.config import load_config                  # doctest: +SKIP
-        >>> cfg = load_config("search_spaces/digits.yaml")           # doctest: +SKIP
-        >>> study = optuna.create_study(direction="minimize")        # doctest: +SKIP
-        >>> with ALDObjective(cfg, tracking_uri="sqlite:////tmp/mlflow.db") as objective:
-        ...     study.optimize(objective, n_trials=3)                # doctest: +SKIP
-        >>> study.best_trial.user_attrs["final_n_z"]                 # doctest: +SKIP
+    Example (real training on the bundled digits; a few minutes on a CPU):
+        >>> import optuna
+        >>> from ald_tune.config import load_config
+        >>> cfg = load_config("search_spaces/digits.yaml")
+        >>> study = optuna.create_study(direction="minimize")
+        >>> study.optimize(ALDObjective(cfg), n_trials=3)             # doctest: +SKIP
+        >>> study.best_trial.user_attrs["final_n_z"]                  # doctest: +SKIP
         12
 
-    Used as a context manager (or followed by :meth:`finish`) it also closes
-    the study's MLflow parent run; :func:`optimize` does that for you.
+    With MLflow, use it as a context manager (or call :meth:`finish`) so the
+    study's parent run is closed too; :func:`optimize` does that for you::
+
+        with ALDObjective(cfg, tracking_uri="sqlite:////abs/mlflow.db") as objective:
+            study.optimize(objective, n_trials=3)
     """
 
     def __init__(self, cfg: Config, *, metric: str | None = None,
@@ -148,7 +150,7 @@ class ALDObjective:
         try:
             value = self._epochs(trial, trainer, logger)
         except optuna.TrialPruned:
-            _close(logger, "KILLED")
+            _close(logger, "KILLED", {"ald_tune.pruned_epoch": str(trainer.epoch - 1)})
             raise
         except BaseException:
             _close(logger, "FAILED")
@@ -188,7 +190,7 @@ class ALDObjective:
             splits = load_splits(cfg)
             check_eval_sizes(cfg.eval, splits[1])
             self._splits = splits
-        return _engine(self.engine)(cfg, fixed_n_z=n_z, splits=self._splits)
+        return engine_class(self.engine)(cfg, fixed_n_z=n_z, splits=self._splits)
 
     def _epochs(self, trial, trainer, logger) -> float:
         history: list[int] = []
@@ -204,8 +206,6 @@ class ALDObjective:
                 self._log(logger, trainer, result)
             if trial.should_prune():
                 trial.set_user_attr("pruned_epoch", result.epoch)
-                if logger is not None:
-                    logger.client.set_tag(logger.run_id, "ald_tune.pruned_epoch", str(result.epoch))
                 raise optuna.TrialPruned(f"pruned at epoch {result.epoch} "
                                          f"({self.metric}={value:.6g}, n_z={n_z})")
         return value
@@ -336,11 +336,13 @@ def _resolve_uri(uri: str | None) -> str | None:
     return resolved
 
 
-def _close(logger, status: str) -> None:
+def _close(logger, status: str, tags: Mapping[str, str] | None = None) -> None:
     """Finish the child run; a tracking failure here must not hide the trial's own error."""
     if logger is None:
         return
     try:
+        for key, value in (tags or {}).items():
+            logger.client.set_tag(logger.run_id, key, value)
         logger.finish(status)
     except Exception as exc:
         warnings.warn(f"MLflow could not close run {logger.run_id} as {status} ({exc}).",

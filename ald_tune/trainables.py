@@ -36,7 +36,7 @@ def trial_config(config: Mapping[str, Any], cpus: float = 1.0) -> Config:
     return cfg.replace(train=train)
 
 
-def _engine(name: str):
+def engine_class(name: str):
     if name == "scripted":
         from .testing import ScriptedTrainer
         return ScriptedTrainer
@@ -94,7 +94,7 @@ def train_trial(config: dict[str, Any]) -> None:
     ctx = tune.get_context()
     cpus = ctx.get_trial_resources().required_resources.get("CPU", 1.0)
     cfg = trial_config(config, cpus)
-    engine = _engine(config.get("engine", "real"))
+    engine = engine_class(config.get("engine", "real"))
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:

@@ -117,7 +117,8 @@ def test_search_samples_lr_in_range_with_a_fixed_seed():
 
 
 def test_tune_search_optuna_samples_both_ranges_from_config():
-    cfg = cfg_for("tune.search=optuna", "tune.lr_range=[0.001, 0.002]", "tune.beta_range=[0.5, 0.7]")
+    cfg = cfg_for("tune.search=optuna", "tune.lr_range=[0.001, 0.002]",
+                  "tune.beta_range=[0.5, 0.7]")
     objective = ALDObjective(cfg, engine="scripted")
     assert objective.search == {"lr": (0.001, 0.002), "beta": (0.5, 0.7)}
     study = new_study()
@@ -197,7 +198,8 @@ def test_mlflow_parent_per_study_and_child_per_trial(uri, experiment):
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.data.tags["ald_tune.trial_id"] == f"optuna-{study.study_name}-{t.number}"
         assert child.data.tags["ald_tune.seed"] == str(t.user_attrs["seed"])
-        assert child.info.run_id == t.user_attrs["mlflow_run_id"] and child.info.status == "FINISHED"
+        assert child.info.run_id == t.user_attrs["mlflow_run_id"]
+        assert child.info.status == "FINISHED"
         steps, values = n_z_steps(c, child.info.run_id)
         assert steps == list(range(EPOCHS))  # every epoch exactly once
         assert values == t.user_attrs["n_z_history"]
@@ -274,7 +276,8 @@ def test_make_study_mirrors_the_ray_tuners():
     assert isinstance(grid.pruner, optuna.pruners.SuccessiveHalvingPruner)
     assert isinstance(ald.sampler, optuna.samplers.TPESampler)
     assert isinstance(ald.pruner, optuna.pruners.NopPruner)
-    assert grid.study_name.startswith("grid-digits-") and grid.study_name != make_study(cfg).study_name
+    assert grid.study_name.startswith("grid-digits-")
+    assert grid.study_name != make_study(cfg, "grid").study_name  # a new study, a new name
 
 
 def test_import_is_free_of_ray_and_mlflow():
@@ -286,6 +289,7 @@ def test_import_is_free_of_ray_and_mlflow():
 
 # -- real training ----------------------------------------------------------------------
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::ald_tune.controller.PruningFloorWarning")
 def test_real_engine_two_trials_on_digits(uri, experiment, cache_dir):
     cfg = load_config("search_spaces/digits.yaml", overrides=[
         "train.epochs=4", "ald.window=4", "ald.patience=1", "model.hidden=[32, 32]",

@@ -20,7 +20,8 @@ EPOCHS = 30
 
 def cfg_for(*extra):
     return load_config("search_spaces/digits.yaml", overrides=[
-        f"train.epochs={EPOCHS}", "grid.n_z=[2, 8, 16]", "tune.num_samples=2", *extra])
+        f"train.epochs={EPOCHS}", "grid.n_z=[2, 8, 16]", "tune.num_samples=2",
+        "tune.checkpoint_every=5", *extra])
 
 
 def opts(tmp_path, mode, **kw):
@@ -79,9 +80,11 @@ def test_grid_sweep_expands_in_order_and_stays_flat(ray_session, tmp_path):
 
 
 def test_asha_on_the_grid_stops_weak_points_early(ray_session, tmp_path):
-    result = run_sweep(cfg_for("tune.scheduler=asha", "tune.asha_grace=3"), opts(tmp_path, "grid"))
+    # Largest first, so the strong points reach ASHA's first rung before the weak ones.
+    cfg = cfg_for("tune.scheduler=asha", "tune.asha_grace=3", "grid.n_z=[16, 8, 2, 1]")
+    result = run_sweep(cfg, opts(tmp_path, "grid"))
     epochs = {t["n_z_grid"]: t["epochs"] for t in result.trials}
-    assert epochs[2] < EPOCHS and max(epochs.values()) == EPOCHS
+    assert epochs[16] == EPOCHS and epochs[1] < EPOCHS and epochs[2] < EPOCHS
 
 
 def test_injected_failure_is_retried_from_checkpoint_into_the_same_run(ray_session, tmp_path):
