@@ -126,14 +126,15 @@ class Trainer:
 
     def run_epoch(self) -> EpochResult:
         """Train one epoch, evaluate, decide, apply the decision."""
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         epoch, n_z = self.epoch, self.model.n_z
         train_loss = self._train_one_epoch(epoch)
         t1 = time.perf_counter()
         record, unit_kl = self.evaluator(self.model, epoch)
         t2 = time.perf_counter()
         record = {"epoch": epoch, "n_z": n_z, "train_loss": train_loss, **record,
-                  "train_time_s": t1 - t0, "eval_time_s": t2 - t1}
+                  "train_time_s": t1 - t0, "eval_time_s": t2 - t1,
+                  "cpu_time_s": time.process_time() - cpu0}
         self.history.append(record)
         decision = self.controller.decide(self.history, n_z, unit_kl)
         if decision.units:

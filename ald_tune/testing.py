@@ -72,7 +72,7 @@ class ScriptedTrainer:
         epoch, n_z = self.epoch, self.model.n_z
         record = {"epoch": epoch, "n_z": n_z, "train_loss": 0.0,
                   **scripted_metrics(n_z, epoch, self.cfg.train.seed),
-                  "train_time_s": 0.001, "eval_time_s": 0.0}
+                  "train_time_s": 0.001, "eval_time_s": 0.0, "cpu_time_s": 0.001}
         self.history.append(record)
         unit_kl = [float(i) for i in range(n_z)]  # unit 0 is the least informative
         decision = self.controller.decide(self.history, n_z, unit_kl)

@@ -29,7 +29,7 @@ TRIAL_TAG = "ald_tune.trial_id"
 PARENT_TAG = "mlflow.parentRunId"
 TRACKED_METRICS = ("n_z", "recon_loss", "kl", "neg_elbo", "fid_gen", "fid_recon", "silhouette",
                    "accuracy", "active_units", "train_loss", "train_time_s", "eval_time_s",
-                   "stopped")
+                   "cpu_time_s", "stopped", "removed")
 
 
 def default_tracking_uri(run_dir: str) -> str:

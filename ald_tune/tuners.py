@@ -35,7 +35,8 @@ class SweepOptions:
         space: the search-space file (recorded as a tag).
         name: sweep name; default ``<mode>-<dataset>-<time>`` (``--resume`` finds the latest).
         run_dir: folder for the default storage and SQLite store (default ``./runs``).
-        storage: Tune storage path or URI (default ``<run_dir>/ray``); shared on clusters.
+        storage: Tune storage path or URI (default ``$ALD_TUNE_STORAGE`` or ``<run_dir>/ray``);
+            shared on clusters.
         tracking_uri: MLflow URI (default: ``$MLFLOW_TRACKING_URI`` or SQLite in run_dir).
         tracking: False disables MLflow (``--no-tracking``).
         experiment: MLflow experiment (default ``ald-tune-<dataset>``).
@@ -44,6 +45,7 @@ class SweepOptions:
         engine: ``real`` or ``scripted`` (fast tests).
         fail_once: test hook, ``{"epoch": E, "marker": "/abs/path"}``.
         verbose: print one line per trial result.
+        label: the default name's prefix instead of the mode (``asha``, ``fixed``).
     """
 
     mode: str = "ald"
@@ -59,6 +61,7 @@ class SweepOptions:
     engine: str = "real"
     fail_once: dict | None = None
     verbose: bool = True
+    label: str | None = None
 
 
 @dataclass
@@ -89,8 +92,10 @@ class SweepResult:
 
 
 def storage_path(opts: SweepOptions) -> str:
-    if opts.storage:
-        return opts.storage if "://" in opts.storage else os.path.abspath(opts.storage)
+    """--storage, else ``$ALD_TUNE_STORAGE`` (set on cluster nodes), else RUN_DIR/ray."""
+    storage = opts.storage or os.environ.get("ALD_TUNE_STORAGE")
+    if storage:
+        return storage if "://" in storage else os.path.abspath(storage)
     return os.path.join(os.path.abspath(opts.run_dir), "ray")
 
 
@@ -98,7 +103,7 @@ def sweep_name(cfg: Config, opts: SweepOptions, storage: str) -> str:
     """The given name; with --resume the newest sweep of this mode and dataset."""
     if opts.name:
         return opts.name
-    prefix = f"{opts.mode}-{cfg.data.name}-"
+    prefix = f"{opts.label or opts.mode}-{cfg.data.name}-"
     if opts.resume and "://" not in storage:
         found = sorted(glob.glob(os.path.join(storage, prefix + "*")), key=os.path.getmtime)
         if not found:

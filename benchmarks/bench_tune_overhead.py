@@ -37,21 +37,30 @@ def main(argv=None) -> int:
     cfg = load_config(args.space, args.preset, ["tune.num_samples=1", "tune.cpus_per_trial=1",
                                                 "train.threads=1", *args.overrides])
     torch.set_num_threads(1)
-    plain = Trainer(cfg)
-    t0 = time.perf_counter()
-    per_epoch = []
-    for _ in plain:
-        per_epoch.append(time.perf_counter() - t0)
+
+    def plain_run():
+        trainer, per_epoch = Trainer(cfg), []
         t0 = time.perf_counter()
+        for _ in trainer:
+            per_epoch.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+        return trainer, per_epoch
+
+    # Plain runs before and after the Tune run: a shared machine's drift shows as their gap.
+    plain, before = plain_run()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         result = run_sweep(cfg, SweepOptions(mode="ald", run_dir=tmp, verbose=False))
         sweep_wall = time.perf_counter() - t0
     ray.shutdown()
+    _, after = plain_run()
+    per_epoch = before
     hist = result.trials[0]["history"]
     tune_epoch = [h["time_this_iter_s"] for h in hist]
-    a, b = statistics.median(per_epoch[1:]), statistics.median(tune_epoch[1:])
+    a1, a2 = statistics.median(before[1:]), statistics.median(after[1:])
+    a, b = (a1 + a2) / 2, statistics.median(tune_epoch[1:])
+    print(f"plain loop before / after the Tune run: {a1 * 1e3:.1f} / {a2 * 1e3:.1f} ms/epoch")
     print(f"epochs {len(per_epoch)} (plain) / {len(tune_epoch)} (Tune); final n_z "
           f"{plain.model.n_z} (plain) / {result.trials[0]['final_n_z']} (Tune)")
     print(f"plain loop:          {a * 1e3:8.1f} ms/epoch (median)")

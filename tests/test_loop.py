@@ -15,7 +15,7 @@ from ald_tune.controller import ScriptedController
 from ald_tune.errors import DataError
 from ald_tune.loop import Trainer, TrainingDivergedError
 
-TIMING = ("train_time_s", "eval_time_s")
+TIMING = ("train_time_s", "eval_time_s", "cpu_time_s")
 
 
 def tiny_cfg(cache_dir, *extra):
