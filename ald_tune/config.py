@@ -206,14 +206,6 @@ class Config:
     grid: GridConfig = dataclasses.field(default_factory=GridConfig)
     tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
 
-    def __post_init__(self) -> None:
-        if self.ald.window > self.train.epochs:
-            raise fail("ALDConfig", "window", f"at most train.epochs={self.train.epochs}",
-                       self.ald.window, "lower ald.window or raise train.epochs")
-        if self.ald.patience > self.train.epochs:
-            raise fail("ALDConfig", "patience", f"at most train.epochs={self.train.epochs}",
-                       self.ald.patience, "lower ald.patience or raise train.epochs")
-
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """A JSON-ready snapshot (lists for tuples, a dict for votes)."""
         out: dict[str, dict[str, Any]] = {}
@@ -264,6 +256,22 @@ class Config:
                 raise ConfigError(f"unknown section {name!r}; allowed: {list(SECTIONS)}.")
             d[name].update(changes)
         return Config.from_dict(d)
+
+
+def check_ald_schedule(cfg: Config) -> None:
+    """ALD runs only: the rule's window and patience must fit in the run.
+
+    (Fixed-size runs ignore both, so this is not a check of :class:`Config` itself.)
+
+    Raises:
+        ConfigError: naming the field, the bound and the value.
+    """
+    if cfg.ald.window > cfg.train.epochs:
+        raise fail("ALDConfig", "window", f"at most train.epochs={cfg.train.epochs}",
+                   cfg.ald.window, "lower ald.window or raise train.epochs")
+    if cfg.ald.patience > cfg.train.epochs:
+        raise fail("ALDConfig", "patience", f"at most train.epochs={cfg.train.epochs}",
+                   cfg.ald.patience, "lower ald.patience or raise train.epochs")
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:

@@ -119,8 +119,8 @@ def load_dataset(
         download: Allow a torchvision download when no local copy is found.
         split: ``"train"`` or ``"test"``; only the MNIST family has a test part, the other
             datasets ignore it.
-        limit: Keep only the first ``limit`` samples (deterministic). In class folders
-            (eurosat, folder) these come from the first classes in sorted order.
+        limit: Keep only the first ``limit`` samples (deterministic). Class folders
+            (eurosat, folder) are read class by class in turn, so every class is kept.
 
     Returns:
         The :class:`ImageData`, named ``name``.
@@ -415,11 +415,15 @@ def _load_folder(path: Path, limit: int | None) -> _Arrays:
             f"{source} has both loose images ({loose[0].name}, ...) and class subfolders "
             f"({by_class[0][0]}, ...). Fix: put every image in a class subfolder, or none."
         )
-    files = [f for _, fs in by_class for f in fs] if by_class else loose
+    if by_class:
+        # Interleave the classes (round-robin) so that `limit` keeps every class.
+        order = [(j, c, f) for c, (_, fs) in enumerate(by_class) for j, f in enumerate(fs)]
+        order.sort(key=lambda t: (t[0], t[1]))
+        files, labels = [f for _, _, f in order], np.array([c for _, c, _ in order])
+    else:
+        files, labels = loose, None
     if not files:
         raise DataError(f"{source} has no {'/'.join(IMAGE_SUFFIXES)} images. Fix: check the path.")
-    counts = [len(fs) for _, fs in by_class]
-    labels = np.repeat(np.arange(len(by_class)), counts) if by_class else None
     files = files[:limit]
     return _read_images(files, source), None if labels is None else labels[: len(files)], source
 

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import torch
 
 from ._version import __version__
-from .config import Config
+from .config import Config, check_ald_schedule
 from .controller import Decision, make_controller
 from .data import ImageData, load_dataset, train_val_split
 from .evaluate import Evaluator
@@ -92,6 +92,8 @@ class Trainer:
     def __init__(self, cfg: Config, *, fixed_n_z: int | None = None,
                  splits: tuple[ImageData, ImageData] | None = None, controller=None) -> None:
         self.cfg, self.fixed_n_z = cfg, fixed_n_z
+        if fixed_n_z is None and controller is None:
+            check_ald_schedule(cfg)
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         self.device = resolve_device(cfg.train.device)

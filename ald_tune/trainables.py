@@ -89,9 +89,11 @@ def report_metrics(result, trainer) -> dict[str, Any]:
 
 def train_trial(config: dict[str, Any]) -> None:
     """Ray Tune function trainable: one ALD trial, or one fixed-n_z trial when ``n_z`` is set."""
+    import ray
     from ray import tune
 
     ctx = tune.get_context()
+    node_id = ray.get_runtime_context().get_node_id()
     cpus = ctx.get_trial_resources().required_resources.get("CPU", 1.0)
     cfg = trial_config(config, cpus)
     engine = engine_class(config.get("engine", "real"))
@@ -105,7 +107,7 @@ def train_trial(config: dict[str, Any]) -> None:
     if logger is not None:
         trainer.tracking_run_id = logger.run_id
     try:
-        _epochs(config, cfg, trainer, logger)
+        _epochs(config, cfg, trainer, logger, node_id)
     except BaseException:
         if logger is not None:
             logger.flush()
@@ -116,13 +118,13 @@ def train_trial(config: dict[str, Any]) -> None:
         logger.finish()
 
 
-def _epochs(config, cfg: Config, trainer, logger) -> None:
+def _epochs(config, cfg: Config, trainer, logger, node_id: str) -> None:
     from ray import tune
 
     every = cfg.tune.checkpoint_every
     for result in trainer:
         _maybe_fail(config, result.epoch)
-        metrics = report_metrics(result, trainer)
+        metrics = {**report_metrics(result, trainer), "node_id": node_id}
         if logger is not None:
             logger.log_epoch(result.epoch, metrics)
             if result.epoch % cfg.eval.image_every == 0 or result.done:

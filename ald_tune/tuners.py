@@ -117,6 +117,9 @@ def validate_before_start(cfg: Config, opts: SweepOptions) -> None:
     """Everything that can fail cheaply fails here, before Ray starts a trial."""
     if opts.mode not in MODES:
         raise ConfigError(f"mode must be one of {MODES}. Got {opts.mode!r} instead.")
+    if opts.mode == "ald":
+        from .config import check_ald_schedule
+        check_ald_schedule(cfg)
     if opts.engine == "real":
         from .evaluate import check_eval_sizes
         from .loop import load_splits

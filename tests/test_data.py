@@ -231,12 +231,15 @@ def test_eurosat_standin_keeps_channel_order(tmp_path: Path) -> None:
     _write_image(base / "Forest" / "Forest_0.png", pattern)
     _write_image(base / "Highway" / "Highway_0.jpg", red)
     loaded = load_dataset("eurosat", root=str(tmp_path), download=False)
-    assert loaded.x.shape == (5, 3, 6, 6) and loaded.y.tolist() == [0, 0, 0, 1, 2]
-    assert bool((loaded.x[:3, 0] == 1).all()) and bool((loaded.x[:3, 1:] == 0).all())
+    # Classes are interleaved (round-robin) so that a limit keeps every class.
+    assert loaded.x.shape == (5, 3, 6, 6) and loaded.y.tolist() == [0, 1, 2, 0, 0]
+    crops = loaded.x[[0, 3, 4]]
+    assert bool((crops[:, 0] == 1).all()) and bool((crops[:, 1:] == 0).all())
     expected = torch.from_numpy(pattern).permute(2, 0, 1).float() / 255  # HWC -> CHW
-    assert torch.allclose(loaded.x[3], expected)
-    assert float(loaded.x[4, 0].min()) > 0.9 and float(loaded.x[4, 1:].max()) < 0.1  # jpeg
-    assert load_dataset("eurosat", root=str(tmp_path), download=False, limit=2).n_samples == 2
+    assert torch.allclose(loaded.x[1], expected)
+    assert float(loaded.x[2, 0].min()) > 0.9 and float(loaded.x[2, 1:].max()) < 0.1  # jpeg
+    limited = load_dataset("eurosat", root=str(tmp_path), download=False, limit=3)
+    assert limited.n_samples == 3 and limited.y.tolist() == [0, 1, 2]
 
 
 def test_eurosat_missing_without_download(tmp_path: Path) -> None:
