@@ -182,7 +182,8 @@ class TuneConfig:
                                   "CPUs a trial holds (= its torch threads)")
     gpus_per_trial: float = param(0.0, Float(low=0.0), "GPU share a trial holds (0.5 = two per GPU)")
     max_failures: int = param(1, Int(low=0), "retries of a failed trial from its checkpoint")
-    checkpoint_every: int = param(1, Int(low=1), "epochs between trial checkpoints")
+    checkpoint_every: int = param(5, Int(low=1),
+                                  "epochs between trial checkpoints (a retry redoes at most N-1)")
 
     def __post_init__(self) -> None:
         validate_fields(self)

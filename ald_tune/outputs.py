@@ -32,8 +32,11 @@ def image_grids(model, val_x: torch.Tensor, n: int, seed: int) -> dict[str, torc
     pairs = torch.stack([x.cpu(), recon], 1).flatten(0, 1)  # (n, C, H, W): original, recon, ...
     model.train(was_training)
     nrow = int(n ** 0.5)
+    scale = max(1, -(-28 // samples.shape[-1]))  # tiles of >= 28 px, so 8x8 digits stay legible
     out = {}
     for key, imgs in (("samples", samples), ("reconstructions", pairs)):
+        if scale > 1:
+            imgs = torch.nn.functional.interpolate(imgs, scale_factor=scale, mode="nearest")
         grid = make_grid(imgs, nrow=nrow, padding=1, pad_value=1.0)  # (C, H, W)
         out[key] = (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0)
     return out

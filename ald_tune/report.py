@@ -61,7 +61,8 @@ import csv
 import json
 import math
 import os
-import warnings
+import statistics
+import time
 from typing import Any, Iterable, Sequence
 
 #: Which direction is better, per metric the report can rank or use in the criterion.
@@ -89,16 +90,13 @@ def _finite(vals: Iterable[Any]) -> list[float]:
 
 def _mean(vals: Iterable[Any]) -> float:
     xs = _finite(vals)
-    return sum(xs) / len(xs) if xs else NAN
+    return statistics.fmean(xs) if xs else NAN
 
 
 def _std(vals: Iterable[Any]) -> float:
     """Sample standard deviation (ddof=1) of the finite values; NaN below two."""
     xs = _finite(vals)
-    if len(xs) < 2:
-        return NAN
-    m = sum(xs) / len(xs)
-    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+    return statistics.stdev(xs) if len(xs) > 1 else NAN
 
 
 def _ratio(a: Any, b: Any) -> float:
@@ -108,18 +106,15 @@ def _ratio(a: Any, b: Any) -> float:
 
 def _clean(obj: Any) -> Any:
     """JSON-ready: NaN/inf -> None, numpy scalars -> Python, tuples -> lists."""
+    if hasattr(obj, "item") and not isinstance(obj, (dict, list, tuple)):
+        obj = obj.item()  # numpy scalar
     if isinstance(obj, dict):
         return {str(k): _clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_clean(v) for v in obj]
-    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
-        return obj
-    if isinstance(obj, int) and not hasattr(obj, "dtype"):
-        return obj
-    x = _num(obj)
-    if math.isfinite(x) and float(x).is_integer() and "int" in type(obj).__name__:
-        return int(x)
-    return x if math.isfinite(x) else None
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    return obj
 
 
 # ---------------------------------------------------------------- reading one trial
@@ -221,9 +216,6 @@ def build_report(grid: list[dict], ald: list[dict], *, asha: list[dict] | None =
     report = {"dataset": dataset, "grid": grid_sec, "criterion": crit, "ald": ald_sec,
               "vs": _versus(ald_sec, rows, opt), "cost": cost, "speedup": _speedups(cost),
               "curves": _curves(a_ok, _at_nz(fixed or [], opt) or _at_nz(g_ok, opt), opt)}
-    if asha:
-        report["asha"] = {"survivors_nz": sorted({_trial_nz(t) for t in asha if _ok(t) and len(
-            t.get("history") or []) == max(len(a.get("history") or []) for a in asha)})}
     report["headline"] = _headline(report)
     return _clean(report)
 
@@ -235,10 +227,12 @@ def _grid_rows(trials: list[dict]) -> list[dict]:
     rows = []
     for nz in sorted(by_nz):
         row: dict[str, Any] = {"n_z": nz, "n_seeds": len(by_nz[nz]),
-                               "seeds": sorted(t.get("seed") for t in by_nz[nz])}
+                               "seeds": sorted((t.get("seed") for t in by_nz[nz]), key=_num)}
         for m in COLUMNS:
             vals = [_last(t, m) for t in by_nz[nz]]
             row[m], row[m + "_std"], row[m + "_n"] = _mean(vals), _std(vals), len(_finite(vals))
+        row["epochs"] = _mean(len(t.get("history") or []) for t in by_nz[nz])
+        row["cpu_s"] = sum(_trial_cost(t)[0] for t in by_nz[nz])
         rows.append(row)
     return rows
 
@@ -328,7 +322,8 @@ def _ald_section(trials: list[dict], n_all: int, rows: list[dict], region: list[
     grid_nz = [r["n_z"] for r in rows]
     seeds = []
     for t in sorted(trials, key=lambda t: (_num(t.get("seed")), str(t.get("trial_id")))):
-        nz = int(_num(t.get("final_n_z", _last(t, "n_z"))))
+        nz = _num(t.get("final_n_z"))
+        nz = int(nz if math.isfinite(nz) else _last(t, "n_z"))
         inside = _in_region(nz, grid_nz, region)
         near = min(region, key=lambda r: (abs(r - nz), r)) if region else None
         ref, src = (_at_nz(fixed, nz), "fixed") if _at_nz(fixed, nz) else (_at_nz(grid, nz), "grid")
@@ -369,7 +364,9 @@ def _cost(trials: list[dict], wall: Any) -> dict:
             "trial_epochs": sum(len(t.get("history") or []) or int(t.get("epochs") or 0)
                                 for t in trials),
             "cpu_s": sum(c[0] for c in costs), "gpu_s": sum(c[1] for c in costs),
-            "cpu_source": sorted({c[2] for c in costs}), "wall_s": _num(wall)}
+            "cpu_source": sorted({c[2] for c in costs}), "wall_s": _num(wall),
+            "nodes": sorted({str(h["node_id"]) for t in trials for h in t.get("history") or []
+                             if h.get("node_id")})}  # Ray node ids, when the trials reported them
 
 
 def _speedups(cost: dict) -> dict:
@@ -456,13 +453,13 @@ def log_report(uri: str, run_ids: list[str], paths: dict[str, str], report: dict
 
     from .tracking import client
 
-    c = client(uri)
+    c, now = client(uri), int(time.time() * 1000)
     nums = {k: v for k, v in report["headline"].items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
     for run_id in dict.fromkeys(r for r in run_ids if r):
         for p in paths.values():
             c.log_artifact(run_id, p, artifact_path="report")
-        c.log_batch(run_id, metrics=[Metric(f"report.{k}", float(v), 0, 0)
+        c.log_batch(run_id, metrics=[Metric(f"report.{k}", float(v), now, 0)
                                      for k, v in sorted(nums.items())])
 
 
@@ -473,9 +470,12 @@ def trials_from_mlflow(uri: str, experiment: str, *,
 
     Picks, per kind (``grid``, ``ald``, ``asha`` = a grid sweep run with
     ``tune.scheduler=asha``), the newest parent run that ended (FINISHED, or FAILED
-    when a trial errored), or the sweep named in ``sweeps`` (also ``fixed``: a grid
-    sweep of fixed runs at ALD's n_z). Each child run becomes a dict in the
-    ``SweepResult.trials`` format with its per-epoch metric history.
+    when a trial errored), or the sweep named in ``sweeps`` (``{kind: sweep name}``;
+    also ``fixed``: a grid sweep of fixed runs at ALD's n_z values). Name the grid
+    sweep when other grid sweeps share the experiment. Each child run becomes a dict
+    in the ``SweepResult.trials`` format with its per-epoch metric history; a trial's
+    time is its child run's duration, a sweep's wall time its parent run's (which
+    includes any pause before a ``--resume``).
 
     Returns:
         ``{"grid", "ald", "asha", "fixed": [trial dicts], "wall": {kind: s},
@@ -493,17 +493,19 @@ def trials_from_mlflow(uri: str, experiment: str, *,
                          "--experiment of a finished sweep (default: ald-tune-<dataset>).")
     runs = c.search_runs([exp.experiment_id], filter_string=f"tags.`{SWEEP_TAG}` != ''",
                          max_results=5000, order_by=["attributes.start_time DESC"])
+    runs = [r for r in runs if PARENT_TAG not in r.data.tags]
     parents: dict[str, Any] = {}
     for kind, name in (sweeps or {}).items():
         found = [r for r in runs if r.data.tags.get(SWEEP_TAG) == name]
         if not found:
             raise ValueError(f"sweep {name!r} ({kind}) not found in experiment {experiment!r}.")
         parents[kind] = found[0]
+    named = {p.info.run_id for p in parents.values()}
     for r in runs:
         mode = r.data.tags.get("ald_tune.mode")
         kind = "asha" if mode == "grid" and r.data.params.get("tune.scheduler") == "asha" else mode
         if kind in ("grid", "ald", "asha") and kind not in parents and \
-                r.info.status in ("FINISHED", "FAILED"):
+                r.info.run_id not in named and r.info.status in ("FINISHED", "FAILED"):
             parents[kind] = r
     out: dict[str, Any] = {"grid": [], "ald": [], "asha": [], "fixed": [], "wall": {},
                            "parents": {k: p.info.run_id for k, p in parents.items()},

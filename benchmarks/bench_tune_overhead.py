@@ -58,13 +58,13 @@ def main(argv=None) -> int:
     per_epoch = before
     hist = result.trials[0]["history"]
     tune_epoch = [h["time_this_iter_s"] for h in hist]
-    a1, a2 = statistics.median(before[1:]), statistics.median(after[1:])
-    a, b = (a1 + a2) / 2, statistics.median(tune_epoch[1:])
+    a1, a2 = statistics.fmean(before[1:]), statistics.fmean(after[1:])
+    a, b = (a1 + a2) / 2, statistics.fmean(tune_epoch[1:])
     print(f"plain loop before / after the Tune run: {a1 * 1e3:.1f} / {a2 * 1e3:.1f} ms/epoch")
     print(f"epochs {len(per_epoch)} (plain) / {len(tune_epoch)} (Tune); final n_z "
           f"{plain.model.n_z} (plain) / {result.trials[0]['final_n_z']} (Tune)")
-    print(f"plain loop:          {a * 1e3:8.1f} ms/epoch (median)")
-    print(f"Ray Tune + MLflow:   {b * 1e3:8.1f} ms/epoch (median)")
+    print(f"plain loop:          {a * 1e3:8.1f} ms/epoch (mean)")
+    print(f"Ray Tune + MLflow:   {b * 1e3:8.1f} ms/epoch (mean)")
     print(f"extra wall time per epoch: {b / a - 1:+.1%} (target <= +5%)")
     print(f"one-off: sweep wall {sweep_wall:.1f} s vs plain run {sum(per_epoch):.1f} s "
           f"(Ray start-up, trial launch, final artifacts)")

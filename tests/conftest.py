@@ -81,3 +81,52 @@ def mlflow_server(tmp_path_factory):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def _kill_tree_matching(text: str) -> None:
+    """Kill every process whose command line mentions ``text``, and their children, by pid."""
+    import psutil
+
+    me = os.getpid()
+    roots = [p for p in psutil.process_iter(["cmdline"])
+             if p.pid != me and any(text in c for c in (p.info["cmdline"] or []))]
+    victims = set()
+    for p in roots:
+        victims.add(p)
+        try:
+            victims.update(p.children(recursive=True))
+        except psutil.NoSuchProcess:
+            pass
+    for p in victims:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(list(victims), timeout=20)
+
+
+@pytest.fixture
+def two_node_cluster(tmp_path_factory):
+    """A real two-node Ray cluster of local processes: `ray start --head` + `ray start --address`.
+
+    Torn down by pid (every process under its own temp dir and their children), so the
+    test session's own Ray runtime survives (`ray stop` would kill every Ray on the machine).
+    """
+    import subprocess
+    import sys
+
+    temp = str(tmp_path_factory.mktemp("raycluster"))
+    port = free_port()
+    ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    try:
+        subprocess.run([ray_bin, "start", "--head", f"--port={port}", "--num-cpus=1",
+                        "--include-dashboard=false", f"--temp-dir={temp}",
+                        "--disable-usage-stats"], env=env, check=True, capture_output=True,
+                       timeout=180)
+        subprocess.run([ray_bin, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1"],
+                       env=env, check=True, capture_output=True, timeout=180)
+        yield {"address": f"127.0.0.1:{port}", "env": env, "temp": temp}
+    finally:
+        _kill_tree_matching(temp)

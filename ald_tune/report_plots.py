@@ -1,0 +1,176 @@
+"""How a comparison report looks: its Markdown tables and its two figures.
+
+Everything here reads only the JSON-ready dict of :func:`ald_tune.report.build_report`,
+so a report loaded back from ``comparison.json`` renders the same.
+
+* ``fig_metrics_vs_nz.png`` (the paper's Figure 2): every metric against n_z for the
+  grid (mean ± spread over seeds), the best region shaded, the tolerance line of each
+  criterion metric, and ALD's chosen n_z per seed as vertical lines and points.
+* ``fig_ald_vs_epoch.png`` (the paper's Figure 3): ALD's n_z and metrics against epoch
+  for each seed, beside the fixed run at the grid optimum (dashed).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+PANELS = (("recon_loss", "recon loss"), ("fid_gen", "FID generated"),
+          ("fid_recon", "FID reconstructed"), ("neg_elbo", "-ELBO"), ("silhouette", "silhouette"),
+          ("kl", "KL (nats)"))
+EPOCH_PANELS = (("n_z", "n_z"), *[p for p in PANELS if p[0] != "neg_elbo"])
+TABLE = ("recon_loss", "fid_gen", "fid_recon", "neg_elbo", "silhouette")
+
+
+def _f(v: Any, digits: int = 3) -> str:
+    if v is None or isinstance(v, float) and not math.isfinite(v):
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return str(v)
+    return f"{v:.{digits}g}" if abs(v) >= 1000 else f"{v:.{digits}f}"
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(c if isinstance(c, str) else _f(c) for c in r) + " |" for r in rows]
+    return out + [""]
+
+
+def markdown_text(r: dict) -> str:
+    """The report as Markdown: headline, grid, criterion, ALD seeds, versus, cost."""
+    c, a, g, h = r["criterion"], r["ald"], r["grid"], r["headline"]
+    region = ", ".join(map(str, c["best_region"])) or "none"
+    lines = [f"# ALD vs grid search{': ' + r['dataset'] if r['dataset'] else ''}", "",
+             f"- **Grid optimum (plateau edge)**: n_z = {_f(c['plateau_edge'])}; best region "
+             f"{{{region}}}; mean-rank choice n_z = {_f(g['mean_rank_nz'])}",
+             f"- **ALD's n_z**: {', '.join(map(str, a['n_z']))} (mean {_f(a['n_z_mean'], 1)}, "
+             f"sd {_f(a['n_z_std'], 1)}); {a['n_in_region']}/{len(a['seeds'])} in the best "
+             f"region, mean distance {_f(a['distance_mean'], 1)}",
+             f"- **ALD speed-up over the grid**: compute {_f(h.get('speedup_compute'), 2)}x "
+             f"(per ALD seed {_f(h.get('speedup_compute_per_seed'), 2)}x), wall time "
+             f"{_f(h.get('speedup_wall'), 2)}x", ""]
+    if "asha" in r["speedup"]:
+        s = r["speedup"]["asha"]
+        lines[-1:] = [f"- **ALD speed-up over grid + ASHA**: compute {_f(s['compute'], 2)}x "
+                      f"(per seed {_f(s['compute_per_seed'], 2)}x), wall {_f(s['wall'], 2)}x", ""]
+    lines += [f"## Grid ({g['n_seeds']} seed(s) per n_z, {g['n_errored']} errored trial(s) "
+              "left out)", ""]
+    lines += _table(["n_z", "seeds", *TABLE, "mean rank", "best region"],
+                    [[x["n_z"], x["n_seeds"], *[x[m] for m in TABLE], x["mean_rank"],
+                      x["in_region"]] for x in g["rows"]])
+    lines += _table(["", *TABLE], [["optimal n_z", *[g["optimum_by_metric"][m]["n_z"]
+                                                     for m in TABLE]]])
+    lines += [f"## Criterion: plateau edge over {', '.join(c['metrics'])}", "",
+              f"Smallest grid n_z whose every criterion metric is within tolerance of the grid's "
+              f"best; tolerance = max({c['rel_floor']} x |best|, 2 x spread over seeds). "
+              f"Optimum rule used: {c['optimum_rule']}.", ""]
+    lines += _table(["metric", "best", "at n_z", "spread", "spread from", "tolerance"],
+                    [[m, t["best"], t["best_nz"], t["spread"], t["spread_source"], t["tolerance"]]
+                     for m, t in c["tolerances"].items()])
+    lines += [f"## ALD seeds ({a['n_errored']} errored trial(s) left out)", ""]
+    lines += _table(["seed", "n_z", "in region", "distance", *TABLE[:3], "silhouette", "epochs",
+                     "CPU-s", "fixed run at its n_z"],
+                    [[s["seed"], s["n_z"], s["in_region"], s["distance"], *[s[m] for m in TABLE[:3]],
+                      s["silhouette"], s["epochs"], s["cpu_s"], s["fixed_source"]]
+                     for s in a["seeds"]])
+    v = r["vs"]
+    lines += [f"## Final metrics: ALD (mean over seeds) vs grid optimum (n_z = "
+              f"{_f(v['optimum_nz'])}) vs fixed runs at ALD's n_z ({v['n_fixed_seeds']} seed(s))",
+              ""]
+    lines += _table(["metric", "ALD", "grid optimum", "fixed at ALD's n_z", "ALD - optimum"],
+                    [[m, x["ald"], x["grid_optimum"],
+                      x["fixed_at_ald_nz"] if x["fixed_at_ald_nz"] is not None else "not run",
+                      x["ald_minus_optimum"]] for m, x in v["metrics"].items()])
+    lines += ["## Cost", ""]
+    lines += _table(["method", "trials", "errored", "trial-epochs", "CPU-s", "GPU-s", "wall s",
+                     "CPU-s from"],
+                    [[k, x["n_trials"], x["n_errored"], x["trial_epochs"], x["cpu_s"], x["gpu_s"],
+                      x["wall_s"], ", ".join(x["cpu_source"])] for k, x in r["cost"].items()])
+    return "\n".join(lines)
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_metrics_vs_nz(r: dict, path: str) -> str:
+    """Figure 2: every metric against n_z for the grid, ALD's choices marked; returns path."""
+    plt = _pyplot()
+    rows, c, seeds = r["grid"]["rows"], r["criterion"], r["ald"]["seeds"]
+    nz = [x["n_z"] for x in rows]
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    for ax, (key, label) in zip(axes.flat, PANELS):
+        mean = [_nan(x[key]) for x in rows]
+        tol = c["tolerances"].get(key)
+        fallback = tol["spread"] if tol else 0.0
+        err = [_nan(x[key + "_std"]) if x[key + "_std"] is not None else fallback for x in rows]
+        ax.errorbar(nz, mean, yerr=err, marker="o", capsize=3, label="grid (mean ± sd)")
+        for lo, hi in _spans(nz, c["best_region"]):
+            ax.axvspan(lo / 1.08, hi * 1.08, color="tab:green", alpha=0.12, lw=0)
+        if tol:
+            sign = 1 if tol["direction"] == "min" else -1
+            ax.axhline(tol["best"] + sign * tol["tolerance"], color="tab:green", ls=":",
+                       label="tolerance")
+        for i, s in enumerate(seeds):
+            ax.axvline(s["n_z"], color="tab:red", alpha=0.5, lw=1,
+                       label="ALD n_z" if i == 0 else None)
+            ax.plot([s["n_z"]], [_nan(s[key])], "x", color="tab:red")
+        if min(nz + [s["n_z"] for s in seeds]) > 0:
+            ax.set_xscale("log", base=2)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("n_z")
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"{r['dataset']}: metrics against n_z (plateau edge "
+                 f"{c['plateau_edge']}, best region shaded)")
+    return _save(fig, plt, path)
+
+
+def plot_ald_vs_epoch(r: dict, path: str) -> str:
+    """Figure 3: ALD's n_z and metrics against epoch per seed, beside the fixed optimum."""
+    plt = _pyplot()
+    curves = r["curves"]
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True)
+    for ax, (key, label) in zip(axes.flat, EPOCH_PANELS):
+        for cv in curves["ald"]:
+            ax.plot(cv["epoch"], [_nan(v) for v in cv[key]], alpha=0.8,
+                    drawstyle="steps-post" if key == "n_z" else "default",
+                    label=f"ALD seed {cv['seed']}")
+        for i, cv in enumerate(curves["fixed_optimum"]):
+            ax.plot(cv["epoch"], [_nan(v) for v in cv[key]], "k--", alpha=0.7,
+                    label=f"fixed n_z={curves['fixed_optimum_nz']}" if i == 0 else None)
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"{r['dataset']}: ALD runs against epoch, beside the fixed run at the grid optimum")
+    return _save(fig, plt, path)
+
+
+def _spans(nz: list[int], region: list[int]) -> list[tuple[int, int]]:
+    """Runs of consecutive grid n_z inside the region, as (first, last)."""
+    spans: list[list[int]] = []
+    for i, n in enumerate(nz):
+        if n in region:
+            if spans and i and nz[i - 1] == spans[-1][1]:
+                spans[-1][1] = n
+            else:
+                spans.append([n, n])
+    return [(a, b) for a, b in spans]
+
+
+def _nan(v: Any) -> float:
+    return math.nan if v is None else float(v)
+
+
+def _save(fig, plt, path: str) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
