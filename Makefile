@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh clone:
-#   make demo   - create .venv if missing, install, run the main job on the bundled digits data
+#   make demo   - create .venv if missing, install, run the comparison (grid vs ALD) on digits
 #   make test   - the same set-up, then the whole test suite (fast and slow)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -28,7 +28,7 @@ $(STAMP): $(PY) setup.cfg pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/ald-tune train --space search_spaces/digits.yaml --out runs/demo
+	$(PY) ald_tune/run.py --space search_spaces/digits.yaml
 
 test: $(STAMP)
 	$(PY) -m pytest -ra

@@ -6,6 +6,8 @@ Commands:
         One ALD run (or one fixed-size run) on this machine, no Ray.
     ald-tune ald  --space FILE [sweep options]   ALD trials (seeds) under Ray Tune -> MLflow
     ald-tune grid --space FILE [sweep options]   the grid over fixed n_z under Ray Tune -> MLflow
+    ald-tune compare [--space FILE] [...]        grid + ALD + report (= python ald_tune/run.py)
+    ald-tune report --experiment NAME [--out DIR] rebuild the comparison from MLflow alone
     ald-tune ui [--run-dir DIR] [--port P]        the MLflow UI for the default store
 """
 
@@ -45,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
     for mode, text in (("ald", "ALD trials (one per seed) under Ray Tune, logged to MLflow"),
                        ("grid", "the grid over fixed n_z under Ray Tune, logged to MLflow")):
         _sweep_args(sub.add_parser(mode, help=text))
+    sub.add_parser("compare", add_help=False,
+                   help="grid + ALD sweeps and the report (see: ald-tune compare --help)")
+    rp = sub.add_parser("report", help="rebuild the comparison report from MLflow alone")
+    rp.add_argument("--experiment", required=True, help="MLflow experiment (e.g. ald-tune-digits)")
+    rp.add_argument("--tracking-uri", default=None,
+                    help="MLflow URI (default: $MLFLOW_TRACKING_URI or sqlite in RUN_DIR)")
+    rp.add_argument("--run-dir", default="runs")
+    rp.add_argument("--out", default=None, help="report folder (default RUN_DIR/results/EXPERIMENT)")
+    rp.add_argument("--sweep", action="append", default=[], metavar="KIND=NAME",
+                    help="pick a sweep by name (KIND: grid, ald, asha, fixed); default newest")
     ui = sub.add_parser("ui", help="open the MLflow UI on the default store")
     ui.add_argument("--run-dir", default="runs", help="run folder holding mlflow.db (default: runs)")
     ui.add_argument("--tracking-uri", default=None, help="another store (default: RUN_DIR/mlflow.db)")
@@ -155,6 +167,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if all(t["status"] == "TERMINATED" for t in result.trials) else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import markdown, report_from_mlflow
+    from .tracking import check_tracking, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(args.tracking_uri, args.run_dir)
+    check_tracking(uri)
+    sweeps = {}
+    for item in args.sweep:
+        kind, sep, name = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--sweep {item!r} must look like KIND=NAME, e.g. grid=grid-digits-...")
+        sweeps[kind] = name
+    out = os.path.abspath(args.out or os.path.join(args.run_dir, "results", args.experiment))
+    report, paths = report_from_mlflow(uri, args.experiment, out, sweeps=sweeps or None)
+    print(markdown(report))
+    print(f"report written to {out}")
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     import subprocess
 
@@ -170,7 +201,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
         return 0
 
 
-COMMANDS = {"train": cmd_train, "ald": cmd_sweep, "grid": cmd_sweep, "ui": cmd_ui}
+COMMANDS = {"train": cmd_train, "ald": cmd_sweep, "grid": cmd_sweep, "ui": cmd_ui,
+            "report": cmd_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -179,6 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The process exit code: 0 on success, 2 for bad configuration or data.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["compare"]:
+        from .run import main as run_main
+        return run_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

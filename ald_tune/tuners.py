@@ -203,6 +203,9 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepResult:
     from .trainables import train_trial
 
     validate_before_start(cfg, opts)
+    # Tune warns about experiment-state snapshots each time a trial checkpoints; with
+    # num_to_keep=2 that is by design here, and the warning buries the progress lines.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     storage = storage_path(opts)
     name = sweep_name(cfg, opts, storage)
     uri = exp_id = parent = None
