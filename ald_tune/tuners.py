@@ -46,6 +46,7 @@ class SweepOptions:
         fail_once: test hook, ``{"epoch": E, "marker": "/abs/path"}``.
         verbose: print one line per trial result.
         label: the default name's prefix instead of the mode (``asha``, ``fixed``).
+        callbacks: extra ``ray.tune.Callback`` objects (run on the driver).
     """
 
     mode: str = "ald"
@@ -62,6 +63,7 @@ class SweepOptions:
     fail_once: dict | None = None
     verbose: bool = True
     label: str | None = None
+    callbacks: tuple = ()
 
 
 @dataclass
@@ -232,7 +234,8 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepResult:
                                name=name, storage_path=storage, verbose=0,
                                failure_config=tune.FailureConfig(max_failures=cfg.tune.max_failures),
                                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                               callbacks=[ProgressCallback(verbose=opts.verbose)]))
+                               callbacks=[ProgressCallback(verbose=opts.verbose),
+                                          *opts.callbacks]))
     grid = tuner.fit()
     result = collect(grid, opts.mode, name, path, uri, exp_id, parent, time.perf_counter() - t0)
     if uri:
