@@ -127,3 +127,11 @@ def test_import_is_cheap():
             "print(sorted(m for m in ('torch','ray','mlflow','optuna') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_readme_documents_every_field():
+    import os
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    missing = [f"{n}.{f.name}" for n, sec in SECTIONS.items() for f in dataclasses.fields(sec)
+               if f"`{n}.{f.name}`" not in readme]
+    assert not missing, f"README lacks {missing}"
