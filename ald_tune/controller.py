@@ -225,7 +225,8 @@ class ALDController:
 
     def _after_stop(self, epoch: int) -> Decision:
         n_after = self.cfg.n_epochs_after_stop
-        done = n_after is not None and epoch - self.state.stop_epoch >= n_after
+        stop = self.state.stop_epoch if self.state.stop_epoch is not None else epoch
+        done = n_after is not None and epoch - stop >= n_after
         why = f"pruning stopped at epoch {self.state.stop_epoch}"
         return Decision(end_run=done, reason=why + ("; run ends" if done else ""))
 
@@ -235,10 +236,10 @@ class ALDController:
         recent, before = finite_mean(sil[-half:]), finite_mean(sil[-2 * half:-half])
         return math.isfinite(recent) and math.isfinite(before) and recent > before
 
-    def _votes(self, history: History) -> dict[str, float]:
+    def _votes(self, history: History) -> dict[str, bool]:
         # Authors: slopes over all_data[metric][-window:-1], the window-1 epochs before now.
         span = history[-self.cfg.window:-1]
-        out = {}
+        out: dict[str, bool] = {}
         for metric, direction in self.cfg.votes:
             s = slope([h.get(metric, math.nan) for h in span])
             out[metric] = (s > 0 if direction == "up" else s < 0) if math.isfinite(s) else False

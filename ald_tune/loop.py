@@ -169,7 +169,7 @@ class Trainer:
     # -- checkpoint ---------------------------------------------------------------------
     def checkpoint(self) -> dict[str, Any]:
         """The versioned checkpoint dict (see :mod:`ald_tune.checkpoint`)."""
-        rng = {"torch": torch.get_rng_state(), "batches": self.batches.get_state()}
+        rng: dict[str, Any] = {"torch": torch.get_rng_state(), "batches": self.batches.get_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {

@@ -30,10 +30,10 @@ class MLPNets(nn.Module):
         self.image_shape = tuple(image_shape)
         n_in = math.prod(image_shape)
         self.body = _mlp([n_in, *hidden])
-        self.mu_head = nn.Linear(hidden[-1], n_z)
-        self.logvar_head = nn.Linear(hidden[-1], n_z)
+        self.mu_head: nn.Linear = nn.Linear(hidden[-1], n_z)
+        self.logvar_head: nn.Linear = nn.Linear(hidden[-1], n_z)
         rev = list(reversed(hidden))
-        self.dec_in = nn.Linear(n_z, rev[0])
+        self.dec_in: nn.Linear = nn.Linear(n_z, rev[0])
         self.dec_body = nn.Sequential(nn.ReLU(), _mlp(rev), nn.Linear(rev[-1], n_in))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,10 +63,10 @@ class ConvNets(nn.Module):
         self.conv = nn.Sequential(*enc, nn.Flatten())
         n_flat = math.prod(self.grid)
         self.body = _mlp([n_flat, *hidden])
-        self.mu_head = nn.Linear(hidden[-1], n_z)
-        self.logvar_head = nn.Linear(hidden[-1], n_z)
+        self.mu_head: nn.Linear = nn.Linear(hidden[-1], n_z)
+        self.logvar_head: nn.Linear = nn.Linear(hidden[-1], n_z)
         rev = list(reversed(hidden))
-        self.dec_in = nn.Linear(n_z, rev[0])
+        self.dec_in: nn.Linear = nn.Linear(n_z, rev[0])
         dec: list[nn.Module] = []
         chans = list(reversed(channels))
         for a, b in zip(chans, [*chans[1:], c]):
@@ -92,14 +92,14 @@ class VAE(nn.Module):
         nets: an :class:`MLPNets` or :class:`ConvNets`.
     """
 
-    def __init__(self, nets: nn.Module):
+    def __init__(self, nets: "MLPNets | ConvNets"):
         super().__init__()
         self.nets = nets
 
     @property
     def n_z(self) -> int:
         """The latent size: the width of the μ head (the single source of truth)."""
-        return self.nets.mu_head.out_features
+        return int(self.nets.mu_head.out_features)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.nets.features(x)
@@ -163,7 +163,7 @@ class VAE(nn.Module):
         nets.dec_in.in_features = len(keep)
 
 
-def _resize(layer: nn.Module, name: str, cut, optimizer) -> None:
+def _resize(layer: nn.Linear, name: str, cut, optimizer) -> None:
     old: nn.Parameter = getattr(layer, name)
     new = nn.Parameter(cut(old.data).clone(), requires_grad=old.requires_grad)
     setattr(layer, name, new)
@@ -188,6 +188,7 @@ def resolve_arch(arch: str, image_shape: tuple[int, int, int]) -> str:
 def build_model(model_cfg, image_shape: tuple[int, int, int], n_z: int) -> VAE:
     """Build a VAE from a :class:`ald_tune.config.ModelConfig` at size ``n_z``."""
     arch = resolve_arch(model_cfg.arch, image_shape)
+    nets: MLPNets | ConvNets
     if arch == "conv":
         nets = ConvNets(image_shape, model_cfg.conv_channels, model_cfg.conv_hidden, n_z)
     else:

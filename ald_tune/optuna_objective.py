@@ -129,7 +129,7 @@ class ALDObjective:
         self.tracking_uri = _resolve_uri(tracking_uri)
         self._parents: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()  # study.optimize(n_jobs>1) calls from several threads
-        self._splits = None
+        self._splits: tuple[Any, Any] | None = None
 
     # -- one trial ----------------------------------------------------------------------
     def __call__(self, trial: optuna.trial.BaseTrial) -> float:
@@ -250,7 +250,8 @@ class ALDObjective:
         with self._lock:
             parents, self._parents = list(self._parents.values()), {}
         for _, parent in parents:
-            finish_run(self.tracking_uri, parent, status)
+            if self.tracking_uri:
+                finish_run(self.tracking_uri, parent, status)
 
     def __enter__(self) -> "ALDObjective":
         return self
@@ -288,6 +289,7 @@ class ALDObjective:
         swallow this trial's epochs as "already logged".
         """
         from .tracking import PARENT_TAG, TRIAL_TAG, client
+        assert self.tracking_uri is not None  # only called with tracking on
         found = client(self.tracking_uri).search_runs(
             [exp_id], max_results=1,
             filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}' and tags.`{PARENT_TAG}` = '{parent}'")
@@ -306,7 +308,8 @@ def _check_search(search, cfg: Config, fixed: bool) -> dict[str, tuple[float, fl
     if search is None:
         if fixed or cfg.tune.search != "optuna":
             return {}
-        return {"lr": tuple(cfg.tune.lr_range), "beta": tuple(cfg.tune.beta_range)}
+        lr, beta = cfg.tune.lr_range, cfg.tune.beta_range
+        return {"lr": (lr[0], lr[1]), "beta": (beta[0], beta[1])}
     if fixed and search:
         raise fail("ALDObjective", "search", "empty when fixed=True (the grid samples only n_z)",
                    dict(search), "drop search=, or use fixed=False for ALD trials")

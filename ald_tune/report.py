@@ -206,7 +206,10 @@ def build_report(grid: list[dict], ald: list[dict], *, asha: list[dict] | None =
     grid_sec = {"n_trials": len(grid), "n_errored": len(grid) - len(g_ok), "rows": rows,
                 "n_seeds": len({t.get("seed") for t in g_ok}),
                 "optimum_by_metric": _optima(rows), "mean_rank_nz": _mean_rank(rows)}
-    opt = crit["plateau_edge"] if crit["plateau_edge"] is not None else grid_sec["mean_rank_nz"]
+    edge: Any = crit["plateau_edge"]
+    rank_nz: Any = grid_sec["mean_rank_nz"]
+    opt: int | None = int(edge) if edge is not None else (
+        int(rank_nz) if rank_nz is not None else None)
     crit["optimum_nz"] = opt
     crit["optimum_rule"] = "plateau_edge" if crit["plateau_edge"] is not None else \
         "mean_rank (no grid n_z is within tolerance on every criterion metric)"
@@ -320,7 +323,7 @@ def _at_nz(trials: list[dict], nz: Any) -> list[dict]:
 def _ald_section(trials: list[dict], n_all: int, rows: list[dict], region: list[int],
                  fixed: list[dict], grid: list[dict]) -> dict:
     grid_nz = [r["n_z"] for r in rows]
-    seeds = []
+    seeds: list[dict[str, Any]] = []
     for t in sorted(trials, key=lambda t: (_num(t.get("seed")), str(t.get("trial_id")))):
         nz = _num(t.get("final_n_z"))
         nz = int(nz if math.isfinite(nz) else _last(t, "n_z"))
@@ -336,7 +339,7 @@ def _ald_section(trials: list[dict], n_all: int, rows: list[dict], region: list[
                       "fixed_source": src if ref else "not run",
                       "fixed": {m: _mean(_last(f, m) for f in ref) for m in COLUMNS} if ref else None})
     nzs = [s["n_z"] for s in seeds]
-    dists = [s["distance"] for s in seeds if s["distance"] is not None]
+    dists = [int(s["distance"]) for s in seeds if s["distance"] is not None]
     return {"n_trials": n_all, "n_errored": n_all - len(trials), "seeds": seeds, "n_z": nzs,
             "n_z_mean": _mean(nzs), "n_z_std": _std(nzs) if len(nzs) > 1 else 0.0,
             "n_in_region": sum(s["in_region"] for s in seeds),
@@ -347,12 +350,13 @@ def _ald_section(trials: list[dict], n_all: int, rows: list[dict], region: list[
 def _versus(ald: dict, rows: list[dict], opt: int | None) -> dict:
     orow = next((r for r in rows if r["n_z"] == opt), None)
     with_fixed = [s for s in ald["seeds"] if s["fixed"]]
-    out = {"optimum_nz": opt, "n_fixed_seeds": len(with_fixed), "metrics": {}}
+    metrics: dict[str, dict[str, float]] = {}
+    out: dict[str, Any] = {"optimum_nz": opt, "n_fixed_seeds": len(with_fixed), "metrics": metrics}
     for m in RANKED:
         a = ald["final"][m]
         g = orow[m] if orow else NAN
         f = _mean(s["fixed"][m] for s in with_fixed) if with_fixed else NAN
-        out["metrics"][m] = {"ald": a, "grid_optimum": g, "fixed_at_ald_nz": f,
+        metrics[m] = {"ald": a, "grid_optimum": g, "fixed_at_ald_nz": f,
                              "ald_minus_optimum": a - g, "ald_minus_fixed": a - f,
                              "ald_vs_optimum_rel": _ratio(a - g, abs(g)) if g else NAN}
     return out

@@ -80,7 +80,8 @@ def compare(cfg, args, space: str) -> int:
     fixed = None if args.no_fixed else run_fixed_at(
         cfg, args, space, [t["final_n_z"] for t in ald.trials])
     report = rep.build_report(
-        grid.trials, ald.trials, asha=asha and asha.trials, fixed=fixed and fixed.trials,
+        grid.trials, ald.trials, asha=asha.trials if asha else None,
+        fixed=fixed.trials if fixed else None,
         wall={"grid": grid.wall_time_s, "ald": ald.wall_time_s,
               **({"asha": asha.wall_time_s} if asha else {})},
         dataset=cfg.data.name)
@@ -88,7 +89,8 @@ def compare(cfg, args, space: str) -> int:
                                                    f"{cfg.data.name}-{stamp}"))
     paths = rep.write_report(report, out)
     if grid.tracking_uri:
-        runs = [r.parent_run_id for r in (grid, ald, fixed, asha) if r is not None]
+        runs = [r.parent_run_id for r in (grid, ald, fixed, asha)
+                if r is not None and r.parent_run_id]
         rep.log_report(grid.tracking_uri, runs, paths, report)
     print(rep.markdown(report))
     print(f"report written to {out}")

@@ -29,7 +29,8 @@ from .config import Config
 def trial_config(config: Mapping[str, Any], cpus: float = 1.0) -> Config:
     """The trial's :class:`Config`: the space plus its seed, sampled values and threads."""
     cfg = Config.from_dict(config["space"], source="trial config")
-    train = {"seed": int(config.get("seed", cfg.train.seed)), "threads": max(1, int(cpus))}
+    train: dict[str, Any] = {"seed": int(config.get("seed", cfg.train.seed)),
+                             "threads": max(1, int(cpus))}
     for key in ("lr", "beta"):
         if key in config:
             train[key] = float(config[key])

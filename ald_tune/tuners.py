@@ -238,7 +238,7 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepResult:
                                           *opts.callbacks]))
     grid = tuner.fit()
     result = collect(grid, opts.mode, name, path, uri, exp_id, parent, time.perf_counter() - t0)
-    if uri:
+    if uri and parent:
         failed = any(t["status"] != "TERMINATED" for t in result.trials)
         trk.finish_run(uri, parent, "FAILED" if failed else "FINISHED")
     return result
