@@ -101,7 +101,8 @@ class TrainConfig:
 class ALDConfig:
     """The pruning rule (see :mod:`ald_tune.controller`)."""
 
-    rule: str = param("paper", Choice(options=RULES), "paper: the authors' rule")
+    rule: str = param("paper", Choice(options=RULES),
+                      "paper: the authors' rule; ald-tune: collapsed units, then probed removals")
     n_z_init: int = param(64, Int(low=1), "latent units at the start (paper: 64)")
     n_z_min: int = param(1, Int(low=1), "never prune below this many units")
     n_remove: int = param(5, Int(low=1), "units removed per decision before the switch (paper: 5)")
@@ -113,6 +114,12 @@ class ALDConfig:
         "metric -> slope direction that votes to stop; all must agree")
     unit_selection: str = param("lowest_kl", Choice(options=("lowest_kl", "last")),
                                 "which units go: lowest mean KL, or the last (authors)")
+    kl_threshold: float = param(0.05, Float(low=0.0),
+                                "ald-tune rule: units with mean KL below this (nats) are collapsed")
+    max_recon_increase: float = param(
+        0.005, Float(low=0.0),
+        "ald-tune rule: remove a unit while zeroing it raises val recon by at most this share")
+    confirm: int = param(2, Int(low=1), "ald-tune rule: holds in a row before the stop")
     n_epochs_after_stop: int | None = param(
         None, Int(low=0, optional=True),
         "None trains to the last epoch (paper); N ends the run N epochs after the stop")

@@ -33,9 +33,12 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 History = Sequence[Mapping[str, float]]
+#: Given unit indices, the relative increase of the validation reconstruction loss when
+#: each unit alone is set to 0 (what removing it does before any retraining).
+Probe = Callable[[Sequence[int]], Sequence[float]]
 
 
 class PruningFloorWarning(UserWarning):
@@ -117,8 +120,8 @@ class FixedController:
 
     rule = "fixed"
 
-    def decide(self, history: History, n_z: int,
-               unit_kl: Sequence[float] | None = None) -> Decision:
+    def decide(self, history: History, n_z: int, unit_kl: Sequence[float] | None = None,
+               probe: Probe | None = None) -> Decision:
         return Decision(reason=f"fixed n_z={n_z}")
 
     def state_dict(self) -> dict[str, Any]:
@@ -138,8 +141,8 @@ class ScriptedController:
         self.script = {int(k): v for k, v in script.items()}
         self.how = how
 
-    def decide(self, history: History, n_z: int,
-               unit_kl: Sequence[float] | None = None) -> Decision:
+    def decide(self, history: History, n_z: int, unit_kl: Sequence[float] | None = None,
+               probe: Probe | None = None) -> Decision:
         action = self.script.get(len(history) - 1)
         if action == "stop":
             return Decision(stop=True, reason="scripted stop")
@@ -163,6 +166,7 @@ class _State:
     stop_epoch: int | None = None
     last_decision: int = 0
     floor_reached: bool = False
+    refusals: int = 0
 
 
 class ALDController:
@@ -201,13 +205,22 @@ class ALDController:
                              f"this run uses {self.rule!r}.")
         self.state = _State(**{k: v for k, v in state.items() if k != "rule"})
 
-    def decide(self, history: History, n_z: int,
-               unit_kl: Sequence[float] | None = None) -> Decision:
-        """Decide after the last epoch in ``history`` (index = epoch, 0-based)."""
+    def decide(self, history: History, n_z: int, unit_kl: Sequence[float] | None = None,
+               probe: Probe | None = None) -> Decision:
+        """Decide after the last epoch in ``history`` (index = epoch, 0-based).
+
+        Args:
+            history: one metric dict per finished epoch.
+            n_z: the current number of units.
+            unit_kl: each unit's mean KL to the prior on validation data.
+            probe: the removal cost of given units (``ald-tune`` rule only).
+        """
         cfg, st = self.cfg, self.state
         epoch = len(history) - 1
         if st.stopped:
             return self._after_stop(epoch)
+        if self.rule == "ald-tune":
+            return self._decide_plateau(history, n_z, unit_kl, probe)
         if epoch <= 0 or epoch - st.last_decision < cfg.patience:
             return Decision(reason=f"waiting ({epoch - st.last_decision}/{cfg.patience} epochs)")
         st.last_decision = epoch
@@ -222,6 +235,54 @@ class ALDController:
                 end = cfg.n_epochs_after_stop == 0
                 return Decision(stop=True, end_run=end, reason="stop: slopes " + _fmt_votes(votes))
         return self._prune(n_z, unit_kl, switched_now)
+
+    def _decide_plateau(self, history: History, n_z: int, unit_kl: Sequence[float] | None,
+                        probe: Probe | None) -> Decision:
+        """The ``ald-tune`` rule: drop collapsed units at once, then one unit at a time
+        while removing it costs (almost) nothing, and stop when it no longer does.
+
+        1. Wait until the history holds ``window`` epochs, then decide every ``patience``.
+        2. Units whose mean KL is below ``kl_threshold`` carry no information: remove all.
+        3. Else probe the least informative unit: the relative increase of the validation
+           reconstruction loss with that unit set to 0 (exactly what removing it does
+           before retraining). At most ``max_recon_increase``: remove it.
+        4. Otherwise hold; ``confirm`` holds in a row stop pruning for good.
+        A NaN cost holds without counting towards the stop (neither removal nor stop
+        on missing evidence); a NaN KL sorts first, as in :func:`select_units`.
+        """
+        cfg, st = self.cfg, self.state
+        epoch = len(history) - 1
+        if len(history) < cfg.window or epoch - st.last_decision < cfg.patience:
+            return Decision(reason=f"waiting ({epoch - st.last_decision}/{cfg.patience} epochs)")
+        st.last_decision = epoch
+        room = n_z - cfg.n_z_min
+        if room <= 0:
+            self._warn_floor(n_z)
+            return Decision(reason=f"at n_z_min={cfg.n_z_min}, nothing to remove")
+        if unit_kl is None or len(unit_kl) != n_z:
+            raise ValueError("the ald-tune rule needs each unit's mean KL (unit_kl).")
+        collapsed = [u for u in range(n_z) if unit_kl[u] < cfg.kl_threshold]
+        if collapsed:
+            units = select_units(n_z, min(len(collapsed), room), "lowest_kl", unit_kl)
+            st.refusals = 0
+            if n_z - len(units) <= cfg.n_z_min:
+                self._warn_floor(n_z - len(units))
+            return Decision(units=units, reason=f"remove {len(units)} collapsed "
+                                                f"(KL < {cfg.kl_threshold:g})")
+        cand = select_units(n_z, 1, "lowest_kl", unit_kl)
+        cost = float(probe(cand)[0]) if probe is not None else math.nan
+        if not math.isfinite(cost):
+            return Decision(reason=f"hold: the removal cost of unit {cand[0]} is undefined")
+        if cost <= cfg.max_recon_increase:
+            st.refusals = 0
+            return Decision(units=cand, reason=f"remove 1 (costs {cost:+.2%} recon)")
+        st.refusals += 1
+        why = f"unit {cand[0]} costs {cost:+.2%} recon > {cfg.max_recon_increase:.2%}"
+        if st.refusals >= cfg.confirm:
+            st.stopped, st.stop_epoch = True, epoch
+            return Decision(stop=True, end_run=cfg.n_epochs_after_stop == 0,
+                            reason=f"stop: {why} ({st.refusals} in a row)")
+        return Decision(reason=f"hold: {why} ({st.refusals}/{cfg.confirm})")
 
     def _after_stop(self, epoch: int) -> Decision:
         n_after = self.cfg.n_epochs_after_stop

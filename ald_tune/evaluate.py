@@ -97,6 +97,25 @@ class Evaluator:
         model.train()
         return out, [float(v) for v in unit_kl]
 
+    @torch.no_grad()
+    def removal_cost(self, model, units) -> list[float]:
+        """Relative rise of the reconstruction loss when each unit alone is set to 0.
+
+        On the evaluation subset, from the posterior means: exactly what removing the
+        unit does to the decoder before any retraining (see ``VAE.remove_units``).
+        """
+        was_training = model.training
+        model.eval()
+        mu = model.encode(self.sil_x)[0]  # (N, n_z)
+        base = metrics.recon_loss(self.sil_x, model.decode(mu))
+        out = []
+        for u in units:
+            cut = mu.clone()
+            cut[:, u] = 0.0
+            out.append((metrics.recon_loss(self.sil_x, model.decode(cut)) - base) / base)
+        model.train(was_training)
+        return out
+
     def _fids(self, model, gen: torch.Generator) -> dict[str, float]:
         z = torch.randn(len(self.reference), model.n_z, generator=gen).to(self.device)
         fid_gen = self.fid.score(model.decode(z))

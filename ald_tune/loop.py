@@ -138,7 +138,9 @@ class Trainer:
                   "train_time_s": t1 - t0, "eval_time_s": t2 - t1,
                   "cpu_time_s": time.process_time() - cpu0}
         self.history.append(record)
-        decision = self.controller.decide(self.history, n_z, unit_kl)
+        decision = self.controller.decide(
+            self.history, n_z, unit_kl,
+            probe=lambda units: self.evaluator.removal_cost(self.model, units))
         if decision.units:
             self.model.remove_units(decision.units, self.optimizer)
         self.decisions.append({"epoch": epoch, "n_z": n_z, **decision.to_dict()})

@@ -74,8 +74,11 @@ class ScriptedTrainer:
                   **scripted_metrics(n_z, epoch, self.cfg.train.seed),
                   "train_time_s": 0.001, "eval_time_s": 0.0, "cpu_time_s": 0.001}
         self.history.append(record)
-        unit_kl = [float(i) for i in range(n_z)]  # unit 0 is the least informative
-        decision = self.controller.decide(self.history, n_z, unit_kl)
+        # Units past BEST_N_Z are nearly collapsed; below it every unit is informative.
+        unit_kl = [float(i) if i < BEST_N_Z else 0.01 * (i - BEST_N_Z) for i in range(n_z)]
+        decision = self.controller.decide(
+            self.history, n_z, unit_kl,
+            probe=lambda units: [0.0 if n_z > BEST_N_Z else 0.05 for _ in units])
         self.model.n_z -= decision.n_remove
         self.decisions.append({"epoch": epoch, "n_z": n_z, **decision.to_dict()})
         self.done = decision.end_run or epoch + 1 >= self.cfg.train.epochs

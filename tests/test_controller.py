@@ -150,3 +150,87 @@ def test_fixed_and_scripted():
     assert n_z == 8 and not any(d.units or d.stop for d in ds)
     ds, n_z = run(ScriptedController({1: 3, 2: "stop"}), [epoch()] * 4, n_z=8)
     assert ds[1].units == (5, 6, 7) and ds[2].stop and n_z == 5
+
+
+# ---------------------------------------------------------------- the ald-tune rule
+
+def plateau_cfg(**kw):
+    base = dict(rule="ald-tune", window=10, patience=2, kl_threshold=0.05,
+                max_recon_increase=0.005, confirm=2)
+    return ALDConfig(**{**base, **kw})
+
+
+def run_probe(ctl, records, kl_of, cost_of, n_z=64):
+    """Drive the controller with per-unit KLs and probe costs that depend on n_z."""
+    hist, decisions, path = [], [], []
+    for r in records:
+        hist.append(r)
+        path.append(n_z)
+        d = ctl.decide(hist, n_z, kl_of(n_z), probe=lambda units, n=n_z: [cost_of(n)] * len(units))
+        decisions.append(d)
+        n_z -= d.n_remove
+        if d.end_run:
+            break
+    return decisions, n_z, path
+
+
+def kl_with_active(n_active):
+    """The first n_active units informative (KL 1+), the rest collapsed (KL ~0)."""
+    return lambda n: [1.0 + i if i < n_active else 0.001 for i in range(n)]
+
+
+def test_plateau_rule_drops_collapsed_units_then_probes_then_stops():
+    ctl = ALDController(plateau_cfg())
+    cost = lambda n: 0.0 if n > 6 else 0.02       # removing below 7 units hurts
+    ds, n_z, _ = run_probe(ctl, [epoch()] * 40, kl_with_active(8), cost)
+    first = next(d for d in ds if d.units)
+    assert ds.index(first) == 9 and len(first.units) == 56 and "collapsed" in first.reason
+    assert n_z == 6 and ctl.stopped                   # 8 active -> probes remove 2 -> holds
+    holds = [d for d in ds if d.reason.startswith("hold")]
+    assert len(holds) == 1 and ds[[i for i, d in enumerate(ds) if d.stop][0]].stop
+    assert "costs +2.00% recon" in holds[0].reason
+
+
+def test_plateau_rule_noisy_plateau_never_stops_on_noise():
+    # Metrics wobble (noise) but every removal is free down to 10 units: no stop before that.
+    import random
+    rng = random.Random(0)
+    recs = [epoch(sil=rng.random(), fid_gen=10 + rng.random(), recon=30 + rng.random())
+            for _ in range(60)]
+    ctl = ALDController(plateau_cfg())
+    ds, n_z, _ = run_probe(ctl, recs, kl_with_active(12), lambda n: 0.0 if n > 10 else 0.03)
+    assert n_z == 10 and ctl.stopped
+
+
+def test_plateau_rule_ignores_overfitting_without_pruning():
+    # Validation loss rising from overfitting (the paper's stop votes would all say "yes")
+    # must not stop a run whose units are still collapsed: the rule looks at units, not slopes.
+    recs = [epoch(sil=0.01 * i, fid_gen=10 + i, fid_recon=10 + i, recon=30 + i) for i in range(30)]
+    paper = ALDController(ALDConfig(window=10, patience=2))
+    pd, pn, _ = run_probe(paper, recs, kl_with_active(8), lambda n: 0.0)
+    assert paper.stopped and pn > 8                   # the paper rule stops on the overfit
+    ours = ALDController(plateau_cfg())
+    od, on, _ = run_probe(ours, recs, kl_with_active(8), lambda n: 0.0 if n > 8 else 0.05)
+    assert on == 8
+
+
+def test_plateau_rule_nan_cost_holds_and_floor_warns():
+    ctl = ALDController(plateau_cfg(confirm=3))
+    ds, n_z, _ = run_probe(ctl, [epoch()] * 20, kl_with_active(64), lambda n: math.nan)
+    assert n_z == 64 and not ctl.stopped
+    assert all("undefined" in d.reason or "waiting" in d.reason for d in ds)
+    ctl = ALDController(plateau_cfg(n_z_min=10))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds, n_z, _ = run_probe(ctl, [epoch()] * 20, kl_with_active(4), lambda n: 0.0)
+    assert n_z == 10 and ctl.floor_reached
+    assert any(issubclass(w.category, PruningFloorWarning) for w in caught)
+
+
+def test_plateau_rule_state_round_trips_and_stop_ends_run():
+    ctl = ALDController(plateau_cfg(n_epochs_after_stop=0))
+    ds, n_z, _ = run_probe(ctl, [epoch()] * 40, kl_with_active(5), lambda n: 0.0 if n > 5 else 0.1)
+    assert ds[-1].stop and ds[-1].end_run and n_z == 5
+    b = ALDController(plateau_cfg(n_epochs_after_stop=0))
+    b.load_state_dict(json.loads(json.dumps(ctl.state_dict())))
+    assert b.state == ctl.state

@@ -113,6 +113,9 @@ def test_a_killed_trial_process_resumes_from_its_checkpoint_mid_pruning(
     by_epoch = {r["epoch"]: r for r in before}
     assert after[0]["n_z"] == by_epoch[last_ckpt]["n_z_next"] > killed["n_z_next"]
     assert [r["epoch"] for r in after] == list(range(last_ckpt + 1, epochs))
+    assert [h["epoch"] for h in trial["history"]] == list(range(epochs)) == \
+        sorted(r["epoch"] for r in rows)                  # no epoch twice in Tune's records
+    assert trial["epochs"] == epochs
 
     # The same seed without Ray and without the kill.
     clean = Trainer(cfg.replace(train={"threads": 1}))
