@@ -8,8 +8,9 @@ head node::
     python ald_tune/run.py --space search_spaces/mnist.yaml --preset quick
     ray submit cluster.yaml ald_tune/run.py -- --space search_spaces/mnist.yaml
 
-Modes: ``compare`` (default: grid, then ALD, then fixed runs at ALD's chosen
-n_z, then the report), ``ald``, ``grid``. ``ray.init()`` joins a running cluster
+Modes: ``compare`` (default: grid, then one ALD sweep per rule in ``--rules``,
+then fixed runs at ALD's chosen n_z, then one report per rule and a side-by-side
+table), ``ald``, ``grid``. ``ray.init()`` joins a running cluster
 (``$RAY_ADDRESS`` or the one started by ``ray start`` on this node) or starts
 a local one. Search spaces are found by path, else among the spaces bundled
 with the installed package (``--space mnist`` works anywhere).
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     _sweep_args(p)
     p.add_argument("--out", default=None,
                    help="report folder (default: RUN_DIR/results/<dataset>-<time>)")
+    p.add_argument("--rules", default="paper,ald-tune",
+                   help="ALD rules to compare, comma-separated (default: paper,ald-tune)")
     p.add_argument("--no-fixed", action="store_true",
                    help="skip the fixed runs at ALD's chosen n_z (report uses grid points)")
     return p
@@ -66,33 +69,72 @@ def run_fixed_at(cfg, args, space: str, n_zs: Sequence[int]):
     return run_sweep(sub, _opts(args, "grid", space, "fixed"))
 
 
+def side_by_side(reports: dict) -> str:
+    """One Markdown table: each ALD rule's chosen n_z against the grid's best region."""
+    def num(v, fmt):
+        return format(v, fmt) if isinstance(v, (int, float)) else "n/a"
+
+    first = next(iter(reports.values()))
+    crit = first["criterion"]
+    lines = [f"## ALD rules side by side ({first.get('dataset', '')}): grid optimum n_z = "
+             f"{crit.get('optimum_nz')}, best region {crit.get('best_region')}", "",
+             "| rule | n_z per seed | mean | sd | in best region | mean distance | "
+             "one ALD run / grid compute | speed-up, all seeds (compute) | speed-up (wall) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for rule, r in reports.items():
+        a, sp = r["ald"], r["speedup"].get("grid", {})
+        per_seed = sp.get("compute_per_seed")
+        share = 1 / per_seed if isinstance(per_seed, (int, float)) and per_seed else None
+        lines.append(f"| {rule} | {a['n_z']} | {num(a['n_z_mean'], '.1f')} | "
+                     f"{num(a['n_z_std'], '.1f')} | {a['n_in_region']}/{len(a['n_z'])} | "
+                     f"{num(a['distance_mean'], '.1f')} | {num(share, '.3f')} | "
+                     f"{num(sp.get('compute'), '.2f')}x | {num(sp.get('wall'), '.2f')}x |")
+    return "\n".join(lines)
+
+
 def compare(cfg, args, space: str) -> int:
-    """Grid, ALD, fixed runs at ALD's n_z, then the report (printed and written)."""
+    """Grid, ALD per rule, fixed runs at ALD's n_z, then the reports (printed and written)."""
     from ald_tune import report as rep
+    from ald_tune.errors import ConfigError
     from ald_tune.tuners import run_sweep
 
+    rules = [r.strip() for r in (args.rules or cfg.ald.rule).split(",") if r.strip()]
+    bad = [r for r in rules if r not in ("paper", "ald-tune")]
+    if bad:
+        raise ConfigError(f"--rules must list 'paper' and/or 'ald-tune'. Got {bad} instead.")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     grid = run_sweep(cfg.replace(tune={"scheduler": "fifo"}), _opts(args, "grid", space))
     # With tune.scheduler=asha, the grid + ASHA baseline runs as well (the stronger baseline).
     asha = run_sweep(cfg, _opts(args, "grid", space, "asha")) \
         if cfg.tune.scheduler == "asha" else None
-    ald = run_sweep(cfg, _opts(args, "ald", space))
+    alds = {rule: run_sweep(cfg.replace(ald={"rule": rule}),
+                            _opts(args, "ald", space, "ald" if rule == "paper" else "aldtune"))
+            for rule in rules}
     fixed = None if args.no_fixed else run_fixed_at(
-        cfg, args, space, [t["final_n_z"] for t in ald.trials])
-    report = rep.build_report(
-        grid.trials, ald.trials, asha=asha.trials if asha else None,
-        fixed=fixed.trials if fixed else None,
-        wall={"grid": grid.wall_time_s, "ald": ald.wall_time_s,
-              **({"asha": asha.wall_time_s} if asha else {})},
-        dataset=cfg.data.name)
+        cfg, args, space, [t["final_n_z"] for a in alds.values() for t in a.trials])
     out = os.path.abspath(args.out or os.path.join(args.run_dir, "results",
                                                    f"{cfg.data.name}-{stamp}"))
-    paths = rep.write_report(report, out)
-    if grid.tracking_uri:
-        runs = [r.parent_run_id for r in (grid, ald, fixed, asha)
-                if r is not None and r.parent_run_id]
-        rep.log_report(grid.tracking_uri, runs, paths, report)
-    print(rep.markdown(report))
+    reports = {}
+    for i, (rule, ald) in enumerate(alds.items()):
+        report = rep.build_report(
+            grid.trials, ald.trials, asha=asha.trials if asha else None,
+            fixed=fixed.trials if fixed else None,
+            wall={"grid": grid.wall_time_s, "ald": ald.wall_time_s,
+                  **({"asha": asha.wall_time_s} if asha else {})},
+            dataset=cfg.data.name)
+        report["rule"] = rule
+        reports[rule] = report
+        for folder in ([out] if i == 0 else []) + [os.path.join(out, rule)]:
+            paths = rep.write_report(report, folder)
+        if grid.tracking_uri:
+            runs = [r.parent_run_id for r in (grid, ald, fixed, asha)
+                    if r is not None and r.parent_run_id]
+            rep.log_report(grid.tracking_uri, runs, paths, report)
+        print(f"# rule: {rule}\n" + rep.markdown(report))
+    table = side_by_side(reports)
+    with open(os.path.join(out, "rules.md"), "w", encoding="utf-8") as fh:
+        fh.write(table + "\n")
+    print(table)
     print(f"report written to {out}")
     return 0
 

@@ -137,3 +137,131 @@ def test_a_killed_trial_process_resumes_from_its_checkpoint_mid_pruning(
     assert [v for _, v in recon] == pytest.approx([h["recon_loss"] for h in clean.history],
                                                   rel=1e-6)
     assert c.get_run(run_id).info.status == "FINISHED"
+
+
+# ------------------------------------------------------------------ 2. the driver dies
+LINE = re.compile(r"^\[(\S+)(?: nz=(\d+) seed=\S+)?\] (?:epoch\s+(\d+)|(done):)")
+
+
+def watch(proc, until, timeout: float) -> dict:
+    """Read ``proc``'s progress lines until ``until(state)``; state: trial -> epochs seen/done."""
+    import queue
+    import threading
+
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout] + [lines.put(None)],
+                     daemon=True).start()
+    state: dict = {"epochs": {}, "done": set(), "n_z": {}, "log": []}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except Exception:  # queue.Empty
+            continue
+        if line is None:
+            break
+        state["log"].append(line)
+        m = LINE.match(line)
+        if m:
+            trial, nz, epoch, done = m.groups()
+            if done:
+                state["done"].add(trial)
+            else:
+                state["epochs"].setdefault(trial, []).append(int(epoch))
+                state["n_z"][trial] = int(nz) if nz else None
+            if until(state):
+                state["met"] = True
+                return state
+    state["met"] = False
+    return state
+
+
+def comparable(report: dict) -> dict:
+    """What an interrupted-and-resumed sweep must reproduce: choices, per-n_z metrics, cost."""
+    crit = report["criterion"]
+    return {"best_region": crit["best_region"], "plateau_edge": crit["plateau_edge"],
+            "optimum_nz": crit["optimum_nz"], "mean_rank_nz": report["grid"]["mean_rank_nz"],
+            "optimum_by_metric": {m: v["n_z"] for m, v in report["grid"]["optimum_by_metric"].items()},
+            "ald_n_z": report["ald"]["n_z"],
+            "n_errored": report["grid"]["n_errored"],
+            "trial_epochs": report["cost"]["grid"]["trial_epochs"],
+            "rows": [{k: r[k] for k in ("n_z", "n_seeds", "epochs", "recon_loss", "kl", "neg_elbo",
+                                        "fid_gen", "fid_recon", "silhouette", "in_region")}
+                     for r in report["grid"]["rows"]]}
+
+
+def test_a_killed_driver_resumes_the_sweep_without_rerunning_or_duplicating(
+        ray_session, cache_dir, tmp_path):
+    from ald_tune.report import build_report
+
+    epochs, every, grid = 12, 2, [2, 4, 8]
+    sets = tiny(cache_dir, epochs, f"grid.n_z={grid}")
+    cfg = tiny_cfg(cache_dir, epochs, f"grid.n_z={grid}")
+    run_dir = tmp_path / "cut"
+    address = ray_session.get_runtime_context().gcs_address
+    cmd = [sys.executable, os.path.join(ROOT, "ald_tune", "run.py"), "grid", "--address", address,
+           "--space", os.path.join(ROOT, "search_spaces", "digits.yaml"), "--name", "cut",
+           "--run-dir", str(run_dir)] + [a for s in sets for a in ("--set", s)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=str(tmp_path), env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        # Kill once a trial has finished and another is past its second checkpoint.
+        state = watch(proc, lambda s: s["done"] and any(
+            t not in s["done"] and max(e) >= 2 * every for t, e in s["epochs"].items()),
+            timeout=300)
+        kill_ms = time.time() * 1000
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    assert state["met"], "".join(state["log"][-40:])
+    finished_before = set(state["done"])
+    assert len(finished_before) < len(grid)
+
+    result = run_sweep(cfg, SweepOptions(
+        mode="grid", name="cut-grid", run_dir=str(run_dir), resume=True, verbose=False,
+        space=os.path.join(ROOT, "search_spaces", "digits.yaml")))
+    assert [t["n_z_grid"] for t in result.trials] == grid
+    assert all(t["status"] == "TERMINATED" for t in result.trials)
+    c, parents, children = mlflow_children(result)
+    assert len(parents) == 1 and len(children) == len(grid)        # no duplicate runs
+    child_of = {ch.data.tags["ald_tune.trial_id"]: ch for ch in children}
+    assert set(child_of) == {t["trial_id"] for t in result.trials}
+    for t in result.trials:
+        rows = tune_rows(t)
+        # Tune's own record: every epoch once, the trial's epoch count right.
+        assert sorted(r["epoch"] for r in rows) == list(range(epochs)), t["trial_id"]
+        assert t["epochs"] == epochs and t["history"][-1]["run_over"]
+        # MLflow: every step once.
+        assert [s for s, _ in logged(c, child_of[t["trial_id"]].info.run_id)] == list(range(epochs))
+        pids = [r["pid"] for r in rows]
+        if t["trial_id"] in finished_before:
+            # Not rerun: one process did all of it, and its run ended before the kill.
+            assert len(set(pids)) == 1, t["trial_id"]
+            assert child_of[t["trial_id"]].info.end_time <= kill_ms, "finished trial rerun"
+        elif t["trial_id"] in state["epochs"]:
+            # Was running: continued from a checkpoint (not from epoch 0) in a new process.
+            first_new = next(r for r in rows if r["pid"] != pids[0])
+            assert first_new["epoch"] > 0 and (first_new["epoch"] % every) == 0, t["trial_id"]
+    # The same comparison without the interruption.
+    clean_dir = tmp_path / "clean"
+    clean = run_sweep(cfg, SweepOptions(mode="grid", name="clean-grid", run_dir=str(clean_dir),
+                                        verbose=False))
+    ald = run_sweep(cfg, SweepOptions(mode="ald", name="clean-ald", run_dir=str(clean_dir),
+                                      verbose=False))
+    got = comparable(build_report(result.trials, ald.trials, dataset="digits"))
+    want = comparable(build_report(clean.trials, ald.trials, dataset="digits"))
+    assert got == pytest.approx(want, rel=1e-6) if False else _approx_equal(got, want)
+
+
+def _approx_equal(got, want) -> bool:
+    if isinstance(want, dict):
+        assert set(got) == set(want)
+        return all(_approx_equal(got[k], want[k]) for k in want)
+    if isinstance(want, list):
+        assert len(got) == len(want)
+        return all(_approx_equal(g, w) for g, w in zip(got, want))
+    if isinstance(want, float):
+        assert got == pytest.approx(want, rel=1e-6)
+        return True
+    assert got == want
+    return True
