@@ -20,7 +20,14 @@ The ``paper`` rule, as the authors' code runs it (ALD-VAE, arXiv 2312.06280):
 4. Otherwise n_z drops by the step, never below ``n_z_min``. Training goes on
    to the last epoch, or ``n_epochs_after_stop`` epochs after the stop.
 
-NaN policy: a non-finite metric value (an undefined silhouette, a failed
+The ``ald-tune`` rule (``ALDConfig.rule = "ald-tune"``, see
+:meth:`ALDController._decide_plateau`) looks at the units instead of the slopes:
+collapsed units (mean KL below ``kl_threshold``) go at once, then one unit at a
+time while a probe (the exact effect of zeroing it on the validation
+reconstruction) costs at most ``max_recon_increase``; ``confirm`` refusals in a
+row stop pruning.
+
+NaN policy (paper rule): a non-finite metric value (an undefined silhouette, a failed
 FID) is left out of means and slope fits. A half-window with no finite
 silhouette cannot switch the step; a voting metric with fewer than three
 finite points in the window votes "no", so the run keeps pruning rather than
