@@ -48,6 +48,11 @@ class TrialResults:
     def trial_id(self) -> str | None:
         return next((r["trial_id"] for r in self.records if r.get("trial_id")), None)
 
+    @property
+    def finished(self) -> bool:
+        """The trial reported its last epoch (``run_over``)."""
+        return bool(self.records and self.records[-1].get("run_over"))
+
     def by_epoch(self) -> dict[int, dict[str, Any]]:
         """One record per epoch; a trial retried from a checkpoint repeats epochs, and the
         retry's record (the later line) is the one the run continued from."""
@@ -114,11 +119,11 @@ def _env_restored(keys) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _open_child_run(trial: TrialResults, uri: str) -> str:
+def _open_child_run(trial: TrialResults, trial_id: str, uri: str) -> str:
     """The trial's child run id, created exactly as the trainable would create it."""
     tracking = trial.config["tracking"]
     c = client(uri)
-    found = find_child_run(c, tracking["experiment_id"], tracking["parent_run_id"], trial.trial_id)
+    found = find_child_run(c, tracking["experiment_id"], tracking["parent_run_id"], trial_id)
     if found is not None:
         return found.info.run_id
     from .trainables import _logger, trial_config
@@ -128,14 +133,14 @@ def _open_child_run(trial: TrialResults, uri: str) -> str:
     shim = SimpleNamespace(model=SimpleNamespace(n_z=first["n_z"]), history=[first])
     config = {**trial.config, "tracking": {**tracking, "uri": uri}}
     with _env_restored(QUIET_HTTP_ENV):
-        logger = _logger(config, trial.trial_id, shim, trial_config(config))
+        logger = _logger(config, trial_id, shim, trial_config(config))
     if logger.run_id is None:
-        raise ConfigError(f"cannot create the MLflow run of trial {trial.trial_id} at "
+        raise ConfigError(f"cannot create the MLflow run of trial {trial_id} at "
                           f"{redact_uri(uri)}. Fix: check that the server is up.")
     return logger.run_id
 
 
-def backfill_trial(trial: TrialResults, uri: str) -> int:
+def backfill_trial(trial: TrialResults, trial_id: str, uri: str) -> int:
     """Log the steps ``trial``'s child run lacks; returns how many epochs gained a value."""
     from mlflow.entities import Metric
 
@@ -143,7 +148,7 @@ def backfill_trial(trial: TrialResults, uri: str) -> int:
     if not records:
         return 0  # the trial never reported an epoch: nothing to log
     pending = os.path.join(trial.folder, PENDING_DIR)
-    c, run_id = client(uri), _open_child_run(trial, uri)
+    c, run_id = client(uri), _open_child_run(trial, trial_id, uri)
     metrics, epochs = [], set()
     for key in TRACKED_METRICS:
         have = {m.step for m in c.get_metric_history(run_id, key)}
@@ -184,15 +189,22 @@ def backfill(experiment_path: str, uri: str | None = None) -> dict[str, int]:
     """
     added: dict[str, int] = {}
     checked: set[str] = set()
+    parents: dict[tuple[str, str], bool] = {}  # (uri, parent run) -> every trial ran to the end
     for trial in read_trials(experiment_path):
-        tracking = trial.config.get("tracking")
-        if not tracking or trial.trial_id is None:
+        tracking, trial_id = trial.config.get("tracking"), trial.trial_id
+        if not tracking or trial_id is None:
             continue  # untracked sweep, or a trial that never reported
         target = resolve_tracking_uri(uri or tracking["uri"], os.getcwd())
         if target not in checked:
             check_tracking(target)
             checked.add(target)
-        added[trial.trial_id] = backfill_trial(trial, target)
+        added[trial_id] = backfill_trial(trial, trial_id, target)
+        key = (target, tracking["parent_run_id"])
+        parents[key] = parents.get(key, True) and trial.finished
+    for (target, parent), finished in parents.items():
+        c = client(target)  # a driver that died with the server down left the parent RUNNING
+        if finished and c.get_run(parent).info.status == "RUNNING":
+            c.set_terminated(parent, status="FINISHED")
     return added
 
 
@@ -204,7 +216,8 @@ def backfill_quietly(experiment_path: str, uri: str | None = None) -> dict[str, 
         added = backfill(experiment_path, uri)
     except Exception as exc:
         storage, name = os.path.split(os.path.abspath(experiment_path))
-        warnings.warn(f"MLflow backfill of {experiment_path} failed ({redact_uri(exc)}). Nothing "
+        reason = "tracking server unreachable" if isinstance(exc, ConfigError) else redact_uri(exc)
+        warnings.warn(f"MLflow could not be backfilled from {experiment_path} ({reason}). Nothing "
                       f"is lost: Tune's results stay in that folder. Fix: run `ald-tune backfill "
                       f"--storage {storage} --name {name}` once the tracking server is up.",
                       RuntimeWarning)

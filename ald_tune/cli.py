@@ -9,6 +9,8 @@ Commands:
     ald-tune compare [--space FILE] [...]        grid + ALD + report (= python ald_tune/run.py)
     ald-tune report --experiment NAME [--out DIR] rebuild the comparison from MLflow alone
     ald-tune ui [--run-dir DIR] [--port P]        the MLflow UI for the default store
+    ald-tune backfill --storage PATH --name SWEEP [--tracking-uri URI]
+        log into MLflow what a sweep recorded while the tracking server was down
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import time
 import warnings
 from typing import Sequence
 
+from .backfill import add_parser as add_backfill_parser
+from .backfill import cmd_backfill
 from .errors import ConfigError, DataError
 
 
@@ -62,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--tracking-uri", default=None, help="another store (default: RUN_DIR/mlflow.db)")
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1 only)")
     ui.add_argument("--port", type=int, default=5000)
+    add_backfill_parser(sub)
     return parser
 
 
@@ -149,6 +154,7 @@ def sweep_overrides(args: argparse.Namespace) -> list[str]:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .config import load_config
+    from .tracking import redact_uri
     from .tuners import SweepOptions, run_sweep
 
     space = resolve_space(args.space)
@@ -162,7 +168,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"{args.command} sweep {result.name}: {len(result.trials)} trials in "
           f"{result.wall_time_s:.1f} s; Tune results in {result.path}")
     if result.tracking_uri:
-        print(f"MLflow: {result.tracking_uri} (parent run {result.parent_run_id}); "
+        print(f"MLflow: {redact_uri(result.tracking_uri)} (parent run {result.parent_run_id}); "
               "open it with `ald-tune ui`")
     return 0 if all(t["status"] == "TERMINATED" for t in result.trials) else 1
 
@@ -189,9 +195,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     import subprocess
 
-    from .tracking import resolve_tracking_uri
+    from .tracking import redact_uri, resolve_tracking_uri
     uri = resolve_tracking_uri(args.tracking_uri, args.run_dir)
-    print(f"MLflow UI for {uri} on http://{args.host}:{args.port} (Ctrl-C to stop)")
+    print(f"MLflow UI for {redact_uri(uri)} on http://{args.host}:{args.port} (Ctrl-C to stop)")
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
            "--host", args.host, "--port", str(args.port)]
@@ -202,7 +208,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "ald": cmd_sweep, "grid": cmd_sweep, "ui": cmd_ui,
-            "report": cmd_report}
+            "report": cmd_report, "backfill": cmd_backfill}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -322,6 +322,9 @@ def read_space(path: str | os.PathLike) -> dict[str, Any]:
     import yaml
 
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ConfigError(f"search-space file {path!r} is a folder, not a YAML file. Fix: pass "
+                          "--space with a file, e.g. search_spaces/digits.yaml.")
     if not os.path.isfile(path):
         raise ConfigError(f"search-space file {path!r} does not exist. Fix: pass --space with "
                           "a YAML file, e.g. search_spaces/digits.yaml.")
@@ -329,9 +332,11 @@ def read_space(path: str | os.PathLike) -> dict[str, Any]:
         with open(path, encoding="utf-8") as fh:
             raw = yaml.safe_load(fh)
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"search-space file {path!r} cannot be read: {exc}.") from None
+        raise ConfigError(f"search-space file {path!r} cannot be read as UTF-8 text: {exc}. "
+                          "Fix: pass a YAML text file, e.g. search_spaces/digits.yaml.") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"search-space file {path!r} is not valid YAML: {exc}.") from None
+        raise ConfigError(f"search-space file {path!r} is not valid YAML: {exc}. Fix: correct "
+                          "the syntax (plain mappings and lists only; no !!python tags).") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"search-space file {path!r} must hold a mapping of sections, "
                           f"got {type(raw).__name__}.")

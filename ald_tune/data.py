@@ -386,6 +386,10 @@ def _load_npz(path: Path, limit: int | None) -> _Arrays:
     source = f"data file {path}"
     if not path.is_file():
         raise DataError(f"{source} does not exist. Fix: check data.path.")
+    import zipfile
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{source} is not an .npz archive. Fix: write it with "
+                        "np.savez(path, x=images, y=labels).")
     try:
         with np.load(path, allow_pickle=False) as npz:
             keys = list(npz.files)

@@ -166,6 +166,12 @@ class Trainer:
             loss.backward()
             self.optimizer.step()
             total += loss.item() * len(idx)
+        # A step can leave NaN weights while the loss it was taken on was still finite.
+        bad = [name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise TrainingDivergedError(
+                f"weights became non-finite at epoch {epoch} ({bad[0]}, n_z={self.model.n_z}). "
+                "The last good checkpoint is kept. Fix: lower train.lr or train.beta.")
         return total / n
 
     # -- checkpoint ---------------------------------------------------------------------

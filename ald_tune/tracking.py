@@ -243,11 +243,13 @@ def start_parent_run(uri: str, experiment: str, sweep: str, *, mode: str, cfg,
 def finish_run(uri: str, run_id: str, status: str = "FINISHED") -> bool:
     """Mark a run terminated; warn (never raise) when the server is unreachable."""
     try:
+        check_tracking(uri)  # seconds, where MLflow's own retries would take minutes
         client(uri).set_terminated(run_id, status=status)
     except Exception as exc:
+        reason = "server unreachable" if isinstance(exc, ConfigError) else redact_uri(exc)
         warnings.warn(f"MLflow run {run_id} at {redact_uri(uri)} could not be marked {status} "
-                      f"({redact_uri(exc)}); it shows RUNNING until `ald-tune backfill` "
-                      "(or the next --resume) reaches it.", RuntimeWarning, stacklevel=2)
+                      f"({reason}); it shows RUNNING until `ald-tune backfill` (or a --resume) "
+                      "reaches it.", RuntimeWarning, stacklevel=2)
         return False
     return True
 
@@ -260,17 +262,15 @@ def find_child_run(c, experiment_id: str, parent_run_id: str, trial_id: str):
     return found[0] if found else None
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float))  # bools included: stopped/removed are metrics
-
-
 def _tune_trial_dir() -> str | None:
     """The running Tune trial's folder when it is a local path (not inside Tune: None)."""
     if "ray" not in sys.modules:  # never import Ray just to find out
         return None
     try:
         from ray import tune
-        folder = tune.get_context().get_trial_dir()
+        with warnings.catch_warnings():  # outside a trial Ray warns and returns None
+            warnings.simplefilter("ignore")
+            folder = tune.get_context().get_trial_dir()
     except Exception:
         return None
     return folder if folder and "://" not in folder and os.path.isdir(folder) else None
@@ -321,10 +321,11 @@ class TrialLogger:
         self._connect()
 
     # -- connection ------------------------------------------------------------------------
-    def _connect(self) -> bool:
-        """Find or create the child run; drop buffered steps the store already holds."""
+    def _connect(self) -> str | None:
+        """Find or create the child run (its id, None if unreachable); drop buffered steps
+        the store already holds."""
         if self.run_id is not None:
-            return True
+            return self.run_id
         tags, params, run_name = self._spec
         try:
             found = find_child_run(self.client, self.experiment_id, self.parent_run_id,
@@ -343,11 +344,11 @@ class TrialLogger:
             stored = {m.step for m in self.client.get_metric_history(run_id, "n_z")}
         except Exception as exc:  # tracking must never stop training
             self._warn("cannot open its MLflow run", exc)
-            return False
+            return None
         self.run_id = run_id
         self.buffer = [m for m in self.buffer if m.step not in stored]
         self.logged_steps |= stored
-        return True
+        return run_id
 
     def _warn(self, what: str, exc: BaseException) -> None:
         if self._warned:
@@ -369,7 +370,7 @@ class TrialLogger:
         now = int(time.time() * 1000)
         for k in TRACKED_METRICS:
             v = metrics.get(k)
-            if _is_number(v):
+            if isinstance(v, (int, float)):  # bools included: stopped/removed are metrics
                 self.buffer.append(Metric(k, float(v), now, epoch))
         self.logged_steps.add(epoch)
 
@@ -435,18 +436,19 @@ class TrialLogger:
         return False
 
     def _send(self) -> bool:
-        if not self._connect():
+        run_id = self._connect()
+        if run_id is None:
             return False
         while self.buffer:
             chunk = self.buffer[:1000]  # MLflow caps a batch at 1,000 metrics
-            self.client.log_batch(self.run_id, metrics=chunk)
+            self.client.log_batch(run_id, metrics=chunk)
             del self.buffer[:len(chunk)]
         while self.images:
             key, img, step = self.images[0]
-            self.client.log_image(self.run_id, img, key=key, step=step)
+            self.client.log_image(run_id, img, key=key, step=step)
             del self.images[0]
         if self.final_dir is not None:
-            send_pending(self.client, self.run_id, self.final_dir)
+            send_pending(self.client, run_id, self.final_dir)
             self.final_dir = None
         return True
 

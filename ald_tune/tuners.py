@@ -132,6 +132,28 @@ def validate_before_start(cfg: Config, opts: SweepOptions) -> None:
                           "Fix: use tune.search=none for grid sweeps.")
 
 
+def check_ray_address(address: str, timeout: float = 5.0) -> None:
+    """Probe HOST:PORT before ``ray.init``, which waits minutes for a cluster that is not there.
+
+    Raises:
+        ConfigError: naming the address and the fix.
+    """
+    import socket
+
+    if address in ("auto", "local"):
+        return  # ray.init itself fails fast on these
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")  # ray://HOST:PORT or HOST:PORT
+    if not sep or not port.isdigit():
+        raise ConfigError(f"Ray address {address!r} must look like HOST:PORT (e.g. 127.0.0.1:6379) "
+                          "or ray://HOST:10001. Fix: pass --address with the address that "
+                          "`ray start --head` printed.")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at {address!r} ({exc}). Fix: start it "
+                          "with `ray start --head`, or drop --address to run locally.") from None
+
+
 def init_ray(address: str | None) -> None:
     """Join ``address`` (or ``$RAY_ADDRESS`` / a running local cluster), else start one."""
     import ray
@@ -139,6 +161,8 @@ def init_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        check_ray_address(address)
     try:
         if address:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
@@ -239,6 +263,8 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepResult:
     grid = tuner.fit()
     result = collect(grid, opts.mode, name, path, uri, exp_id, parent, time.perf_counter() - t0)
     if uri and parent:
+        from .backfill import backfill_quietly
+        backfill_quietly(path, uri)  # what trials could not send while the server was down
         failed = any(t["status"] != "TERMINATED" for t in result.trials)
         trk.finish_run(uri, parent, "FAILED" if failed else "FINISHED")
     return result
