@@ -28,6 +28,7 @@ if __name__ == "__main__":  # pragma: no cover - script start-up
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 
 import argparse  # noqa: E402
+from dataclasses import replace  # noqa: E402
 import time  # noqa: E402
 from typing import Sequence  # noqa: E402
 
@@ -48,14 +49,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _opts(args, mode: str, space: str, label: str | None = None):
+def _opts(args, mode: str, space: str, label: str | None = None, dataset: str = ""):
     from ald_tune.tuners import SweepOptions
     label = label or mode
     name = f"{args.name}-{label}" if args.name else None
-    return SweepOptions(mode=mode, space=space, name=name, run_dir=args.run_dir,
+    opts = SweepOptions(mode=mode, space=space, name=name, run_dir=args.run_dir,
                         storage=args.storage, tracking_uri=args.tracking_uri,
                         tracking=not args.no_tracking, experiment=args.experiment,
-                        resume=args.resume, address=args.address, label=label)
+                        resume=False, address=args.address, label=label)
+    # --resume continues the stages that had started; a stage the interrupted
+    # comparison never reached starts fresh.
+    return replace(opts, resume=bool(args.resume) and _started(opts, name, label, dataset))
+
+
+def _started(opts, name: str | None, label: str, dataset: str) -> bool:
+    import glob
+
+    from ald_tune.tuners import storage_path
+    storage = storage_path(opts)
+    if "://" in storage:
+        return True  # remote storage: let Tune decide (restore fails loudly if absent)
+    pattern = name or f"{label}-{dataset}-*"
+    return bool(glob.glob(os.path.join(storage, pattern)))
 
 
 def run_fixed_at(cfg, args, space: str, n_zs: Sequence[int]):
@@ -66,7 +81,7 @@ def run_fixed_at(cfg, args, space: str, n_zs: Sequence[int]):
     if not missing:
         return None
     sub = cfg.replace(grid={"n_z": missing}, tune={"scheduler": "fifo", "grid_seeds": 1})
-    return run_sweep(sub, _opts(args, "grid", space, "fixed"))
+    return run_sweep(sub, _opts(args, "grid", space, "fixed", cfg.data.name))
 
 
 def side_by_side(reports: dict) -> str:
@@ -103,12 +118,14 @@ def compare(cfg, args, space: str) -> int:
     if bad:
         raise ConfigError(f"--rules must list 'paper' and/or 'ald-tune'. Got {bad} instead.")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    grid = run_sweep(cfg.replace(tune={"scheduler": "fifo"}), _opts(args, "grid", space))
+    grid = run_sweep(cfg.replace(tune={"scheduler": "fifo"}),
+                     _opts(args, "grid", space, None, cfg.data.name))
     # With tune.scheduler=asha, the grid + ASHA baseline runs as well (the stronger baseline).
-    asha = run_sweep(cfg, _opts(args, "grid", space, "asha")) \
+    asha = run_sweep(cfg, _opts(args, "grid", space, "asha", cfg.data.name)) \
         if cfg.tune.scheduler == "asha" else None
     alds = {rule: run_sweep(cfg.replace(ald={"rule": rule}),
-                            _opts(args, "ald", space, "ald" if rule == "paper" else "aldtune"))
+                            _opts(args, "ald", space, "ald" if rule == "paper" else "aldtune",
+                                  cfg.data.name))
             for rule in rules}
     fixed = None if args.no_fixed else run_fixed_at(
         cfg, args, space, [t["final_n_z"] for a in alds.values() for t in a.trials])
@@ -153,7 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         init_ray(args.address)
         if args.mode == "compare":
             return compare(cfg, args, space)
-        result = run_sweep(cfg, _opts(args, args.mode, space))
+        opts = _opts(args, args.mode, space, None, cfg.data.name)
+        result = run_sweep(cfg, replace(opts, resume=bool(args.resume)))
         print(result.table())
         return 0
     except (ConfigError, DataError) as exc:

@@ -232,6 +232,9 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepResult:
     # Tune warns about experiment-state snapshots each time a trial checkpoints; with
     # num_to_keep=2 that is by design here, and the warning buries the progress lines.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Snapshot the experiment state every controller step (default: every >= 10 s), so a
+    # driver killed right after a trial finished or checkpointed restores it as it was.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
     storage = storage_path(opts)
     name = sweep_name(cfg, opts, storage)
     uri = exp_id = parent = None
@@ -270,13 +273,22 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepResult:
     return result
 
 
+def _once_per_epoch(rows: list[dict]) -> list[dict]:
+    """One row per epoch, the last reported: a trial restored from a checkpoint (retry or
+    --resume) re-reports the epochs after it, and Tune's files then hold them twice."""
+    last: dict[Any, dict] = {}
+    for i, row in enumerate(rows):
+        last[row.get("training_iteration", i + 1)] = row
+    return [last[k] for k in sorted(last)]
+
+
 def collect(grid, mode, name, path, uri, exp_id, parent, wall) -> SweepResult:
     """Turn Tune's ResultGrid into plain per-trial dicts."""
     out = SweepResult(mode, name, path, uri, exp_id, parent, wall)
     for r in grid:
         m = dict(r.metrics or {})
         df = r.metrics_dataframe
-        history = [] if df is None else df.to_dict("records")
+        history = _once_per_epoch([] if df is None else df.to_dict("records"))
         cfgd = r.config or {}
         out.trials.append({
             "trial_id": m.get("trial_id", os.path.basename(r.path or "")),

@@ -20,7 +20,6 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
@@ -160,10 +159,6 @@ def collect_keeps_each_epoch_once() -> bool:
     return [h["epoch"] for h in out.trials[0]["history"]] == [0, 1, 2, 3, 4]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "package: tuners.collect must keep one history row per epoch (the last one reported): "
-    "a trial restored from a checkpoint re-reports the epochs after it, and Tune's "
-    "result.json/progress.csv then hold them twice"))
 def test_the_sweep_counts_each_epoch_once_after_a_restore():
     from ald_tune.tuners import collect
     out = collect(restored_grid([0, 1, 2, 3, 2, 3, 4]), "grid", "s", "/x", None, None, None, 1.0)
@@ -225,13 +220,6 @@ def comparable(report: dict) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "package: (1) tuners.run_sweep must make Tune snapshot its experiment state every step "
-    "(os.environ.setdefault('TUNE_GLOBAL_CHECKPOINT_S', '0')), else a driver killed after a "
-    "trial finished restores it as RUNNING from an older checkpoint and reruns it; "
-    "(2) tuners.collect must keep one history row per training_iteration (the last), since "
-    "a trial resumed from a checkpoint re-reports the epochs after it and result.json/"
-    "progress.csv then hold them twice (epochs and the report's trial-epochs are inflated)"))
 def test_a_killed_driver_resumes_the_sweep_without_rerunning_or_duplicating(
         ray_session, cache_dir, tmp_path):
     from ald_tune.report import build_report
