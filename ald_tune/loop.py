@@ -76,7 +76,31 @@ def load_splits(cfg: Config) -> tuple[ImageData, ImageData]:
     return train_val_split(data, d.val_fraction, d.split_seed)
 
 
-class Trainer:
+class EpochIterator:
+    """What every trainer shares: an iterator of epochs over ``run_epoch``."""
+
+    history: list[dict[str, Any]]
+    fixed_n_z: int | None
+    done: bool
+
+    @property
+    def epoch(self) -> int:
+        """The next epoch to train (0-based)."""
+        return len(self.history)
+
+    @property
+    def mode(self) -> str:
+        return "fixed" if self.fixed_n_z is not None else "ald"
+
+    def __iter__(self) -> Iterator[EpochResult]:
+        while not self.done:
+            yield self.run_epoch()
+
+    def run_epoch(self) -> EpochResult:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class Trainer(EpochIterator):
     """One ALD run (or, with ``fixed_n_z``, one fixed-size baseline run).
 
     Args:
@@ -112,19 +136,6 @@ class Trainer:
         self.timing = {"train_s": 0.0, "eval_s": 0.0, "wall_s": 0.0}
         self.tracking_run_id: str | None = None
         self.done = False
-
-    @property
-    def epoch(self) -> int:
-        """The next epoch to train (0-based)."""
-        return len(self.history)
-
-    @property
-    def mode(self) -> str:
-        return "fixed" if self.fixed_n_z is not None else "ald"
-
-    def __iter__(self) -> Iterator[EpochResult]:
-        while not self.done:
-            yield self.run_epoch()
 
     def run_epoch(self) -> EpochResult:
         """Train one epoch, evaluate, decide, apply the decision."""

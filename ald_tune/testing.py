@@ -13,11 +13,11 @@ import json
 import math
 import os
 import time
-from typing import Any, Iterator
+from typing import Any
 
 from .config import Config
 from .controller import make_controller
-from .loop import EpochResult
+from .loop import EpochIterator, EpochResult
 
 BEST_N_Z = 8
 
@@ -38,7 +38,7 @@ class _Model:
         self.n_z = n_z
 
 
-class ScriptedTrainer:
+class ScriptedTrainer(EpochIterator):
     """Same interface as :class:`ald_tune.loop.Trainer`; no data, no torch training."""
 
     def __init__(self, cfg: Config, *, fixed_n_z: int | None = None, splits=None,
@@ -52,18 +52,6 @@ class ScriptedTrainer:
         self.tracking_run_id: str | None = None
         self.done = False
         self.device = "cpu"
-
-    @property
-    def epoch(self) -> int:
-        return len(self.history)
-
-    @property
-    def mode(self) -> str:
-        return "fixed" if self.fixed_n_z is not None else "ald"
-
-    def __iter__(self) -> Iterator[EpochResult]:
-        while not self.done:
-            yield self.run_epoch()
 
     def run_epoch(self) -> EpochResult:
         t0 = time.perf_counter()
