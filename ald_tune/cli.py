@@ -174,7 +174,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import markdown, report_from_mlflow
+    from .report import markdown
+    from .report_mlflow import report_from_mlflow
     from .tracking import check_tracking, resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri, args.run_dir)

@@ -9,8 +9,8 @@ import math
 
 import pytest
 
-from ald_tune.report import (build_report, markdown, report_from_mlflow, trials_from_mlflow,
-                             write_report)
+from ald_tune.report import build_report, markdown, write_report
+from ald_tune.report_mlflow import report_from_mlflow, trials_from_mlflow
 
 NZ = (2, 4, 8, 16, 32)
 # Last-epoch means per n_z: everything improves until n_z = 8, then a flat, noisy plateau.

@@ -11,7 +11,8 @@ import sys
 import pytest
 import yaml
 
-from ald_tune.report import build_report, report_from_mlflow, write_report
+from ald_tune.report import build_report, write_report
+from ald_tune.report_mlflow import report_from_mlflow
 from ald_tune.tuners import SweepOptions, run_sweep
 from ald_tune.config import load_config
 
