@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     _sweep_args(p)
     p.add_argument("--out", default=None,
                    help="report folder (default: RUN_DIR/results/<dataset>-<time>)")
-    p.add_argument("--rules", default="paper,ald-tune",
-                   help="ALD rules to compare, comma-separated (default: paper,ald-tune)")
+    p.add_argument("--rules", default=None,
+                   help="ALD rules, comma-separated: one ALD sweep per rule (default: "
+                        "paper,ald-tune for compare, the space's ald.rule for ald)")
     p.add_argument("--no-fixed", action="store_true",
                    help="skip the fixed runs at ALD's chosen n_z (report uses grid points)")
     return p
@@ -107,16 +108,30 @@ def side_by_side(reports: dict) -> str:
     return "\n".join(lines)
 
 
-def compare(cfg, args, space: str) -> int:
+RULES = ("paper", "ald-tune")
+
+
+def parse_rules(text: str | None, default: str) -> list[str]:
+    """The ``--rules`` list, checked before anything starts."""
+    from ald_tune.errors import ConfigError
+
+    rules = list(dict.fromkeys(r.strip() for r in (text or default).split(",") if r.strip()))
+    bad = [r for r in rules if r not in RULES]
+    if bad or not rules:
+        raise ConfigError(f"--rules must list 'paper' and/or 'ald-tune', comma-separated. "
+                          f"Got {text!r}. Fix: e.g. --rules paper,ald-tune.")
+    return rules
+
+
+def _ald_label(rule: str) -> str:
+    return "ald" if rule == "paper" else "aldtune"
+
+
+def compare(cfg, args, space: str, rules: list[str]) -> int:
     """Grid, ALD per rule, fixed runs at ALD's n_z, then the reports (printed and written)."""
     from ald_tune import report as rep
-    from ald_tune.errors import ConfigError
     from ald_tune.tuners import run_sweep
 
-    rules = [r.strip() for r in (args.rules or cfg.ald.rule).split(",") if r.strip()]
-    bad = [r for r in rules if r not in ("paper", "ald-tune")]
-    if bad:
-        raise ConfigError(f"--rules must list 'paper' and/or 'ald-tune'. Got {bad} instead.")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     grid = run_sweep(cfg.replace(tune={"scheduler": "fifo"}),
                      _opts(args, "grid", space, None, cfg.data.name))
@@ -124,8 +139,7 @@ def compare(cfg, args, space: str) -> int:
     asha = run_sweep(cfg, _opts(args, "grid", space, "asha", cfg.data.name)) \
         if cfg.tune.scheduler == "asha" else None
     alds = {rule: run_sweep(cfg.replace(ald={"rule": rule}),
-                            _opts(args, "ald", space, "ald" if rule == "paper" else "aldtune",
-                                  cfg.data.name))
+                            _opts(args, "ald", space, _ald_label(rule), cfg.data.name))
             for rule in rules}
     fixed = None if args.no_fixed else run_fixed_at(
         cfg, args, space, [t["final_n_z"] for a in alds.values() for t in a.trials])
@@ -167,12 +181,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         space = resolve_space(args.space)
         cfg = load_config(space, args.preset, sweep_overrides(args))
+        rules = parse_rules(args.rules, "paper,ald-tune" if args.mode == "compare"
+                            else cfg.ald.rule)
+        if args.mode == "grid" and args.rules:
+            raise ConfigError("--rules applies to the compare and ald modes, not grid. "
+                              "Fix: drop --rules.")
         init_ray(args.address)
         if args.mode == "compare":
-            return compare(cfg, args, space)
-        opts = _opts(args, args.mode, space, None, cfg.data.name)
-        result = run_sweep(cfg, replace(opts, resume=bool(args.resume)))
-        print(result.table())
+            return compare(cfg, args, space, rules)
+        if args.mode == "grid":
+            sweeps = [(cfg, _opts(args, "grid", space, None, cfg.data.name))]
+        else:  # one ALD sweep per rule; one rule keeps the plain "ald" label when it is paper
+            sweeps = [(cfg.replace(ald={"rule": r}),
+                       _opts(args, "ald", space, _ald_label(r), cfg.data.name)) for r in rules]
+        for sub, opts in sweeps:
+            result = run_sweep(sub, replace(opts, resume=bool(args.resume)))
+            print(result.table())
         return 0
     except (ConfigError, DataError) as exc:
         print(f"ald_tune/run.py: error: {exc}", file=sys.stderr)
