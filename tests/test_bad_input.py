@@ -228,3 +228,17 @@ def test_diverging_trial_fails_clearly_and_keeps_its_last_good_checkpoint(
     # NaN policy watches the training loss only).
     assert math.isfinite(ckpt["history"][0]["train_loss"])
     assert all(bool(t.isfinite().all()) for t in ckpt["model"].values())
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["--rules", "paper,aldtune"], r"--rules must list 'paper' and/or 'ald-tune'.*'paper,aldtune'"),
+    (["--rules", ","], r"--rules must list .*Fix: e\.g\. --rules paper,ald-tune"),
+    (["grid", "--rules", "paper"], r"--rules applies to the compare and ald modes.*Fix: drop"),
+])
+def test_run_py_rejects_bad_rules_before_ray(argv, pattern, tmp_path, monkeypatch, capsys):
+    from ald_tune import run
+
+    monkeypatch.setattr(tuners, "init_ray", _tripwire)
+    assert run.main([*argv, "--run-dir", str(tmp_path)]) == 2
+    assert re.search(pattern, capsys.readouterr().err, re.S)
+    assert not (tmp_path / "ray").exists()
