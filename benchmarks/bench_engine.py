@@ -10,23 +10,16 @@ Usage: python benchmarks/bench_engine.py [--space FILE] [--preset P] [--set k=v 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 
-import torch
+from _common import parse
 
 
 def main(argv=None) -> int:
     from ald_tune.config import load_config
     from ald_tune.loop import Trainer
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--space", default="search_spaces/digits.yaml")
-    p.add_argument("--preset", default=None)
-    p.add_argument("--set", dest="overrides", action="append", default=[])
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = parse(__doc__, argv, threads=True)
     cfg = load_config(args.space, args.preset, args.overrides)
     ald = Trainer(cfg)
     for _ in ald:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from ald_tune import data as data_mod
+from ald_tune import sources as data_mod  # the offline copies are found there
 from ald_tune.data import (
     DATASETS,
     ImageData,
