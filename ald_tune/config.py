@@ -102,7 +102,7 @@ class ALDConfig:
     """The pruning rule (see :mod:`ald_tune.controller`)."""
 
     rule: str = param("paper", Choice(options=RULES),
-                      "paper: the authors' rule; ald-tune: collapsed units, then probed removals")
+                      "paper: the authors' rule (metric slopes); ald-tune: the units in use (README)")
     n_z_init: int = param(64, Int(low=1), "latent units at the start (paper: 64)")
     n_z_min: int = param(1, Int(low=1), "never prune below this many units")
     n_remove: int = param(5, Int(low=1), "units removed per decision before the switch (paper: 5)")
@@ -116,10 +116,13 @@ class ALDConfig:
                                 "which units go: lowest mean KL, or the last (authors)")
     kl_threshold: float = param(0.05, Float(low=0.0),
                                 "ald-tune rule: units with mean KL below this (nats) are collapsed")
+    reserve: int = param(2, Int(low=0),
+                         "ald-tune rule: collapsed units kept until the stop (room to emerge)")
+    confirm: int = param(3, Int(low=1),
+                         "ald-tune rule: decisions after the first with the same count in use")
     max_recon_increase: float = param(
         0.005, Float(low=0.0),
-        "ald-tune rule: remove a unit while zeroing it raises val recon by at most this share")
-    confirm: int = param(2, Int(low=1), "ald-tune rule: holds in a row before the stop")
+        "ald-tune rule: at the stop the reserve goes if zeroing it raises val recon by <= this")
     n_epochs_after_stop: int | None = param(
         None, Int(low=0, optional=True),
         "None trains to the last epoch (paper); N ends the run N epochs after the stop")
@@ -379,3 +382,22 @@ def load_config(path: str | os.PathLike, preset: str | None = None,
         section, name, value = parse_override(text)
         merged.setdefault(section, {})[name] = value
     return Config.from_dict(merged, source=source)
+
+
+def config_reference() -> str:
+    """Every section and field as the Markdown tables of the README's "Configuration":
+    default, what is allowed, what it means (generated, so the docs cannot drift)."""
+    out = []
+    for name, cls in SECTIONS.items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        out += [f"**{name}** ({doc})", "", "| field | default | allowed | meaning |",
+                "|---|---|---|---|"]
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            if isinstance(default, tuple) and default and isinstance(default[0], tuple):
+                default = dict(default)  # votes: shown as the mapping users write
+            check = f.metadata["check"]
+            allowed = check.describe() + (" or None" if getattr(check, "optional", False) else "")
+            out.append(f"| `{name}.{f.name}` | `{default}` | {allowed} | {f.metadata['doc']} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"

@@ -22,10 +22,10 @@ The ``paper`` rule, as the authors' code runs it (ALD-VAE, arXiv 2312.06280):
 
 The ``ald-tune`` rule (``ALDConfig.rule = "ald-tune"``, see
 :meth:`ALDController._decide_plateau`) looks at the units instead of the slopes:
-collapsed units (mean KL below ``kl_threshold``) go at once, then one unit at a
-time while a probe (the exact effect of zeroing it on the validation
-reconstruction) costs at most ``max_recon_increase``; ``confirm`` refusals in a
-row stop pruning.
+collapsed units (mean KL below ``kl_threshold``) go at once except a reserve of
+``reserve`` for units still emerging; when the number in use holds still for
+``confirm`` decisions, pruning stops and the reserve goes too (if a probe of the
+exact effect of zeroing it on the validation reconstruction allows).
 
 NaN policy (paper rule): a non-finite metric value (an undefined silhouette, a failed
 FID) is left out of means and slope fits. A half-window with no finite
@@ -173,7 +173,8 @@ class _State:
     stop_epoch: int | None = None
     last_decision: int = 0
     floor_reached: bool = False
-    refusals: int = 0
+    in_use: int = -1   # ald-tune rule: units in use at the last decision
+    stable: int = 0    # ald-tune rule: decisions in a row with that same count
 
 
 class ALDController:
@@ -245,51 +246,54 @@ class ALDController:
 
     def _decide_plateau(self, history: History, n_z: int, unit_kl: Sequence[float] | None,
                         probe: Probe | None) -> Decision:
-        """The ``ald-tune`` rule: drop collapsed units at once, then one unit at a time
-        while removing it costs (almost) nothing, and stop when it no longer does.
+        """The ``ald-tune`` rule: follow the number of units in use, keep a small reserve for
+        units that are still emerging, and stop once that number holds still.
 
         1. Wait until the history holds ``window`` epochs, then decide every ``patience``.
-        2. Units whose mean KL is below ``kl_threshold`` carry no information: remove all.
-        3. Else probe the least informative unit: the relative increase of the validation
-           reconstruction loss with that unit set to 0 (exactly what removing it does
-           before retraining). At most ``max_recon_increase``: remove it.
-        4. Otherwise hold; ``confirm`` holds in a row stop pruning for good.
-        A NaN cost holds without counting towards the stop (neither removal nor stop
-        on missing evidence); a NaN KL sorts first, as in :func:`select_units`.
+        2. A unit is *in use* when its mean KL is at least ``kl_threshold``; the others are
+           collapsed. Collapsed units beyond a reserve of ``reserve`` (the highest-KL ones:
+           measured on MNIST, the 9th and 10th units a wide model ends up using sit among
+           the weak units until epoch 35-70) are removed at once.
+        3. When the count in use is the same for ``confirm`` decisions after the first,
+           pruning stops; the reserve is removed too when the probe (the exact rise of the
+           validation reconstruction with those units set to 0, summed) is at most
+           ``max_recon_increase``, else kept.
+        A NaN KL counts as collapsed and sorts first, as in :func:`select_units`.
         """
         cfg, st = self.cfg, self.state
         epoch = len(history) - 1
-        if len(history) < cfg.window or epoch - st.last_decision < cfg.patience:
+        if len(history) < cfg.window:
+            return Decision(reason=f"waiting for the window ({len(history)}/{cfg.window} epochs)")
+        if epoch - st.last_decision < cfg.patience and st.in_use >= 0:
             return Decision(reason=f"waiting ({epoch - st.last_decision}/{cfg.patience} epochs)")
         st.last_decision = epoch
-        room = n_z - cfg.n_z_min
-        if room <= 0:
-            self._warn_floor(n_z)
-            return Decision(reason=f"at n_z_min={cfg.n_z_min}, nothing to remove")
         if unit_kl is None or len(unit_kl) != n_z:
             raise ValueError("the ald-tune rule needs each unit's mean KL (unit_kl).")
-        collapsed = [u for u in range(n_z) if unit_kl[u] < cfg.kl_threshold]
-        if collapsed:
-            units = select_units(n_z, min(len(collapsed), room), "lowest_kl", unit_kl)
-            st.refusals = 0
-            if n_z - len(units) <= cfg.n_z_min:
-                self._warn_floor(n_z - len(units))
-            return Decision(units=units, reason=f"remove {len(units)} collapsed "
-                                                f"(KL < {cfg.kl_threshold:g})")
-        cand = select_units(n_z, 1, "lowest_kl", unit_kl)
-        cost = float(probe(cand)[0]) if probe is not None else math.nan
-        if not math.isfinite(cost):
-            return Decision(reason=f"hold: the removal cost of unit {cand[0]} is undefined")
-        if cost <= cfg.max_recon_increase:
-            st.refusals = 0
-            return Decision(units=cand, reason=f"remove 1 (costs {cost:+.2%} recon)")
-        st.refusals += 1
-        why = f"unit {cand[0]} costs {cost:+.2%} recon > {cfg.max_recon_increase:.2%}"
-        if st.refusals >= cfg.confirm:
+        in_use = sum(1 for v in unit_kl if math.isfinite(v) and v >= cfg.kl_threshold)
+        st.stable = st.stable + 1 if in_use == st.in_use else 0
+        st.in_use = in_use
+        floor = max(in_use, cfg.n_z_min)
+        if st.stable >= cfg.confirm:
+            units = select_units(n_z, n_z - floor, "lowest_kl", unit_kl)
+            cost = sum(float(c) for c in probe(units)) if units and probe is not None else 0.0
+            kept = ""
+            if units and not cost <= cfg.max_recon_increase:  # NaN keeps them too
+                units, kept = (), f"; reserve kept (removing it costs {cost:+.2%} recon)"
             st.stopped, st.stop_epoch = True, epoch
-            return Decision(stop=True, end_run=cfg.n_epochs_after_stop == 0,
-                            reason=f"stop: {why} ({st.refusals} in a row)")
-        return Decision(reason=f"hold: {why} ({st.refusals}/{cfg.confirm})")
+            return Decision(units=units, stop=True, end_run=cfg.n_epochs_after_stop == 0,
+                            reason=f"stop: {in_use} units in use for {st.stable + 1} decisions"
+                                   f" in a row" + (f", remove {len(units)} collapsed" if units
+                                                    else "") + kept)
+        keep = max(in_use + cfg.reserve, cfg.n_z_min)
+        if n_z <= keep:
+            return Decision(reason=f"hold: {in_use} units in use "
+                                   f"({st.stable + 1}/{cfg.confirm + 1} in a row)")
+        if keep == cfg.n_z_min and in_use + cfg.reserve < cfg.n_z_min:
+            self._warn_floor(keep)
+        units = select_units(n_z, n_z - keep, "lowest_kl", unit_kl)
+        return Decision(units=units, reason=f"remove {len(units)} collapsed "
+                                            f"(KL < {cfg.kl_threshold:g}); {in_use} in use, "
+                                            f"{keep - in_use} in reserve")
 
     def _after_stop(self, epoch: int) -> Decision:
         n_after = self.cfg.n_epochs_after_stop

@@ -155,81 +155,122 @@ def test_fixed_and_scripted():
 # ---------------------------------------------------------------- the ald-tune rule
 
 def plateau_cfg(**kw):
-    base = dict(rule="ald-tune", window=10, patience=2, kl_threshold=0.05,
-                max_recon_increase=0.005, confirm=2)
+    base = dict(rule="ald-tune", window=10, patience=2, kl_threshold=0.05, reserve=2,
+                confirm=3, max_recon_increase=0.005)
     return ALDConfig(**{**base, **kw})
 
 
-def run_probe(ctl, records, kl_of, cost_of, n_z=64):
-    """Drive the controller with per-unit KLs and probe costs that depend on n_z."""
-    hist, decisions, path = [], [], []
-    for r in records:
+def units(n_active, n_z=64, late=()):
+    """Per-unit KL curves: the first n_active informative from the start (KL 1+), the
+    rest collapsed (KL 0.001) except ``late`` = [(unit, epoch)]: that unit emerges at that
+    epoch (KL 0.03 before, 0.8 after), as the 9th/10th units do on MNIST."""
+    late = dict(late)
+
+    def curve(i):
+        if i < n_active:
+            return lambda e: 1.0 + i
+        if i in late:
+            return lambda e: 0.8 if e >= late[i] else 0.03
+        return lambda e: 0.001
+    return [curve(i) for i in range(n_z)]
+
+
+def run_units(ctl, records, curves, cost=lambda removed: 0.0):
+    """Drive the controller; removed units leave ``curves``; the probe costs ``cost``."""
+    curves, hist, ds = list(curves), [], []
+    for e, r in enumerate(records):
         hist.append(r)
-        path.append(n_z)
-        d = ctl.decide(hist, n_z, kl_of(n_z), probe=lambda units, n=n_z: [cost_of(n)] * len(units))
-        decisions.append(d)
-        n_z -= d.n_remove
+        kl = [c(e) for c in curves]
+        d = ctl.decide(hist, len(curves), kl, probe=lambda us: [cost(us) / len(us)] * len(us))
+        ds.append(d)
+        curves = [c for i, c in enumerate(curves) if i not in set(d.units)]
         if d.end_run:
             break
-    return decisions, n_z, path
+    return ds, len(curves)
 
 
-def kl_with_active(n_active):
-    """The first n_active units informative (KL 1+), the rest collapsed (KL ~0)."""
-    return lambda n: [1.0 + i if i < n_active else 0.001 for i in range(n)]
-
-
-def test_plateau_rule_drops_collapsed_units_then_probes_then_stops():
+def test_plateau_rule_keeps_a_reserve_then_stops_when_the_count_holds():
     ctl = ALDController(plateau_cfg())
-    cost = lambda n: 0.0 if n > 6 else 0.02       # removing below 7 units hurts
-    ds, n_z, _ = run_probe(ctl, [epoch()] * 40, kl_with_active(8), cost)
+    ds, n_z = run_units(ctl, [epoch()] * 40, units(8))
     first = next(d for d in ds if d.units)
-    assert ds.index(first) == 9 and len(first.units) == 56 and "collapsed" in first.reason
-    assert n_z == 6 and ctl.stopped                   # 8 active -> probes remove 2 -> holds
-    holds = [d for d in ds if d.reason.startswith("hold")]
-    assert len(holds) == 1 and ds[[i for i, d in enumerate(ds) if d.stop][0]].stop
-    assert "costs +2.00% recon" in holds[0].reason
+    assert ds.index(first) == 9 and len(first.units) == 54       # keep 8 in use + 2 reserve
+    assert "8 in use, 2 in reserve" in first.reason
+    stop = next(i for i, d in enumerate(ds) if d.stop)
+    assert stop == 9 + 3 * 2                                       # 3 more decisions, same count
+    assert len(ds[stop].units) == 2 and n_z == 8 and ctl.stopped  # the reserve goes at the stop
+    assert [d for d in ds if d.reason.startswith("hold")]
+
+
+def test_plateau_rule_reserve_lets_a_late_unit_emerge():
+    # Unit 60 wakes up at epoch 14 (after the first decision at 9): the reserve keeps it
+    # alive, and the count in use (8 -> 9) restarts the confirmation.
+    curves = units(8, late=[(60, 14)])
+    ours = ALDController(plateau_cfg())
+    ds, n_z = run_units(ours, [epoch()] * 60, curves)
+    assert n_z == 9 and ours.stopped
+    assert next(i for i, d in enumerate(ds) if d.stop) == 15 + 3 * 2
+    # Without a reserve it is removed as collapsed before it can emerge: one unit short.
+    greedy = ALDController(plateau_cfg(reserve=0))
+    _, n_greedy = run_units(greedy, [epoch()] * 60, curves)
+    assert n_greedy == 8
 
 
 def test_plateau_rule_noisy_plateau_never_stops_on_noise():
-    # Metrics wobble (noise) but every removal is free down to 10 units: no stop before that.
+    # Metrics wobble and the in-use KLs wobble too, but the count in use holds: the rule
+    # stops on units, at the count in use, whatever the metric noise says.
     import random
     rng = random.Random(0)
-    recs = [epoch(sil=rng.random(), fid_gen=10 + rng.random(), recon=30 + rng.random())
+    recs = [epoch(sil=rng.random(), fid_gen=10 + 5 * rng.random(), recon=30 + rng.random())
             for _ in range(60)]
+    noisy = [(lambda e, i=i: 0.5 + rng.random()) if i < 12 else (lambda e: 0.01 * rng.random())
+             for i in range(64)]
     ctl = ALDController(plateau_cfg())
-    ds, n_z, _ = run_probe(ctl, recs, kl_with_active(12), lambda n: 0.0 if n > 10 else 0.03)
-    assert n_z == 10 and ctl.stopped
+    ds, n_z = run_units(ctl, recs, noisy)
+    assert n_z == 12 and ctl.stopped
 
 
 def test_plateau_rule_ignores_overfitting_without_pruning():
     # Validation loss rising from overfitting (the paper's stop votes would all say "yes")
-    # must not stop a run whose units are still collapsed: the rule looks at units, not slopes.
-    recs = [epoch(sil=0.01 * i, fid_gen=10 + i, fid_recon=10 + i, recon=30 + i) for i in range(30)]
+    # must not stop a run that still has collapsed units: the rule looks at units, not slopes.
+    recs = [epoch(sil=0.01 * i, fid_gen=10 + i, fid_recon=10 + i, recon=30 + i) for i in range(40)]
     paper = ALDController(ALDConfig(window=10, patience=2))
-    pd, pn, _ = run_probe(paper, recs, kl_with_active(8), lambda n: 0.0)
-    assert paper.stopped and pn > 8                   # the paper rule stops on the overfit
+    run(paper, recs)
+    assert paper.stopped                               # the paper rule stops on the overfit
     ours = ALDController(plateau_cfg())
-    od, on, _ = run_probe(ours, recs, kl_with_active(8), lambda n: 0.0 if n > 8 else 0.05)
-    assert on == 8
+    _, n_z = run_units(ours, recs, units(8))
+    assert n_z == 8 and ours.stopped                   # ours prunes to the units in use
 
 
-def test_plateau_rule_nan_cost_holds_and_floor_warns():
-    ctl = ALDController(plateau_cfg(confirm=3))
-    ds, n_z, _ = run_probe(ctl, [epoch()] * 20, kl_with_active(64), lambda n: math.nan)
-    assert n_z == 64 and not ctl.stopped
-    assert all("undefined" in d.reason or "waiting" in d.reason for d in ds)
-    ctl = ALDController(plateau_cfg(n_z_min=10))
+def test_plateau_rule_keeps_the_reserve_when_removing_it_costs():
+    ctl = ALDController(plateau_cfg())
+    ds, n_z = run_units(ctl, [epoch()] * 40, units(8), cost=lambda us: 0.02)
+    stop = next(d for d in ds if d.stop)
+    assert not stop.units and "reserve kept (removing it costs +2.00% recon)" in stop.reason
+    assert n_z == 10 and ctl.stopped
+    ctl = ALDController(plateau_cfg())                 # an undefined cost keeps it too
+    _, n_z = run_units(ctl, [epoch()] * 40, units(8), cost=lambda us: math.nan)
+    assert n_z == 10
+
+
+def test_plateau_rule_nan_kl_is_collapsed_and_floor_warns():
+    curves = units(8)
+    curves[3] = lambda e: math.nan                     # one informative unit's KL undefined
+    ctl = ALDController(plateau_cfg())
+    ds, n_z = run_units(ctl, [epoch()] * 40, curves)
+    assert n_z == 7 and "7 in use" in next(d for d in ds if d.units).reason
+    ctl = ALDController(plateau_cfg(n_z_min=10, reserve=0))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ds, n_z, _ = run_probe(ctl, [epoch()] * 20, kl_with_active(4), lambda n: 0.0)
+        _, n_z = run_units(ctl, [epoch()] * 40, units(4))
     assert n_z == 10 and ctl.floor_reached
     assert any(issubclass(w.category, PruningFloorWarning) for w in caught)
+    with pytest.raises(ValueError, match="unit_kl"):
+        ALDController(plateau_cfg()).decide([epoch()] * 10, 64, None)
 
 
 def test_plateau_rule_state_round_trips_and_stop_ends_run():
     ctl = ALDController(plateau_cfg(n_epochs_after_stop=0))
-    ds, n_z, _ = run_probe(ctl, [epoch()] * 40, kl_with_active(5), lambda n: 0.0 if n > 5 else 0.1)
+    ds, n_z = run_units(ctl, [epoch()] * 40, units(5))
     assert ds[-1].stop and ds[-1].end_run and n_z == 5
     b = ALDController(plateau_cfg(n_epochs_after_stop=0))
     b.load_state_dict(json.loads(json.dumps(ctl.state_dict())))
