@@ -116,10 +116,12 @@ class ALDConfig:
                                 "which units go: lowest mean KL, or the last (authors)")
     kl_threshold: float = param(0.05, Float(low=0.0),
                                 "ald-tune rule: units with mean KL below this (nats) are collapsed")
-    reserve: int = param(2, Int(low=0),
+    reserve: int = param(4, Int(low=0),
                          "ald-tune rule: collapsed units kept until the stop (room to emerge)")
     confirm: int = param(3, Int(low=1),
                          "ald-tune rule: decisions after the first with the same count in use")
+    settle: float = param(0.5, Float(low=0.0, high=1.0),
+                          "ald-tune rule: no stop before this share of train.epochs is done")
     max_recon_increase: float = param(
         0.005, Float(low=0.0),
         "ald-tune rule: at the stop the reserve goes if zeroing it raises val recon by <= this")

@@ -191,8 +191,9 @@ class ALDController:
         (59, 60, 61, 62, 63)
     """
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: Any, epochs: int | None = None) -> None:
         self.cfg = cfg
+        self.epochs = epochs  # the run's budget; None: unknown (the settle share is ignored)
         self.rule = cfg.rule
         self.state = _State(step=cfg.n_remove)
 
@@ -255,7 +256,8 @@ class ALDController:
            measured on MNIST, the 9th and 10th units a wide model ends up using sit among
            the weak units until epoch 35-70) are removed at once.
         3. When the count in use is the same for ``confirm`` decisions after the first,
-           pruning stops; the reserve is removed too when the probe (the exact rise of the
+           and at least ``settle`` of the run's epochs are done (units keep emerging until
+           well into training: epochs 50-70 of 100 on MNIST), pruning stops; the reserve is removed too when the probe (the exact rise of the
            validation reconstruction with those units set to 0, summed) is at most
            ``max_recon_increase``, else kept.
         A NaN KL counts as collapsed and sorts first, as in :func:`select_units`.
@@ -273,7 +275,8 @@ class ALDController:
         st.stable = st.stable + 1 if in_use == st.in_use else 0
         st.in_use = in_use
         floor = max(in_use, cfg.n_z_min)
-        if st.stable >= cfg.confirm:
+        settled = self.epochs is None or epoch + 1 >= cfg.settle * self.epochs
+        if st.stable >= cfg.confirm and settled:
             units = select_units(n_z, n_z - floor, "lowest_kl", unit_kl)
             cost = sum(float(c) for c in probe(units)) if units and probe is not None else 0.0
             kept = ""
@@ -286,8 +289,9 @@ class ALDController:
                                                     else "") + kept)
         keep = max(in_use + cfg.reserve, cfg.n_z_min)
         if n_z <= keep:
+            wait = "" if settled else f"; no stop before epoch {math.ceil(cfg.settle * self.epochs) - 1}"
             return Decision(reason=f"hold: {in_use} units in use "
-                                   f"({st.stable + 1}/{cfg.confirm + 1} in a row)")
+                                   f"({st.stable + 1}/{cfg.confirm + 1} in a row{wait})")
         if keep == cfg.n_z_min and in_use + cfg.reserve < cfg.n_z_min:
             self._warn_floor(keep)
         units = select_units(n_z, n_z - keep, "lowest_kl", unit_kl)
@@ -343,6 +347,7 @@ def _fmt_votes(votes: Mapping[str, bool]) -> str:
     return ", ".join(f"{m} {'ok' if v else 'no'}" for m, v in votes.items())
 
 
-def make_controller(cfg: Any, fixed_n_z: int | None = None):
-    """The controller a run needs: fixed for the grid, ALD otherwise."""
-    return FixedController() if fixed_n_z is not None else ALDController(cfg)
+def make_controller(cfg: Any, fixed_n_z: int | None = None, epochs: int | None = None):
+    """The controller a run needs: fixed for the grid, ALD otherwise (``epochs``: the run's
+    budget, for the ``ald-tune`` rule's ``settle``)."""
+    return FixedController() if fixed_n_z is not None else ALDController(cfg, epochs)

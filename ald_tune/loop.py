@@ -128,7 +128,7 @@ class Trainer(EpochIterator):
         n_z = fixed_n_z if fixed_n_z is not None else cfg.ald.n_z_init
         self.model = build_model(cfg.model, self.train_data.image_shape, n_z).to(self.device)
         self.optimizer = make_optimizer(self.model, cfg.train)
-        self.controller = controller or make_controller(cfg.ald, fixed_n_z)
+        self.controller = controller or make_controller(cfg.ald, fixed_n_z, cfg.train.epochs)
         self.batches = torch.Generator().manual_seed(cfg.train.seed)
         self.train_x = self.train_data.x.to(self.device)
         self.history: list[dict[str, Any]] = []

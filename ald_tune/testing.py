@@ -45,7 +45,7 @@ class ScriptedTrainer(EpochIterator):
                  controller=None) -> None:
         self.cfg, self.fixed_n_z = cfg, fixed_n_z
         self.model = _Model(fixed_n_z if fixed_n_z is not None else cfg.ald.n_z_init)
-        self.controller = controller or make_controller(cfg.ald, fixed_n_z)
+        self.controller = controller or make_controller(cfg.ald, fixed_n_z, cfg.train.epochs)
         self.history: list[dict[str, Any]] = []
         self.decisions: list[dict[str, Any]] = []
         self.timing = {"train_s": 0.0, "eval_s": 0.0, "wall_s": 0.0}

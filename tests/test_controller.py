@@ -275,3 +275,13 @@ def test_plateau_rule_state_round_trips_and_stop_ends_run():
     b = ALDController(plateau_cfg(n_epochs_after_stop=0))
     b.load_state_dict(json.loads(json.dumps(ctl.state_dict())))
     assert b.state == ctl.state
+
+
+def test_plateau_rule_waits_for_the_settle_share_of_the_budget():
+    # Units emerge until well into training, so no stop before settle x epochs (here 30).
+    ctl = ALDController(plateau_cfg(settle=0.5), epochs=60)
+    ds, n_z = run_units(ctl, [epoch()] * 60, units(8))
+    stop = next(i for i, d in enumerate(ds) if d.stop)
+    assert stop == 29 and n_z == 8                       # first decision with epoch + 1 >= 30
+    assert "no stop before epoch 29" in ds[15].reason
+    assert ALDConfig().settle == 0.5 and ALDConfig().reserve == 4
