@@ -38,6 +38,12 @@ def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
     return out + [""]
 
 
+def _region_cell(row: dict) -> str:
+    if not row["in_region"]:
+        return "no"
+    return "yes" if row.get("within_tolerance", True) else "yes (noise hole)"
+
+
 def markdown_text(r: dict) -> str:
     """The report as Markdown: headline, grid, criterion, ALD seeds, versus, cost."""
     c, a, g, h = r["criterion"], r["ald"], r["grid"], r["headline"]
@@ -59,7 +65,7 @@ def markdown_text(r: dict) -> str:
               "left out)", ""]
     lines += _table(["n_z", "seeds", *TABLE, "mean rank", "best region"],
                     [[x["n_z"], x["n_seeds"], *[x[m] for m in TABLE], x["mean_rank"],
-                      x["in_region"]] for x in g["rows"]])
+                      _region_cell(x)] for x in g["rows"]])
     lines += _table(["", *TABLE], [["optimal n_z", *[g["optimum_by_metric"][m]["n_z"]
                                                      for m in TABLE]]])
     lines += [f"## Criterion: plateau edge over {', '.join(c['metrics'])}", "",

@@ -262,3 +262,17 @@ def test_report_from_mlflow_matches_the_sweep_results(ray_session, tmp_path):
         assert got["report.grid_plateau_nz"] == 8
         assert got["report.ald_nz_mean"] == pytest.approx(rebuilt["ald"]["n_z_mean"])
         assert "report.speedup_compute" in got
+
+
+def test_best_region_is_one_span_with_noise_holes_flagged():
+    # n_z 16 misses on fid_gen by noise between 8 and 32, which are within tolerance.
+    grid = grid_trials()
+    for t in grid:
+        if t["n_z_grid"] == 16:
+            for h in t["history"]:
+                h["fid_gen"] = 50.0
+    rep = build_report(grid, ald_trials())
+    crit = rep["criterion"]
+    assert crit["within_tolerance"] == [8, 32] and crit["noise_holes"] == [16]
+    assert crit["best_region"] == [8, 16, 32] and crit["plateau_edge"] == 8
+    assert "| yes (noise hole) |" in markdown(rep)
