@@ -116,8 +116,11 @@ class ALDConfig:
                                 "which units go: lowest mean KL, or the last (authors)")
     kl_threshold: float = param(0.05, Float(low=0.0),
                                 "ald-tune rule: units with mean KL below this (nats) are collapsed")
+    kl_dead: float = param(0.01, Float(low=0.0),
+                           "ald-tune rule: units below this mean KL (nats) go at any decision")
     reserve: int = param(4, Int(low=0),
-                         "ald-tune rule: collapsed units kept until the stop (room to emerge)")
+                         "ald-tune rule: at least this many units beyond those in use stay "
+                         "until the stop (room to emerge)")
     confirm: int = param(3, Int(low=1),
                          "ald-tune rule: decisions after the first with the same count in use")
     settle: float = param(0.5, Float(low=0.0, high=1.0),
@@ -137,6 +140,9 @@ class ALDConfig:
         if self.fine_step > self.n_remove:
             raise fail("ALDConfig", "fine_step", f"an int in [1, n_remove={self.n_remove}]",
                        self.fine_step)
+        if self.kl_dead > self.kl_threshold:
+            raise fail("ALDConfig", "kl_dead", f"a float in [0, kl_threshold={self.kl_threshold}]",
+                       self.kl_dead, "lower ald.kl_dead or raise ald.kl_threshold")
 
     @property
     def votes_dict(self) -> dict[str, str]:

@@ -22,10 +22,11 @@ The ``paper`` rule, as the authors' code runs it (ALD-VAE, arXiv 2312.06280):
 
 The ``ald-tune`` rule (``ALDConfig.rule = "ald-tune"``, see
 :meth:`ALDController._decide_plateau`) looks at the units instead of the slopes:
-collapsed units (mean KL below ``kl_threshold``) go at once except a reserve of
-``reserve`` for units still emerging; when the number in use holds still for
-``confirm`` decisions, pruning stops and the reserve goes too (if a probe of the
-exact effect of zeroing it on the validation reconstruction allows).
+dead units (mean KL below ``kl_dead``) go at once, keeping a reserve of at least
+``reserve`` beyond those in use (KL >= ``kl_threshold``) for units still emerging;
+when the number in use holds still for ``confirm`` decisions (and ``settle`` of the
+epochs are done), pruning stops and the units not in use go too (if a probe of the
+exact effect of zeroing them on the validation reconstruction allows).
 
 NaN policy (paper rule): a non-finite metric value (an undefined silhouette, a failed
 FID) is left out of means and slope fits. A half-window with no finite
@@ -251,10 +252,11 @@ class ALDController:
         units that are still emerging, and stop once that number holds still.
 
         1. Wait until the history holds ``window`` epochs, then decide every ``patience``.
-        2. A unit is *in use* when its mean KL is at least ``kl_threshold``; the others are
-           collapsed. Collapsed units beyond a reserve of ``reserve`` (the highest-KL ones:
-           measured on MNIST, the 9th and 10th units a wide model ends up using sit among
-           the weak units until epoch 35-70) are removed at once.
+        2. A unit is *in use* when its mean KL is at least ``kl_threshold``, *dead* below
+           ``kl_dead``. Dead units are removed at once, but at least ``reserve`` units beyond
+           those in use stay (the highest-KL ones): measured on MNIST, a wide model's units
+           fall silent by epoch 20, half of them wake weakly by epoch 35 and the 9th and
+           10th units it ends up using come from those, by epoch 50-70.
         3. When the count in use is the same for ``confirm`` decisions after the first,
            and at least ``settle`` of the run's epochs are done (units keep emerging until
            well into training: epochs 50-70 of 100 on MNIST), pruning stops; the reserve is removed too when the probe (the exact rise of the
@@ -287,7 +289,8 @@ class ALDController:
                             reason=f"stop: {in_use} units in use for {st.stable + 1} decisions"
                                    f" in a row" + (f", remove {len(units)} collapsed" if units
                                                     else "") + kept)
-        keep = max(in_use + cfg.reserve, cfg.n_z_min)
+        alive = sum(1 for v in unit_kl if math.isfinite(v) and v >= cfg.kl_dead)
+        keep = max(alive, in_use + cfg.reserve, cfg.n_z_min)
         if n_z <= keep:
             wait = "" if settled else f"; no stop before epoch {math.ceil(cfg.settle * self.epochs) - 1}"
             return Decision(reason=f"hold: {in_use} units in use "
@@ -295,9 +298,9 @@ class ALDController:
         if keep == cfg.n_z_min and in_use + cfg.reserve < cfg.n_z_min:
             self._warn_floor(keep)
         units = select_units(n_z, n_z - keep, "lowest_kl", unit_kl)
-        return Decision(units=units, reason=f"remove {len(units)} collapsed "
-                                            f"(KL < {cfg.kl_threshold:g}); {in_use} in use, "
-                                            f"{keep - in_use} in reserve")
+        return Decision(units=units, reason=f"remove {len(units)} dead (KL < {cfg.kl_dead:g}); "
+                                            f"{in_use} in use (KL >= {cfg.kl_threshold:g}), "
+                                            f"{keep - in_use} waiting")
 
     def _after_stop(self, epoch: int) -> Decision:
         n_after = self.cfg.n_epochs_after_stop

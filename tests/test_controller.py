@@ -155,7 +155,7 @@ def test_fixed_and_scripted():
 # ---------------------------------------------------------------- the ald-tune rule
 
 def plateau_cfg(**kw):
-    base = dict(rule="ald-tune", window=10, patience=2, kl_threshold=0.05, reserve=2,
+    base = dict(rule="ald-tune", window=10, patience=2, kl_threshold=0.05, kl_dead=0.01, reserve=2,
                 confirm=3, max_recon_increase=0.005)
     return ALDConfig(**{**base, **kw})
 
@@ -194,7 +194,7 @@ def test_plateau_rule_keeps_a_reserve_then_stops_when_the_count_holds():
     ds, n_z = run_units(ctl, [epoch()] * 40, units(8))
     first = next(d for d in ds if d.units)
     assert ds.index(first) == 9 and len(first.units) == 54       # keep 8 in use + 2 reserve
-    assert "8 in use, 2 in reserve" in first.reason
+    assert "remove 54 dead (KL < 0.01); 8 in use (KL >= 0.05), 2 waiting" == first.reason
     stop = next(i for i, d in enumerate(ds) if d.stop)
     assert stop == 9 + 3 * 2                                       # 3 more decisions, same count
     assert len(ds[stop].units) == 2 and n_z == 8 and ctl.stopped  # the reserve goes at the stop
@@ -209,8 +209,9 @@ def test_plateau_rule_reserve_lets_a_late_unit_emerge():
     ds, n_z = run_units(ours, [epoch()] * 60, curves)
     assert n_z == 9 and ours.stopped
     assert next(i for i, d in enumerate(ds) if d.stop) == 15 + 3 * 2
-    # Without a reserve it is removed as collapsed before it can emerge: one unit short.
-    greedy = ALDController(plateau_cfg(reserve=0))
+    # Removing every unit below kl_threshold at once (no reserve, kl_dead = kl_threshold)
+    # takes it out before it can emerge: one unit short.
+    greedy = ALDController(plateau_cfg(reserve=0, kl_dead=0.05))
     _, n_greedy = run_units(greedy, [epoch()] * 60, curves)
     assert n_greedy == 8
 
@@ -285,3 +286,14 @@ def test_plateau_rule_waits_for_the_settle_share_of_the_budget():
     assert stop == 29 and n_z == 8                       # first decision with epoch + 1 >= 30
     assert "no stop before epoch 29" in ds[15].reason
     assert ALDConfig().settle == 0.5 and ALDConfig().reserve == 4
+
+
+def test_plateau_rule_weak_units_wait_dead_units_go():
+    # 8 in use, 10 weak (KL 0.02: neither in use nor dead), the rest dead: only the dead go.
+    curves = [(lambda e, i=i: 1.0 + i) if i < 8 else (lambda e: 0.02) if i < 18
+              else (lambda e: 0.001) for i in range(64)]
+    ctl = ALDController(plateau_cfg())
+    ds, n_z = run_units(ctl, [epoch()] * 11, curves)
+    assert ds[9].n_remove == 46 and "8 in use (KL >= 0.05), 10 waiting" in ds[9].reason
+    with pytest.raises(Exception, match="kl_dead"):
+        ALDConfig(kl_dead=0.1, kl_threshold=0.05)
