@@ -4,7 +4,7 @@ Tune writes every reported epoch of every trial to
 ``<storage>/<sweep>/<trial dir>/result.json`` (one JSON object per line) and the
 trial's config, including ``config["tracking"] = {uri, experiment_id,
 parent_run_id}``, to ``params.json`` beside it. When the tracking server was
-down, :class:`~ald_tune.tracking.TrialLogger` could not send some of it;
+down, :class:`~ald_tune.trial_logger.TrialLogger` could not send some of it;
 :func:`backfill` finds (or creates) each trial's child run by its
 ``ald_tune.trial_id`` tag under the sweep's parent run and logs every step of
 every tracked metric that the run lacks, plus the final artifacts a trial kept
@@ -29,8 +29,9 @@ from types import SimpleNamespace
 from typing import Any, Iterator
 
 from .errors import ConfigError, DataError
-from .tracking import (PENDING_DIR, QUIET_HTTP_ENV, TRACKED_METRICS, check_tracking, client,
-                       find_child_run, redact_uri, resolve_tracking_uri, send_pending)
+from .tracking import (QUIET_HTTP_ENV, TRACKED_METRICS, check_tracking, client, find_child_run,
+                       redact_uri, resolve_tracking_uri)
+from .trial_logger import PENDING_DIR, send_pending
 
 RESULT_FILE = "result.json"
 PARAMS_FILE = "params.json"

@@ -401,7 +401,7 @@ def config_reference() -> str:
         out += [f"**{name}** ({doc})", "", "| field | default | allowed | meaning |",
                 "|---|---|---|---|"]
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            default = f.default  # every section field is a param() with a default
             if isinstance(default, tuple) and default and isinstance(default[0], tuple):
                 default = dict(default)  # votes: shown as the mapping users write
             check = f.metadata["check"]

@@ -267,7 +267,7 @@ class ALDObjective:
     def _logger(self, trial, cfg: Config, seed: int, n_z_init: int):
         if self.tracking_uri is None:
             return None
-        from .tracking import TrialLogger
+        from .trial_logger import TrialLogger
         study = self._study_name(trial)
         exp_id, parent = self.parent_run(study)
         tags = {"ald_tune.mode": self.mode, "ald_tune.seed": str(seed),

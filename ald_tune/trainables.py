@@ -60,7 +60,7 @@ def _logger(config: Mapping[str, Any], trial_id: str, trainer, cfg: Config):
     tracking = config.get("tracking")
     if not tracking:
         return None
-    from .tracking import TrialLogger
+    from .trial_logger import TrialLogger
     mode = config.get("mode", "ald")
     name = f"{mode}-nz{config['n_z']}-s{config.get('seed', 0)}" if "n_z" in config else \
         f"{mode}-s{config.get('seed', 0)}-{trial_id[-5:]}"

@@ -22,6 +22,7 @@ import pytest
 from conftest import free_port
 
 from ald_tune import tracking as trk
+from ald_tune import trial_logger as tl
 from ald_tune.backfill import backfill, read_trials
 from ald_tune.config import load_config
 from ald_tune.errors import ConfigError
@@ -88,7 +89,7 @@ def test_cli_reports_the_unreachable_server_and_exits_2(tmp_path, capsys):
 
 @pytest.fixture
 def quick_retries(monkeypatch):
-    monkeypatch.setattr(trk, "FLUSH_BACKOFF_S", (0.01, 0.01))
+    monkeypatch.setattr(tl, "FLUSH_BACKOFF_S", (0.01, 0.01))
 
 
 def scripted_trainer(epochs=12):
@@ -104,7 +105,7 @@ def test_trial_logger_never_raises_while_the_server_is_down(tmp_path, quick_retr
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        logger = trk.TrialLogger(uri, "1", "parent", "t_00000", {}, {"a": 1}, "run")
+        logger = tl.TrialLogger(uri, "1", "parent", "t_00000", {}, {"a": 1}, "run")
         for result in trainer:
             logger.log_epoch(result.epoch, result.record)
             logger.log_images(trainer.images(), result.epoch)
@@ -135,11 +136,11 @@ def test_trial_logger_delivers_everything_once_after_an_outage(tmp_path, quick_r
             raise ConnectionError("server down (test)")
         return real_find(*args)
 
-    monkeypatch.setattr(trk, "find_child_run", flaky_find)
+    monkeypatch.setattr(tl, "find_child_run", flaky_find)
     trainer = scripted_trainer()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        logger = trk.TrialLogger(uri, exp_id, parent, "t_00001", {"k": "v"}, {"a": 1}, "run")
+        logger = tl.TrialLogger(uri, exp_id, parent, "t_00001", {"k": "v"}, {"a": 1}, "run")
         assert logger.run_id is None  # started during the outage: the run comes later
         for result in trainer:
             logger.log_epoch(result.epoch, result.record)
@@ -162,7 +163,7 @@ def test_trial_logger_delivers_everything_once_after_an_outage(tmp_path, quick_r
     assert {"history.json", "model.safetensors", "history.png"} <= {
         a.path for a in c.list_artifacts(logger.run_id)}
     # A retry of the same trial finds the run and skips the steps it holds.
-    again = trk.TrialLogger(uri, exp_id, parent, "t_00001", {}, {"a": 1}, "run")
+    again = tl.TrialLogger(uri, exp_id, parent, "t_00001", {}, {"a": 1}, "run")
     assert again.run_id == logger.run_id and again.logged_steps == set(range(12))
 
 
@@ -174,7 +175,7 @@ def test_quiet_http_env_is_set_for_trial_processes(tmp_path, monkeypatch):
     for key in trk.QUIET_HTTP_ENV:
         monkeypatch.delenv(key, raising=False)
     with pytest.warns(RuntimeWarning, match="cannot open its MLflow run"):
-        trk.TrialLogger(f"http://127.0.0.1:{free_port()}", "1", "p", "t", {}, {}, "r")
+        tl.TrialLogger(f"http://127.0.0.1:{free_port()}", "1", "p", "t", {}, {}, "r")
     assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
     assert int(os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"]) <= 10
 
@@ -339,7 +340,7 @@ def test_server_down_mid_sweep_training_goes_on_and_nothing_is_lost(
     assert before[:20] == list(range(20))
     # The second outage covered the end: backfill adds what is still missing, once.
     assert len(before) < EPOCHS
-    pending = os.path.join(result.trials[0]["path"], trk.PENDING_DIR)
+    pending = os.path.join(result.trials[0]["path"], tl.PENDING_DIR)
     assert os.path.isfile(os.path.join(pending, "model.safetensors"))  # kept for backfill
     assert c.get_run(result.parent_run_id).info.status == "RUNNING"  # the driver could not end it
     added = backfill(result.path)

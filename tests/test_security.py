@@ -17,6 +17,7 @@ import pytest
 from conftest import free_port
 
 from ald_tune import tracking as trk
+from ald_tune import trial_logger as tl
 from ald_tune.errors import ConfigError, DataError
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ald_tune"
@@ -197,10 +198,10 @@ def test_messages_never_show_the_password(tmp_path, no_credentials):
                                     tracking_uri=uri))
     assert SECRET not in str(err.value)
     no_credentials.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    no_credentials.setattr(trk, "FLUSH_BACKOFF_S", (0.01, 0.01))
+    no_credentials.setattr(tl, "FLUSH_BACKOFF_S", (0.01, 0.01))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        logger = trk.TrialLogger(uri, "1", "p", "t", {}, {}, "r")
+        logger = tl.TrialLogger(uri, "1", "p", "t", {}, {}, "r")
         logger.finish()
     texts = [str(w.message) for w in caught]
     assert texts and not any(SECRET in t for t in texts) and all("alice:***@" in t for t in texts)
