@@ -71,6 +71,9 @@ def markdown_text(r: dict) -> str:
     lines += [f"## Criterion: plateau edge over {', '.join(c['metrics'])}", "",
               f"Smallest grid n_z whose every criterion metric is within tolerance of the grid's "
               f"best; tolerance = max({c['rel_floor']} x |best|, 2 x spread over seeds). "
+              f"The best region runs from that edge to the largest n_z within tolerance "
+              f"(one span: a noisy miss inside it is a noise hole). An ALD n_z between two "
+              f"grid points is in the region when both are. "
               f"Optimum rule used: {c['optimum_rule']}.", ""]
     lines += _table(["metric", "best", "at n_z", "spread", "spread from", "tolerance"],
                     [[m, t["best"], t["best_nz"], t["spread"], t["spread_source"], t["tolerance"]]

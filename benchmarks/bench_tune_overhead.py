@@ -9,7 +9,7 @@ Same data, config, seed and epochs, one torch thread each, measured in one run:
    ``+mlflow``: plus MLflow on SQLite (metrics every epoch, image grids every
    ``eval.image_every`` epochs, sent every ``tune.checkpoint_every`` epochs);
    ``+checkpoints``: plus a ``tune.Checkpoint`` every ``tune.checkpoint_every`` epochs
-   (the default set-up, what ``ald-tune ald`` runs).
+   (the default set-up, what ``ald-tune ald`` runs); ``+checkpoints/2``: half as often.
 Prints each one's extra wall time per epoch (target for the default: at most 5%), and
 the one-off start-up cost of the sweep (Ray start, trial launch), reported separately.
 
@@ -37,8 +37,9 @@ def main(argv=None) -> int:
 
     cfg = load_config(args.space, args.preset, ["tune.num_samples=1", "tune.cpus_per_trial=1",
                                                 "train.threads=1", *args.overrides])
-    setups = (("tune", False, NEVER), ("+mlflow", True, NEVER),
-              ("+checkpoints", True, cfg.tune.checkpoint_every))
+    every = cfg.tune.checkpoint_every
+    setups = (("tune", False, NEVER), ("+mlflow", True, NEVER), ("+checkpoints", True, every),
+              ("+checkpoints/2", True, 2 * every))
     before = timed_epochs(Trainer(cfg))
     start_ray()
     tune_epochs, walls = {}, {}
@@ -47,7 +48,8 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             result = run_sweep(cfg.replace(tune={"checkpoint_every": every}),
                                SweepOptions(mode="ald", run_dir=tmp, verbose=False,
-                                            tracking=tracking, label=label.strip("+")))
+                                            tracking=tracking,
+                                            label=label.strip("+").replace("/", "-")))
             walls[label] = time.perf_counter() - t0
             tune_epochs[label] = [h["time_this_iter_s"] for h in result.trials[0]["history"]]
     ray.shutdown()
@@ -60,7 +62,7 @@ def main(argv=None) -> int:
     for label, _, every in setups:
         b = statistics.fmean(tune_epochs[label][1:])
         ck = "final only" if every == NEVER else f"every {every} epochs"
-        print(f"{label:13s} (checkpoints {ck:15s}): {b * 1e3:7.1f} ms/epoch, "
+        print(f"{label:15s} (checkpoints {ck:15s}): {b * 1e3:7.1f} ms/epoch, "
               f"extra {b / plain - 1:+6.1%}, {(b - plain) * 1e3:+6.1f} ms; "
               f"sweep wall {walls[label]:.1f} s")
     b = statistics.fmean(tune_epochs["+checkpoints"][1:])

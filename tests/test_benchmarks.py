@@ -51,7 +51,7 @@ def test_bench_compare_prints_both_rules_ratios(cache_dir, tmp_path):
 
 def test_bench_tune_overhead_prints_each_setup(cache_dir, tmp_path):
     out = run_bench("bench_tune_overhead.py", cache_dir, tmp_path)
-    for label in ("tune ", "+mlflow ", "+checkpoints "):
+    for label in ("tune ", "+mlflow ", "+checkpoints ", "+checkpoints/2 "):
         line = [ln for ln in out.splitlines() if ln.startswith(label)]
         assert len(line) == 1, out
         assert all(math.isfinite(v) for v in numbers(line[0]))
