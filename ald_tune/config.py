@@ -123,6 +123,8 @@ class ALDConfig:
                          "until the stop (room to emerge)")
     confirm: int = param(3, Int(low=1),
                          "ald-tune rule: decisions after the first with the same count in use")
+    margin: int = param(1, Int(low=0),
+                        "ald-tune rule: units beyond those in use kept at the stop (README)")
     settle: float = param(0.5, Float(low=0.0, high=1.0),
                           "ald-tune rule: no stop before this share of train.epochs is done")
     max_recon_increase: float = param(

@@ -259,9 +259,12 @@ class ALDController:
            10th units it ends up using come from those, by epoch 50-70.
         3. When the count in use is the same for ``confirm`` decisions after the first,
            and at least ``settle`` of the run's epochs are done (units keep emerging until
-           well into training: epochs 50-70 of 100 on MNIST), pruning stops; the reserve is removed too when the probe (the exact rise of the
-           validation reconstruction with those units set to 0, summed) is at most
-           ``max_recon_increase``, else kept.
+           well into training: epochs 50-70 of 100 on MNIST), pruning stops. Every unit
+           not in use goes except ``margin`` spare ones (the n_z a model trained from
+           scratch needs is one above the units it ends up using: on FashionMNIST the
+           grid's n_z = 6 models use 5 units, and 5 from scratch misses the tolerance),
+           if the probe (the exact rise of the validation reconstruction with those units
+           set to 0, summed) is at most ``max_recon_increase``; else they all stay.
         A NaN KL counts as collapsed and sorts first, as in :func:`select_units`.
         """
         cfg, st = self.cfg, self.state
@@ -276,7 +279,7 @@ class ALDController:
         in_use = sum(1 for v in unit_kl if math.isfinite(v) and v >= cfg.kl_threshold)
         st.stable = st.stable + 1 if in_use == st.in_use else 0
         st.in_use = in_use
-        floor = max(in_use, cfg.n_z_min)
+        floor = max(in_use + cfg.margin, cfg.n_z_min)
         settled = self.epochs is None or epoch + 1 >= cfg.settle * self.epochs
         if st.stable >= cfg.confirm and settled:
             units = select_units(n_z, n_z - floor, "lowest_kl", unit_kl)
@@ -285,10 +288,11 @@ class ALDController:
             if units and not cost <= cfg.max_recon_increase:  # NaN keeps them too
                 units, kept = (), f"; reserve kept (removing it costs {cost:+.2%} recon)"
             st.stopped, st.stop_epoch = True, epoch
+            spare = f", keep {floor - in_use} spare" if floor > in_use and units else ""
             return Decision(units=units, stop=True, end_run=cfg.n_epochs_after_stop == 0,
                             reason=f"stop: {in_use} units in use for {st.stable + 1} decisions"
                                    f" in a row" + (f", remove {len(units)} collapsed" if units
-                                                    else "") + kept)
+                                                    else "") + spare + kept)
         alive = sum(1 for v in unit_kl if math.isfinite(v) and v >= cfg.kl_dead)
         keep = max(alive, in_use + cfg.reserve, cfg.n_z_min)
         if n_z <= keep:

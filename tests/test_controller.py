@@ -156,6 +156,7 @@ def test_fixed_and_scripted():
 
 def plateau_cfg(**kw):
     base = dict(rule="ald-tune", window=10, patience=2, kl_threshold=0.05, kl_dead=0.01, reserve=2,
+                margin=0,
                 confirm=3, max_recon_increase=0.005)
     return ALDConfig(**{**base, **kw})
 
@@ -285,7 +286,14 @@ def test_plateau_rule_waits_for_the_settle_share_of_the_budget():
     stop = next(i for i, d in enumerate(ds) if d.stop)
     assert stop == 29 and n_z == 8                       # first decision with epoch + 1 >= 30
     assert "no stop before epoch 29" in ds[15].reason
-    assert ALDConfig().settle == 0.5 and ALDConfig().reserve == 4
+    assert ALDConfig().settle == 0.5 and ALDConfig().reserve == 4 and ALDConfig().margin == 1
+
+
+def test_plateau_rule_keeps_margin_spare_units_at_the_stop():
+    ctl = ALDController(plateau_cfg(margin=1))
+    ds, n_z = run_units(ctl, [epoch()] * 40, units(8))
+    stop = next(d for d in ds if d.stop)
+    assert n_z == 9 and len(stop.units) == 1 and "keep 1 spare" in stop.reason
 
 
 def test_plateau_rule_weak_units_wait_dead_units_go():
