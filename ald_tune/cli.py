@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--run-dir", default="runs")
     rp.add_argument("--out", default=None, help="report folder (default RUN_DIR/results/EXPERIMENT)")
     rp.add_argument("--sweep", action="append", default=[], metavar="KIND=NAME",
-                    help="pick a sweep by name (KIND: grid, ald, asha, fixed); default newest")
+                    help="pick a sweep by name (KIND: grid, ald, asha, fixed); default newest. "
+                         "Several ald=NAME: one report each and a side-by-side table")
     ui = sub.add_parser("ui", help="open the MLflow UI on the default store")
     ui.add_argument("--run-dir", default="runs", help="run folder holding mlflow.db (default: runs)")
     ui.add_argument("--tracking-uri", default=None, help="another store (default: RUN_DIR/mlflow.db)")
@@ -180,16 +181,37 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     uri = resolve_tracking_uri(args.tracking_uri, args.run_dir)
     check_tracking(uri)
-    sweeps = {}
+    sweeps: dict[str, str] = {}
+    alds: list[str] = []
     for item in args.sweep:
         kind, sep, name = item.partition("=")
         if not sep or not name:
             raise ConfigError(f"--sweep {item!r} must look like KIND=NAME, e.g. grid=grid-digits-...")
-        sweeps[kind] = name
+        if kind == "ald":
+            alds.append(name)
+        else:
+            sweeps[kind] = name
     out = os.path.abspath(args.out or os.path.join(args.run_dir, "results", args.experiment))
-    report, paths = report_from_mlflow(uri, args.experiment, out, sweeps=sweeps or None)
-    print(markdown(report))
-    print(f"report written to {out}")
+    if len(alds) <= 1:
+        report, _ = report_from_mlflow(uri, args.experiment, out,
+                                       sweeps={**sweeps, **{"ald": n for n in alds}} or None)
+        print(markdown(report))
+        print(f"report written to {out}")
+        return 0
+    # Several ALD sweeps (e.g. one per rule): one report each against the same grid, then
+    # the side-by-side table, as `ald-tune compare` prints it.
+    from .run import side_by_side
+    reports = {}
+    for name in alds:
+        report, _ = report_from_mlflow(uri, args.experiment, os.path.join(out, name),
+                                       sweeps={**sweeps, "ald": name})
+        print(markdown(report))
+        reports[f"{report.get('rule', '?')} ({name})"] = report
+    table = side_by_side(reports)
+    with open(os.path.join(out, "rules.md"), "w", encoding="utf-8") as fh:
+        fh.write(table + "\n")
+    print(table)
+    print(f"reports written to {out}")
     return 0
 
 

@@ -25,7 +25,7 @@ def trials_from_mlflow(uri: str, experiment: str, *,
 
     Returns:
         ``{"grid", "ald", "asha", "fixed": [trial dicts], "wall": {kind: s},
-        "parents": {kind: run_id}, "dataset": str}``.
+        "parents": {kind: run_id}, "ald_rule": the ALD sweep's ald.rule, "dataset": str}``.
 
     Raises:
         ValueError: the experiment or a named sweep does not exist.
@@ -55,6 +55,8 @@ def trials_from_mlflow(uri: str, experiment: str, *,
             parents[kind] = r
     out: dict[str, Any] = {"grid": [], "ald": [], "asha": [], "fixed": [], "wall": {},
                            "parents": {k: p.info.run_id for k, p in parents.items()},
+                           "ald_rule": parents["ald"].data.params.get("ald.rule")
+                           if "ald" in parents else None,
                            "dataset": next((p.data.tags.get("ald_tune.dataset", "")
                                             for p in parents.values()), "")}
     for kind, p in parents.items():
@@ -106,6 +108,8 @@ def report_from_mlflow(uri: str, experiment: str, out_dir: str, *,
     report = build_report(found["grid"], found["ald"], asha=found["asha"] or None,
                           fixed=found["fixed"] or None, wall=found["wall"],
                           dataset=kwargs.pop("dataset", found["dataset"]), **kwargs)
+    if found["ald_rule"]:
+        report["rule"] = found["ald_rule"]
     paths = write_report(report, out_dir)
     if log:
         log_report(uri, list(found["parents"].values()), paths, report)

@@ -77,6 +77,29 @@ def test_report_cli_rebuilds_from_mlflow(scripted_comparison, tmp_path, capsys):
         assert (tmp_path / name).stat().st_size > 100
 
 
+def test_report_cli_side_by_side_for_several_ald_sweeps(scripted_comparison, tmp_path, capsys):
+    """`--sweep ald=A --sweep ald=B`: one report per ALD sweep and the rules table."""
+    from ald_tune.cli import main
+    tmp, sweeps = scripted_comparison
+    cfg = load_config("search_spaces/digits.yaml", overrides=[
+        "train.epochs=30", "grid.n_z=[2, 8, 16, 32]", "tune.num_samples=2",
+        "ald.rule=ald-tune", "ald.n_epochs_after_stop=0"])
+    tuned = run_sweep(cfg, SweepOptions(mode="ald", run_dir=str(tmp), engine="scripted",
+                                        verbose=False, label="aldtune"))
+    rc = main(["report", "--experiment", "ald-tune-digits", "--tracking-uri",
+               sweeps["grid"].tracking_uri, "--out", str(tmp_path),
+               "--sweep", f"grid={sweeps['grid'].name}", "--sweep", f"ald={sweeps['ald'].name}",
+               "--sweep", f"ald={tuned.name}"])
+    assert rc == 0
+    table = (tmp_path / "rules.md").read_text()
+    assert f"| paper ({sweeps['ald'].name}) |" in table
+    assert f"| ald-tune ({tuned.name}) |" in table
+    for name in (sweeps["ald"].name, tuned.name):
+        data = json.loads((tmp_path / name / "comparison.json").read_text())
+        assert data["rule"] in ("paper", "ald-tune") and len(data["ald"]["n_z"]) == 2
+    assert "ALD rules side by side" in capsys.readouterr().out
+
+
 def node_ids(storage: str) -> set[str]:
     ids = set()
     for path in glob.glob(os.path.join(storage, "*", "*", "result.json")):
