@@ -265,6 +265,8 @@ class ALDController:
            grid's n_z = 6 models use 5 units, and 5 from scratch misses the tolerance),
            if the probe (the exact rise of the validation reconstruction with those units
            set to 0, summed) is at most ``max_recon_increase``; else they all stay.
+        4. The last decision the run's budget allows stops too, as in 3 (so a run that
+           ends before the count holds still does not keep its waiting units).
         A NaN KL counts as collapsed and sorts first, as in :func:`select_units`.
         """
         cfg, st = self.cfg, self.state
@@ -281,7 +283,8 @@ class ALDController:
         st.in_use = in_use
         floor = max(in_use + cfg.margin, cfg.n_z_min)
         settled = self.epochs is None or epoch + 1 >= cfg.settle * self.epochs
-        if st.stable >= cfg.confirm and settled:
+        last = self.epochs is not None and epoch + cfg.patience >= self.epochs - 1
+        if (st.stable >= cfg.confirm and settled) or last:
             units = select_units(n_z, n_z - floor, "lowest_kl", unit_kl)
             cost = sum(float(c) for c in probe(units)) if units and probe is not None else 0.0
             kept = ""
@@ -289,9 +292,11 @@ class ALDController:
                 units, kept = (), f"; reserve kept (removing it costs {cost:+.2%} recon)"
             st.stopped, st.stop_epoch = True, epoch
             spare = f", keep {floor - in_use} spare" if floor > in_use and units else ""
+            why = (f"{in_use} units in use for {st.stable + 1} decisions in a row"
+                   if st.stable >= cfg.confirm and settled else
+                   f"the last decision of the run, {in_use} units in use")
             return Decision(units=units, stop=True, end_run=cfg.n_epochs_after_stop == 0,
-                            reason=f"stop: {in_use} units in use for {st.stable + 1} decisions"
-                                   f" in a row" + (f", remove {len(units)} collapsed" if units
+                            reason=f"stop: {why}" + (f", remove {len(units)} collapsed" if units
                                                     else "") + spare + kept)
         alive = sum(1 for v in unit_kl if math.isfinite(v) and v >= cfg.kl_dead)
         keep = max(alive, in_use + cfg.reserve, cfg.n_z_min)

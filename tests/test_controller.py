@@ -289,6 +289,17 @@ def test_plateau_rule_waits_for_the_settle_share_of_the_budget():
     assert ALDConfig().settle == 0.5 and ALDConfig().reserve == 4 and ALDConfig().margin == 1
 
 
+def test_plateau_rule_last_decision_of_the_budget_stops():
+    # The count never holds still (a unit flickers around the threshold), so only the end
+    # of the budget stops it: the waiting units go then, not kept in the final model.
+    flicker = units(6) + [lambda e: 0.06 if (e // 2) % 2 else 0.02] + units(0, n_z=20)
+    ctl = ALDController(plateau_cfg(), epochs=30)
+    ds, n_z = run_units(ctl, [epoch()] * 30, flicker)
+    stop = next(i for i, d in enumerate(ds) if d.stop)
+    assert stop == 27 and "the last decision of the run" in ds[stop].reason
+    assert n_z in (6, 7) and ctl.stopped
+
+
 def test_plateau_rule_keeps_margin_spare_units_at_the_stop():
     ctl = ALDController(plateau_cfg(margin=1))
     ds, n_z = run_units(ctl, [epoch()] * 40, units(8))
