@@ -21,8 +21,11 @@ the generative-quality metrics; silhouette is reported but not part of it):
 * best(m) = the grid's best mean value of m over all grid n_z;
 * spread(m) = the pooled standard deviation across grid seeds (the per-n_z
   sample variances pooled with weights n_seeds - 1) when the grid has at least
-  two seeds at some n_z; otherwise the sample standard deviation of the ALD
-  seeds' final values of m (at least two ALD seeds); otherwise 0;
+  two seeds at some n_z (``tune.grid_seeds`` >= 2, the quick MNIST and
+  FashionMNIST presets); with one seed, the epoch-to-epoch noise of m at fixed
+  n_z (the sd of first differences over each grid trial's last 10 epochs,
+  pooled, divided by sqrt 2: a grid-only estimate, the same for every ALD rule);
+  otherwise 0;
 * tol(m) = max(rel_floor * |best(m)|, 2 * spread(m)), with rel_floor = 0.02.
 
 A grid n_z is *within tolerance* when, for every criterion metric m, its mean
@@ -206,7 +209,7 @@ def build_report(grid: list[dict], ald: list[dict], *, asha: list[dict] | None =
                              f"{len(trials) - len(ok)} errored). Fix: run the {name.lower()} "
                              "sweep, or pass its experiment/sweep name.")
     rows = _grid_rows(g_ok)
-    crit = _criterion(rows, a_ok, list(criterion_metrics), rel_floor)
+    crit = _criterion(rows, g_ok, list(criterion_metrics), rel_floor)
     grid_sec = {"n_trials": len(grid), "n_errored": len(grid) - len(g_ok), "rows": rows,
                 "n_seeds": len({t.get("seed") for t in g_ok}),
                 "optimum_by_metric": _optima(rows), "mean_rank_nz": _mean_rank(rows)}
@@ -278,7 +281,25 @@ def _mean_rank(rows: list[dict]) -> int | None:
     return min(ranked)[1] if ranked else None
 
 
-def _criterion(rows: list[dict], ald: list[dict], metrics: list[str], rel_floor: float) -> dict:
+NOISE_EPOCHS = 10  # the last epochs of each grid trial that the one-seed noise estimate uses
+
+
+def _epoch_noise(trials: list[dict], m: str) -> tuple[float, int]:
+    """(sd, dof): the epoch-to-epoch noise of metric ``m`` at fixed n_z, pooled over the
+    grid trials' last NOISE_EPOCHS epochs. First differences remove a slow trend; for
+    independent noise of sd s they have sd s * sqrt(2)."""
+    ss, dof = 0.0, 0
+    for t in trials:
+        vals = _finite(h.get(m) for h in (t.get("history") or [])[-NOISE_EPOCHS:])
+        diffs = [b - a for a, b in zip(vals, vals[1:])]
+        if len(diffs) >= 2:
+            mean = sum(diffs) / len(diffs)
+            ss += sum((d - mean) ** 2 for d in diffs)
+            dof += len(diffs) - 1
+    return (math.sqrt(ss / dof / 2), dof) if dof else (0.0, 0)
+
+
+def _criterion(rows: list[dict], grid: list[dict], metrics: list[str], rel_floor: float) -> dict:
     tol: dict[str, dict] = {}
     for m in metrics:
         best_nz, best = _best(rows, m)
@@ -290,11 +311,10 @@ def _criterion(rows: list[dict], ald: list[dict], metrics: list[str], rel_floor:
             spread = math.sqrt(sum((r[m + "_n"] - 1) * r[m + "_std"] ** 2
                                    for r in rows if r[m + "_n"] >= 2) / dof)
             source = f"grid seeds (pooled sd, {dof} dof)"
-        elif len(_finite(_last(t, m) for t in ald)) >= 2:
-            spread, source = _std(_last(t, m) for t in ald), \
-                f"ALD seeds' final values (n={len(_finite(_last(t, m) for t in ald))})"
         else:
-            spread, source = 0.0, "none (relative floor only)"
+            spread, n = _epoch_noise(grid, m)
+            source = (f"one grid seed: epoch-to-epoch noise of the last {NOISE_EPOCHS} epochs "
+                      f"({n} dof)") if n else "none (relative floor only)"
         floor = rel_floor * abs(best)
         tol[m] = {"best": best, "best_nz": best_nz, "spread": spread, "spread_source": source,
                   "rel_floor": floor, "tolerance": max(floor, 2 * spread),

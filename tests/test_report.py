@@ -93,15 +93,25 @@ def test_tolerances_are_recorded_with_their_source(report):
     assert report["criterion"]["rel_floor"] == 0.02
 
 
-def test_spread_falls_back_to_ald_seeds_then_to_the_floor():
+def test_one_grid_seed_takes_the_spread_from_epoch_to_epoch_noise():
+    # The toy metrics drift linearly (no noise): first differences see none, the floor rules.
     one_seed = grid_trials(seeds=(0,))
-    rep = build_report(one_seed, ald_trials())
-    t = rep["criterion"]["tolerances"]["recon_loss"]
-    assert t["spread_source"].startswith("ALD seeds") and t["spread"] == pytest.approx(
-        0.01 / math.sqrt(2))
-    rep = build_report(one_seed, ald_trials(finals=(9,)))
-    t = rep["criterion"]["tolerances"]["recon_loss"]
-    assert t["spread"] == 0 and t["tolerance"] == pytest.approx(0.02 * 20.0)
+    t = build_report(one_seed, ald_trials())["criterion"]["tolerances"]["recon_loss"]
+    assert t["spread_source"].startswith("one grid seed") and t["spread"] == pytest.approx(0)
+    assert t["tolerance"] == pytest.approx(0.02 * 20.0)
+    # Alternating +-0.3 around the drift: the 9 differences are the drift's step +-0.6.
+    for tr in one_seed:
+        for h in tr["history"]:
+            h["fid_gen"] += 0.3 if h["epoch"] % 2 else -0.3
+    t = build_report(one_seed, ald_trials())["criterion"]["tolerances"]["fid_gen"]
+    diffs = [0.6 * (-1) ** e for e in range(9)]
+    mean = sum(diffs) / 9
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 8)
+    assert t["spread"] == pytest.approx(sd / math.sqrt(2), rel=1e-6)
+    assert "(40 dof)" in t["spread_source"]                  # 5 trials x (9 diffs - 1)
+    # The same for every ALD rule: the ALD seeds play no part.
+    other = build_report(one_seed, ald_trials(finals=(3, 30)))["criterion"]["tolerances"]
+    assert other["fid_gen"]["spread"] == t["spread"]
 
 
 def test_ald_seeds_against_the_best_region(report):
