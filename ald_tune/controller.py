@@ -263,8 +263,9 @@ class ALDController:
            not in use goes except ``margin`` spare ones (the n_z a model trained from
            scratch needs is one above the units it ends up using: on FashionMNIST the
            grid's n_z = 6 models use 5 units, and 5 from scratch misses the tolerance),
-           if the probe (the exact rise of the validation reconstruction with those units
-           set to 0, summed) is at most ``max_recon_increase``; else they all stay.
+           as far as the probe allows: lowest KL first while the summed rise of the
+           validation reconstruction with those units set to 0 (exact, before any
+           retraining) stays within ``max_recon_increase``; the rest stay.
         4. The last decision the run's budget allows stops too, as in 3 (so a run that
            ends before the count holds still does not keep its waiting units).
         A NaN KL counts as collapsed and sorts first, as in :func:`select_units`.
@@ -286,10 +287,21 @@ class ALDController:
         last = self.epochs is not None and epoch + cfg.patience >= self.epochs - 1
         if (st.stable >= cfg.confirm and settled) or last:
             units = select_units(n_z, n_z - floor, "lowest_kl", unit_kl)
-            cost = sum(float(c) for c in probe(units)) if units and probe is not None else 0.0
-            kept = ""
-            if units and not cost <= cfg.max_recon_increase:  # NaN keeps them too
-                units, kept = (), f"; reserve kept (removing it costs {cost:+.2%} recon)"
+            costs = [float(c) for c in probe(units)] if units and probe is not None else []
+            kept, total = "", 0.0
+            if costs and not sum(costs) <= cfg.max_recon_increase:  # NaN: not allowed either
+                # Lowest KL first while the summed cost stays within the limit; the rest stay.
+                by_kl = sorted(zip(units, costs), key=lambda uc: (not math.isnan(unit_kl[uc[0]]),
+                                                                  unit_kl[uc[0]], uc[0]))
+                chosen = []
+                for u, c in by_kl:
+                    if not total + c <= cfg.max_recon_increase:
+                        break
+                    chosen.append(u)
+                    total += c
+                kept = (f"; {len(units) - len(chosen)} kept (removing all costs "
+                        f"{sum(costs):+.2%} recon)")
+                units = tuple(sorted(chosen))
             st.stopped, st.stop_epoch = True, epoch
             spare = f", keep {floor - in_use} spare" if floor > in_use and units else ""
             why = (f"{in_use} units in use for {st.stable + 1} decisions in a row"

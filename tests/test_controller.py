@@ -247,8 +247,13 @@ def test_plateau_rule_keeps_the_reserve_when_removing_it_costs():
     ctl = ALDController(plateau_cfg())
     ds, n_z = run_units(ctl, [epoch()] * 40, units(8), cost=lambda us: 0.02)
     stop = next(d for d in ds if d.stop)
-    assert not stop.units and "reserve kept (removing it costs +2.00% recon)" in stop.reason
+    assert not stop.units and "2 kept (removing all costs +2.00% recon)" in stop.reason
     assert n_z == 10 and ctl.stopped
+    # Removing all 2 costs 0.8% (> 0.5%), one alone 0.4%: the lowest-KL one goes.
+    ctl = ALDController(plateau_cfg())
+    ds, n_z = run_units(ctl, [epoch()] * 40, units(8), cost=lambda us: 0.004 * len(us))
+    stop = next(d for d in ds if d.stop)
+    assert len(stop.units) == 1 and "1 kept" in stop.reason and n_z == 9
     ctl = ALDController(plateau_cfg())                 # an undefined cost keeps it too
     _, n_z = run_units(ctl, [epoch()] * 40, units(8), cost=lambda us: math.nan)
     assert n_z == 10
