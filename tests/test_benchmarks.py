@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -26,8 +28,15 @@ def run_bench(name: str, cache_dir: str, tmp_path) -> str:
     for item in [*TINY, f"eval.cache_dir={cache_dir}"]:
         argv += ["--set", item]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env["RAY_TMPDIR"] = str(tmp_path)  # its own Ray session, beside the suite's
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    # Its own Ray session, beside the suite's, in a short folder: Ray's socket paths must
+    # stay under 107 bytes, which pytest's tmp_path can exceed.
+    ray_tmp = tempfile.mkdtemp(prefix="rb", dir="/tmp")
+    env["RAY_TMPDIR"] = ray_tmp
+    try:
+        proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                              env=env)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
 
