@@ -5,7 +5,7 @@ presets that override them::
 
     data:  {name: digits, val_fraction: 0.1}
     train: {epochs: 60}
-    ald:   {rule: paper}
+    ald:   {rule: ald-tune}
     grid:  {n_z: [2, 4, 8, 16, 32, 64]}
     default_preset: quick
     presets:
@@ -101,8 +101,8 @@ class TrainConfig:
 class ALDConfig:
     """The pruning rule (see :mod:`ald_tune.controller`)."""
 
-    rule: str = param("paper", Choice(options=RULES),
-                      "paper: the authors' rule (metric slopes); ald-tune: the units in use (README)")
+    rule: str = param("ald-tune", Choice(options=RULES),
+                      "ald-tune: the units in use (README); paper: the authors' rule (metric slopes)")
     n_z_init: int = param(64, Int(low=1), "latent units at the start (paper: 64)")
     n_z_min: int = param(1, Int(low=1), "never prune below this many units")
     n_remove: int = param(5, Int(low=1), "units removed per decision before the switch (paper: 5)")

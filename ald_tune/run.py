@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="report folder (default: RUN_DIR/results/<dataset>-<time>)")
     p.add_argument("--rules", default=None,
                    help="ALD rules, comma-separated: one ALD sweep per rule (default: "
-                        "paper,ald-tune for compare, the space's ald.rule for ald)")
+                        "both for compare, the space's ald.rule first; that rule alone for ald)")
     p.add_argument("--no-fixed", action="store_true",
                    help="skip the fixed runs at ALD's chosen n_z (report uses grid points)")
     return p
@@ -108,11 +108,9 @@ def side_by_side(reports: dict) -> str:
     return "\n".join(lines)
 
 
-RULES = ("paper", "ald-tune")
-
-
 def parse_rules(text: str | None, default: str) -> list[str]:
     """The ``--rules`` list, checked before anything starts."""
+    from ald_tune.config import RULES
     from ald_tune.errors import ConfigError
 
     rules = list(dict.fromkeys(r.strip() for r in (text or default).split(",") if r.strip()))
@@ -173,7 +171,7 @@ def compare(cfg, args, space: str, rules: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ald_tune/run.py`` (and ``ald-tune compare``)."""
     from ald_tune.cli import resolve_space, sweep_overrides
-    from ald_tune.config import load_config
+    from ald_tune.config import RULES, load_config
     from ald_tune.errors import ConfigError, DataError
     from ald_tune.tuners import init_ray, run_sweep
 
@@ -181,8 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         space = resolve_space(args.space)
         cfg = load_config(space, args.preset, sweep_overrides(args))
-        rules = parse_rules(args.rules, "paper,ald-tune" if args.mode == "compare"
-                            else cfg.ald.rule)
+        # compare runs both rules by default, the configured one first (its report is the main one)
+        both = ",".join(dict.fromkeys([cfg.ald.rule, *RULES]))
+        rules = parse_rules(args.rules, both if args.mode == "compare" else cfg.ald.rule)
         if args.mode == "grid" and args.rules:
             raise ConfigError("--rules applies to the compare and ald modes, not grid. "
                               "Fix: drop --rules.")

@@ -13,6 +13,11 @@ from ald_tune.controller import (ALDController, FixedController, PruningFloorWar
                                  ScriptedController, select_units, slope)
 
 
+def paper_cfg(**kw) -> ALDConfig:
+    """The authors' rule (the default rule is ald-tune)."""
+    return ALDConfig(**{"rule": "paper", **kw})
+
+
 def epoch(sil=0.0, fid_gen=10.0, fid_recon=10.0, recon=30.0):
     return {"silhouette": sil, "fid_gen": fid_gen, "fid_recon": fid_recon, "recon_loss": recon}
 
@@ -31,7 +36,7 @@ def run(ctl, records, n_z=64, unit_kl=None):
 
 
 def test_waits_patience_and_removes_n_remove_with_last():
-    ctl = ALDController(ALDConfig(unit_selection="last"))
+    ctl = ALDController(paper_cfg(unit_selection="last"))
     ds, n_z = run(ctl, [epoch()] * 16)
     removing = [i for i, d in enumerate(ds) if d.units]
     assert removing == [5, 10, 15]  # never at epoch 0, then every `patience` epochs
@@ -43,7 +48,7 @@ def test_switch_to_fine_step_when_silhouette_rises_then_stop_when_all_slopes_ris
     # Silhouette rising through the whole run, FIDs and recon loss rising too.
     recs = [epoch(sil=0.01 * i, fid_gen=10 + i, fid_recon=10 + i, recon=30 + 0.1 * i)
             for i in range(40)]
-    ctl = ALDController(ALDConfig())
+    ctl = ALDController(paper_cfg())
     ds, n_z = run(ctl, recs)
     # Epochs 5, 10, 15 remove 5 each (history < window = 20); epoch 20: switch + stop test.
     assert [d.n_remove for d in ds[:20] if d.units] == [5, 5, 5]
@@ -56,7 +61,7 @@ def test_switch_to_fine_step_when_silhouette_rises_then_stop_when_all_slopes_ris
 def test_switch_without_stop_removes_one_unit():
     # Silhouette rises but recon loss falls: the stop vote fails, step becomes 1.
     recs = [epoch(sil=0.01 * i, recon=30 - 0.1 * i) for i in range(31)]
-    ds, n_z = run(ALDController(ALDConfig()), recs)
+    ds, n_z = run(ALDController(paper_cfg()), recs)
     assert ds[20].n_remove == 1 and "switch to fine steps" in ds[20].reason
     assert ds[25].n_remove == 1 and ds[30].n_remove == 1
     assert n_z == 64 - 15 - 3
@@ -64,7 +69,7 @@ def test_switch_without_stop_removes_one_unit():
 
 def test_no_switch_while_silhouette_falls():
     recs = [epoch(sil=1 - 0.01 * i) for i in range(26)]
-    ds, _ = run(ALDController(ALDConfig()), recs)
+    ds, _ = run(ALDController(paper_cfg()), recs)
     assert ds[20].n_remove == 5 and ds[25].n_remove == 5
 
 
@@ -73,7 +78,7 @@ def test_stop_slopes_use_the_window_before_the_current_epoch():
     # rule ignores the current epoch (slopes over history[-20:-1]) and still stops.
     recs = [epoch(sil=0.01 * i, fid_gen=10 + i, fid_recon=10 + i, recon=30 + i) for i in range(20)]
     recs.append(epoch(sil=0.5, fid_gen=-1000, fid_recon=-1000, recon=-1000))
-    ds, _ = run(ALDController(ALDConfig()), recs)
+    ds, _ = run(ALDController(paper_cfg()), recs)
     assert ds[20].stop
 
 
@@ -81,21 +86,21 @@ def test_votes_are_configurable():
     recs = [epoch(sil=0.01 * i, recon=30 - 0.1 * i, fid_gen=10 + i, fid_recon=10 + i)
             for i in range(21)]
     votes = {"silhouette": "up", "fid_gen": "up", "recon_loss": "down"}
-    ds, _ = run(ALDController(ALDConfig(votes=votes)), recs)
+    ds, _ = run(ALDController(paper_cfg(votes=votes)), recs)
     assert ds[20].stop
 
 
 def test_n_epochs_after_stop_ends_the_run():
     recs = [epoch(sil=0.01 * i, fid_gen=10 + i, fid_recon=10 + i, recon=30 + i) for i in range(40)]
-    ds, _ = run(ALDController(ALDConfig(n_epochs_after_stop=3)), recs)
+    ds, _ = run(ALDController(paper_cfg(n_epochs_after_stop=3)), recs)
     assert ds[20].stop and not ds[20].end_run
     assert len(ds) == 24 and ds[23].end_run and "run ends" in ds[23].reason
-    ds0, _ = run(ALDController(ALDConfig(n_epochs_after_stop=0)), recs)
+    ds0, _ = run(ALDController(paper_cfg(n_epochs_after_stop=0)), recs)
     assert len(ds0) == 21 and ds0[20].end_run
 
 
 def test_floor_warns_once_and_is_recorded():
-    ctl = ALDController(ALDConfig(n_z_init=12, n_z_min=4, unit_selection="last"))
+    ctl = ALDController(paper_cfg(n_z_init=12, n_z_min=4, unit_selection="last"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ds, n_z = run(ctl, [epoch()] * 30, n_z=12)
@@ -107,11 +112,11 @@ def test_floor_warns_once_and_is_recorded():
 def test_nan_policy():
     # Silhouette undefined everywhere: never switches, keeps coarse steps.
     recs = [epoch(sil=math.nan) for _ in range(26)]
-    ds, _ = run(ALDController(ALDConfig()), recs)
+    ds, _ = run(ALDController(paper_cfg()), recs)
     assert ds[20].n_remove == 5 and ds[25].n_remove == 5
     # A voting metric with < 3 finite points in the window votes "no": no stop.
     recs = [epoch(sil=0.01 * i, fid_gen=math.nan, fid_recon=10 + i, recon=30 + i) for i in range(21)]
-    ds, _ = run(ALDController(ALDConfig()), recs)
+    ds, _ = run(ALDController(paper_cfg()), recs)
     assert not ds[20].stop and ds[20].n_remove == 1
     # Scattered NaNs are skipped by the slope fit.
     assert slope([1, math.nan, 3, 4, math.nan, 6]) == pytest.approx(1.0)
@@ -120,10 +125,10 @@ def test_nan_policy():
 
 def test_state_is_json_and_restores_exactly():
     recs = [epoch(sil=0.01 * i, recon=30 - 0.1 * i) for i in range(40)]
-    full, _ = run(ALDController(ALDConfig()), recs)
-    a = ALDController(ALDConfig())
+    full, _ = run(ALDController(paper_cfg()), recs)
+    a = ALDController(paper_cfg())
     first, n_z = run(a, recs[:23])
-    b = ALDController(ALDConfig())
+    b = ALDController(paper_cfg())
     b.load_state_dict(json.loads(json.dumps(a.state_dict())))
     hist, rest = list(recs[:23]), []
     for r in recs[23:]:
@@ -235,7 +240,7 @@ def test_plateau_rule_ignores_overfitting_without_pruning():
     # Validation loss rising from overfitting (the paper's stop votes would all say "yes")
     # must not stop a run that still has collapsed units: the rule looks at units, not slopes.
     recs = [epoch(sil=0.01 * i, fid_gen=10 + i, fid_recon=10 + i, recon=30 + i) for i in range(40)]
-    paper = ALDController(ALDConfig(window=10, patience=2))
+    paper = ALDController(paper_cfg(window=10, patience=2))
     run(paper, recs)
     assert paper.stopped                               # the paper rule stops on the overfit
     ours = ALDController(plateau_cfg())
@@ -291,7 +296,7 @@ def test_plateau_rule_waits_for_the_settle_share_of_the_budget():
     stop = next(i for i, d in enumerate(ds) if d.stop)
     assert stop == 29 and n_z == 8                       # first decision with epoch + 1 >= 30
     assert "no stop before epoch 29" in ds[15].reason
-    assert ALDConfig().settle == 0.5 and ALDConfig().reserve == 4 and ALDConfig().margin == 1
+    assert ALDConfig().rule == "ald-tune" and ALDConfig().settle == 0.5 and ALDConfig().reserve == 4 and ALDConfig().margin == 1
 
 
 def test_plateau_rule_last_decision_of_the_budget_stops():

@@ -293,7 +293,8 @@ def test_import_is_free_of_ray_and_mlflow():
 def test_real_engine_two_trials_on_digits(uri, experiment, cache_dir):
     cfg = load_config("search_spaces/digits.yaml", overrides=[
         "train.epochs=4", "ald.window=4", "ald.patience=1", "model.hidden=[32, 32]",
-        "ald.n_z_init=8", "eval.n_fid=20", f"eval.cache_dir={cache_dir}", "tune.num_samples=2"])
+        "ald.n_z_init=8", "eval.n_fid=20", f"eval.cache_dir={cache_dir}", "tune.num_samples=2",
+        "ald.rule=paper"])
     study = optimize(cfg, tracking_uri=uri, experiment=experiment)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
     for t in study.trials:
