@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from typing import Any, Mapping
 
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
@@ -131,10 +132,11 @@ def _epochs(config, cfg: Config, trainer, logger, node_id: str) -> None:
             if result.epoch % cfg.eval.image_every == 0 or result.done:
                 logger.log_images(trainer.images(), result.epoch)
         if (result.epoch + 1) % every and not result.done:
-            tune.report(metrics)
+            tune.report({**metrics, "reported_at": time.time()})
             continue
         if logger is not None:
-            logger.flush()
+            logger.flush_in_background()  # training goes on while it sends
         with tempfile.TemporaryDirectory() as tmp:
             save_checkpoint(trainer.checkpoint(), os.path.join(tmp, CHECKPOINT_FILE))
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+            tune.report({**metrics, "reported_at": time.time()},
+                        checkpoint=tune.Checkpoint.from_directory(tmp))
