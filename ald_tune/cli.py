@@ -200,7 +200,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     # Several ALD sweeps (e.g. one per rule): one report each against the same grid, then
     # the side-by-side table, as `ald-tune compare` prints it.
-    from .run import side_by_side
+    from .report_plots import side_by_side
     reports = {}
     for name in alds:
         report, _ = report_from_mlflow(uri, args.experiment, os.path.join(out, name),

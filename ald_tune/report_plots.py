@@ -1,5 +1,7 @@
 """How a comparison report looks: its Markdown tables and its two figures.
 
+``side_by_side`` puts the reports of several ALD rules (one grid) in one table.
+
 Everything here reads only the JSON-ready dict of :func:`ald_tune.report.build_report`,
 so a report loaded back from ``comparison.json`` renders the same.
 
@@ -97,6 +99,29 @@ def markdown_text(r: dict) -> str:
                      "CPU-s from"],
                     [[k, x["n_trials"], x["n_errored"], x["trial_epochs"], x["cpu_s"], x["gpu_s"],
                       x["wall_s"], ", ".join(x["cpu_source"])] for k, x in r["cost"].items()])
+    return "\n".join(lines)
+
+
+def side_by_side(reports: dict) -> str:
+    """One Markdown table: each ALD rule's chosen n_z against the grid's best region."""
+    def num(v, fmt):
+        return format(v, fmt) if isinstance(v, (int, float)) else "n/a"
+
+    first = next(iter(reports.values()))
+    crit = first["criterion"]
+    lines = [f"## ALD rules side by side ({first.get('dataset', '')}): grid optimum n_z = "
+             f"{crit.get('optimum_nz')}, best region {crit.get('best_region')}", "",
+             "| rule | n_z per seed | mean | sd | in best region | mean distance | "
+             "one ALD run / grid compute | speed-up, all seeds (compute) | speed-up (wall) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for rule, r in reports.items():
+        a, sp = r["ald"], r["speedup"].get("grid", {})
+        per_seed = sp.get("compute_per_seed")
+        share = 1 / per_seed if isinstance(per_seed, (int, float)) and per_seed else None
+        lines.append(f"| {rule} | {a['n_z']} | {num(a['n_z_mean'], '.1f')} | "
+                     f"{num(a['n_z_std'], '.1f')} | {a['n_in_region']}/{len(a['n_z'])} | "
+                     f"{num(a['distance_mean'], '.1f')} | {num(share, '.3f')} | "
+                     f"{num(sp.get('compute'), '.2f')}x | {num(sp.get('wall'), '.2f')}x |")
     return "\n".join(lines)
 
 

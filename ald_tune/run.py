@@ -85,29 +85,6 @@ def run_fixed_at(cfg, args, space: str, n_zs: Sequence[int]):
     return run_sweep(sub, _opts(args, "grid", space, "fixed", cfg.data.name))
 
 
-def side_by_side(reports: dict) -> str:
-    """One Markdown table: each ALD rule's chosen n_z against the grid's best region."""
-    def num(v, fmt):
-        return format(v, fmt) if isinstance(v, (int, float)) else "n/a"
-
-    first = next(iter(reports.values()))
-    crit = first["criterion"]
-    lines = [f"## ALD rules side by side ({first.get('dataset', '')}): grid optimum n_z = "
-             f"{crit.get('optimum_nz')}, best region {crit.get('best_region')}", "",
-             "| rule | n_z per seed | mean | sd | in best region | mean distance | "
-             "one ALD run / grid compute | speed-up, all seeds (compute) | speed-up (wall) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for rule, r in reports.items():
-        a, sp = r["ald"], r["speedup"].get("grid", {})
-        per_seed = sp.get("compute_per_seed")
-        share = 1 / per_seed if isinstance(per_seed, (int, float)) and per_seed else None
-        lines.append(f"| {rule} | {a['n_z']} | {num(a['n_z_mean'], '.1f')} | "
-                     f"{num(a['n_z_std'], '.1f')} | {a['n_in_region']}/{len(a['n_z'])} | "
-                     f"{num(a['distance_mean'], '.1f')} | {num(share, '.3f')} | "
-                     f"{num(sp.get('compute'), '.2f')}x | {num(sp.get('wall'), '.2f')}x |")
-    return "\n".join(lines)
-
-
 def parse_rules(text: str | None, default: str) -> list[str]:
     """The ``--rules`` list, checked before anything starts."""
     from ald_tune.config import RULES
@@ -128,6 +105,7 @@ def _ald_label(rule: str) -> str:
 def compare(cfg, args, space: str, rules: list[str]) -> int:
     """Grid, ALD per rule, fixed runs at ALD's n_z, then the reports (printed and written)."""
     from ald_tune import report as rep
+    from ald_tune.report_plots import side_by_side
     from ald_tune.tuners import run_sweep
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
