@@ -222,7 +222,7 @@ class ALDObjective:
         if result.epoch % self.cfg.eval.image_every == 0 or result.done:
             logger.log_images(trainer.images(), result.epoch)
         if (result.epoch + 1) % FLUSH_EVERY == 0 or result.done:
-            logger.flush_in_background()  # finish() waits for it
+            logger.flush()
 
     # -- MLflow -------------------------------------------------------------------------
     def parent_run(self, study_name: str) -> tuple[str, str]:
@@ -344,7 +344,6 @@ def _close(logger, status: str, tags: Mapping[str, str] | None = None) -> None:
     if logger is None:
         return
     try:
-        logger.wait()  # a background flush first: one writer at a time
         for key, value in (tags or {}).items():
             logger.client.set_tag(logger.run_id, key, value)
         logger.finish(status)

@@ -135,7 +135,7 @@ def _epochs(config, cfg: Config, trainer, logger, node_id: str) -> None:
             tune.report({**metrics, "reported_at": time.time()})
             continue
         if logger is not None:
-            logger.flush_in_background()  # training goes on while it sends
+            logger.flush()
         with tempfile.TemporaryDirectory() as tmp:
             save_checkpoint(trainer.checkpoint(), os.path.join(tmp, CHECKPOINT_FILE))
             tune.report({**metrics, "reported_at": time.time()},

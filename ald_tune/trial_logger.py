@@ -2,7 +2,7 @@
 
 A trial finds or creates its child run under the sweep's parent run (so a retry
 or a ``--resume`` continues it), buffers metrics and images, and sends them at
-each checkpoint (in a background thread, while training goes on) and at the end; when the server is away it keeps everything and
+each checkpoint and at the end; when the server is away it keeps everything and
 retries, and what is still unsent at the end is kept in the trial's folder for
 ``ald-tune backfill``. Nothing here raises out of a trial because of tracking.
 The URIs, credentials and parent runs live in :mod:`ald_tune.tracking`.
@@ -15,7 +15,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from typing import Any, Mapping
@@ -60,13 +59,6 @@ class TrialLogger:
     per checkpoint while the outage lasts). What is still unsent at the end is
     rebuilt from Tune's ``result.json`` by ``ald-tune backfill``.
 
-    :meth:`flush_in_background` (each checkpoint) sends from one background thread
-    so the next epoch trains meanwhile: a flush costs ~7 ms plus ~1.7 ms per epoch
-    of metrics and ~34 ms per image step on SQLite, a tenth of a small epoch.
-    MLflow's own ``synchronous=False`` logging is not used because ``log_image``
-    then returns no handle, and an outage must leave every unsent item buffered.
-    :meth:`flush` and :meth:`finish` wait for a background flush first.
-
     Args:
         uri: tracking URI (absolute).
         experiment_id: the sweep's experiment.
@@ -91,8 +83,6 @@ class TrialLogger:
         self.logged_steps: set[int] = set()  # steps in the store or in the buffer
         self._warned = False
         self._last_ok = True
-        self._lock = threading.Lock()  # the buffers, between training and the sender
-        self._sender: threading.Thread | None = None
         self._connect()
 
     # -- connection ------------------------------------------------------------------------
@@ -120,10 +110,9 @@ class TrialLogger:
         except Exception as exc:  # tracking must never stop training
             self._warn("cannot open its MLflow run", exc)
             return None
-        with self._lock:
-            self.run_id = run_id
-            self.buffer = [m for m in self.buffer if m.step not in stored]
-            self.logged_steps |= stored
+        self.run_id = run_id
+        self.buffer = [m for m in self.buffer if m.step not in stored]
+        self.logged_steps |= stored
         return run_id
 
     def _warn(self, what: str, exc: BaseException) -> None:
@@ -141,19 +130,19 @@ class TrialLogger:
         """Buffer one epoch's metrics (step = epoch) unless that step is already logged."""
         from mlflow.entities import Metric
 
+        if epoch in self.logged_steps:
+            return
         now = int(time.time() * 1000)
-        new = [Metric(k, float(v), now, epoch) for k in TRACKED_METRICS
-               if isinstance(v := metrics.get(k), (int, float))]  # bools too: stopped, removed
-        with self._lock:
-            if epoch in self.logged_steps:
-                return
-            self.buffer.extend(new)
-            self.logged_steps.add(epoch)
+        for k in TRACKED_METRICS:
+            v = metrics.get(k)
+            if isinstance(v, (int, float)):  # bools included: stopped/removed are metrics
+                self.buffer.append(Metric(k, float(v), now, epoch))
+        self.logged_steps.add(epoch)
 
     def log_images(self, images: Mapping[str, Any], step: int) -> None:
         """Sample/reconstruction grids with a step, for the UI's step slider (sent at flush)."""
-        with self._lock:
-            self.images.extend((key, img.numpy(), step) for key, img in images.items())
+        for key, img in images.items():
+            self.images.append((key, img.numpy(), step))
 
     def log_final(self, trainer) -> None:
         """history.json, the n_z/metrics plot and the model (safetensors), plus the final n_z.
@@ -191,37 +180,13 @@ class TrialLogger:
             f"Fix: {backfill_hint(trial_dir)}.", RuntimeWarning)
 
     # -- sending ---------------------------------------------------------------------------
-    def flush_in_background(self) -> None:
-        """Start sending what is buffered in a background thread and return at once.
-
-        If the previous background flush is still running, nothing new starts: what
-        was buffered since goes with the next flush.
-        """
-        if self._sender is not None and self._sender.is_alive():
-            return
-        self._sender = threading.Thread(target=self._flush, name=f"mlflow-{self.trial_id}",
-                                        daemon=True)
-        self._sender.start()
-
-    def wait(self) -> None:
-        """Wait for a background flush to end."""
-        if self._sender is not None:
-            self._sender.join()
-            self._sender = None
-
     def flush(self, tries: int | None = None) -> bool:
         """Send everything buffered; on failure keep it for the next flush. True if all sent.
-
-        Waits for a background flush first.
 
         Args:
             tries: attempts, 1 s then 2 s apart; default 3, or 1 while the previous flush
                 failed (a long outage then costs no waiting per checkpoint).
         """
-        self.wait()
-        return self._flush(tries)
-
-    def _flush(self, tries: int | None = None) -> bool:
         tries = tries or (1 + len(FLUSH_BACKOFF_S) if self._last_ok else 1)
         for attempt in range(tries):
             if attempt:
@@ -239,17 +204,14 @@ class TrialLogger:
         run_id = self._connect()
         if run_id is None:
             return False
-        # Training appends to the buffers meanwhile (flush_in_background): an item leaves
-        # a buffer only once it is sent, so an outage keeps it for the next flush.
-        while chunk := self.buffer[:1000]:  # MLflow caps a batch at 1,000 metrics
+        while self.buffer:
+            chunk = self.buffer[:1000]  # MLflow caps a batch at 1,000 metrics
             self.client.log_batch(run_id, metrics=chunk)
-            with self._lock:
-                del self.buffer[:len(chunk)]
+            del self.buffer[:len(chunk)]
         while self.images:
             key, img, step = self.images[0]
             self.client.log_image(run_id, img, key=key, step=step)
-            with self._lock:
-                del self.images[0]
+            del self.images[0]
         if self.final_dir is not None:
             send_pending(self.client, run_id, self.final_dir)
             self.final_dir = None

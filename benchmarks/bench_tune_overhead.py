@@ -10,8 +10,8 @@ Same data, config, seed and epochs, one torch thread each, measured in one run:
    ``+mlflow``: plus MLflow on SQLite (metrics every epoch, image grids every
    ``eval.image_every`` epochs, sent at the end only, as no checkpoint comes before);
    ``+checkpoints``: plus a ``tune.Checkpoint`` every ``tune.checkpoint_every`` epochs,
-   each starting a background MLflow send (the default set-up, what ``ald-tune ald``
-   runs); ``+checkpoints/2``: half as often.
+   each after an MLflow send (the default set-up, what ``ald-tune ald`` runs);
+   ``+checkpoints/2``: half as often.
 
 The per-epoch wall time of a trial is the interval between its reports (the
 ``reported_at`` field), not Tune's ``time_this_iter_s``: a function trainable waits at

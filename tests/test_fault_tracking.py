@@ -167,51 +167,6 @@ def test_trial_logger_delivers_everything_once_after_an_outage(tmp_path, quick_r
     assert again.run_id == logger.run_id and again.logged_steps == set(range(12))
 
 
-def test_background_flush_overlaps_training_and_keeps_what_it_could_not_send(tmp_path,
-                                                                             quick_retries):
-    """flush_in_background (each checkpoint): training appends while the sender sends; a
-    failed background send keeps everything for the next flush; each step lands once."""
-    uri = trk.default_tracking_uri(str(tmp_path))
-    c = trk.client(uri)
-    exp_id = trk.ensure_experiment(c, "background")
-    parent = c.create_run(exp_id).info.run_id
-    logger = tl.TrialLogger(uri, exp_id, parent, "t_00002", {}, {"a": 1}, "run")
-    real_log_batch, batches = logger.client.log_batch, []
-
-    def slow_log_batch(run_id, metrics=()):  # slow enough that epochs arrive meanwhile
-        time.sleep(0.2)
-        batches.append(sorted({m.step for m in metrics}))
-        return real_log_batch(run_id, metrics=metrics)
-
-    logger.client.log_batch = slow_log_batch
-    trainer = scripted_trainer()
-    overlapped = skipped = 0
-    for result in trainer:
-        logger.log_epoch(result.epoch, result.record)
-        if result.epoch in (2, 3):  # the second call finds the first still running
-            started = logger._sender
-            logger.flush_in_background()
-            skipped += result.epoch == 3 and logger._sender is started
-        if result.epoch == 4 and logger._sender.is_alive():
-            overlapped += 1  # epoch 4 was buffered while epochs 0-2 were being sent
-        if result.epoch == 6:
-            logger.wait()  # the sender went on with epochs 3-6, buffered while it sent
-            assert not logger.buffer
-            logger.client.log_batch = _raise  # the store fails inside the next send
-        if result.epoch == 8:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                logger.flush_in_background()
-                logger.wait()
-            assert sorted({m.step for m in logger.buffer}) == [7, 8]  # kept for the next flush
-            logger.client.log_batch = slow_log_batch
-    logger.finish()
-    assert overlapped == 1 and skipped == 1 and batches[0] == [0, 1, 2]
-    assert not logger.buffer and c.get_run(logger.run_id).info.status == "FINISHED"
-    for key in ("n_z", "recon_loss"):
-        assert sorted(m.step for m in c.get_metric_history(logger.run_id, key)) == list(range(12))
-
-
 def _raise(*args, **kwargs):
     raise ConnectionError("server down (test)")
 
