@@ -78,7 +78,7 @@ class Evaluator:
         """Return (metrics, per-unit mean KL) for ``model`` after ``epoch``."""
         model.eval()
         gen = torch.Generator(device="cpu").manual_seed(self.seed * 1_000_003 + epoch)
-        recon, kl, mus, logvars = 0.0, 0.0, [], []
+        recon, mus, logvars = 0.0, [], []
         for xb in self.val_x.split(500):
             mu, logvar = model.encode(xb)
             eps = torch.randn(mu.shape, generator=gen).to(mu.device)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .report import NAN, _num, build_report, log_report, write_report
+from .report import build_report, log_report, write_report
+from .trial_records import NAN, num
 
 def trials_from_mlflow(uri: str, experiment: str, *,
                        sweeps: dict[str, str] | None = None) -> dict[str, Any]:
@@ -85,8 +86,8 @@ def _child_trial(c, run) -> dict[str, Any]:
     status = {"FINISHED": "TERMINATED", "FAILED": "ERROR", "KILLED": "ERROR"}
     return {"trial_id": tags.get(TRIAL_TAG, run.info.run_id),
             "seed": int(seed) if seed is not None else None,
-            "n_z_grid": int(_num(params.get("n_z_init", last_nz))) if fixed else None,
-            "final_n_z": int(_num(final)) if final is not None else None,
+            "n_z_grid": int(num(params.get("n_z_init", last_nz))) if fixed else None,
+            "final_n_z": int(num(final)) if final is not None else None,
             "epochs": len(history), "status": status.get(run.info.status, run.info.status),
             "time_s": (run.info.end_time - run.info.start_time) / 1000 if run.info.end_time else NAN,
             "metrics": dict(history[-1]) if history else {}, "history": history,
