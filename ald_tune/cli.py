@@ -200,17 +200,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     # Several ALD sweeps (e.g. one per rule): one report each against the same grid, then
     # the side-by-side table, as `ald-tune compare` prints it.
-    from .report_plots import side_by_side
+    from .report import write_rules_table
     reports = {}
     for name in alds:
         report, _ = report_from_mlflow(uri, args.experiment, os.path.join(out, name),
                                        sweeps={**sweeps, "ald": name})
         print(markdown(report))
         reports[f"{report.get('rule', '?')} ({name})"] = report
-    table = side_by_side(reports)
-    with open(os.path.join(out, "rules.md"), "w", encoding="utf-8") as fh:
-        fh.write(table + "\n")
-    print(table)
+    print(write_rules_table(reports, out))
     print(f"reports written to {out}")
     return 0
 

@@ -393,21 +393,3 @@ def load_config(path: str | os.PathLike, preset: str | None = None,
         merged.setdefault(section, {})[name] = value
     return Config.from_dict(merged, source=source)
 
-
-def config_reference() -> str:
-    """Every section and field as the Markdown tables of the README's "Configuration":
-    default, what is allowed, what it means (generated, so the docs cannot drift)."""
-    out = []
-    for name, cls in SECTIONS.items():
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
-        out += [f"**{name}** ({doc})", "", "| field | default | allowed | meaning |",
-                "|---|---|---|---|"]
-        for f in dataclasses.fields(cls):
-            default = f.default  # every section field is a param() with a default
-            if isinstance(default, tuple) and default and isinstance(default[0], tuple):
-                default = dict(default)  # votes: shown as the mapping users write
-            check = f.metadata["check"]
-            allowed = check.describe() + (" or None" if getattr(check, "optional", False) else "")
-            out.append(f"| `{name}.{f.name}` | `{default}` | {allowed} | {f.metadata['doc']} |")
-        out.append("")
-    return "\n".join(out).rstrip() + "\n"

@@ -229,6 +229,17 @@ def write_report(report: dict, out_dir: str) -> dict[str, str]:
     return paths
 
 
+
+def write_rules_table(reports: dict[str, dict], out_dir: str) -> str:
+    """Write ``rules.md`` (several ALD sweeps' reports side by side) and return its table."""
+    from .report_plots import side_by_side
+
+    table = side_by_side(reports)
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "rules.md"), "w", encoding="utf-8") as fh:
+        fh.write(table + "\n")
+    return table
+
 def _write_csv(report: dict, path: str) -> None:
     head = ["method", "n_z", "seed", "n_seeds", *COLUMNS, "mean_rank", "in_region", "distance",
             "epochs", "cpu_s"]

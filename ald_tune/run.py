@@ -105,7 +105,6 @@ def _ald_label(rule: str) -> str:
 def compare(cfg, args, space: str, rules: list[str]) -> int:
     """Grid, ALD per rule, fixed runs at ALD's n_z, then the reports (printed and written)."""
     from ald_tune import report as rep
-    from ald_tune.report_plots import side_by_side
     from ald_tune.tuners import run_sweep
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -138,10 +137,7 @@ def compare(cfg, args, space: str, rules: list[str]) -> int:
                     if r is not None and r.parent_run_id]
             rep.log_report(grid.tracking_uri, runs, paths, report)
         print(f"# rule: {rule}\n" + rep.markdown(report))
-    table = side_by_side(reports)
-    with open(os.path.join(out, "rules.md"), "w", encoding="utf-8") as fh:
-        fh.write(table + "\n")
-    print(table)
+    print(rep.write_rules_table(reports, out))
     print(f"report written to {out}")
     return 0
 
