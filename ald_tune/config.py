@@ -204,6 +204,8 @@ class TuneConfig:
     max_failures: int = param(1, Int(low=0), "retries of a failed trial from its checkpoint")
     checkpoint_every: int = param(5, Int(low=1),
                                   "epochs between trial checkpoints (a retry redoes at most N-1)")
+    report_ahead: bool = param(True, Bool(), "train the next epoch while Tune takes this epoch's "
+                               "report (off under ASHA, which may stop a trial at any report)")
 
     def __post_init__(self) -> None:
         validate_fields(self)

@@ -13,12 +13,14 @@ The trial's ``config`` (Ray's param space) holds::
 
     {"space": Config.to_dict(), "seed": 0, "n_z": 8 (grid only),
      "lr"/"beta": (Optuna only), "tracking": {"uri", "experiment_id", "parent_run_id"} | None,
-     "mode": "ald" | "grid", "engine": "real" | "scripted", "fail_once": {...} (tests)}
+     "mode": "ald" | "grid", "engine": "real" | "scripted", "fail_once": {...} (tests),
+     "report_ahead": bool (tune.report one epoch behind training; off under ASHA)}
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from typing import Any, Mapping
@@ -121,22 +123,45 @@ def train_trial(config: dict[str, Any]) -> None:
 
 
 def _epochs(config, cfg: Config, trainer, logger, node_id: str) -> None:
-    from ray import tune
+    """Train; MLflow and checkpoint files in this thread, ``tune.report`` one epoch behind.
+
+    Only the report, which mostly waits for the driver, goes to the
+    :class:`~ald_tune.pipeline.ReportAhead` thread: MLflow's sends are Python work
+    that would compete with training for the GIL (measured: background sends
+    made a digits epoch slower, not faster). MLflow is sent before the checkpoint
+    is handed over, so a retry from it finds every earlier step stored.
+    """
+    from .pipeline import ReportAhead
 
     every = cfg.tune.checkpoint_every
-    for result in trainer:
-        _maybe_fail(config, result.epoch)
-        metrics = {**report_metrics(result, trainer), "node_id": node_id}
-        if logger is not None:
-            logger.log_epoch(result.epoch, metrics)
-            if result.epoch % cfg.eval.image_every == 0 or result.done:
-                logger.log_images(trainer.images(), result.epoch)
-        if (result.epoch + 1) % every and not result.done:
-            tune.report({**metrics, "reported_at": time.time()})
-            continue
-        if logger is not None:
-            logger.flush()
-        with tempfile.TemporaryDirectory() as tmp:
-            save_checkpoint(trainer.checkpoint(), os.path.join(tmp, CHECKPOINT_FILE))
-            tune.report({**metrics, "reported_at": time.time()},
-                        checkpoint=tune.Checkpoint.from_directory(tmp))
+    with ReportAhead(enabled=bool(config.get("report_ahead", cfg.tune.report_ahead))) as ahead:
+        for result in trainer:
+            _maybe_fail(config, result.epoch)
+            metrics = {**report_metrics(result, trainer), "node_id": node_id}
+            checkpoint = not (result.epoch + 1) % every or result.done
+            if logger is not None:
+                logger.log_epoch(result.epoch, metrics)
+                if result.epoch % cfg.eval.image_every == 0 or result.done:
+                    logger.log_images(trainer.images(), result.epoch)
+                if checkpoint:
+                    logger.flush()
+            folder = None
+            if checkpoint:
+                folder = tempfile.mkdtemp(prefix="ald-tune-ckpt-")
+                save_checkpoint(trainer.checkpoint(), os.path.join(folder, CHECKPOINT_FILE))
+            metrics["report_wait_s"] = ahead.waited_s  # cumulative (diagnostics)
+            ahead.submit(_report, metrics, folder)
+
+
+def _report(metrics: dict[str, Any], folder: str | None) -> None:
+    """``tune.report`` one epoch, with the checkpoint in ``folder`` (then deleted) if any."""
+    from ray import tune
+
+    if folder is None:
+        tune.report({**metrics, "reported_at": time.time()})
+        return
+    try:
+        tune.report({**metrics, "reported_at": time.time()},
+                    checkpoint=tune.Checkpoint.from_directory(folder))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # Tune has copied it into storage

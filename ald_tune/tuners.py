@@ -173,6 +173,11 @@ def init_ray(address: str | None) -> None:
                           "with `ray start --head`, or drop --address to run locally.") from None
 
 
+def uses_asha(cfg: Config, opts: SweepOptions) -> bool:
+    """ASHA runs on grid sweeps only (ALD trials end themselves)."""
+    return opts.mode == "grid" and cfg.tune.scheduler == "asha"
+
+
 def param_space(cfg: Config, opts: SweepOptions, tracking: dict | None) -> dict[str, Any]:
     from ray import tune
 
@@ -180,6 +185,8 @@ def param_space(cfg: Config, opts: SweepOptions, tracking: dict | None) -> dict[
                              "tracking": tracking}
     if opts.fail_once:
         space["fail_once"] = opts.fail_once
+    # ASHA may stop a trial at any report: an epoch trained ahead of it would be wasted.
+    space["report_ahead"] = cfg.tune.report_ahead and not uses_asha(cfg, opts)
     seed0 = cfg.train.seed
     if opts.mode == "grid":
         space["n_z"] = tune.grid_search(list(cfg.grid.n_z))
@@ -201,7 +208,7 @@ def tune_config(cfg: Config, opts: SweepOptions):
         from ray.tune.search.optuna import OptunaSearch
         kwargs.update(num_samples=cfg.tune.num_samples, search_alg=OptunaSearch(
             metric=cfg.tune.metric, mode="min", seed=cfg.train.seed))
-    if opts.mode == "grid" and cfg.tune.scheduler == "asha":
+    if uses_asha(cfg, opts):
         from ray.tune.schedulers import ASHAScheduler
         kwargs["scheduler"] = ASHAScheduler(
             time_attr="training_iteration", metric=cfg.tune.metric, mode="min",

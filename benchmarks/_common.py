@@ -12,14 +12,19 @@ import time
 from typing import Sequence
 
 
-def parse(doc: str, argv: Sequence[str] | None, *, threads: bool = False) -> argparse.Namespace:
-    """``--space``, ``--preset``, ``--set k=v`` (repeatable) and optionally ``--threads``."""
+def parse(doc: str, argv: Sequence[str] | None, *, threads: bool = False,
+          rounds: int | None = None) -> argparse.Namespace:
+    """``--space``, ``--preset``, ``--set k=v`` (repeatable), optionally ``--threads`` and
+    ``--rounds`` (with ``rounds`` its default)."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--space", default="search_spaces/digits.yaml")
     p.add_argument("--preset", default=None)
     p.add_argument("--set", dest="overrides", action="append", default=[])
     if threads:
         p.add_argument("--threads", type=int, default=1)
+    if rounds is not None:
+        p.add_argument("--rounds", type=int, default=rounds,
+                       help="repeat the whole comparison; the median over rounds is printed")
     args = p.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import torch

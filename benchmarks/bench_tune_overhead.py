@@ -11,16 +11,22 @@ Same data, config, seed and epochs, one torch thread each, measured in one run:
    ``eval.image_every`` epochs, sent at the end only, as no checkpoint comes before);
    ``+checkpoints``: plus a ``tune.Checkpoint`` every ``tune.checkpoint_every`` epochs,
    each after an MLflow send (the default set-up, what ``ald-tune ald`` runs);
-   ``+checkpoints/2``: half as often.
+   ``synchronous``: the default set-up with ``tune.report_ahead=false``, every report
+   and send made in the training thread (what ald-tune did before report-ahead).
+3. the whole sequence is repeated ``--rounds`` times; each set-up's extra is the
+   median over rounds.
 
 The per-epoch wall time of a trial is the interval between its reports (the
 ``reported_at`` field), not Tune's ``time_this_iter_s``: a function trainable waits at
 each ``tune.report`` until the driver has processed the result and asks for the next
-one, and ``time_this_iter_s`` leaves that wait out. Both are printed. Prints
-each set-up's extra wall time per epoch (target for the default: at most 5%), and the
-one-off start-up cost of the sweep (Ray start, trial launch), reported separately.
+one, and ``time_this_iter_s`` leaves that wait out. The trial's own engine time (its
+records' ``train_time_s + eval_time_s``) is printed beside the plain loop's, which shows
+how much the reporting slows the training itself (CPU and GIL sharing). Prints each
+set-up's extra wall time per epoch (target for the default: at most 5%); the one-off
+start-up cost of a sweep (Ray start, trial launch) is reported separately.
 
 Usage: python benchmarks/bench_tune_overhead.py [--space FILE] [--preset P] [--set k=v ...]
+       [--rounds N]
 """
 
 from __future__ import annotations
@@ -34,57 +40,87 @@ from _common import parse, start_ray, timed_epochs
 NEVER = 10 ** 6  # tune.checkpoint_every past the last epoch: only the final checkpoint
 
 
+def engine_s(record: dict) -> float:
+    return record["train_time_s"] + record["eval_time_s"]
+
+
+def plain_run(cfg) -> tuple[float, float]:
+    """(wall, engine) seconds per epoch of the plain loop; epoch 0 (first batches,
+    caches) is left out, as the intervals between a trial's reports start at epoch 1."""
+    from ald_tune.loop import Trainer
+
+    trainer = Trainer(cfg)
+    walls = timed_epochs(trainer)[1:]
+    return statistics.fmean(walls), statistics.fmean(map(engine_s, trainer.history[1:]))
+
+
+def trial_run(cfg, tmp: str, label: str, tracking: bool) -> dict[str, float]:
+    """One ALD trial under Tune: wall (between reports), in-trial and engine s/epoch."""
+    from ald_tune.tuners import SweepOptions, run_sweep
+
+    t0 = time.perf_counter()
+    result = run_sweep(cfg, SweepOptions(mode="ald", run_dir=tmp, verbose=False,
+                                         tracking=tracking, label=label))
+    history = result.trials[0]["history"][1:]
+    stamps = [h["reported_at"] for h in result.trials[0]["history"]]
+    return {"wall": (stamps[-1] - stamps[0]) / (len(stamps) - 1),
+            "in_trial": statistics.fmean(h["time_this_iter_s"] for h in history),
+            "engine": statistics.fmean(map(engine_s, history)),
+            "sweep": time.perf_counter() - t0}
+
+
 def main(argv=None) -> int:
-    args = parse(__doc__, argv)
+    args = parse(__doc__, argv, rounds=3)
     import ray
 
     from ald_tune.config import load_config
-    from ald_tune.loop import Trainer
-    from ald_tune.tuners import SweepOptions, run_sweep
 
     cfg = load_config(args.space, args.preset, ["tune.num_samples=1", "tune.cpus_per_trial=1",
                                                 "train.threads=1", *args.overrides])
     every = cfg.tune.checkpoint_every
-    setups = (("tune", False, NEVER), ("+mlflow", True, NEVER), ("+checkpoints", True, every),
-              ("+checkpoints/2", True, 2 * every))
-    # Epoch 0 carries one-off costs (first batches, caches) in both loops: left out
-    # (the intervals between reports start at epoch 1 already).
-    plains = [statistics.fmean(timed_epochs(Trainer(cfg))[1:])]
+    setups = (("tune", False, {"checkpoint_every": NEVER}),
+              ("+mlflow", True, {"checkpoint_every": NEVER}),
+              ("+checkpoints", True, {}),
+              ("synchronous", True, {"report_ahead": False}))
     start_ray()
-    cycle, in_trial, walls = {}, {}, {}
+    rows: dict[str, list[dict[str, float]]] = {label: [] for label, _, _ in setups}
+    plains: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for label, tracking, every in setups:
-            t0 = time.perf_counter()
-            result = run_sweep(cfg.replace(tune={"checkpoint_every": every}),
-                               SweepOptions(mode="ald", run_dir=tmp, verbose=False,
-                                            tracking=tracking,
-                                            label=label.strip("+").replace("/", "-")))
-            walls[label] = time.perf_counter() - t0
-            history = result.trials[0]["history"]
-            stamps = [h["reported_at"] for h in history]
-            cycle[label] = [b - a for a, b in zip(stamps, stamps[1:])]
-            in_trial[label] = [h["time_this_iter_s"] for h in history]
-            plains.append(statistics.fmean(timed_epochs(Trainer(cfg))[1:]))
+        for _ in range(args.rounds):
+            plains.append(plain_run(cfg))
+            for label, tracking, tune_set in setups:
+                row = trial_run(cfg.replace(tune=tune_set), tmp, label.strip("+"), tracking)
+                plains.append(plain_run(cfg))
+                before, after = plains[-2], plains[-1]
+                row["plain"] = (before[0] + after[0]) / 2
+                row["plain_engine"] = (before[1] + after[1]) / 2
+                rows[label].append(row)
     ray.shutdown()
-    print(f"{cfg.train.epochs} epochs; plain loop, before the first set-up and after each: "
-          + " / ".join(f"{p * 1e3:.1f}" for p in plains) + " ms/epoch "
-          f"(spread {max(plains) / min(plains) - 1:.1%})")
+    walls = [w for w, _ in plains]
+    print(f"{cfg.train.epochs} epochs, {args.rounds} round(s); plain loop, before the first "
+          "set-up and after each: " + " / ".join(f"{w * 1e3:.1f}" for w in walls) +
+          f" ms/epoch (spread {max(walls) / min(walls) - 1:.1%})")
     print("per epoch: wall = interval between the trial's reports (what a user waits); "
-          "in-trial = Tune's time_this_iter_s (leaves out the wait at tune.report)")
+          "in-trial = Tune's time_this_iter_s; engine = the trial's own train+eval time "
+          "against the plain loop's")
     extra = {}
-    for i, (label, _, every) in enumerate(setups):
-        plain = (plains[i] + plains[i + 1]) / 2
-        b = statistics.fmean(cycle[label])
-        inside = statistics.fmean(in_trial[label][1:])
-        extra[label] = b / plain - 1
-        ck = "final only" if every == NEVER else f"every {every} epochs"
-        print(f"{label:15s} (checkpoints {ck:15s}): wall {b * 1e3:7.1f} ms/epoch vs plain "
-              f"{plain * 1e3:6.1f}, extra {extra[label]:+6.1%}, {(b - plain) * 1e3:+6.1f} ms; "
-              f"in-trial {inside * 1e3:7.1f} ms ({inside / plain - 1:+6.1%}); "
-              f"sweep wall {walls[label]:.1f} s")
+    for label, _, tune_set in setups:
+        rs = rows[label]
+        ratios = [r["wall"] / r["plain"] - 1 for r in rs]
+        extra[label] = statistics.median(ratios)
+        wall, plain = (statistics.median(r[k] for r in rs) for k in ("wall", "plain"))
+        eng = statistics.median(r["engine"] / r["plain_engine"] - 1 for r in rs)
+        ck = "final only" if tune_set.get("checkpoint_every") == NEVER else f"every {every} epochs"
+        print(f"{label:13s} (checkpoints {ck:15s}): wall {wall * 1e3:7.1f} ms/epoch vs plain "
+              f"{plain * 1e3:6.1f}, extra {extra[label]:+6.1%} (rounds: "
+              + ", ".join(f"{x:+.1%}" for x in ratios) + f"), {(wall - plain) * 1e3:+6.1f} ms; "
+              f"engine {eng:+6.1%}; in-trial "
+              f"{statistics.median(r['in_trial'] for r in rs) * 1e3:7.1f} ms; sweep wall "
+              f"{statistics.median(r['sweep'] for r in rs):.1f} s")
     print(f"extra wall time per epoch, default set-up: {extra['+checkpoints']:+.1%} "
-          f"(target <= +5%)")
-    print(f"one-off: plain run {plains[0] * cfg.train.epochs:.1f} s of epochs; the sweep walls "
+          f"(target <= +5%); the same with every report made synchronously: "
+          f"{extra['synchronous']:+.1%}")
+    print(f"one-off: plain run {walls[0] * cfg.train.epochs:.1f} s of epochs; the sweep walls "
           f"above add Ray start-up, trial launch and the final artifacts")
     return 0
 

@@ -65,6 +65,8 @@ def test_ald_sweep_logs_nested_runs_with_complete_n_z_history(ray_session, tmp_p
         assert hist["final_n_z"] == path[-1] or hist["final_n_z"] < path[-1]
     for t in result.trials:
         assert t["history"][-1]["run_over"] and t["final_n_z"] < 64
+        assert t["config"]["report_ahead"] is True     # tune.report one epoch behind
+        assert [h["epoch"] for h in t["history"]] == list(range(EPOCHS))
 
 
 def test_grid_sweep_expands_in_order_and_stays_flat(ray_session, tmp_path):
@@ -85,6 +87,8 @@ def test_asha_on_the_grid_stops_weak_points_early(ray_session, tmp_path):
     result = run_sweep(cfg, opts(tmp_path, "grid"))
     epochs = {t["n_z_grid"]: t["epochs"] for t in result.trials}
     assert epochs[16] == EPOCHS and epochs[1] < EPOCHS and epochs[2] < EPOCHS
+    # ASHA may stop a trial at any report: no epoch is trained ahead of it.
+    assert all(t["config"]["report_ahead"] is False for t in result.trials)
 
 
 def test_injected_failure_is_retried_from_checkpoint_into_the_same_run(ray_session, tmp_path):
