@@ -204,6 +204,9 @@ class TuneConfig:
     max_failures: int = param(1, Int(low=0), "retries of a failed trial from its checkpoint")
     checkpoint_every: int = param(5, Int(low=1),
                                   "epochs between trial checkpoints (a retry redoes at most N-1)")
+    checkpoint_min_s: float = param(5.0, Float(low=0.0), "seconds a trial trains at least between "
+                                    "two checkpoints and MLflow sends (bounds their cost on short "
+                                    "epochs; a retry then redoes at most this long); 0: none")
     report_ahead: bool = param(True, Bool(), "train the next epoch while Tune takes this epoch's "
                                "report (off under ASHA, which may stop a trial at any report)")
 

@@ -4,16 +4,17 @@ One function serves both methods: with ``config["n_z"]`` it trains the
 fixed-size grid baseline, without it an ALD trial that resizes itself. Every
 epoch it calls ``ray.tune.report`` with n_z and every metric (plus ``stopped``,
 ``run_over`` and the decision's reason, so a stopper or the report can see them);
-every ``tune.checkpoint_every`` epochs and at the end it attaches a
-``ray.tune.Checkpoint`` holding the engine's checkpoint (which carries the
-trial's MLflow run id). On retry or restore it rebuilds the model at the
+every ``tune.checkpoint_every`` epochs (at least ``tune.checkpoint_min_s`` apart)
+and at the end it attaches a ``ray.tune.Checkpoint`` holding the engine's
+checkpoint (which carries the trial's MLflow run id), after sending MLflow what
+it buffered. On retry or restore it rebuilds the model at the
 stored n_z and continues.
 
 The trial's ``config`` (Ray's param space) holds::
 
     {"space": Config.to_dict(), "seed": 0, "n_z": 8 (grid only),
      "lr"/"beta": (Optuna only), "tracking": {"uri", "experiment_id", "parent_run_id"} | None,
-     "mode": "ald" | "grid", "engine": "real" | "scripted", "fail_once": {...} (tests),
+     "mode": "ald" | "grid", "engine": "real" | "scripted" | "paired", "fail_once": {...} (tests),
      "report_ahead": bool (tune.report one epoch behind training; off under ASHA)}
 """
 
@@ -41,9 +42,13 @@ def trial_config(config: Mapping[str, Any], cpus: float = 1.0) -> Config:
 
 
 def engine_class(name: str):
+    """``real``: the training loop; ``scripted``: fast tests; ``paired``: the overhead benchmark."""
     if name == "scripted":
         from .testing import ScriptedTrainer
         return ScriptedTrainer
+    if name == "paired":
+        from .paired import PairedTrainer
+        return PairedTrainer
     from .loop import Trainer
     return Trainer
 
@@ -133,12 +138,16 @@ def _epochs(config, cfg: Config, trainer, logger, node_id: str) -> None:
     """
     from .pipeline import ReportAhead
 
-    every = cfg.tune.checkpoint_every
+    every, min_s = cfg.tune.checkpoint_every, cfg.tune.checkpoint_min_s
+    last_checkpoint = time.monotonic()
     with ReportAhead(enabled=bool(config.get("report_ahead", cfg.tune.report_ahead))) as ahead:
+        if hasattr(trainer, "pause_reports"):  # the overhead benchmark's paired engine
+            trainer.pause_reports = ahead.drain
         for result in trainer:
             _maybe_fail(config, result.epoch)
             metrics = {**report_metrics(result, trainer), "node_id": node_id}
-            checkpoint = not (result.epoch + 1) % every or result.done
+            checkpoint = result.done or (not (result.epoch + 1) % every
+                                         and time.monotonic() - last_checkpoint >= min_s)
             if logger is not None:
                 logger.log_epoch(result.epoch, metrics)
                 if result.epoch % cfg.eval.image_every == 0 or result.done:
@@ -149,6 +158,7 @@ def _epochs(config, cfg: Config, trainer, logger, node_id: str) -> None:
             if checkpoint:
                 folder = tempfile.mkdtemp(prefix="ald-tune-ckpt-")
                 save_checkpoint(trainer.checkpoint(), os.path.join(folder, CHECKPOINT_FILE))
+                last_checkpoint = time.monotonic()
             metrics["report_wait_s"] = ahead.waited_s  # cumulative (diagnostics)
             ahead.submit(_report, metrics, folder)
 

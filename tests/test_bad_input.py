@@ -211,7 +211,7 @@ def test_diverging_trial_fails_clearly_and_keeps_its_last_good_checkpoint(
     # One full-batch Adam step per epoch: at lr=0.22 epoch 0 ends finite (and is
     # checkpointed), epoch 1's first loss is inf (measured: 0.20-0.24 all do this).
     cfg = tiny(cache_dir, "train.lr=0.22", "train.batch_size=4096", "tune.checkpoint_every=1",
-               "tune.max_failures=0")
+               "tune.checkpoint_min_s=0", "tune.max_failures=0")
     result = run_sweep(cfg, SweepOptions(mode="ald", run_dir=str(tmp_path), verbose=False,
                                          tracking=False, name="diverge"))
     trial = result.trials[0]

@@ -37,7 +37,8 @@ def tiny(cache_dir, epochs, *extra):
     """The tiny digits config of test_sweeps_real.py (prunes at epochs 2, 4, 6...)."""
     return [f"train.epochs={epochs}", "ald.window=4", "ald.patience=2", "ald.n_z_init=12",
             "model.hidden=[64, 64]", "eval.n_fid=50", f"eval.cache_dir={cache_dir}",
-            "tune.num_samples=1", "tune.checkpoint_every=2", "ald.rule=paper", *extra]
+            "tune.num_samples=1", "tune.checkpoint_every=2", "tune.checkpoint_min_s=0",
+            "ald.rule=paper", *extra]
 
 
 def tiny_cfg(cache_dir, epochs, *extra):

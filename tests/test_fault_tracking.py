@@ -34,7 +34,8 @@ EPOCHS = 30
 
 def cfg_for(*extra):
     return load_config("search_spaces/digits.yaml", overrides=[
-        f"train.epochs={EPOCHS}", "tune.num_samples=1", "tune.checkpoint_every=5", *extra])
+        f"train.epochs={EPOCHS}", "tune.num_samples=1", "tune.checkpoint_every=5",
+        "tune.checkpoint_min_s=0", *extra])
 
 
 def child_runs(uri, exp_id, parent):

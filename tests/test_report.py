@@ -236,7 +236,8 @@ def test_report_from_mlflow_matches_the_sweep_results(ray_session, tmp_path):
     from ald_tune.tuners import SweepOptions, run_sweep
 
     cfg = load_config("search_spaces/digits.yaml", overrides=[
-        "train.epochs=30", "grid.n_z=[2, 8, 16]", "tune.num_samples=2", "tune.checkpoint_every=5"])
+        "train.epochs=30", "grid.n_z=[2, 8, 16]", "tune.num_samples=2", "tune.checkpoint_every=5",
+        "tune.checkpoint_min_s=0"])
     res = {m: run_sweep(cfg, SweepOptions(mode=m, run_dir=str(tmp_path), engine="scripted",
                                           verbose=False)) for m in ("grid", "ald")}
     direct = build_report(res["grid"].trials, res["ald"].trials, dataset="digits",

@@ -35,7 +35,8 @@ def scripted_comparison(ray_session, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cmp")
     cfg = load_config("search_spaces/digits.yaml", overrides=[
         "train.epochs=30", "grid.n_z=[2, 8, 16, 32]", "tune.num_samples=2",
-        "tune.checkpoint_every=5", "ald.n_epochs_after_stop=0", "ald.rule=paper"])
+        "tune.checkpoint_every=5", "tune.checkpoint_min_s=0", "ald.n_epochs_after_stop=0",
+        "ald.rule=paper"])
     out = {m: run_sweep(cfg, SweepOptions(mode=m, run_dir=str(tmp), engine="scripted",
                                           verbose=False)) for m in ("grid", "ald")}
     return tmp, out

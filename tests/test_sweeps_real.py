@@ -23,7 +23,7 @@ def tiny(cache_dir, *extra):
         f"train.epochs={EPOCHS}", "ald.window=4", "ald.patience=2", "ald.n_z_init=12",
         "model.hidden=[64, 64]", "eval.n_fid=50", f"eval.cache_dir={cache_dir}",
         "grid.n_z=[2, 6]", "tune.num_samples=1", "tune.checkpoint_every=2",
-        "ald.rule=paper", *extra])  # the paper rule prunes on a fixed schedule: resizes to test
+        "tune.checkpoint_min_s=0", "ald.rule=paper", *extra])  # the paper rule prunes on a fixed schedule: resizes to test
 
 
 def rest(url, path, body=None):

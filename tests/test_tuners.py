@@ -21,7 +21,7 @@ EPOCHS = 30
 def cfg_for(*extra):
     return load_config("search_spaces/digits.yaml", overrides=[
         f"train.epochs={EPOCHS}", "grid.n_z=[2, 8, 16]", "tune.num_samples=2",
-        "tune.checkpoint_every=5", *extra])
+        "tune.checkpoint_every=5", "tune.checkpoint_min_s=0", *extra])
 
 
 def opts(tmp_path, mode, **kw):
@@ -89,6 +89,19 @@ def test_asha_on_the_grid_stops_weak_points_early(ray_session, tmp_path):
     assert epochs[16] == EPOCHS and epochs[1] < EPOCHS and epochs[2] < EPOCHS
     # ASHA may stop a trial at any report: no epoch is trained ahead of it.
     assert all(t["config"]["report_ahead"] is False for t in result.trials)
+
+
+@pytest.mark.parametrize("min_s, expected", [(0, ["checkpoint_000004", "checkpoint_000005"]),
+                                              (3600, ["checkpoint_000000"])])
+def test_checkpoints_come_every_n_epochs_but_no_closer_than_checkpoint_min_s(
+        ray_session, tmp_path, min_s, expected):
+    """Scripted epochs take microseconds: with a floor of an hour the only checkpoint is the
+    final one; without a floor one every 5 of the 30 epochs (Tune keeps the last two)."""
+    cfg = cfg_for("tune.num_samples=1", f"tune.checkpoint_min_s={min_s}")
+    result = run_sweep(cfg, opts(tmp_path, "ald", tracking=False))
+    (trial,) = result.trials
+    assert sorted(d for d in os.listdir(trial["path"]) if d.startswith("checkpoint_")) == expected
+    assert trial["history"][-1]["run_over"] and trial["epochs"] == EPOCHS
 
 
 def test_injected_failure_is_retried_from_checkpoint_into_the_same_run(ray_session, tmp_path):
