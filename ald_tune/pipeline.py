@@ -78,7 +78,7 @@ class ReportAhead:
     def __enter__(self) -> "ReportAhead":
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> None:
         try:
             self.close()
         except BaseException as job_exc:
@@ -87,4 +87,3 @@ class ReportAhead:
             # The caller's own error wins; the report's is kept on it as a note.
             if hasattr(exc, "add_note"):
                 exc.add_note(f"(the report in flight failed too: {job_exc!r})")
-        return False
