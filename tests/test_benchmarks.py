@@ -23,8 +23,8 @@ TINY = ["train.epochs=10", "ald.window=4", "ald.patience=2", "ald.n_z_init=12",
         "model.hidden=[64, 64]", "eval.n_fid=50", "grid.n_z=[2, 4]", "tune.asha_grace=2"]
 
 
-def run_bench(name: str, cache_dir: str, tmp_path) -> str:
-    argv = [sys.executable, os.path.join(ROOT, "benchmarks", name)]
+def run_bench(name: str, cache_dir: str, tmp_path, *extra: str) -> str:
+    argv = [sys.executable, os.path.join(ROOT, "benchmarks", name), *extra]
     for item in [*TINY, f"eval.cache_dir={cache_dir}"]:
         argv += ["--set", item]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
@@ -59,12 +59,13 @@ def test_bench_compare_prints_both_rules_ratios(cache_dir, tmp_path):
 
 
 def test_bench_tune_overhead_prints_each_setup(cache_dir, tmp_path):
-    out = run_bench("bench_tune_overhead.py", cache_dir, tmp_path)
-    for label in ("tune ", "+mlflow ", "+checkpoints ", "+checkpoints/2 "):
+    out = run_bench("bench_tune_overhead.py", cache_dir, tmp_path, "--rounds", "1")
+    for label in ("tune ", "+mlflow ", "default ", "every-n ", "synchronous "):
         line = [ln for ln in out.splitlines() if ln.startswith(label)]
         assert len(line) == 1, out
+        assert "paired" in line[0] and "own process" in line[0], line[0]
         assert all(math.isfinite(v) for v in numbers(line[0]))
-    assert re.search(r"extra wall time per epoch, default set-up: [-+]\d+\.\d%", out), out
+    assert re.search(r"extra wall time per epoch, default set-up: [-+]\d+\.\d% paired", out), out
 
 
 def test_bench_engine_prints_its_two_targets(cache_dir, tmp_path):
