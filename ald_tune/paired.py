@@ -19,7 +19,9 @@ Report k-1 is in flight during the trial's epoch k, as in a real trial (the
 driver works on it meanwhile); the trial then waits until it is through (normally
 long since), so no report overlaps the twin's epoch and none of the trial's work
 lands in the twin's time. Each keeps its own torch RNG state, so both follow the
-uninterrupted run's exact path (same sizes, same cost per epoch).
+uninterrupted run's exact path (same sizes, same cost per epoch), and the trial's
+checkpoints are spaced by its own time (:meth:`PairedTrainer.trial_clock`), not by
+the pair's.
 
 Records gain ``paired_trial_s`` (epoch k, the wait, and epoch k-1's reporting
 work) and ``paired_plain_s`` (the twin's epoch k), which the benchmark reads from
@@ -50,6 +52,12 @@ class PairedTrainer(Trainer):
         rng = torch.get_rng_state()
         self.twin = Trainer(cfg, fixed_n_z=fixed_n_z, splits=(self.train_data, self.val_data))
         self._rng = {"trial": rng, "twin": torch.get_rng_state()}
+        self.twin_s = 0.0  # seconds spent in the twin's epochs so far
+
+    def trial_clock(self) -> float:
+        """``time.monotonic()`` less the twin's epochs: the trial's own time, so that
+        ``tune.checkpoint_min_s`` spaces its checkpoints as in an unpaired trial."""
+        return time.monotonic() - self.twin_s
 
     def pause_reports(self) -> None:
         """Wait for the report in flight; the trainable sets this to its ``ReportAhead.drain``."""
@@ -60,6 +68,7 @@ class PairedTrainer(Trainer):
         t0 = time.perf_counter()
         self.twin.run_epoch()
         seconds = time.perf_counter() - t0
+        self.twin_s += seconds
         self._rng["twin"] = torch.get_rng_state()
         torch.set_rng_state(self._rng["trial"])
         return seconds

@@ -54,3 +54,12 @@ def test_the_callers_work_on_an_epoch_counts_for_the_trial_on_the_next_record(ca
     usual = max(r["paired_trial_s"] - r["paired_plain_s"] for i, r in enumerate(records)
                 if i not in (0, 3))
     assert slow > 0.25 > usual
+
+
+def test_the_trial_clock_leaves_out_the_twins_epochs(cache_dir):
+    paired = PairedTrainer(tiny(cache_dir))
+    start_wall, start_clock = time.monotonic(), paired.trial_clock()
+    for _ in paired:
+        pass
+    wall, own = time.monotonic() - start_wall, paired.trial_clock() - start_clock
+    assert paired.twin_s > 0 and own == pytest.approx(wall - paired.twin_s, abs=0.05)
