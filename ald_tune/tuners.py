@@ -249,8 +249,8 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepResult:
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
     # Tune's default loggers are CSV, JSON and TensorBoard; ald-tune passes its own CSV and
     # JSON (tune_logs) and has MLflow for charts, so the TensorBoard one is not added: it
-    # cost the driver ~3.4 ms of CPU per result (measured), which on a 2-core machine is
-    # taken from the trials.
+    # cost the driver 3-4 ms of CPU per result (cProfile, digits), which a 2-core machine
+    # takes from the trials.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     storage = storage_path(opts)
     name = sweep_name(cfg, opts, storage)
