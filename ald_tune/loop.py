@@ -92,6 +92,15 @@ class EpochIterator:
     def mode(self) -> str:
         return "fixed" if self.fixed_n_z is not None else "ald"
 
+    def trial_clock(self) -> float:
+        """The clock that spaces a trial's checkpoints (``tune.checkpoint_min_s``)."""
+        return time.monotonic()
+
+    def pause_reports(self) -> None:
+        """Wait until no report is in flight: a no-op outside a Tune trial, whose loop
+        replaces it with ``ReportAhead.drain``. :class:`ald_tune.paired.PairedTrainer`
+        calls it before timing its twin's epoch."""
+
     def __iter__(self) -> Iterator[EpochResult]:
         while not self.done:
             yield self.run_epoch()

@@ -59,9 +59,6 @@ class PairedTrainer(Trainer):
         ``tune.checkpoint_min_s`` spaces its checkpoints as in an unpaired trial."""
         return time.monotonic() - self.twin_s
 
-    def pause_reports(self) -> None:
-        """Wait for the report in flight; the trainable sets this to its ``ReportAhead.drain``."""
-
     def _twin_epoch(self) -> float:
         self._rng["trial"] = torch.get_rng_state()
         torch.set_rng_state(self._rng["twin"])

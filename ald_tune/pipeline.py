@@ -42,7 +42,6 @@ class ReportAhead:
     """
 
     def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="ald-tune-report") if enabled else None
         self._pending: Future | None = None
         self.waited_s = 0.0  # time submit() spent waiting for the job before (diagnostics)

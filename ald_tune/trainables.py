@@ -141,12 +141,10 @@ def _epochs(config, cfg: Config, trainer, logger, node_id: str) -> None:
     from .pipeline import ReportAhead
 
     every, min_s = cfg.tune.checkpoint_every, cfg.tune.checkpoint_min_s
-    # The overhead benchmark's paired engine: its clock leaves out its twin's epochs.
-    clock = getattr(trainer, "trial_clock", time.monotonic)
+    clock = trainer.trial_clock  # the paired benchmark engine's leaves out its twin's epochs
     last_checkpoint = clock()
     with ReportAhead(enabled=bool(config.get("report_ahead", cfg.tune.report_ahead))) as ahead:
-        if hasattr(trainer, "pause_reports"):  # ditto: waits for the report before its twin
-            trainer.pause_reports = ahead.drain
+        trainer.pause_reports = ahead.drain
         for result in trainer:
             _maybe_fail(config, result.epoch)
             metrics = {**report_metrics(result, trainer), "node_id": node_id}

@@ -24,7 +24,7 @@ def parse(doc: str, argv: Sequence[str] | None, *, threads: bool = False,
         p.add_argument("--threads", type=int, default=1)
     if rounds is not None:
         p.add_argument("--rounds", type=int, default=rounds,
-                       help="repeat the whole comparison; the median over rounds is printed")
+                       help="repeat the whole comparison (more epochs paired, less noise)")
     args = p.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import torch

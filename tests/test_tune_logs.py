@@ -28,10 +28,6 @@ class FakeTrial:
         pass
 
 
-def fake_trial(tmp_path):
-    return FakeTrial(tmp_path)
-
-
 def write_rows(folder, epochs):
     with open(os.path.join(folder, "result.json"), "w") as fh:
         for e in epochs:
@@ -54,7 +50,7 @@ def restart(cb, trial, epochs_after):
 def test_ray_own_logger_drops_rows_the_storage_copy_lacks(tmp_path):
     """The upstream behaviour this module works around (if this fails, Ray fixed it:
     drop ald_tune.tune_logs)."""
-    trial = fake_trial(tmp_path)
+    trial = FakeTrial(tmp_path)
     write_rows(trial.local_path, range(8))               # the driver wrote epochs 0-7
     write_rows(trial.storage.trial_fs_path, range(2))    # the last sync saw 0-1
     restart(JsonLoggerCallback(), trial, [6, 7, 8])      # retry from the checkpoint at 5
@@ -62,7 +58,7 @@ def test_ray_own_logger_drops_rows_the_storage_copy_lacks(tmp_path):
 
 
 def test_a_retried_trial_keeps_every_row_the_driver_wrote(tmp_path):
-    trial = fake_trial(tmp_path)
+    trial = FakeTrial(tmp_path)
     write_rows(trial.local_path, range(8))
     write_rows(trial.storage.trial_fs_path, range(2))
     restart(JsonLogger(), trial, [6, 7, 8])
@@ -71,14 +67,14 @@ def test_a_retried_trial_keeps_every_row_the_driver_wrote(tmp_path):
 
 def test_a_new_driver_still_restores_the_rows_from_storage(tmp_path):
     """--resume on a new driver: no copy of its own, so storage's is the newest."""
-    trial = fake_trial(tmp_path)
+    trial = FakeTrial(tmp_path)
     write_rows(trial.storage.trial_fs_path, range(4))
     restart(JsonLogger(), trial, [4, 5])
     assert read_epochs(trial.local_path) == [0, 1, 2, 3, 4, 5]
 
 
 def test_progress_csv_keeps_its_rows_and_one_header(tmp_path):
-    trial = fake_trial(tmp_path)
+    trial = FakeTrial(tmp_path)
     cb = CSVLogger()
     restart(cb, trial, [0, 1, 2])
     with open(os.path.join(trial.storage.trial_fs_path, "progress.csv"), "w") as fh:
