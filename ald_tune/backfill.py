@@ -29,9 +29,10 @@ from types import SimpleNamespace
 from typing import Any, Iterator
 
 from .errors import ConfigError, DataError
-from .tracking import (QUIET_HTTP_ENV, TRACKED_METRICS, check_tracking, client, find_child_run,
-                       redact_uri, resolve_tracking_uri)
+from .tracking import (NODES_TAG, QUIET_HTTP_ENV, TRACKED_METRICS, check_tracking, client,
+                       find_child_run, redact_uri, resolve_tracking_uri)
 from .trial_logger import PENDING_DIR, send_pending
+from .trial_records import TrialRecord, history_row
 
 RESULT_FILE = "result.json"
 PARAMS_FILE = "params.json"
@@ -53,6 +54,25 @@ class TrialResults:
     def finished(self) -> bool:
         """The trial reported its last epoch (``run_over``)."""
         return bool(self.records and self.records[-1].get("run_over"))
+
+    def to_record(self) -> TrialRecord:
+        """This trial as the report sees it (the same record Tune's results give)."""
+        from .config import Config
+        from .trainables import trial_kind
+
+        rows = [r for _, r in sorted(self.by_epoch().items())]
+        last = rows[-1] if rows else {}
+        cfg = Config.from_dict(self.config.get("space") or {}, source=self.folder)
+        kind = trial_kind(self.config, cfg)
+        return TrialRecord(
+            trial_id=str(self.trial_id or os.path.basename(self.folder)), kind=kind.kind,
+            rule=kind.rule, seed=self.config.get("seed"), n_z_grid=self.config.get("n_z"),
+            final_n_z=last.get("final_n_z", last.get("n_z_next", self.config.get("n_z"))),
+            status="TERMINATED" if self.finished else "STOPPED",
+            history=[history_row(e, r) for e, r in sorted(self.by_epoch().items())],
+            cpus=cfg.tune.cpus_per_trial, gpus=cfg.tune.gpus_per_trial,
+            nodes=tuple(sorted({str(r["node_id"]) for r in rows if isinstance(r.get("node_id"), str)})),
+            path=self.folder, config={k: v for k, v in self.config.items() if k != "space"})
 
     def by_epoch(self) -> dict[int, dict[str, Any]]:
         """One record per epoch; a trial retried from a checkpoint repeats epochs, and the
@@ -162,6 +182,10 @@ def backfill_trial(trial: TrialResults, trial_id: str, uri: str) -> int:
             epochs.add(epoch)
     for i in range(0, len(metrics), 1000):  # MLflow caps a batch at 1,000 metrics
         c.log_batch(run_id, metrics=metrics[i:i + 1000])
+    nodes = sorted({str(r["node_id"]) for r in records.values() if isinstance(r.get("node_id"), str)})
+    have_nodes = c.get_run(run_id).data.tags.get(NODES_TAG, "")
+    if nodes and set(have_nodes.split(",")) != set(nodes):
+        c.set_tag(run_id, NODES_TAG, ",".join(sorted(set(nodes) | {n for n in have_nodes.split(",") if n})))
     if os.path.isdir(pending):
         send_pending(c, run_id, pending)
     if records[max(records)].get("run_over") and c.get_run(run_id).info.status == "RUNNING":
@@ -243,7 +267,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from .tuners import SweepOptions, storage_path
+    from .tuners import SweepOptions, storage_path  # noqa: PLC0415 (tuners imports backfill)
 
     storage = storage_path(SweepOptions(run_dir=args.run_dir, storage=args.storage))
     if "://" in storage:

@@ -30,9 +30,10 @@ from typing import Any, Iterable, Mapping
 from .constraints import (Bool, Choice, Float, FloatPair, Int, IntTuple, Text, Votes, fail, param,
                           validate_fields)
 from .errors import ConfigError
+from .kinds import RULES
+from .vocabulary import TUNE_METRICS, VOTING
 
-METRICS = ("recon_loss", "fid_gen", "fid_recon", "silhouette")
-RULES = ("paper", "ald-tune")
+METRICS = VOTING
 PAPER_VOTES = (("silhouette", "up"), ("fid_gen", "up"), ("fid_recon", "up"),
                ("recon_loss", "up"))
 
@@ -192,8 +193,7 @@ class TuneConfig:
                         "none: seeds only; optuna: TPE over lr and beta while ALD handles n_z")
     lr_range: tuple[float, float] = param((1e-4, 3e-3), FloatPair(), "Optuna's log-uniform lr range")
     beta_range: tuple[float, float] = param((0.5, 2.0), FloatPair(), "Optuna's beta range")
-    metric: str = param("neg_elbo", Choice(options=("neg_elbo", "recon_loss", "fid_gen",
-                                                    "fid_recon")),
+    metric: str = param("neg_elbo", Choice(options=TUNE_METRICS),
                         "what Optuna and ASHA minimise (validation, last epoch)")
     scheduler: str = param("fifo", Choice(options=("fifo", "asha")),
                            "grid scheduler: fifo, or asha (early-stops weak grid points)")

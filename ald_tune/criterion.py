@@ -49,27 +49,22 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .trial_records import NAN, finite, last, mean, num, std, trial_cost, trial_nz
-
-#: Which direction is better, per metric the report can rank or use in the criterion.
-DIRECTIONS = {"recon_loss": "min", "fid_gen": "min", "fid_recon": "min", "neg_elbo": "min",
-              "silhouette": "max", "accuracy": "max"}
-RANKED = ("recon_loss", "fid_gen", "fid_recon", "neg_elbo", "silhouette")
-COLUMNS = (*RANKED, "kl", "accuracy", "active_units")          # averaged into the tables
+from .trial_records import NAN, TrialRecord, finite, last, mean, num, std, trial_cost
+from .vocabulary import COLUMNS, DIRECTIONS, RANKED
 
 
-def grid_rows(trials: list[dict]) -> list[dict]:
-    by_nz: dict[int, list[dict]] = {}
+def grid_rows(trials: list[TrialRecord]) -> list[dict]:
+    by_nz: dict[int, list[TrialRecord]] = {}
     for t in trials:
-        by_nz.setdefault(trial_nz(t), []).append(t)
+        by_nz.setdefault(t.nz, []).append(t)
     rows = []
     for nz in sorted(by_nz):
         row: dict[str, Any] = {"n_z": nz, "n_seeds": len(by_nz[nz]),
-                               "seeds": sorted((t.get("seed") for t in by_nz[nz]), key=num)}
+                               "seeds": sorted((t.seed for t in by_nz[nz]), key=num)}
         for m in COLUMNS:
             vals = [last(t, m) for t in by_nz[nz]]
             row[m], row[m + "_std"], row[m + "_n"] = mean(vals), std(vals), len(finite(vals))
-        row["epochs"] = mean(len(t.get("history") or []) for t in by_nz[nz])
+        row["epochs"] = mean(t.epochs for t in by_nz[nz])
         row["cpu_s"] = sum(trial_cost(t)[0] for t in by_nz[nz])
         rows.append(row)
     return rows
@@ -112,13 +107,13 @@ def mean_rank(rows: list[dict]) -> int | None:
 NOISE_EPOCHS = 10  # the last epochs of each grid trial that the one-seed noise estimate uses
 
 
-def epoch_noise(trials: list[dict], m: str) -> tuple[float, int]:
+def epoch_noise(trials: list[TrialRecord], m: str) -> tuple[float, int]:
     """(sd, dof): the epoch-to-epoch noise of metric ``m`` at fixed n_z, pooled over the
     grid trials' last NOISE_EPOCHS epochs. First differences remove a slow trend; for
     independent noise of sd s they have sd s * sqrt(2)."""
     ss, dof = 0.0, 0
     for t in trials:
-        vals = finite(h.get(m) for h in (t.get("history") or [])[-NOISE_EPOCHS:])
+        vals = finite(h.get(m) for h in t.history[-NOISE_EPOCHS:])
         diffs = [b - a for a, b in zip(vals, vals[1:])]
         if len(diffs) >= 2:
             avg = sum(diffs) / len(diffs)
@@ -127,7 +122,7 @@ def epoch_noise(trials: list[dict], m: str) -> tuple[float, int]:
     return (math.sqrt(ss / dof / 2), dof) if dof else (0.0, 0)
 
 
-def criterion(rows: list[dict], grid: list[dict], metrics: list[str], rel_floor: float) -> dict:
+def criterion(rows: list[dict], grid: list[TrialRecord], metrics: list[str], rel_floor: float) -> dict:
     tol: dict[str, dict] = {}
     for m in metrics:
         best_nz, top = best(rows, m)

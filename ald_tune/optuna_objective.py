@@ -36,11 +36,12 @@ import optuna
 from .config import Config
 from .constraints import fail
 from .errors import ConfigError
+from .kinds import SweepKind
+from .vocabulary import MINIMISED
 from .trainables import engine_class, report_metrics, trial_config
 
 ENGINES = ("real", "scripted")
-# Validation metrics that are lower-is-better (the study minimises).
-MINIMISED = ("neg_elbo", "recon_loss", "kl", "fid_gen", "fid_recon", "train_loss")
+
 SEARCHABLE = ("lr", "beta")
 FLUSH_EVERY = 5  # epochs between MLflow batches (and at the end, on prune, on failure)
 
@@ -121,6 +122,7 @@ class ALDObjective:
             raise fail("ALDObjective", "engine", f"one of {ENGINES}", engine)
         self.fixed, self.engine = bool(fixed), engine
         self.mode = "grid" if self.fixed else "ald"
+        self.kind = SweepKind.for_sweep(self.mode, cfg.replace(tune={"scheduler": "fifo"}))
         self.search = _check_search(search, cfg, self.fixed)
         self.study_name = study_name
         self.experiment = experiment or f"ald-tune-{cfg.data.name}"
@@ -234,11 +236,10 @@ class ALDObjective:
                               "set MLFLOW_TRACKING_URI.")
         with self._lock:
             if study_name not in self._parents:
-                from .tracking import client, start_parent_run
+                from .tracking import start_parent_run
                 exp_id, parent = start_parent_run(
-                    self.tracking_uri, self.experiment, study_name, mode=self.mode, cfg=self.cfg,
-                    space=None, resume=True)
-                client(self.tracking_uri).set_tag(parent, "ald_tune.runner", "optuna")
+                    self.tracking_uri, self.experiment, study_name, kind=self.kind, cfg=self.cfg,
+                    space=None, resume=True, runner="optuna")
                 self._parents[study_name] = (exp_id, parent)
             return self._parents[study_name]
 
@@ -268,10 +269,10 @@ class ALDObjective:
         from .trial_logger import TrialLogger
         study = self._study_name(trial)
         exp_id, parent = self.parent_run(study)
-        tags = {"ald_tune.mode": self.mode, "ald_tune.seed": str(seed),
-                "ald_tune.optuna_trial": str(trial.number), "ald_tune.optuna_study": study,
-                "ald_tune.rule": "fixed" if self.fixed else cfg.ald.rule}
-        params = {**cfg.flat(), "n_z_init": n_z_init,
+        from .tracking import filter_params
+        tags = {**self.kind.tags(), "ald_tune.mode": self.mode, "ald_tune.seed": str(seed),
+                "ald_tune.optuna_trial": str(trial.number), "ald_tune.optuna_study": study}
+        params = {**filter_params(cfg), "n_z_init": n_z_init,
                   **{f"optuna.{k}": v for k, v in trial.params.items()}}
         name = (f"grid-nz{n_z_init}-s{seed}-t{trial.number}" if self.fixed
                 else f"ald-s{seed}-t{trial.number}")
@@ -286,12 +287,9 @@ class ALDObjective:
         another study of the same name (e.g. a new in-memory study) and would
         swallow this trial's epochs as "already logged".
         """
-        from .tracking import PARENT_TAG, TRIAL_TAG, client
+        from .tracking import client, find_child_run
         assert self.tracking_uri is not None  # only called with tracking on
-        found = client(self.tracking_uri).search_runs(
-            [exp_id], max_results=1,
-            filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}' and tags.`{PARENT_TAG}` = '{parent}'")
-        if not found:
+        if find_child_run(client(self.tracking_uri), exp_id, parent, trial_id) is None:
             return trial_id
         fresh = f"{trial_id}-{uuid.uuid4().hex[:8]}"
         warnings.warn(f"MLflow parent run {parent} already has a child for {trial_id!r} (an "

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-PANELS = (("n_z", "n_z"), ("recon_loss", "recon loss (BCE)"), ("fid_gen", "FID generated"),
-          ("fid_recon", "FID reconstructed"), ("silhouette", "silhouette"), ("kl", "KL (nats)"))
+from .vocabulary import CURVES, axis_label
+
+PANELS = CURVES
 
 
 def plot_history(history: Sequence[dict[str, Any]], path: str, title: str = "") -> str:
@@ -17,15 +18,15 @@ def plot_history(history: Sequence[dict[str, Any]], path: str, title: str = "") 
 
     fig, axes = plt.subplots(2, 3, figsize=(12, 6), sharex=True)
     epochs = [h["epoch"] for h in history]
-    for ax, (key, label) in zip(axes.flat, PANELS):
+    for ax, key in zip(axes.flat, PANELS):
         vals = [h.get(key, math.nan) for h in history]
         ax.plot(epochs, vals, drawstyle="steps-post" if key == "n_z" else "default")
-        ax.set_title(label, fontsize=10)
+        ax.set_ylabel(axis_label(key), fontsize=9)
         ax.grid(alpha=0.3)
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=150)
     plt.close(fig)
     return path

@@ -1,10 +1,11 @@
 """The speed-versus-optimality comparison: how close ALD gets to the grid's n_z, at what cost.
 
-Input: the per-trial dicts of finished sweeps (``SweepResult.trials``, or the same
-dicts rebuilt from MLflow by :func:`ald_tune.report_mlflow.trials_from_mlflow`). Output: one JSON-ready
-dict (:func:`build_report`), written as ``comparison.json``, ``comparison.csv``,
-``comparison.md`` and two figures (:func:`write_report`), and logged to the
-sweeps' parent MLflow runs under ``report/`` (:func:`log_report`).
+Input: the trial records of finished sweeps (``SweepRecord.trials``, from Ray Tune or
+rebuilt from MLflow by :mod:`ald_tune.report_mlflow`). Output: one JSON-ready dict per
+ALD rule (:func:`build_report`), written as ``comparison.json``, ``comparison.csv``,
+``comparison.md`` and three figures (:func:`write_report`). A whole comparison (several
+rules against one grid) is assembled, printed, written and logged by
+:mod:`ald_tune.comparison`.
 
 The grid table, the optimal n_z, the best region and where ALD's n_z lies in it
 are defined in :mod:`ald_tune.criterion`; the numbers read from each trial in
@@ -12,8 +13,8 @@ are defined in :mod:`ald_tune.criterion`; the numbers read from each trial in
 
 **Cost**: trial-epochs (epochs run, summed over trials), CPU-seconds (the sum of
 per-epoch ``cpu_time_s``; for trials without it, trial time x
-``tune.cpus_per_trial``), GPU-seconds (trial time x ``tune.gpus_per_trial``) and
-the sweep's wall time. Every trial that ran counts, errored ones included.
+``tune.cpus_per_trial``), GPU-seconds (trial time x ``tune.gpus_per_trial``; a
+trial's time is its epochs' training and evaluation seconds) and the sweep's wall time. Every trial that ran counts, errored ones included.
 Speed-ups are grid / ALD; per ALD seed it is grid / (ALD / n_ald_trials), since
 one ALD run is one seed.
 
@@ -29,35 +30,36 @@ import csv
 import json
 import math
 import os
-import time
 from typing import Any, Sequence
 
-from .criterion import (COLUMNS, DIRECTIONS, RANKED, criterion, grid_rows, in_region, mean_rank,
-                        optima)
-from .trial_records import NAN, clean, last, mean, num, ok, ratio, std, trial_cost
+from .criterion import criterion, grid_rows, in_region, mean_rank, optima
+from .trial_records import NAN, TrialRecord, clean, last, mean, num, ratio, std, trial_cost
+from .vocabulary import COLUMNS, CRITERION, CURVES, RANKED
 
-CURVES = ("n_z", "recon_loss", "fid_gen", "fid_recon", "silhouette", "kl")
 FILES = ("comparison.json", "comparison.csv", "comparison.md", "fig_metrics_vs_nz.png",
-         "fig_ald_vs_epoch.png")
+         "fig_ald_vs_epoch.png", "fig_cost_vs_distance.png")
 
 
 # ---------------------------------------------------------------- the report
-def build_report(grid: list[dict], ald: list[dict], *, asha: list[dict] | None = None,
-                 fixed: list[dict] | None = None, wall: dict[str, float] | None = None,
-                 dataset: str = "", criterion_metrics: Sequence[str] = ("recon_loss", "fid_gen",
-                                                                        "fid_recon"),
+def build_report(grid: list[TrialRecord], ald: list[TrialRecord], *,
+                 asha: list[TrialRecord] | None = None, fixed: list[TrialRecord] | None = None,
+                 wall: dict[str, float] | None = None, dataset: str = "", rule: str | None = None,
+                 metric: str = "neg_elbo",
+                 criterion_metrics: Sequence[str] = ("recon_loss", "fid_gen", "fid_recon"),
                  rel_floor: float = 0.02) -> dict[str, Any]:
     """Compare ALD's chosen n_z and cost against a grid over fixed n_z.
 
     Args:
-        grid: the grid sweep's trial dicts (``SweepResult.trials``): ``n_z_grid``,
-            ``seed``, ``status``, ``history`` (per-epoch metric dicts), ``time_s``.
-        ald: the ALD sweep's trial dicts (``final_n_z`` is ALD's choice per seed).
-        asha: optional trial dicts of a grid + ASHA sweep (cost comparison only).
+        grid: the grid sweep's trial records (``SweepRecord.trials``).
+        ald: the ALD sweep's trial records (``final_n_z`` is ALD's choice per seed).
+        asha: optional records of a grid + ASHA sweep (its answer and cost).
         fixed: optional fixed-n_z trials at ALD's chosen n_z values; without one at a
             seed's n_z, the grid trial at that exact n_z stands in, else "not run".
         wall: wall time of each sweep in seconds, keys ``grid``, ``ald``, ``asha``.
         dataset: the dataset's name, for the titles.
+        rule: the ALD sweep's stop rule, for the titles and the recommendation.
+        metric: what ASHA minimised (``tune.metric``): grid + ASHA's answer is the n_z of
+            its best trial that ran to the end by this metric.
         criterion_metrics: the metrics the plateau edge must satisfy (module docstring).
         rel_floor: the relative tolerance floor (0.02 = 2 % of the best value).
 
@@ -65,19 +67,20 @@ def build_report(grid: list[dict], ald: list[dict], *, asha: list[dict] | None =
         A JSON-ready dict: ``grid`` (rows per n_z, optima, mean rank), ``criterion``
         (tolerances, region, plateau edge), ``ald`` (per seed, summary), ``vs`` (final
         metrics against the grid optimum and the fixed run at ALD's n_z), ``cost``,
-        ``speedup``, ``headline`` and ``curves`` (for the figures).
+        ``speedup``, ``methods`` (each method's answer, distance and compute),
+        ``recommendation``, ``headline`` and ``curves`` (for the figures).
 
     Raises:
         ValueError: no usable grid or ALD trials, an unknown criterion metric, a bad
             ``rel_floor``, or a criterion metric with no finite grid value.
     """
-    bad = [m for m in criterion_metrics if m not in DIRECTIONS]
+    bad = [m for m in criterion_metrics if m not in CRITERION]
     if bad or not criterion_metrics:
-        raise ValueError(f"criterion_metrics must be a non-empty subset of {sorted(DIRECTIONS)}. "
+        raise ValueError(f"criterion_metrics must be a non-empty subset of {sorted(CRITERION)}. "
                          f"Got {list(criterion_metrics)!r} instead.")
     if not (isinstance(rel_floor, (int, float)) and 0 <= rel_floor < 1):
         raise ValueError(f"rel_floor must be a float in [0, 1). Got {rel_floor!r} instead.")
-    g_ok, a_ok = [t for t in grid if ok(t)], [t for t in ald if ok(t)]
+    g_ok, a_ok = [t for t in grid if t.finished], [t for t in ald if t.finished]
     for name, trials, kept in (("grid", grid, g_ok), ("ALD", ald, a_ok)):
         if not kept:
             raise ValueError(f"no finished {name} trials to compare ({len(trials)} given, "
@@ -86,7 +89,7 @@ def build_report(grid: list[dict], ald: list[dict], *, asha: list[dict] | None =
     rows = grid_rows(g_ok)
     crit = criterion(rows, g_ok, list(criterion_metrics), rel_floor)
     grid_sec = {"n_trials": len(grid), "n_errored": len(grid) - len(g_ok), "rows": rows,
-                "n_seeds": len({t.get("seed") for t in g_ok}),
+                "n_seeds": len({t.seed for t in g_ok}),
                 "optimum_by_metric": optima(rows), "mean_rank_nz": mean_rank(rows)}
     edge: Any = crit["plateau_edge"]
     rank_nz: Any = grid_sec["mean_rank_nz"]
@@ -98,34 +101,74 @@ def build_report(grid: list[dict], ald: list[dict], *, asha: list[dict] | None =
     ald_sec = _ald_section(a_ok, len(ald), rows, crit["best_region"], fixed or [], g_ok)
     cost = {k: _cost(v, (wall or {}).get(k)) for k, v in
             (("grid", grid), ("ald", ald), ("asha", asha)) if v}
-    report = {"dataset": dataset, "grid": grid_sec, "criterion": crit, "ald": ald_sec,
-              "vs": _versus(ald_sec, rows, opt), "cost": cost, "speedup": _speedups(cost),
+    report = {"dataset": dataset, "rule": rule, "grid": grid_sec, "criterion": crit,
+              "ald": ald_sec, "vs": _versus(ald_sec, rows, opt), "cost": cost,
+              "speedup": _speedups(cost),
               "curves": _curves(a_ok, _at_nz(fixed or [], opt) or _at_nz(g_ok, opt), opt)}
+    report["methods"] = _methods(report, asha or [], metric, rows)
+    report["recommendation"] = recommend(ald_sec["n_z"], rule, ald_sec["seeds"])
     report["headline"] = _headline(report)
     return clean(report)
 
 
-def _at_nz(trials: list[dict], nz: Any) -> list[dict]:
-    return [t for t in trials if ok(t) and t.get("n_z_grid") is not None
-            and int(t["n_z_grid"]) == nz]
+def recommend(n_zs: Sequence[int], rule: str | None = None,
+              seeds: Sequence[dict] = ()) -> dict[str, Any]:
+    """One n_z from ALD's per-seed answers: their median, ties broken upward.
+
+    With an even number of seeds the upper of the two middle values is taken: a
+    model one unit too wide costs little (its spare units die), one unit too narrow
+    misses the plateau.
+
+    Args:
+        n_zs: each seed's final n_z, in seed order.
+        rule: the stop rule that produced them.
+        seeds: the report's per-seed entries (for ``in_region``), optional.
+
+    Returns:
+        ``{"n_z", "rule", "per_seed", "reason", "in_region"}`` (``in_region`` None
+        without a grid).
+
+    Example:
+        >>> recommend([5, 8, 5], "ald-tune")["n_z"], recommend([6, 4])["n_z"]
+        (5, 6)
+    """
+    values = [int(n) for n in n_zs]
+    if not values:
+        return {"n_z": None, "rule": rule, "per_seed": [], "in_region": None,
+                "reason": "no finished ALD seed"}
+    ordered = sorted(values)
+    pick = ordered[len(ordered) // 2]
+    how = ("the only seed's final n_z" if len(values) == 1 else
+           f"the median of the {len(values)} seeds' final n_z {values}" +
+           (" (the upper middle value: ties are broken upward)" if len(values) % 2 == 0 else ""))
+    inside = next((s.get("in_region") for s in seeds if s.get("n_z") == pick), None)
+    return {"n_z": pick, "rule": rule, "per_seed": values, "in_region": inside,
+            "reason": how + (f", from the {rule!r} rule" if rule else "")}
 
 
-def _ald_section(trials: list[dict], n_all: int, rows: list[dict], region: list[int],
-                 fixed: list[dict], grid: list[dict]) -> dict:
+def _at_nz(trials: list[TrialRecord], nz: Any) -> list[TrialRecord]:
+    return [t for t in trials if t.finished and t.n_z_grid is not None and int(t.n_z_grid) == nz]
+
+
+def _distance(nz: int, grid_nz: list[int], region: list[int]) -> tuple[bool, int | None, Any]:
+    """(in the region, nearest region member, distance in n_z: 0 inside)."""
+    inside = in_region(nz, grid_nz, region)
+    near = min(region, key=lambda r: (abs(r - nz), r)) if region else None
+    return inside, near, 0 if inside else (abs(nz - near) if near is not None else None)
+
+
+def _ald_section(trials: list[TrialRecord], n_all: int, rows: list[dict], region: list[int],
+                 fixed: list[TrialRecord], grid: list[TrialRecord]) -> dict:
     grid_nz = [r["n_z"] for r in rows]
     seeds: list[dict[str, Any]] = []
-    for t in sorted(trials, key=lambda t: (num(t.get("seed")), str(t.get("trial_id")))):
-        nz = num(t.get("final_n_z"))
+    for t in sorted(trials, key=lambda t: (num(t.seed), str(t.trial_id))):
+        nz = num(t.final_n_z)
         nz = int(nz if math.isfinite(nz) else last(t, "n_z"))
-        inside = in_region(nz, grid_nz, region)
-        near = min(region, key=lambda r: (abs(r - nz), r)) if region else None
+        inside, near, dist = _distance(nz, grid_nz, region)
         ref, src = (_at_nz(fixed, nz), "fixed") if _at_nz(fixed, nz) else (_at_nz(grid, nz), "grid")
-        cpu = trial_cost(t)[0]
-        seeds.append({"seed": t.get("seed"), "trial_id": t.get("trial_id"), "n_z": nz,
-                      "in_region": inside, "nearest_region_nz": near,
-                      "distance": 0 if inside else (abs(nz - near) if near is not None else None),
-                      "epochs": len(t.get("history") or []) or t.get("epochs"), "cpu_s": cpu,
-                      **{m: last(t, m) for m in COLUMNS},
+        seeds.append({"seed": t.seed, "trial_id": t.trial_id, "n_z": nz, "in_region": inside,
+                      "nearest_region_nz": near, "distance": dist, "epochs": t.epochs,
+                      "cpu_s": trial_cost(t)[0], **{m: last(t, m) for m in COLUMNS},
                       "fixed_source": src if ref else "not run",
                       "fixed": {m: mean(last(f, m) for f in ref) for m in COLUMNS} if ref else None})
     nzs = [s["n_z"] for s in seeds]
@@ -147,20 +190,19 @@ def _versus(ald: dict, rows: list[dict], opt: int | None) -> dict:
         g = orow[m] if orow else NAN
         f = mean(s["fixed"][m] for s in with_fixed) if with_fixed else NAN
         metrics[m] = {"ald": a, "grid_optimum": g, "fixed_at_ald_nz": f,
-                             "ald_minus_optimum": a - g, "ald_minus_fixed": a - f,
-                             "ald_vs_optimum_rel": ratio(a - g, abs(g)) if g else NAN}
+                      "ald_minus_optimum": a - g, "ald_minus_fixed": a - f,
+                      "ald_vs_optimum_rel": ratio(a - g, abs(g)) if g else NAN}
     return out
 
 
-def _cost(trials: list[dict], wall: Any) -> dict:
+def _cost(trials: list[TrialRecord], wall: Any) -> dict:
     costs = [trial_cost(t) for t in trials]
-    return {"n_trials": len(trials), "n_errored": sum(not ok(t) for t in trials),
-            "trial_epochs": sum(len(t.get("history") or []) or int(t.get("epochs") or 0)
-                                for t in trials),
+    return {"n_trials": len(trials), "n_errored": sum(t.errored for t in trials),
+            "n_stopped": sum(t.status == "STOPPED" for t in trials),
+            "trial_epochs": sum(t.epochs for t in trials),
             "cpu_s": sum(c[0] for c in costs), "gpu_s": sum(c[1] for c in costs),
             "cpu_source": sorted({c[2] for c in costs}), "wall_s": num(wall),
-            "nodes": sorted({str(h["node_id"]) for t in trials for h in t.get("history") or []
-                             if h.get("node_id")})}  # Ray node ids, when the trials reported them
+            "nodes": sorted({n for t in trials for n in t.nodes})}
 
 
 def _speedups(cost: dict) -> dict:
@@ -176,12 +218,44 @@ def _speedups(cost: dict) -> dict:
     return out
 
 
-def _curves(ald: list[dict], fixed: list[dict], opt: int | None) -> dict:
-    def curve(t: dict) -> dict:
-        hist = t.get("history") or []
-        return {"seed": t.get("seed"), "epoch": [int(num(h.get("epoch", i)))
-                                                 for i, h in enumerate(hist)],
-                **{k: [num(h.get(k)) for h in hist] for k in CURVES}}
+def _asha_answer(asha: list[TrialRecord], metric: str) -> int | None:
+    """Grid + ASHA's n_z: its best trial (lowest ``metric``) among those that ran to the end."""
+    done = [(last(t, metric), t.nz) for t in asha if t.finished and math.isfinite(last(t, metric))]
+    return min(done)[1] if done else None
+
+
+def _methods(r: dict, asha: list[TrialRecord], metric: str, rows: list[dict]) -> list[dict]:
+    """Each method's answer beside its compute: the data of the cost-versus-quality figure.
+
+    The grid answers its optimum (distance 0 by definition); grid + ASHA the n_z of its
+    best surviving trial; ALD each seed's final n_z (one run per answer, so its compute
+    is one seed's: the sweep's over the number of seeds).
+    """
+    grid_nz, region = [x["n_z"] for x in rows], r["criterion"]["best_region"]
+    cost, out = r["cost"], []
+    g = cost["grid"]
+    out.append({"method": "grid", "n_z": r["criterion"]["optimum_nz"], "in_region": bool(region),
+                "distance": 0 if region else None, "cpu_s": g["cpu_s"],
+                "trial_epochs": g["trial_epochs"], "runs": g["n_trials"]})
+    if "asha" in cost:
+        nz = _asha_answer(asha, metric)
+        inside, _, dist = _distance(nz, grid_nz, region) if nz is not None else (None, None, None)
+        out.append({"method": "grid + ASHA", "n_z": nz, "in_region": inside, "distance": dist,
+                    "cpu_s": cost["asha"]["cpu_s"], "trial_epochs": cost["asha"]["trial_epochs"],
+                    "runs": cost["asha"]["n_trials"], "metric": metric})
+    a, n = r["ald"], max(1, cost["ald"]["n_trials"])
+    out.append({"method": f"ALD ({r['rule']})" if r.get("rule") else "ALD",
+                "n_z": a["n_z"], "in_region": a["n_in_region"] == len(a["seeds"]),
+                "distance": a["distance_mean"], "cpu_s": cost["ald"]["cpu_s"] / n,
+                "trial_epochs": cost["ald"]["trial_epochs"] / n, "runs": 1})
+    return out
+
+
+def _curves(ald: list[TrialRecord], fixed: list[TrialRecord], opt: int | None) -> dict:
+    def curve(t: TrialRecord) -> dict:
+        return {"seed": t.seed, "epoch": [int(num(h.get("epoch", i)))
+                                          for i, h in enumerate(t.history)],
+                **{k: [num(h.get(k)) for h in t.history] for k in CURVES}}
     return {"ald": [curve(t) for t in ald], "fixed_optimum": [curve(t) for t in fixed],
             "fixed_optimum_nz": opt}
 
@@ -193,7 +267,8 @@ def _headline(r: dict) -> dict:
              c["best_region"], default=None), "grid_region_max": max(c["best_region"], default=None),
          "ald_nz_mean": a["n_z_mean"], "ald_nz_std": a["n_z_std"],
          "ald_in_region_fraction": a["n_in_region"] / max(1, len(a["seeds"])),
-         "ald_distance_mean": a["distance_mean"]}
+         "ald_distance_mean": a["distance_mean"],
+         "recommended_nz": r["recommendation"]["n_z"]}
     for base, tag in (("grid", ""), ("asha", "_vs_asha")):
         for k, v in s.get(base, {}).items():
             h[f"speedup_{k}{tag}"] = v
@@ -208,16 +283,17 @@ def markdown(report: dict) -> str:
 
 
 def write_report(report: dict, out_dir: str) -> dict[str, str]:
-    """Write comparison.json/.csv/.md and both figures into ``out_dir``.
+    """Write comparison.json/.csv/.md and the figures (PNG and SVG) into ``out_dir``.
 
     Returns:
-        ``{"json", "csv", "md", "fig_metrics", "fig_epochs"}`` -> absolute paths.
+        ``{"json", "csv", "md", "fig_metrics", "fig_epochs", "fig_cost"}`` -> absolute
+        paths (each figure's SVG lies beside its PNG).
     """
-    from .report_plots import plot_ald_vs_epoch, plot_metrics_vs_nz
+    from .report_plots import plot_ald_vs_epoch, plot_cost_vs_distance, plot_metrics_vs_nz
 
     out_dir = os.path.abspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    paths = dict(zip(("json", "csv", "md", "fig_metrics", "fig_epochs"),
+    paths = dict(zip(("json", "csv", "md", "fig_metrics", "fig_epochs", "fig_cost"),
                      (os.path.join(out_dir, f) for f in FILES)))
     with open(paths["json"], "w", encoding="utf-8") as fh:
         json.dump(report, fh, indent=1, allow_nan=False)
@@ -226,19 +302,9 @@ def write_report(report: dict, out_dir: str) -> dict[str, str]:
         fh.write(markdown(report))
     plot_metrics_vs_nz(report, paths["fig_metrics"])
     plot_ald_vs_epoch(report, paths["fig_epochs"])
+    plot_cost_vs_distance([report], paths["fig_cost"])
     return paths
 
-
-
-def write_rules_table(reports: dict[str, dict], out_dir: str) -> str:
-    """Write ``rules.md`` (several ALD sweeps' reports side by side) and return its table."""
-    from .report_plots import side_by_side
-
-    table = side_by_side(reports)
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "rules.md"), "w", encoding="utf-8") as fh:
-        fh.write(table + "\n")
-    return table
 
 def _write_csv(report: dict, path: str) -> None:
     head = ["method", "n_z", "seed", "n_seeds", *COLUMNS, "mean_rank", "in_region", "distance",
@@ -250,19 +316,3 @@ def _write_csv(report: dict, path: str) -> None:
             w.writerow({**r, "method": "grid", "seed": "", "distance": 0 if r["in_region"] else ""})
         for s in report["ald"]["seeds"]:
             w.writerow({**s, "method": "ald", "n_seeds": 1})
-
-
-def log_report(uri: str, run_ids: list[str], paths: dict[str, str], report: dict) -> None:
-    """Attach the files under ``report/`` and the headline numbers as ``report.*`` metrics."""
-    from mlflow.entities import Metric
-
-    from .tracking import client
-
-    c, now = client(uri), int(time.time() * 1000)
-    nums = {k: v for k, v in report["headline"].items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    for run_id in dict.fromkeys(r for r in run_ids if r):
-        for p in paths.values():
-            c.log_artifact(run_id, p, artifact_path="report")
-        c.log_batch(run_id, metrics=[Metric(f"report.{k}", float(v), now, 0)
-                                     for k, v in sorted(nums.items())])

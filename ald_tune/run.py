@@ -1,4 +1,4 @@
-"""The speed-versus-optimality comparison: grid sweep, ALD sweep, report.
+"""The speed-versus-optimality comparison: grid sweep, ALD sweeps, report.
 
 Runs as a script in a checkout, on any machine with ald-tune installed, and as
 the target of the Ray cluster launcher, which copies only this one file to the
@@ -8,12 +8,13 @@ head node::
     python ald_tune/run.py --space search_spaces/mnist.yaml --preset quick
     ray submit cluster.yaml ald_tune/run.py -- --space search_spaces/mnist.yaml
 
-Modes: ``compare`` (default: grid, then one ALD sweep per rule in ``--rules``,
-then fixed runs at ALD's chosen n_z, then one report per rule and a side-by-side
-table), ``ald``, ``grid``. ``ray.init()`` joins a running cluster
-(``$RAY_ADDRESS`` or the one started by ``ray start`` on this node) or starts
-a local one. Search spaces are found by path, else among the spaces bundled
-with the installed package (``--space mnist`` works anywhere).
+Modes: ``compare`` (default: grid, grid + ASHA when ``tune.scheduler=asha``, one ALD
+sweep per rule in ``--rules``, then fixed runs at ALD's chosen n_z, then one report
+per rule, the side-by-side table and the recommended n_z), ``ald``, ``grid``.
+``ray.init()`` joins a running cluster (``$RAY_ADDRESS`` or the one started by
+``ray start`` on this node) or starts a local one. Search spaces are found by path,
+else among the spaces bundled with the installed package (``--space mnist`` works
+anywhere).
 """
 
 from __future__ import annotations
@@ -28,18 +29,23 @@ if __name__ == "__main__":  # pragma: no cover - script start-up
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 
 import argparse  # noqa: E402
-from dataclasses import replace  # noqa: E402
 import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from typing import Sequence  # noqa: E402
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from ald_tune.cli import _sweep_args
+def build_parser(prog: str = "ald_tune/run.py", modes: bool = True) -> argparse.ArgumentParser:
+    """The comparison's options; ``modes`` adds the positional ``MODE`` of ``run.py``."""
+    from ald_tune.cli import sweep_args
 
-    p = argparse.ArgumentParser(prog="ald_tune/run.py", description=(
-        "Run the grid and ALD sweeps from one search space and compare them."))
-    p.add_argument("mode", nargs="?", default="compare", choices=("compare", "ald", "grid"))
-    _sweep_args(p)
+    p = argparse.ArgumentParser(prog=prog, description=(
+        "Run the grid, the ALD sweeps (one per stop rule) and fixed runs at ALD's n_z from "
+        "one search space; print and write one report per rule, the rules side by side and "
+        "the recommended n_z, and log them to the sweeps' MLflow parent runs."))
+    if modes:
+        p.add_argument("mode", nargs="?", default="compare", choices=("compare", "ald", "grid"),
+                       help="compare (default): everything; ald or grid: that sweep alone")
+    sweep_args(p, scheduler=True)
     p.add_argument("--out", default=None,
                    help="report folder (default: RUN_DIR/results/<dataset>-<time>)")
     p.add_argument("--rules", default=None,
@@ -50,129 +56,179 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _opts(args, mode: str, space: str, label: str | None = None, dataset: str = ""):
-    from ald_tune.tuners import SweepOptions
-    label = label or mode
-    name = f"{args.name}-{label}" if args.name else None
-    opts = SweepOptions(mode=mode, space=space, name=name, run_dir=args.run_dir,
-                        storage=args.storage, tracking_uri=args.tracking_uri,
-                        tracking=not args.no_tracking, experiment=args.experiment,
-                        resume=False, address=args.address, label=label)
-    # --resume continues the stages that had started; a stage the interrupted
-    # comparison never reached starts fresh.
-    return replace(opts, resume=bool(args.resume) and _started(opts, name, label, dataset))
-
-
-def _started(opts, name: str | None, label: str, dataset: str) -> bool:
-    import glob
-
-    from ald_tune.tuners import storage_path
-    storage = storage_path(opts)
-    if "://" in storage:
-        return True  # remote storage: let Tune decide (restore fails loudly if absent)
-    pattern = name or f"{label}-{dataset}-*"
-    return bool(glob.glob(os.path.join(storage, pattern)))
-
-
-def run_fixed_at(cfg, args, space: str, n_zs: Sequence[int]):
-    """Fixed-size runs at ALD's chosen sizes that the grid did not cover (one seed each)."""
-    from ald_tune.tuners import run_sweep
-
-    missing = sorted(set(int(n) for n in n_zs) - set(cfg.grid.n_z))
-    if not missing:
-        return None
-    sub = cfg.replace(grid={"n_z": missing}, tune={"scheduler": "fifo", "grid_seeds": 1})
-    return run_sweep(sub, _opts(args, "grid", space, "fixed", cfg.data.name))
-
-
 def parse_rules(text: str | None, default: str) -> list[str]:
     """The ``--rules`` list, checked before anything starts."""
-    from ald_tune.config import RULES
     from ald_tune.errors import ConfigError
+    from ald_tune.kinds import RULES
 
     rules = list(dict.fromkeys(r.strip() for r in (text or default).split(",") if r.strip()))
     bad = [r for r in rules if r not in RULES]
     if bad or not rules:
         raise ConfigError(f"--rules must list 'paper' and/or 'ald-tune', comma-separated. "
-                          f"Got {text!r}. Fix: e.g. --rules paper,ald-tune.")
+                          f"Got {str(text)[:200]!r}. Fix: e.g. --rules paper,ald-tune.")
     return rules
 
 
-def _ald_label(rule: str) -> str:
-    return "ald" if rule == "paper" else "aldtune"
+class Plan:
+    """The sweeps of one ``compare``: their names, kinds and what resumes.
+
+    Every sweep of a compare is tagged with its name (``ald_tune.compare``); the names of
+    its sweeps derive from it, so ``--resume`` finds every stage again.
+    """
+
+    def __init__(self, args, cfg, space: str) -> None:
+        from ald_tune.tuners import SweepOptions, storage_path
+
+        self.args, self.cfg, self.space = args, cfg, space
+        dataset = cfg.data.name
+        self.storage = storage_path(SweepOptions(run_dir=args.run_dir, storage=args.storage))
+        if args.name:
+            self.compare, self.stamp = args.name, None
+        elif args.resume:
+            self.compare, self.stamp = self._newest(dataset)
+        else:
+            self.stamp = time.strftime("%Y%m%d-%H%M%S")
+            self.compare = f"compare-{dataset}-{self.stamp}"
+
+    def _newest(self, dataset: str) -> tuple[str, str]:
+        import glob
+
+        from ald_tune.errors import ConfigError
+        from ald_tune.kinds import read_sweep_file
+
+        found = []
+        for folder in glob.glob(os.path.join(self.storage, f"*-{dataset}-*")):
+            info = read_sweep_file(folder)
+            if str(info.get("compare", "")).startswith(f"compare-{dataset}-"):
+                found.append((os.path.getmtime(folder), info["compare"]))
+        if not found:
+            raise ConfigError(f"--resume: no compare on {dataset} under {self.storage!r}. Fix: "
+                              "pass --name of the compare, or the same --storage/--run-dir.")
+        compare = max(found)[1]
+        return compare, compare[len(f"compare-{dataset}-"):]
+
+    def name(self, label: str) -> str:
+        if self.stamp is None:
+            return f"{self.compare}-{label}"
+        return f"{label}-{self.cfg.data.name}-{self.stamp}"
+
+    def options(self, mode: str, kind: str, label: str, main_rule: str):
+        """The options of one stage; it resumes only if it had started."""
+        from ald_tune.tuners import SweepOptions
+
+        a = self.args
+        name = self.name(label)
+        started = "://" in self.storage or os.path.isdir(os.path.join(self.storage, name))
+        return SweepOptions(mode=mode, space=self.space, name=name, run_dir=a.run_dir,
+                            storage=a.storage, tracking_uri=a.tracking_uri,
+                            tracking=not a.no_tracking, experiment=a.experiment,
+                            resume=bool(a.resume) and started, address=a.address, kind=kind,
+                            compare=self.compare, main_rule=main_rule)
+
+
+def run_fixed_at(plan: Plan, n_zs: Sequence[int], main_rule: str):
+    """Fixed-size runs at ALD's chosen sizes that the grid did not cover (one seed each)."""
+    from ald_tune.tuners import run_sweep
+
+    cfg = plan.cfg
+    missing = sorted(set(int(n) for n in n_zs) - set(cfg.grid.n_z))
+    if not missing:
+        return None
+    sub = cfg.replace(grid={"n_z": missing}, tune={"scheduler": "fifo", "grid_seeds": 1})
+    return run_sweep(sub, plan.options("grid", "fixed", "fixed", main_rule))
 
 
 def compare(cfg, args, space: str, rules: list[str]) -> int:
-    """Grid, ALD per rule, fixed runs at ALD's n_z, then the reports (printed and written)."""
-    from ald_tune import report as rep
-    from ald_tune.tuners import run_sweep
+    """Grid, ALD per rule, fixed runs at ALD's n_z, then the reports (printed, written, logged)."""
+    from ald_tune.comparison import Comparison, log_comparison, render
+    from ald_tune.kinds import SweepKind
+    from ald_tune.tuners import mark_complete, run_sweep
 
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    plan, main = Plan(args, cfg, space), rules[0]
+    print(f"compare {plan.compare}: grid, {'grid + ASHA, ' if cfg.tune.scheduler == 'asha' else ''}"
+          f"ALD with rule(s) {', '.join(rules)}"
+          f"{'' if args.no_fixed else ', fixed runs at ALD n_z off the grid'}")
     grid = run_sweep(cfg.replace(tune={"scheduler": "fifo"}),
-                     _opts(args, "grid", space, None, cfg.data.name))
-    # With tune.scheduler=asha, the grid + ASHA baseline runs as well (the stronger baseline).
-    asha = run_sweep(cfg, _opts(args, "grid", space, "asha", cfg.data.name)) \
+                     plan.options("grid", "grid", "grid", main))
+    asha = run_sweep(cfg, plan.options("grid", "asha", "asha", main)) \
         if cfg.tune.scheduler == "asha" else None
-    alds = {rule: run_sweep(cfg.replace(ald={"rule": rule}),
-                            _opts(args, "ald", space, _ald_label(rule), cfg.data.name))
-            for rule in rules}
+    alds = {}
+    for rule in rules:
+        kind = SweepKind("ald", rule)
+        alds[rule] = run_sweep(cfg.replace(ald={"rule": rule}),
+                               plan.options("ald", "ald", kind.label, main))
     fixed = None if args.no_fixed else run_fixed_at(
-        cfg, args, space, [t["final_n_z"] for a in alds.values() for t in a.trials])
+        plan, [t.final_n_z for a in alds.values() for t in a.trials if t.final_n_z], main)
+    sweeps = [s for s in (grid, asha, fixed, *alds.values()) if s is not None]
+    mark_complete(sweeps)
+    comp = Comparison(grid=grid, alds=alds, asha=asha, fixed=fixed, dataset=cfg.data.name,
+                      compare=plan.compare, metric=cfg.tune.metric).build()
     out = os.path.abspath(args.out or os.path.join(args.run_dir, "results",
-                                                   f"{cfg.data.name}-{stamp}"))
-    reports = {}
-    for i, (rule, ald) in enumerate(alds.items()):
-        report = rep.build_report(
-            grid.trials, ald.trials, asha=asha.trials if asha else None,
-            fixed=fixed.trials if fixed else None,
-            wall={"grid": grid.wall_time_s, "ald": ald.wall_time_s,
-                  **({"asha": asha.wall_time_s} if asha else {})},
-            dataset=cfg.data.name)
-        report["rule"] = rule
-        reports[rule] = report
-        for folder in ([out] if i == 0 else []) + [os.path.join(out, rule)]:
-            paths = rep.write_report(report, folder)
-        if grid.tracking_uri:
-            runs = [r.parent_run_id for r in (grid, ald, fixed, asha)
-                    if r is not None and r.parent_run_id]
-            rep.log_report(grid.tracking_uri, runs, paths, report)
-        print(f"# rule: {rule}\n" + rep.markdown(report))
-    print(rep.write_rules_table(reports, out))
+                                                   f"{cfg.data.name}-{plan.stamp or plan.compare}"))
+    paths = comp.write(out)
+    if grid.tracking_uri:
+        log_comparison(grid.tracking_uri, comp, paths)
+    print(render(comp))
     print(f"report written to {out}")
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``ald_tune/run.py`` (and ``ald-tune compare``)."""
-    from ald_tune.cli import resolve_space, sweep_overrides
-    from ald_tune.config import RULES, load_config
+def check_flags(args, mode: str) -> None:
+    """Flags that would do nothing for this mode are refused, before anything starts."""
+    from ald_tune.errors import ConfigError
+
+    useless = {"ald": [("--scheduler", args.scheduler is not None, "the grid and compare modes",
+                        "ALD trials end themselves; ASHA stops grid trials"),
+                       ("--out", args.out is not None, "the compare mode", "only it writes a report"),
+                       ("--no-fixed", args.no_fixed, "the compare mode", "only it runs fixed runs")],
+               "grid": [("--rules", args.rules is not None, "the compare and ald modes",
+                         "the grid has no stop rule"),
+                        ("--out", args.out is not None, "the compare mode", "only it writes a report"),
+                        ("--no-fixed", args.no_fixed, "the compare mode", "only it runs fixed runs")]}
+    for flag, given, where, why in useless.get(mode, []):
+        if given:
+            raise ConfigError(f"{flag} applies to {where}, not {mode} ({why}). Fix: drop {flag}.")
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "ald_tune/run.py",
+         modes: bool = True) -> int:
+    """Entry point of ``ald_tune/run.py`` (and, with ``modes=False``, ``ald-tune compare``)."""
+    from ald_tune.cli import print_config, resolve_space, sweep_overrides
+    from ald_tune.config import load_config
     from ald_tune.errors import ConfigError, DataError
+    from ald_tune.kinds import RULES
     from ald_tune.tuners import init_ray, run_sweep
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog, modes).parse_args(argv)
+    mode = getattr(args, "mode", "compare")
     try:
+        check_flags(args, mode)
         space = resolve_space(args.space)
         cfg = load_config(space, args.preset, sweep_overrides(args))
+        if args.print_config:
+            return print_config(cfg)
         # compare runs both rules by default, the configured one first (its report is the main one)
         both = ",".join(dict.fromkeys([cfg.ald.rule, *RULES]))
-        rules = parse_rules(args.rules, both if args.mode == "compare" else cfg.ald.rule)
-        if args.mode == "grid" and args.rules:
-            raise ConfigError("--rules applies to the compare and ald modes, not grid. "
-                              "Fix: drop --rules.")
+        rules = parse_rules(args.rules, both if mode == "compare" else cfg.ald.rule)
         init_ray(args.address)
-        if args.mode == "compare":
+        if mode == "compare":
             return compare(cfg, args, space, rules)
-        if args.mode == "grid":
-            sweeps = [(cfg, _opts(args, "grid", space, None, cfg.data.name))]
-        else:  # one ALD sweep per rule; one rule keeps the plain "ald" label when it is paper
+        from ald_tune.tuners import SweepOptions
+        base = SweepOptions(mode=mode, space=space, name=args.name, run_dir=args.run_dir,
+                            storage=args.storage, tracking_uri=args.tracking_uri,
+                            tracking=not args.no_tracking, experiment=args.experiment,
+                            resume=bool(args.resume), address=args.address)
+        if mode == "grid":
+            sweeps = [(cfg, base)]
+        else:  # one ALD sweep per rule
             sweeps = [(cfg.replace(ald={"rule": r}),
-                       _opts(args, "ald", space, _ald_label(r), cfg.data.name)) for r in rules]
+                       replace(base, name=f"{args.name}-{r}" if args.name and len(rules) > 1
+                               else args.name)) for r in rules]
         for sub, opts in sweeps:
-            result = run_sweep(sub, replace(opts, resume=bool(args.resume)))
-            print(result.table())
+            print(run_sweep(sub, opts).table())
         return 0
     except (ConfigError, DataError) as exc:
-        print(f"ald_tune/run.py: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
 
 

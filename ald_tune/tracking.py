@@ -31,13 +31,23 @@ from typing import Any, Mapping
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .errors import ConfigError
+from .kinds import COMPARE_TAG, DATASET_TAG, MAIN_RULE_TAG, SWEEP_TAG, SweepKind
+from .vocabulary import TRACKED
 
-SWEEP_TAG = "ald_tune.sweep"
 TRIAL_TAG = "ald_tune.trial_id"
 PARENT_TAG = "mlflow.parentRunId"
-TRACKED_METRICS = ("n_z", "recon_loss", "kl", "neg_elbo", "fid_gen", "fid_recon", "silhouette",
-                   "accuracy", "active_units", "train_loss", "train_time_s", "eval_time_s",
-                   "cpu_time_s", "stopped", "removed")
+NODES_TAG = "ald_tune.nodes"            # the Ray nodes a trial ran on, comma-separated
+FINAL_NZ_TAG = "ald_tune.final_n_z"
+COMPLETE_TAG = "ald_tune.compare_complete"  # every sweep of that compare has finished
+WALL_METRIC = "sweep_wall_s"            # one value per fit of the sweep (resumes add one)
+CONFIG_ARTIFACT = "config.json"         # the whole config, once per sweep
+TRACKED_METRICS = TRACKED
+#: The few config fields logged as MLflow params, the ones people filter and compare runs
+#: by; the whole config is the parent run's ``config.json`` artifact (a run's params
+#: table would otherwise bury the image cards under ~60 rows).
+FILTER_PARAMS = ("data.name", "model.arch", "train.epochs", "train.batch_size", "train.lr",
+                 "train.beta", "train.seed", "ald.rule", "ald.n_z_init", "eval.fid_extractor",
+                 "tune.metric", "tune.scheduler", "tune.cpus_per_trial", "tune.gpus_per_trial")
 # MLflow's client retries a failed request 7 times with exponential backoff and waits
 # 120 s for an answer: minutes of stalled training per call while the server is down.
 # Trial processes fail fast instead and retry on their own, bounded schedule.
@@ -205,9 +215,43 @@ def log_params(c, run_id: str, flat: Mapping[str, Any]) -> None:
         c.log_batch(run_id, params=params[i:i + 100])
 
 
-def start_parent_run(uri: str, experiment: str, sweep: str, *, mode: str, cfg,
-                     space: str | None, resume: bool) -> tuple[str, str]:
+def filter_params(cfg) -> dict[str, Any]:
+    """The :data:`FILTER_PARAMS` of a config, flat."""
+    flat = cfg.flat()
+    return {k: flat[k] for k in FILTER_PARAMS if k in flat}
+
+
+def find_parent_run(c, exp_id: str, sweep: str):
+    """The newest parent run named ``sweep`` in the experiment, or None.
+
+    Filters in Python rather than in an MLflow filter string, so a sweep name can hold
+    any character without being read as part of the filter.
+    """
+    for run in search_all(c, exp_id, order_by=["attributes.start_time DESC"]):
+        if run.data.tags.get(SWEEP_TAG) == sweep and PARENT_TAG not in run.data.tags:
+            return run
+    return None
+
+
+def search_all(c, exp_id: str, filter_string: str = "", order_by: list[str] | None = None):
+    """Every run of an experiment matching ``filter_string``, page by page."""
+    token = None
+    while True:
+        page = c.search_runs([exp_id], filter_string=filter_string, max_results=1000,
+                             order_by=order_by, page_token=token)
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def start_parent_run(uri: str, experiment: str, sweep: str, *, kind: SweepKind, cfg,
+                     space: str | None, resume: bool, compare: str | None = None,
+                     main_rule: str | None = None, runner: str | None = None) -> tuple[str, str]:
     """Create the sweep's parent run, or find it again with ``resume``.
+
+    Its kind (and rule) are written here, once, as tags; the few filter params are
+    params and the whole config is the ``config.json`` artifact.
 
     Returns:
         (experiment_id, parent_run_id)
@@ -216,21 +260,37 @@ def start_parent_run(uri: str, experiment: str, sweep: str, *, mode: str, cfg,
 
     c = client(uri)
     exp_id = ensure_experiment(c, experiment)
-    found = c.search_runs([exp_id], filter_string=f"tags.`{SWEEP_TAG}` = '{sweep}'",
-                          max_results=1, order_by=["attributes.start_time DESC"])
-    if found and resume:
-        run_id = found[0].info.run_id
-        if found[0].info.status != "RUNNING":
+    found = find_parent_run(c, exp_id, sweep) if resume else None
+    if found is not None:
+        run_id = found.info.run_id
+        if found.info.status != "RUNNING":
             c.update_run(run_id, status="RUNNING")
         return exp_id, run_id
-    tags = {SWEEP_TAG: sweep, "ald_tune.mode": mode, "ald_tune.dataset": cfg.data.name,
-            "ald_tune.space": str(space), "ald_tune.version": __version__}
+    tags = {SWEEP_TAG: sweep, **kind.tags(), "ald_tune.mode": kind.mode,
+            DATASET_TAG: cfg.data.name, "ald_tune.space": str(space),
+            "ald_tune.version": __version__}
+    if compare:
+        tags[COMPARE_TAG] = compare
+    if main_rule:
+        tags[MAIN_RULE_TAG] = main_rule
+    if runner:
+        tags["ald_tune.runner"] = runner
     commit = git_commit()
     if commit:
         tags["ald_tune.git_commit"] = commit
     run = c.create_run(exp_id, tags=tags, run_name=sweep)
-    log_params(c, run.info.run_id, cfg.flat())
+    log_params(c, run.info.run_id, filter_params(cfg))
+    c.log_dict(run.info.run_id, cfg.to_dict(), CONFIG_ARTIFACT)
     return exp_id, run.info.run_id
+
+
+def log_sweep_wall(uri: str, run_id: str, wall_s: float, step: int) -> None:
+    """One fit's wall time on the parent run (its sum is the sweep's wall time)."""
+    import time
+
+    from mlflow.entities import Metric
+    client(uri).log_batch(run_id, metrics=[Metric(WALL_METRIC, float(wall_s),
+                                                  int(time.time() * 1000), step)])
 
 
 def finish_run(uri: str, run_id: str, status: str = "FINISHED") -> bool:
@@ -249,7 +309,15 @@ def finish_run(uri: str, run_id: str, status: str = "FINISHED") -> bool:
 
 def find_child_run(c, experiment_id: str, parent_run_id: str, trial_id: str):
     """The child run of ``trial_id`` under ``parent_run_id``, or None."""
-    found = c.search_runs(
-        [experiment_id], max_results=1,
-        filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}' and tags.`{PARENT_TAG}` = '{parent_run_id}'")
-    return found[0] if found else None
+    for run in search_all(c, experiment_id, f"tags.`{PARENT_TAG}` = '{run_id_text(parent_run_id)}'"):
+        if run.data.tags.get(TRIAL_TAG) == trial_id:
+            return run
+    return None
+
+
+def run_id_text(run_id: str) -> str:
+    """A run id for an MLflow filter string: MLflow's ids are hex, so anything else is refused
+    (it could otherwise end the quoted value and change the filter)."""
+    if not re.fullmatch(r"[0-9a-fA-F-]{1,64}", str(run_id)):
+        raise ConfigError(f"{run_id!r} is not an MLflow run id (hex digits).")
+    return str(run_id)

@@ -14,7 +14,7 @@ The trial's ``config`` (Ray's param space) holds::
 
     {"space": Config.to_dict(), "seed": 0, "n_z": 8 (grid only),
      "lr"/"beta": (Optuna only), "tracking": {"uri", "experiment_id", "parent_run_id"} | None,
-     "mode": "ald" | "grid", "engine": "real" | "scripted" | "paired", "fail_once": {...} (tests),
+     "mode": "ald" | "grid", "kind": "grid" | "asha" | "fixed" | "ald", "engine": "real" | "scripted" | "paired", "fail_once": {...} (tests),
      "report_ahead": bool (tune.report one epoch behind training; off under ASHA)}
 """
 
@@ -28,6 +28,7 @@ from typing import Any, Mapping
 
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from .config import Config
+from .kinds import SweepKind
 
 
 def trial_config(config: Mapping[str, Any], cpus: float = 1.0) -> Config:
@@ -64,17 +65,22 @@ def _maybe_fail(config: Mapping[str, Any], epoch: int) -> None:
         raise RuntimeError(f"injected failure at epoch {epoch} (test hook)")
 
 
+def trial_kind(config: Mapping[str, Any], cfg: Config) -> SweepKind:
+    """The kind of the sweep a trial belongs to, as its driver wrote it in the config."""
+    return SweepKind.for_sweep(config.get("mode", "ald"), cfg, config.get("kind"))
+
+
 def _logger(config: Mapping[str, Any], trial_id: str, trainer, cfg: Config):
     tracking = config.get("tracking")
     if not tracking:
         return None
+    from .tracking import filter_params
     from .trial_logger import TrialLogger
-    mode = config.get("mode", "ald")
-    name = f"{mode}-nz{config['n_z']}-s{config.get('seed', 0)}" if "n_z" in config else \
-        f"{mode}-s{config.get('seed', 0)}-{trial_id[-5:]}"
-    tags = {"ald_tune.mode": mode, "ald_tune.seed": str(config.get("seed", 0)),
-            "ald_tune.rule": "fixed" if "n_z" in config else cfg.ald.rule}
-    params = {**cfg.flat(), "n_z_init": trainer.model.n_z if not trainer.history else
+    kind, seed = trial_kind(config, cfg), config.get("seed", 0)
+    name = f"{kind.label}-nz{config['n_z']}-s{seed}" if "n_z" in config else \
+        f"{kind.label}-s{seed}-{trial_id[-5:]}"
+    tags = {**kind.tags(), "ald_tune.mode": kind.mode, "ald_tune.seed": str(seed)}
+    params = {**filter_params(cfg), "n_z_init": trainer.model.n_z if not trainer.history else
               trainer.history[0]["n_z"]}
     return TrialLogger(tracking["uri"], tracking["experiment_id"], tracking["parent_run_id"],
                        trial_id, tags, params, name)
@@ -117,10 +123,13 @@ def train_trial(config: dict[str, Any]) -> None:
         trainer.tracking_run_id = logger.run_id
     try:
         _epochs(config, cfg, trainer, logger, node_id)
-    except BaseException:
+    except BaseException as exc:
         if logger is not None:
             logger.flush()
-            logger.finish("FAILED")
+            # Tune stops a trial (ASHA, or the driver going away) with SystemExit from
+            # tune.report; a Ctrl-C is a KeyboardInterrupt: neither is a failure.
+            stopped = isinstance(exc, (SystemExit, KeyboardInterrupt))
+            logger.finish("KILLED" if stopped else "FAILED")
         raise
     if logger is not None:
         logger.log_final(trainer)

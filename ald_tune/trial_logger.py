@@ -19,8 +19,8 @@ import time
 import warnings
 from typing import Any, Mapping
 
-from .tracking import (PARENT_TAG, QUIET_HTTP_ENV, TRACKED_METRICS, TRIAL_TAG, client,
-                       find_child_run, log_params, redact_uri)
+from .tracking import (FINAL_NZ_TAG, NODES_TAG, PARENT_TAG, QUIET_HTTP_ENV, TRACKED_METRICS,
+                       TRIAL_TAG, client, find_child_run, log_params, redact_uri)
 
 FLUSH_BACKOFF_S = (1.0, 2.0)  # sleeps between the 3 tries of a flush: at most 3 s in all
 PENDING_DIR = "mlflow_pending"  # final artifacts not yet sent, kept in the trial's folder
@@ -62,15 +62,19 @@ class TrialLogger:
     Args:
         uri: tracking URI (absolute).
         experiment_id: the sweep's experiment.
-        parent_run_id: the sweep's parent run.
+        parent_run_id: the sweep's parent run; None for a run of its own
+            (``ald-tune train --tracking-uri``).
         trial_id: Ray's trial id (stable across retries and restores).
-        tags: extra tags (mode, seed...).
-        params: the trial's config snapshot (flat).
+        tags: extra tags (kind, rule, seed...).
+        params: the trial's filter params (flat).
         run_name: display name of the child run.
+        run_id: continue this run (a resumed ``ald-tune train``) instead of finding or
+            creating one by the trial id.
     """
 
-    def __init__(self, uri: str, experiment_id: str, parent_run_id: str, trial_id: str,
-                 tags: Mapping[str, str], params: Mapping[str, Any], run_name: str) -> None:
+    def __init__(self, uri: str, experiment_id: str, parent_run_id: str | None, trial_id: str,
+                 tags: Mapping[str, str], params: Mapping[str, Any], run_name: str,
+                 run_id: str | None = None) -> None:
         for key, value in QUIET_HTTP_ENV.items():
             os.environ.setdefault(key, value)  # read by MLflow at each request
         self.uri, self.client = uri, client(uri)
@@ -81,8 +85,11 @@ class TrialLogger:
         self.images: list = []  # (key, HxWxC array, step) not yet sent
         self.final_dir: str | None = None  # final artifacts not yet sent
         self.logged_steps: set[int] = set()  # steps in the store or in the buffer
+        self.nodes: set[str] = set()  # Ray nodes seen (the run's NODES_TAG)
+        self._nodes_sent: set[str] = set()
         self._warned = False
         self._last_ok = True
+        self._reopen = run_id
         self._connect()
 
     # -- connection ------------------------------------------------------------------------
@@ -93,16 +100,25 @@ class TrialLogger:
             return self.run_id
         tags, params, run_name = self._spec
         try:
-            found = find_child_run(self.client, self.experiment_id, self.parent_run_id,
-                                   self.trial_id)
+            if self._reopen is not None:
+                found = self.client.get_run(self._reopen)
+            elif self.parent_run_id is not None:
+                found = find_child_run(self.client, self.experiment_id, self.parent_run_id,
+                                       self.trial_id)
+            else:
+                found = None
             if found is not None:
                 run_id = found.info.run_id
                 self.client.update_run(run_id, status="RUNNING")
+                sent = {n for n in found.data.tags.get(NODES_TAG, "").split(",") if n}
+                self.nodes |= sent
+                self._nodes_sent = sent
                 # A run created just before an outage may lack (some of) its params.
                 missing = {k: v for k, v in params.items() if k not in found.data.params}
             else:
+                parent = {PARENT_TAG: self.parent_run_id} if self.parent_run_id else {}
                 run_id = self.client.create_run(self.experiment_id, run_name=run_name, tags={
-                    **tags, TRIAL_TAG: self.trial_id, PARENT_TAG: self.parent_run_id}).info.run_id
+                    **tags, TRIAL_TAG: self.trial_id, **parent}).info.run_id
                 missing = params
             if missing:
                 log_params(self.client, run_id, missing)
@@ -130,6 +146,9 @@ class TrialLogger:
         """Buffer one epoch's metrics (step = epoch) unless that step is already logged."""
         from mlflow.entities import Metric
 
+        node = metrics.get("node_id")
+        if isinstance(node, str) and node:
+            self.nodes.add(node)
         if epoch in self.logged_steps:
             return
         now = int(time.time() * 1000)
@@ -160,7 +179,7 @@ class TrialLogger:
             files = [os.path.basename(p) for p in (paths["history"], paths["model"], plot)]
             with open(os.path.join(folder, PENDING_FILE), "w", encoding="utf-8") as fh:
                 json.dump({"trial_id": self.trial_id, "files": files,
-                           "tags": {"ald_tune.final_n_z": str(trainer.model.n_z)}}, fh)
+                           "tags": {FINAL_NZ_TAG: str(trainer.model.n_z)}}, fh)
         except Exception as exc:
             warnings.warn(f"trial {self.trial_id}: final outputs could not be written "
                           f"({redact_uri(exc)}); metrics are unaffected.", RuntimeWarning)
@@ -208,6 +227,9 @@ class TrialLogger:
             chunk = self.buffer[:1000]  # MLflow caps a batch at 1,000 metrics
             self.client.log_batch(run_id, metrics=chunk)
             del self.buffer[:len(chunk)]
+        if self.nodes != self._nodes_sent:
+            self.client.set_tag(run_id, NODES_TAG, ",".join(sorted(self.nodes)))
+            self._nodes_sent = set(self.nodes)
         while self.images:
             key, img, step = self.images[0]
             self.client.log_image(run_id, img, key=key, step=step)

@@ -17,11 +17,13 @@ from __future__ import annotations
 import glob
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .config import Config
 from .errors import ConfigError
+from .kinds import SweepKind, read_sweep_file, write_sweep_file
+from .trial_records import SweepRecord, TrialRecord, history_row, num, sort_trials
 
 MODES = ("ald", "grid")
 ENGINES = ("real", "scripted", "paired")
@@ -47,8 +49,12 @@ class SweepOptions:
             :mod:`ald_tune.paired`).
         fail_once: test hook, ``{"epoch": E, "marker": "/abs/path"}``.
         verbose: print one line per trial result.
-        label: the default name's prefix instead of the mode (``asha``, ``fixed``).
+        label: the default name's prefix instead of the kind's label (a name only).
         callbacks: extra ``ray.tune.Callback`` objects (run on the driver).
+        kind: ``fixed`` for the fixed runs at ALD's n_z; default: from the mode and config
+            (``grid``, ``asha`` under ``tune.scheduler=asha``, ``ald``).
+        compare: the name of the ``compare`` run this sweep belongs to (a tag).
+        main_rule: that compare's main rule (a tag).
     """
 
     mode: str = "ald"
@@ -66,33 +72,17 @@ class SweepOptions:
     verbose: bool = True
     label: str | None = None
     callbacks: tuple = ()
+    kind: str | None = None
+    compare: str | None = None
+    main_rule: str | None = None
+
+    def sweep_kind(self, cfg: Config) -> SweepKind:
+        """What the sweep is (its tags say so, once)."""
+        return SweepKind.for_sweep(self.mode, cfg, self.kind)
 
 
-@dataclass
-class SweepResult:
-    """What a finished sweep returns: one dict per trial plus where things are."""
-
-    mode: str
-    name: str
-    path: str
-    tracking_uri: str | None
-    experiment_id: str | None
-    parent_run_id: str | None
-    wall_time_s: float
-    trials: list[dict[str, Any]] = field(default_factory=list)
-
-    def table(self) -> str:
-        """A plain-text summary table, one row per trial."""
-        head = f"{'trial':<24}{'seed':>5}{'n_z':>6}{'epochs':>8}{'recon':>9}{'fid_gen':>9}" \
-               f"{'fid_rec':>9}{'sil':>7}{'time_s':>8}  status"
-        rows = [head, "-" * len(head)]
-        for t in self.trials:
-            m = t["metrics"]
-            rows.append(f"{t['trial_id']:<24}{t['seed']:>5}{t['final_n_z']:>6}{t['epochs']:>8}"
-                        f"{m.get('recon_loss', float('nan')):>9.3f}{m.get('fid_gen', float('nan')):>9.2f}"
-                        f"{m.get('fid_recon', float('nan')):>9.2f}{m.get('silhouette', float('nan')):>7.3f}"
-                        f"{t['time_s']:>8.1f}  {t['status']}")
-        return "\n".join(rows)
+#: What :func:`run_sweep` returns (one record per trial, plus where things are).
+SweepResult = SweepRecord
 
 
 def storage_path(opts: SweepOptions) -> str:
@@ -107,7 +97,7 @@ def sweep_name(cfg: Config, opts: SweepOptions, storage: str) -> str:
     """The given name; with --resume the newest sweep of this mode and dataset."""
     if opts.name:
         return opts.name
-    prefix = f"{opts.label or opts.mode}-{cfg.data.name}-"
+    prefix = f"{opts.label or opts.sweep_kind(cfg).label}-{cfg.data.name}-"
     if opts.resume and "://" not in storage:
         found = sorted(glob.glob(os.path.join(storage, prefix + "*")), key=os.path.getmtime)
         if not found:
@@ -121,6 +111,8 @@ def validate_before_start(cfg: Config, opts: SweepOptions) -> None:
     """Everything that can fail cheaply fails here, before Ray starts a trial."""
     if opts.mode not in MODES:
         raise ConfigError(f"mode must be one of {MODES}. Got {opts.mode!r} instead.")
+    if opts.sweep_kind(cfg).mode != opts.mode:
+        raise ConfigError(f"a {opts.kind!r} sweep cannot run in mode {opts.mode!r}.")
     if opts.engine not in ENGINES:
         raise ConfigError(f"engine must be one of {ENGINES}. Got {opts.engine!r} instead.")
     if opts.mode == "ald":
@@ -185,7 +177,8 @@ def uses_asha(cfg: Config, opts: SweepOptions) -> bool:
 def param_space(cfg: Config, opts: SweepOptions, tracking: dict | None) -> dict[str, Any]:
     from ray import tune
 
-    space: dict[str, Any] = {"space": cfg.to_dict(), "mode": opts.mode, "engine": opts.engine,
+    space: dict[str, Any] = {"space": cfg.to_dict(), "mode": opts.mode,
+                             "kind": opts.sweep_kind(cfg).kind, "engine": opts.engine,
                              "tracking": tracking}
     if opts.fail_once:
         space["fail_once"] = opts.fail_once
@@ -254,19 +247,24 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepResult:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     storage = storage_path(opts)
     name = sweep_name(cfg, opts, storage)
+    kind = opts.sweep_kind(cfg)
+    path = os.path.join(storage, name) if "://" not in storage else f"{storage.rstrip('/')}/{name}"
     uri = exp_id = parent = None
     if opts.tracking:
         uri = trk.resolve_tracking_uri(opts.tracking_uri, opts.run_dir)
         trk.check_tracking(uri)
     init_ray(opts.address)
+    info = {"kind": kind.kind, "rule": kind.rule, "compare": opts.compare,
+            "main_rule": opts.main_rule, "dataset": cfg.data.name, "name": name,
+            **{k: v for k, v in read_sweep_file(path).items() if k in ("wall_s", "fits")}}
+    write_sweep_file(path, info)  # what the sweep is, beside Tune's own files
     if uri:
         exp_id, parent = trk.start_parent_run(
-            uri, opts.experiment or f"ald-tune-{cfg.data.name}", name, mode=opts.mode, cfg=cfg,
-            space=opts.space, resume=opts.resume)
+            uri, opts.experiment or f"ald-tune-{cfg.data.name}", name, kind=kind, cfg=cfg,
+            space=opts.space, resume=opts.resume, compare=opts.compare, main_rule=opts.main_rule)
     tracking = {"uri": uri, "experiment_id": exp_id, "parent_run_id": parent} if uri else None
     resources = {"cpu": cfg.tune.cpus_per_trial, "gpu": cfg.tune.gpus_per_trial}
     trainable = tune.with_resources(train_trial, resources)
-    path = os.path.join(storage, name) if "://" not in storage else f"{storage.rstrip('/')}/{name}"
     t0 = time.perf_counter()
     if opts.resume and tune.Tuner.can_restore(path):
         tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, restart_errored=True)
@@ -281,11 +279,19 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepResult:
                                callbacks=[ProgressCallback(verbose=opts.verbose),
                                           *result_loggers(), *opts.callbacks]))
     grid = tuner.fit()
-    result = collect(grid, opts.mode, name, path, uri, exp_id, parent, time.perf_counter() - t0)
+    fit_s = time.perf_counter() - t0
+    fits = int(info.get("fits", 0)) if isinstance(info.get("fits"), int) else 0
+    info = {**info, "wall_s": float(info.get("wall_s") or 0.0) + fit_s, "fits": fits + 1}
+    write_sweep_file(path, info)
+    result = SweepRecord(kind=kind, name=name, trials=collect(grid, kind, cfg),
+                         wall_s=info["wall_s"], dataset=cfg.data.name, compare=opts.compare,
+                         main_rule=opts.main_rule, path=path, tracking_uri=uri,
+                         experiment_id=exp_id, parent_run_id=parent)
     if uri and parent:
         from .backfill import backfill_quietly
         backfill_quietly(path, uri)  # what trials could not send while the server was down
-        failed = any(t["status"] != "TERMINATED" for t in result.trials)
+        trk.log_sweep_wall(uri, parent, fit_s, step=fits)
+        failed = any(t.errored for t in result.trials)
         trk.finish_run(uri, parent, "FAILED" if failed else "FINISHED")
     return result
 
@@ -299,21 +305,36 @@ def _once_per_epoch(rows: list[dict]) -> list[dict]:
     return [last[k] for k in sorted(last)]
 
 
-def collect(grid, mode, name, path, uri, exp_id, parent, wall) -> SweepResult:
-    """Turn Tune's ResultGrid into plain per-trial dicts."""
-    out = SweepResult(mode, name, path, uri, exp_id, parent, wall)
+def collect(grid, kind: SweepKind, cfg: Config) -> list[TrialRecord]:
+    """Turn Tune's ResultGrid into trial records (one row per epoch, tracked keys only)."""
+    out = []
     for r in grid:
         m = dict(r.metrics or {})
         df = r.metrics_dataframe
-        history = _once_per_epoch([] if df is None else df.to_dict("records"))
+        rows = _once_per_epoch([] if df is None else df.to_dict("records"))
         cfgd = r.config or {}
-        out.trials.append({
-            "trial_id": m.get("trial_id", os.path.basename(r.path or "")),
-            "seed": cfgd.get("seed"), "n_z_grid": cfgd.get("n_z"),
-            "final_n_z": m.get("final_n_z", m.get("n_z_next", cfgd.get("n_z"))),
-            "epochs": len(history), "time_s": float(m.get("time_total_s", 0.0)),
-            "status": "ERROR" if r.error else "TERMINATED", "metrics": m, "history": history,
-            "config": {k: v for k, v in cfgd.items() if k != "space"}, "path": r.path,
-        })
-    out.trials.sort(key=lambda t: (t["n_z_grid"] or 0, t["seed"] or 0, t["trial_id"]))
-    return out
+        space = (cfgd.get("space") or {}).get("tune", {})
+        history = [history_row(int(num(row.get("epoch", i))), row) for i, row in enumerate(rows)]
+        status = "ERROR" if r.error else ("TERMINATED" if m.get("run_over") else "STOPPED")
+        out.append(TrialRecord(
+            trial_id=str(m.get("trial_id", os.path.basename(r.path or ""))), kind=kind.kind,
+            rule=kind.rule, seed=cfgd.get("seed"), n_z_grid=cfgd.get("n_z"),
+            final_n_z=m.get("final_n_z", m.get("n_z_next", cfgd.get("n_z"))), status=status,
+            history=history, cpus=float(space.get("cpus_per_trial", cfg.tune.cpus_per_trial)),
+            gpus=float(space.get("gpus_per_trial", cfg.tune.gpus_per_trial)),
+            nodes=tuple(sorted({str(row["node_id"]) for row in rows
+                                if isinstance(row.get("node_id"), str)})),
+            path=r.path, config={k: v for k, v in cfgd.items() if k != "space"}))
+    return sort_trials(out)
+
+
+def mark_complete(sweeps: list[SweepRecord]) -> None:
+    """Every sweep of one compare has finished: say so on each (tag and sweep file), so
+    readers pick this set as a whole (``ald-tune report``, ``recommend``, the notebook)."""
+    from .tracking import COMPLETE_TAG, client
+
+    for s in sweeps:
+        if s.path:
+            write_sweep_file(s.path, {**read_sweep_file(s.path), "complete": True})
+        if s.tracking_uri and s.parent_run_id:
+            client(s.tracking_uri).set_tag(s.parent_run_id, COMPLETE_TAG, "true")

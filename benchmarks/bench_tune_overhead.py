@@ -59,12 +59,14 @@ def plain_run(cfg) -> float:
 def paired_run(cfg, tmp: str, label: str, tracking: bool) -> dict:
     """One paired ALD trial: the trial's and its twin's seconds per epoch, summed, and
     their ratio over each 10 epochs (epoch 0, first batches and caches, is left out)."""
+    from ald_tune.backfill import read_trials
     from ald_tune.tuners import SweepOptions, run_sweep
 
     t0 = time.perf_counter()
     result = run_sweep(cfg, SweepOptions(mode="ald", run_dir=tmp, verbose=False, engine="paired",
                                          tracking=tracking, label=label))
-    rows = result.trials[0]["history"][1:]
+    (trial_rows,) = read_trials(result.path)  # Tune's own rows: they hold the paired timings
+    rows = [r for _, r in sorted(trial_rows.by_epoch().items())][1:]
     trial, twin = ([h[k] for h in rows] for k in ("paired_trial_s", "paired_plain_s"))
     per_block = [sum(trial[i:i + 10]) / sum(twin[i:i + 10]) - 1 for i in range(0, len(rows), 10)]
     return {"trial": statistics.fmean(trial), "twin": statistics.fmean(twin),

@@ -215,12 +215,12 @@ def test_diverging_trial_fails_clearly_and_keeps_its_last_good_checkpoint(
     result = run_sweep(cfg, SweepOptions(mode="ald", run_dir=str(tmp_path), verbose=False,
                                          tracking=False, name="diverge"))
     trial = result.trials[0]
-    assert trial["status"] == "ERROR"
-    errors = glob.glob(os.path.join(trial["path"], "error*.txt"))
-    assert errors, os.listdir(trial["path"])
+    assert trial.status == "ERROR"
+    errors = glob.glob(os.path.join(trial.path, "error*.txt"))
+    assert errors, os.listdir(trial.path)
     text = open(errors[0]).read()
     assert re.search(r"loss became (nan|inf) at epoch 1", text) and "Fix: lower train.lr" in text
-    checkpoints = sorted(glob.glob(os.path.join(trial["path"], "checkpoint_*")))
+    checkpoints = sorted(glob.glob(os.path.join(trial.path, "checkpoint_*")))
     assert checkpoints, "the last good checkpoint is gone"
     ckpt = load_checkpoint(checkpoints[-1])
     assert ckpt["epoch"] == 0 and len(ckpt["history"]) == 1

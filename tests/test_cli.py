@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -71,3 +72,133 @@ def test_ui_serves_the_default_store_on_loopback(tmp_path):
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
+
+
+# -- what `ald-tune` itself answers, before anything trains -------------------------------------
+
+def test_version(capsys):
+    from ald_tune import __version__
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"ald-tune {__version__}"
+
+
+@pytest.mark.parametrize("command", [["train"], ["ald"], ["grid"], ["compare"],
+                                     ["optuna", "--mode", "grid"]])
+def test_print_config_prints_the_resolved_config_and_starts_nothing(command, capsys, monkeypatch):
+    import yaml
+
+    from ald_tune import tuners
+    from ald_tune.config import load_config
+
+    def tripwire(*a, **k):
+        raise AssertionError("--print-config started Ray")
+    monkeypatch.setattr(tuners, "init_ray", tripwire)
+    args = ["--space", "search_spaces/digits.yaml", "--preset", "paper", "--set", "train.epochs=7",
+            "--set", "grid.n_z=[3, 5]"]
+    assert main([*command, *args, "--print-config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    want = load_config("search_spaces/digits.yaml", "paper", ["train.epochs=7", "grid.n_z=[3, 5]"])
+    assert printed == want.to_dict() and printed["ald"]["rule"] == "paper"
+
+
+def test_compare_help_is_its_own(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["compare", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and out.startswith("usage: ald-tune compare")
+    assert "ald_tune/run.py" not in out and "{compare,ald,grid}" not in out
+    assert "--rules" in out and "--no-fixed" in out and "--print-config" in out
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["ald", "--scheduler", "asha"], r"--scheduler does nothing for ald sweeps.*Fix: drop"),
+    (["compare", "--no-such-flag"], r"unrecognized arguments: --no-such-flag"),
+])
+def test_flags_that_do_nothing_are_refused(argv, pattern, capsys, tmp_path):
+    try:
+        rc = main([*argv, "--run-dir", str(tmp_path)])
+    except SystemExit as e:  # argparse's own refusal
+        rc = e.code
+    assert rc == 2 and re.search(pattern, capsys.readouterr().err, re.S)
+    assert not (tmp_path / "ray").exists()
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["ald", "--out", "x"], r"--out applies to the compare mode, not ald"),
+    (["ald", "--no-fixed"], r"--no-fixed applies to the compare mode, not ald"),
+    (["grid", "--out", "x"], r"--out applies to the compare mode, not grid"),
+    (["ald", "--scheduler", "asha"], r"--scheduler applies to the grid and compare modes, not ald"),
+])
+def test_run_py_refuses_flags_of_other_modes(argv, pattern, capsys, tmp_path):
+    from ald_tune import run
+    assert run.main([*argv, "--run-dir", str(tmp_path)]) == 2
+    assert re.search(pattern, capsys.readouterr().err)
+
+
+def test_ui_runs_a_server_without_job_runner_and_prints_the_runs_view_link(tmp_path, monkeypatch,
+                                                                         capsys):
+    from mlflow import MlflowClient
+
+    db = tmp_path / "mlflow.db"
+    exp = MlflowClient(f"sqlite:///{db}").create_experiment("ald-tune-digits")
+    seen = {}
+
+    class FakeServer:
+        pid = 0
+
+        def __init__(self, cmd, env, **kw):
+            seen.update(cmd=cmd, env=env, kw=kw)
+
+        def wait(self):
+            return 0
+
+        def poll(self):
+            return 0
+    monkeypatch.setattr(subprocess, "Popen", FakeServer)
+    assert main(["ui", "--run-dir", str(tmp_path), "--port", "5077"]) == 0
+    cmd = seen["cmd"]
+    assert cmd[2:4] == ["mlflow", "server"] and cmd[cmd.index("--host") + 1] == "127.0.0.1"
+    assert seen["env"]["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert seen["kw"]["start_new_session"] is True
+    out = capsys.readouterr().out
+    assert (f"ald-tune-digits: http://127.0.0.1:5077/#/experiments/{exp}"
+            "?workflowType=machine_learning") in out
+
+
+def test_train_with_a_tracking_uri_logs_one_run_like_a_trial(tmp_path, cache_dir, capsys):
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--set", f"eval.cache_dir={cache_dir}", "--set",
+                 "eval.image_every=2", "--out", str(out), "--tracking-uri", uri,
+                 "--checkpoint-every", "3"]) == 0
+    c = MlflowClient(uri)
+    (run,) = c.search_runs([c.get_experiment_by_name("ald-tune-digits").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.tags["ald_tune.runner"] == "train"
+    assert run.data.tags["ald_tune.kind"] == "ald" and run.data.params["train.epochs"] == "6"
+    nz = c.get_metric_history(run.info.run_id, "n_z")
+    assert sorted(m.step for m in nz) == list(range(6))
+    hist = json.loads((out / "history.json").read_text())
+    assert [m.value for m in sorted(nz, key=lambda m: m.step)] == [e["n_z"] for e in hist["epochs"]]
+    assert run.data.tags["ald_tune.final_n_z"] == str(hist["final_n_z"])
+    files = {a.path for a in c.list_artifacts(run.info.run_id)}
+    assert {"history.json", "model.safetensors", "history.png", "images"} <= files
+    steps = {a.path for a in c.list_artifacts(run.info.run_id, "images")}
+    assert len(steps) >= 6  # samples and reconstructions at steps 0, 2, 4 (and 5)
+    assert f"MLflow run {run.info.run_id}" in capsys.readouterr().out
+
+
+def test_optuna_command_stores_the_study_for_optuna_dashboard(tmp_path, cache_dir, capsys):
+    import optuna
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    assert main(["optuna", "--mode", "grid", *TINY, "--set", f"eval.cache_dir={cache_dir}",
+                 "--set", "grid.n_z=[2, 4]", "--storage", storage, "--study-name", "g",
+                 "--no-tracking"]) == 0
+    study = optuna.load_study(study_name="g", storage=storage)
+    assert sorted(t.params["n_z"] for t in study.trials) == [2, 4]
+    assert all(t.state.name == "COMPLETE" and t.user_attrs["final_n_z"] == t.params["n_z"]
+               for t in study.trials)
+    assert f"open it with `optuna-dashboard {storage}`" in capsys.readouterr().out

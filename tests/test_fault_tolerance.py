@@ -48,7 +48,7 @@ def tiny_cfg(cache_dir, epochs, *extra):
 
 def tune_rows(trial: dict) -> list[dict]:
     """Every result row Tune recorded for a trial (its result.json), in order."""
-    with open(os.path.join(trial["path"], "result.json")) as fh:
+    with open(os.path.join(trial.path, "result.json")) as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 
@@ -99,7 +99,7 @@ def test_a_killed_trial_process_resumes_from_its_checkpoint_mid_pruning(
     assert os.path.exists(marker), "the callback never killed the trial"
     killed = json.load(open(marker))
     (trial,) = result.trials
-    assert trial["status"] == "TERMINATED"
+    assert trial.status == "TERMINATED"
 
     # Ray really restarted the trial in a new process, from the last checkpoint
     # before the kill: the first epoch it reported afterwards follows that checkpoint.
@@ -114,16 +114,16 @@ def test_a_killed_trial_process_resumes_from_its_checkpoint_mid_pruning(
     assert after[0]["n_z"] == by_epoch[last_ckpt]["n_z_next"] > killed["n_z_next"]
     assert [r["epoch"] for r in after] == list(range(last_ckpt + 1, epochs))
     # The sweep's view of the trial (not Tune's raw rows): every epoch once.
-    assert [h["epoch"] for h in trial["history"]] == list(range(epochs))
-    assert trial["epochs"] == epochs
+    assert [h["epoch"] for h in trial.history] == list(range(epochs))
+    assert trial.epochs == epochs
 
     # The same seed without Ray and without the kill.
     clean = Trainer(cfg.replace(train={"threads": 1}))
     list(clean)
     assert len(clean.history) == epochs
-    assert trial["final_n_z"] == clean.model.n_z < cfg.ald.n_z_init
+    assert trial.final_n_z == clean.model.n_z < cfg.ald.n_z_init
     for key in FINAL_KEYS:
-        assert trial["metrics"][key] == pytest.approx(clean.history[-1][key], rel=1e-6), key
+        assert trial.metrics[key] == pytest.approx(clean.history[-1][key], rel=1e-6), key
 
     # MLflow: one child run, every epoch step exactly once, the clean trajectory.
     c, parents, children = mlflow_children(result)
@@ -154,19 +154,23 @@ def restored_grid(epochs_reported):
                                   config={"n_z": 4, "seed": 0}, error=None, path="/x/t_00000")]
 
 
-def collect_keeps_each_epoch_once() -> bool:
+def collect_restored(epochs_reported):
+    from ald_tune.config import Config
+    from ald_tune.kinds import SweepKind
     from ald_tune.tuners import collect
-    out = collect(restored_grid([0, 1, 2, 3, 2, 3, 4]), "grid", "s", "/x", None, None, None, 1.0)
-    return [h["epoch"] for h in out.trials[0]["history"]] == [0, 1, 2, 3, 4]
+    return collect(restored_grid(epochs_reported), SweepKind("grid"), Config())
+
+
+def collect_keeps_each_epoch_once() -> bool:
+    trials = collect_restored([0, 1, 2, 3, 2, 3, 4])
+    return [h["epoch"] for h in trials[0].history] == [0, 1, 2, 3, 4]
 
 
 def test_the_sweep_counts_each_epoch_once_after_a_restore():
-    from ald_tune.tuners import collect
-    out = collect(restored_grid([0, 1, 2, 3, 2, 3, 4]), "grid", "s", "/x", None, None, None, 1.0)
-    (trial,) = out.trials
-    assert [h["epoch"] for h in trial["history"]] == [0, 1, 2, 3, 4] and trial["epochs"] == 5
+    (trial,) = collect_restored([0, 1, 2, 3, 2, 3, 4])
+    assert [h["epoch"] for h in trial.history] == [0, 1, 2, 3, 4] and trial.epochs == 5
     # the rerun's values win (they are what the trial continued from)
-    assert [h["recon_loss"] for h in trial["history"]][2:4] == pytest.approx([28.4, 27.5])
+    assert [h["recon_loss"] for h in trial.history][2:4] == pytest.approx([28.4, 27.5])
 
 
 # ------------------------------------------------------------------ 2. the driver dies
@@ -262,18 +266,18 @@ def test_a_killed_driver_resumes_the_sweep_without_rerunning_or_duplicating(
 
     result = run_sweep(cfg, SweepOptions(mode="grid", name="cut-grid", run_dir=str(run_dir),
                                          resume=True, verbose=False, space=space))
-    assert [t["n_z_grid"] for t in result.trials] == grid
-    assert all(t["status"] == "TERMINATED" for t in result.trials)
+    assert [t.n_z_grid for t in result.trials] == grid
+    assert all(t.status == "TERMINATED" for t in result.trials)
     c, parents, children = mlflow_children(result)
     assert len(parents) == 1 and len(children) == len(grid)        # no duplicate runs
     child_of = {ch.data.tags["ald_tune.trial_id"]: ch for ch in children}
-    assert set(child_of) == {t["trial_id"] for t in result.trials}
+    assert set(child_of) == {t.trial_id for t in result.trials}
     for t in result.trials:
-        tid, rows = t["trial_id"], tune_rows(t)
+        tid, rows = t.trial_id, tune_rows(t)
         # MLflow: every step once; the sweep's view of the trial: every epoch once.
         assert [s for s, _ in logged(c, child_of[tid].info.run_id)] == list(range(epochs)), tid
-        assert [h["epoch"] for h in t["history"]] == list(range(epochs)), tid
-        assert t["epochs"] == epochs and t["history"][-1]["run_over"], tid
+        assert [h["epoch"] for h in t.history] == list(range(epochs)), tid
+        assert t.epochs == epochs and t.finished, tid
         pids = [r["pid"] for r in rows]
         if tid in finished_before:
             # Not rerun: Tune's record is one process's epochs, each once, and the MLflow run

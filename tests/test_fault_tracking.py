@@ -329,8 +329,8 @@ def test_server_down_mid_sweep_training_goes_on_and_nothing_is_lost(
     with open(state_file) as fh:
         state = json.load(fh)
     assert [a for a, _ in state["log"]] == ["down", "up", "down"]  # the outages happened
-    assert all(t["status"] == "TERMINATED" for t in result.trials)  # training went on
-    assert result.trials[0]["epochs"] == EPOCHS
+    assert all(t.status == "TERMINATED" for t in result.trials)  # training went on
+    assert result.trials[0].epochs == EPOCHS
     assert wall < 240
     start_server(state["root"], state["port"])  # back for good
     c, children = child_runs(uri, result.experiment_id, result.parent_run_id)
@@ -341,7 +341,7 @@ def test_server_down_mid_sweep_training_goes_on_and_nothing_is_lost(
     assert before[:20] == list(range(20))
     # The second outage covered the end: backfill adds what is still missing, once.
     assert len(before) < EPOCHS
-    pending = os.path.join(result.trials[0]["path"], tl.PENDING_DIR)
+    pending = os.path.join(result.trials[0].path, tl.PENDING_DIR)
     assert os.path.isfile(os.path.join(pending, "model.safetensors"))  # kept for backfill
     assert c.get_run(result.parent_run_id).info.status == "RUNNING"  # the driver could not end it
     added = backfill(result.path)

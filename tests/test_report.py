@@ -6,11 +6,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
-from ald_tune.report import build_report, markdown, write_report
-from ald_tune.report_mlflow import report_from_mlflow, trials_from_mlflow
+from ald_tune.report import build_report, markdown, recommend, write_report
+from ald_tune.report_mlflow import comparison_from_mlflow, report_from_mlflow
+from ald_tune.trial_records import TrialRecord
 
 NZ = (2, 4, 8, 16, 32)
 # Last-epoch means per n_z: everything improves until n_z = 8, then a flat, noisy plateau.
@@ -27,15 +29,18 @@ EPOCHS = 10
 
 def trial(last: dict, *, seed=0, n_z_grid=None, final_n_z=None, epochs=EPOCHS, cpu=1.0,
           status="TERMINATED", time_s=10.0, n_z_path=None):
-    """A trial dict like SweepResult.trials: metrics drift towards ``last`` over the epochs."""
+    """A trial record like SweepRecord.trials: metrics drift towards ``last`` over the epochs;
+    its time (training seconds summed over epochs) is ``time_s``."""
     hist = []
     for e in range(epochs):
         rec = {k: v + (epochs - 1 - e) * 0.5 for k, v in last.items()}
         nz = n_z_grid if n_z_grid is not None else (n_z_path or [64] * epochs)[e]
-        hist.append({"epoch": e, "n_z": nz, **rec, "kl": 5.0, "cpu_time_s": cpu})
-    return {"trial_id": f"t{seed}-{n_z_grid}", "seed": seed, "n_z_grid": n_z_grid,
-            "final_n_z": final_n_z if final_n_z is not None else n_z_grid, "epochs": epochs,
-            "time_s": time_s, "status": status, "metrics": dict(hist[-1]), "history": hist}
+        hist.append({"epoch": e, "n_z": nz, **rec, "kl": 5.0, "cpu_time_s": cpu,
+                     "train_time_s": time_s / epochs})
+    return TrialRecord(trial_id=f"t{seed}-{n_z_grid}", kind="grid" if n_z_grid else "ald",
+                       rule=None if n_z_grid else "ald-tune", seed=seed, n_z_grid=n_z_grid,
+                       final_n_z=final_n_z if final_n_z is not None else n_z_grid,
+                       status=status, history=hist)
 
 
 def grid_trials(seeds=(0, 1), means=MEANS):
@@ -101,7 +106,7 @@ def test_one_grid_seed_takes_the_spread_from_epoch_to_epoch_noise():
     assert t["tolerance"] == pytest.approx(0.02 * 20.0)
     # Alternating +-0.3 around the drift: the 9 differences are the drift's step +-0.6.
     for tr in one_seed:
-        for h in tr["history"]:
+        for h in tr.history:
             h["fid_gen"] += 0.3 if h["epoch"] % 2 else -0.3
     t = build_report(one_seed, ald_trials())["criterion"]["tolerances"]["fid_gen"]
     diffs = [0.6 * (-1) ** e for e in range(9)]
@@ -156,8 +161,8 @@ def test_cost_and_speedups_count_errored_trials_and_fall_back_to_trial_time():
     # No per-epoch CPU time: trial time x tune.cpus_per_trial (from MLflow params here).
     ald = ald_trials()
     for t in ald:
-        t["params"] = {"tune.cpus_per_trial": "2.0"}
-        for h in t["history"]:
+        t.cpus = 2.0  # tune.cpus_per_trial
+        for h in t.history:
             del h["cpu_time_s"]
     rep = build_report(grid_trials(), ald)
     assert rep["cost"]["ald"]["cpu_s"] == pytest.approx(2 * 10.0 * 2.0)
@@ -167,11 +172,11 @@ def test_cost_and_speedups_count_errored_trials_and_fall_back_to_trial_time():
 
 def test_nan_metrics_single_nz_grid_and_empty_region():
     grid = grid_trials()
-    grid[1]["history"][-1]["fid_recon"] = math.nan            # n_z 2, seed 1
+    grid[1].history[-1]["fid_recon"] = math.nan            # n_z 2, seed 1
     rep = build_report(grid, ald_trials())
     assert row(rep, 2)["fid_recon_n"] == 1 and row(rep, 2)["fid_recon"] == pytest.approx(19.99)
     json.dumps(rep, allow_nan=False)                          # JSON-ready: NaN -> None
-    rep = build_report([t for t in grid_trials() if t["n_z_grid"] == 16], ald_trials())
+    rep = build_report([t for t in grid_trials() if t.n_z_grid == 16], ald_trials())
     assert rep["criterion"]["best_region"] == [16] and rep["grid"]["mean_rank_nz"] == 16
     assert [s["in_region"] for s in rep["ald"]["seeds"]] == [False, False]
     # Opposed metrics: no n_z is near the best on both; the mean rank stands in.
@@ -194,7 +199,7 @@ def test_bad_input_says_what_is_missing():
     with pytest.raises(ValueError, match=r"no finished ALD trials.*0 given"):
         build_report(grid_trials(), [])
     with pytest.raises(ValueError, match=r"no finished ALD trials.*2 given, 2 errored"):
-        build_report(grid_trials(), [dict(t, status="ERROR") for t in ald_trials()])
+        build_report(grid_trials(), [replace(t, status="ERROR") for t in ald_trials()])
     with pytest.raises(ValueError, match="no finished grid trials"):
         build_report([], ald_trials())
     with pytest.raises(ValueError, match=r"criterion_metrics.*'kl'"):
@@ -203,23 +208,23 @@ def test_bad_input_says_what_is_missing():
         build_report(grid_trials(), ald_trials(), rel_floor=-1)
     grid = grid_trials()
     for t in grid:
-        for h in t["history"]:
+        for h in t.history:
             h.pop("fid_gen")
-        t["metrics"].pop("fid_gen")
     with pytest.raises(ValueError, match="'fid_gen' has no finite value"):
         build_report(grid, ald_trials())
 
 
 def test_files_and_markdown(report, tmp_path):
     paths = write_report(report, str(tmp_path / "out"))
-    assert set(paths) == {"json", "csv", "md", "fig_metrics", "fig_epochs"}
+    assert set(paths) == {"json", "csv", "md", "fig_metrics", "fig_epochs", "fig_cost"}
     assert json.loads(open(paths["json"]).read()) == report
     rows = list(csv.DictReader(open(paths["csv"])))
     assert [r["method"] for r in rows] == ["grid"] * 5 + ["ald"] * 2
     assert [r["n_z"] for r in rows] == ["2", "4", "8", "16", "32", "7", "9"]
     assert rows[-1]["in_region"] == "True" and rows[-2]["distance"] == "1"
-    for key in ("fig_metrics", "fig_epochs"):
+    for key in ("fig_metrics", "fig_epochs", "fig_cost"):
         assert open(paths[key], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        assert open(paths[key][:-4] + ".svg").read(200).lstrip().startswith("<?xml")
     md = markdown(report)
     assert open(paths["md"]).read() == md
     for text in ("n_z = 8; best region {8, 16, 32}", "mean-rank choice n_z = 16", "7, 9 (mean 8.0",
@@ -249,38 +254,54 @@ def test_report_from_mlflow_matches_the_sweep_results(ray_session, tmp_path):
     assert rebuilt["criterion"]["best_region"] == direct["criterion"]["best_region"]
     assert rebuilt["grid"]["optimum_by_metric"] == direct["grid"]["optimum_by_metric"]
     assert rebuilt["grid"]["mean_rank_nz"] == direct["grid"]["mean_rank_nz"]
-    assert rebuilt["ald"]["n_z"] == direct["ald"]["n_z"] == [t["final_n_z"]
+    assert rebuilt["ald"]["n_z"] == direct["ald"]["n_z"] == [t.final_n_z
                                                              for t in res["ald"].trials]
     for m, tol in direct["criterion"]["tolerances"].items():
         assert rebuilt["criterion"]["tolerances"][m]["tolerance"] == pytest.approx(tol["tolerance"])
-    assert len(direct["cost"]["grid"]["nodes"]) == 1 and rebuilt["cost"]["grid"]["nodes"] == []
+    assert len(direct["cost"]["grid"]["nodes"]) == 1
+    assert rebuilt["cost"]["grid"]["nodes"] == direct["cost"]["grid"]["nodes"]
     for k in ("trial_epochs", "cpu_s"):
         assert rebuilt["cost"]["grid"][k] == pytest.approx(direct["cost"]["grid"][k])
-    assert rebuilt["cost"]["ald"]["wall_s"] == pytest.approx(res["ald"].wall_time_s, abs=2.0)
-    found = trials_from_mlflow(uri, "ald-tune-digits", sweeps={"grid": res["grid"].name})
-    assert found["parents"] == {m: r.parent_run_id for m, r in res.items()}
-    assert [t["n_z_grid"] for t in found["grid"]] == [2, 8, 16]
-    assert all(len(t["history"]) == 30 and t["status"] == "TERMINATED" for t in found["ald"])
-    with pytest.raises(ValueError, match="sweep 'nope' .* not found"):
-        trials_from_mlflow(uri, "ald-tune-digits", sweeps={"ald": "nope"})
-    with pytest.raises(ValueError, match="experiment 'missing' not found"):
-        trials_from_mlflow(uri, "missing")
+    assert rebuilt["cost"]["ald"]["wall_s"] == res["ald"].wall_time_s  # the same number
+    comp = comparison_from_mlflow(uri, "ald-tune-digits", pins={"grid": [res["grid"].name]},
+                                  build=False)
+    assert comp.grid.parent_run_id == res["grid"].parent_run_id
+    assert comp.alds["ald-tune"].parent_run_id == res["ald"].parent_run_id
+    assert [t.n_z_grid for t in comp.grid.trials] == [2, 8, 16]
+    assert all(t.epochs == 30 and t.finished for t in comp.alds["ald-tune"].trials)
+    from ald_tune.errors import ConfigError
+    with pytest.raises(ConfigError, match="sweep 'nope' .* not found"):
+        comparison_from_mlflow(uri, "ald-tune-digits", pins={"ald": ["nope"]})
+    with pytest.raises(ConfigError, match="experiment 'missing' not found"):
+        comparison_from_mlflow(uri, "missing")
     c = MlflowClient(uri)
-    for r in res.values():
-        arts = {a.path for a in c.list_artifacts(r.parent_run_id, "report")}
-        assert arts == {f"report/{p.rsplit('/', 1)[-1]}" for p in paths.values()}
-        got = c.get_run(r.parent_run_id).data.metrics
-        assert got["report.grid_plateau_nz"] == 8
-        assert got["report.ald_nz_mean"] == pytest.approx(rebuilt["ald"]["n_z_mean"])
-        assert "report.speedup_compute" in got
+    arts = {a.path for a in c.list_artifacts(res["ald"].parent_run_id, "report")}
+    assert arts >= {f"report/{p.rsplit('/', 1)[-1]}" for k, p in paths.items()
+                    if k not in ("rules", "recommendation")}
+    got = c.get_run(res["ald"].parent_run_id).data.metrics
+    assert got["report.grid_plateau_nz"] == 8
+    assert got["report.ald_nz_mean"] == pytest.approx(rebuilt["ald"]["n_z_mean"])
+    assert "report.speedup_compute" in got and got["recommended_n_z"] == rebuilt["ald"]["n_z"][1]
+    grid_arts = {a.path for a in c.list_artifacts(res["grid"].parent_run_id, "report")}
+    assert "report/rules.md" in grid_arts and "report/comparison.json" not in grid_arts
+
+
+def test_recommend_takes_the_median_and_breaks_ties_upward():
+    assert recommend([5, 8, 5], "ald-tune")["n_z"] == 5
+    assert recommend([6, 4])["n_z"] == 6 and "upward" in recommend([6, 4])["reason"]
+    assert recommend([7])["n_z"] == 7 and recommend([])["n_z"] is None
+    rec = recommend([9, 3, 4, 12], "paper", [{"n_z": 9, "in_region": True}])
+    assert rec == {"n_z": 9, "rule": "paper", "per_seed": [9, 3, 4, 12], "in_region": True,
+                   "reason": rec["reason"]}
+    assert "[9, 3, 4, 12]" in rec["reason"] and "'paper'" in rec["reason"]
 
 
 def test_best_region_is_one_span_with_noise_holes_flagged():
     # n_z 16 misses on fid_gen by noise between 8 and 32, which are within tolerance.
     grid = grid_trials()
     for t in grid:
-        if t["n_z_grid"] == 16:
-            for h in t["history"]:
+        if t.n_z_grid == 16:
+            for h in t.history:
                 h["fid_gen"] = 50.0
     rep = build_report(grid, ald_trials())
     crit = rep["criterion"]

@@ -137,13 +137,24 @@ def test_ui_starts_mlflow_on_localhost_unless_asked(tmp_path, monkeypatch, capsy
     from ald_tune.cli import main
 
     calls = []
-    monkeypatch.setattr(subprocess, "call", lambda cmd, **kw: calls.append(cmd) or 0)
+
+    class FakeServer:
+        pid = 0
+
+        def __init__(self, cmd, **kw):
+            calls.append(cmd)
+
+        def wait(self):
+            return 0
+
+        def poll(self):
+            return 0
+    monkeypatch.setattr(subprocess, "Popen", FakeServer)
     assert main(["ui", "--run-dir", str(tmp_path)]) == 0
     assert main(["ui", "--run-dir", str(tmp_path), "--host", "0.0.0.0", "--port", "5001"]) == 0
     first, second = calls
-    assert first[first.index("--host") + 1] == "127.0.0.1" and first[2:4] == ["mlflow", "ui"]
+    assert first[first.index("--host") + 1] == "127.0.0.1" and first[2:4] == ["mlflow", "server"]
     assert second[second.index("--host") + 1] == "0.0.0.0"
-    assert "http://127.0.0.1:5000" in capsys.readouterr().out
 
 
 # -- no secrets in messages, params, tags, files, output ----------------------------------------
@@ -255,7 +266,7 @@ def test_uri_credentials_never_reach_params_tags_files_or_output(
     result = run_sweep(cfg, SweepOptions(mode="ald", run_dir=str(tmp_path), engine="scripted",
                                          verbose=True, name="creds", tracking_uri=uri,
                                          experiment="creds"))
-    assert all(t["status"] == "TERMINATED" for t in result.trials)
+    assert all(t.status == "TERMINATED" for t in result.trials)
     assert SECRET not in str(result.tracking_uri)
     c = MlflowClient(mlflow_server)
     texts = _run_texts(c, result.experiment_id)

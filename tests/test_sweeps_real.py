@@ -55,7 +55,7 @@ def test_real_sweeps_into_an_mlflow_server(ray_session, mlflow_server, cache_dir
     for mode in ("ald", "grid"):
         result = run_sweep(cfg, SweepOptions(mode=mode, run_dir=str(tmp_path), verbose=False,
                                              tracking_uri=mlflow_server, experiment="real"))
-        assert all(t["status"] == "TERMINATED" for t in result.trials)
+        assert all(t.status == "TERMINATED" for t in result.trials)
         runs, children, tags = runs_of(mlflow_server, result)
         assert len(children) == (1 if mode == "ald" else 2)
         for child in children:
@@ -81,7 +81,7 @@ def test_resized_trial_killed_after_a_prune_resumes_at_the_right_n_z(
     result = run_sweep(cfg, SweepOptions(mode="ald", run_dir=str(tmp_path), verbose=False,
                                          tracking_uri=mlflow_server, experiment="killed",
                                          fail_once={"epoch": 4, "marker": marker}))
-    assert os.path.exists(marker + ".ald.0") and result.trials[0]["status"] == "TERMINATED"
+    assert os.path.exists(marker + ".ald.0") and result.trials[0].status == "TERMINATED"
     _, children, _ = runs_of(mlflow_server, result)
     assert len(children) == 1
     logged = history(mlflow_server, children[0]["info"]["run_id"])

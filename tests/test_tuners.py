@@ -45,7 +45,7 @@ def steps(c, run_id, key="n_z"):
 
 def test_ald_sweep_logs_nested_runs_with_complete_n_z_history(ray_session, tmp_path):
     result = run_sweep(cfg_for(), opts(tmp_path, "ald"))
-    assert len(result.trials) == 2 and {t["seed"] for t in result.trials} == {0, 1}
+    assert len(result.trials) == 2 and {t.seed for t in result.trials} == {0, 1}
     c, parent, children = mlflow_runs(result)
     assert len(parent) == 1 and len(children) == 2
     p = parent[0]
@@ -64,31 +64,31 @@ def test_ald_sweep_logs_nested_runs_with_complete_n_z_history(ray_session, tmp_p
         hist = json.loads(open(c.download_artifacts(child.info.run_id, "history.json")).read())
         assert hist["final_n_z"] == path[-1] or hist["final_n_z"] < path[-1]
     for t in result.trials:
-        assert t["history"][-1]["run_over"] and t["final_n_z"] < 64
-        assert t["config"]["report_ahead"] is True     # tune.report one epoch behind
-        assert [h["epoch"] for h in t["history"]] == list(range(EPOCHS))
+        assert t.finished and t.final_n_z < 64
+        assert t.config["report_ahead"] is True     # tune.report one epoch behind
+        assert [h["epoch"] for h in t.history] == list(range(EPOCHS))
 
 
 def test_grid_sweep_expands_in_order_and_stays_flat(ray_session, tmp_path):
     result = run_sweep(cfg_for(), opts(tmp_path, "grid"))
-    assert [t["n_z_grid"] for t in result.trials] == [2, 8, 16]
+    assert [t.n_z_grid for t in result.trials] == [2, 8, 16]
     c, parent, children = mlflow_runs(result)
     assert len(children) == 3 and parent[0].data.tags["ald_tune.mode"] == "grid"
     for child in children:
         got, values = steps(c, child.info.run_id)
         assert got == list(range(EPOCHS)) and len(set(values.values())) == 1
-    best = min(result.trials, key=lambda t: t["metrics"]["recon_loss"])
-    assert best["n_z_grid"] >= BEST_N_Z
+    best = min(result.trials, key=lambda t: t.metrics["recon_loss"])
+    assert best.n_z_grid >= BEST_N_Z
 
 
 def test_asha_on_the_grid_stops_weak_points_early(ray_session, tmp_path):
     # Largest first, so the strong points reach ASHA's first rung before the weak ones.
     cfg = cfg_for("tune.scheduler=asha", "tune.asha_grace=3", "grid.n_z=[16, 8, 2, 1]")
     result = run_sweep(cfg, opts(tmp_path, "grid"))
-    epochs = {t["n_z_grid"]: t["epochs"] for t in result.trials}
+    epochs = {t.n_z_grid: t.epochs for t in result.trials}
     assert epochs[16] == EPOCHS and epochs[1] < EPOCHS and epochs[2] < EPOCHS
     # ASHA may stop a trial at any report: no epoch is trained ahead of it.
-    assert all(t["config"]["report_ahead"] is False for t in result.trials)
+    assert all(t.config["report_ahead"] is False for t in result.trials)
 
 
 @pytest.mark.parametrize("min_s, expected", [(0, ["checkpoint_000004", "checkpoint_000005"]),
@@ -100,8 +100,8 @@ def test_checkpoints_come_every_n_epochs_but_no_closer_than_checkpoint_min_s(
     cfg = cfg_for("tune.num_samples=1", f"tune.checkpoint_min_s={min_s}")
     result = run_sweep(cfg, opts(tmp_path, "ald", tracking=False))
     (trial,) = result.trials
-    assert sorted(d for d in os.listdir(trial["path"]) if d.startswith("checkpoint_")) == expected
-    assert trial["history"][-1]["run_over"] and trial["epochs"] == EPOCHS
+    assert sorted(d for d in os.listdir(trial.path) if d.startswith("checkpoint_")) == expected
+    assert trial.finished and trial.epochs == EPOCHS
 
 
 def test_injected_failure_is_retried_from_checkpoint_into_the_same_run(ray_session, tmp_path):
@@ -109,7 +109,7 @@ def test_injected_failure_is_retried_from_checkpoint_into_the_same_run(ray_sessi
     result = run_sweep(cfg_for("tune.checkpoint_every=5", "tune.num_samples=1"),
                        opts(tmp_path, "ald", fail_once={"epoch": 12, "marker": marker}))
     assert os.path.exists(marker + ".ald.0")       # the failure did happen
-    assert result.trials[0]["status"] == "TERMINATED"
+    assert result.trials[0].status == "TERMINATED"
     c, _, children = mlflow_runs(result)
     assert len(children) == 1                     # retried into the same MLflow run
     got, values = steps(c, children[0].info.run_id)
@@ -147,8 +147,8 @@ def test_resume_after_the_driver_is_killed(ray_session, tmp_path):
         proc.wait(timeout=30)
     assert seen >= 25
     result = run_sweep(cfg_for(), opts(tmp_path, "grid", name="interrupted", resume=True))
-    assert [t["n_z_grid"] for t in result.trials] == [2, 8, 16]
-    assert all(t["status"] == "TERMINATED" for t in result.trials)
+    assert [t.n_z_grid for t in result.trials] == [2, 8, 16]
+    assert all(t.status == "TERMINATED" for t in result.trials)
     c, parent, children = mlflow_runs(result)
     assert len(parent) == 1 and len(children) == 3          # no duplicate runs
     for child in children:

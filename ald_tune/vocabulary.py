@@ -1,0 +1,71 @@
+"""The metric vocabulary, defined once: every name a run records, its direction and label.
+
+Every list of metric names elsewhere (what MLflow tracks, what the report ranks,
+what the figures draw, what Optuna and ASHA may minimise, what the ``paper`` rule
+may vote on) is derived from :data:`METRICS` here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One recorded quantity.
+
+    Attributes:
+        name: the key in every epoch record, Tune result and MLflow run.
+        better: ``min`` (lower is better), ``max`` (higher is better) or ``""`` (neither).
+        label: the axis label, with its unit.
+    """
+
+    name: str
+    better: str
+    label: str
+
+    @property
+    def axis_label(self) -> str:
+        """The label with the direction, for figure axes."""
+        arrow = {"min": " (lower is better)", "max": " (higher is better)"}.get(self.better, "")
+        return self.label + arrow
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("recon_loss", "min", "recon loss (BCE or Gaussian NLL, nats)"),
+    Metric("kl", "", "KL to the prior (nats)"),
+    Metric("neg_elbo", "min", "-ELBO (nats)"),
+    Metric("fid_gen", "min", "FID of generated samples"),
+    Metric("fid_recon", "min", "FID of reconstructions"),
+    Metric("silhouette", "max", "silhouette of posterior means"),
+    Metric("accuracy", "max", "clustering accuracy"),
+    Metric("active_units", "", "active units (Cov > 0.01)"),
+    Metric("train_loss", "min", "training -ELBO (nats)"),
+)}
+
+#: Which direction is better, for every metric that has one.
+DIRECTIONS = {m.name: m.better for m in METRICS.values() if m.better}
+#: The validation metrics the grid's table ranks (mean rank) and shows.
+RANKED = ("recon_loss", "fid_gen", "fid_recon", "neg_elbo", "silhouette")
+#: Averaged into the report's tables.
+COLUMNS = (*RANKED, "kl", "accuracy", "active_units")
+#: Metrics Optuna may minimise (lower is better; kl too, as the rate of the VAE).
+MINIMISED = (*(m.name for m in METRICS.values() if m.better == "min"), "kl")
+#: Metrics the grid's plateau criterion may use (quality measures with a direction).
+CRITERION = tuple(m for m in DIRECTIONS if m != "train_loss")
+#: What ``tune.metric`` may name (validation metrics of the last epoch).
+TUNE_METRICS = ("neg_elbo", "recon_loss", "fid_gen", "fid_recon")
+#: The metrics the ``paper`` rule's slope test may vote on.
+VOTING = ("recon_loss", "fid_gen", "fid_recon", "silhouette")
+#: What an epoch sends to MLflow (step = epoch) and what every trial record keeps.
+TRACKED = ("n_z", *METRICS, "train_time_s", "eval_time_s", "cpu_time_s", "stopped", "removed")
+#: Per-epoch quantities the figures draw against epoch.
+CURVES = ("n_z", "recon_loss", "fid_gen", "fid_recon", "silhouette", "kl")
+
+
+def axis_label(key: str) -> str:
+    """A figure axis label for any recorded key (``n_z`` included)."""
+    if key == "n_z":
+        return "n_z (latent units)"
+    m = METRICS.get(key)
+    return m.axis_label if m else key
