@@ -139,11 +139,10 @@ def recommend(n_zs: Sequence[int], rule: str | None = None,
     ordered = sorted(values)
     pick = ordered[len(ordered) // 2]
     how = ("the only seed's final n_z" if len(values) == 1 else
-           f"the median of the {len(values)} seeds' final n_z {values}" +
-           (" (the upper middle value: ties are broken upward)" if len(values) % 2 == 0 else ""))
+           f"the median of the {len(values)} seeds' final n_z" +
+           (", ties broken upward" if len(values) % 2 == 0 else ""))
     inside = next((s.get("in_region") for s in seeds if s.get("n_z") == pick), None)
-    return {"n_z": pick, "rule": rule, "per_seed": values, "in_region": inside,
-            "reason": how + (f", from the {rule!r} rule" if rule else "")}
+    return {"n_z": pick, "rule": rule, "per_seed": values, "in_region": inside, "reason": how}
 
 
 def _at_nz(trials: list[TrialRecord], nz: Any) -> list[TrialRecord]:

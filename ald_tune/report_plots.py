@@ -68,7 +68,8 @@ def markdown_text(r: dict) -> str:
              f"{_f(h.get('speedup_wall'), 2)}x", ""]
     rec = r.get("recommendation") or {}
     if rec.get("n_z") is not None:
-        lines[-1:] = [f"- **Recommended n_z: {rec['n_z']}** ({rec['reason']})", ""]
+        lines[-1:] = [f"- **Recommended n_z: {rec['n_z']}** (rule {rec['rule']!r}, per seed "
+                      f"{rec['per_seed']}: {rec['reason']})", ""]
     if "asha" in r["speedup"]:
         s = r["speedup"]["asha"]
         lines[-1:] = [f"- **ALD speed-up over grid + ASHA**: compute {_f(s['compute'], 2)}x "
@@ -241,6 +242,7 @@ def plot_cost_vs_distance(reports: list[dict], path: str) -> str:
             ax.annotate(f"{name}: n_z {m['n_z']}", (x, y), textcoords="offset points",
                         xytext=(6, 6), fontsize=8)
         ax.set_xscale("log")
+        ax.margins(x=0.25, y=0.1)
         ax.set_xlabel(label)
         ax.set_ylabel("distance to the best region, in n_z (lower is better; 0 = inside)")
         ax.set_ylim(bottom=-0.5)

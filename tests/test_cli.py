@@ -53,13 +53,19 @@ def test_bad_input_exits_2_with_a_clear_message(args, needle, capsys, tmp_path):
     assert needle in capsys.readouterr().err
 
 
-def test_ui_serves_the_default_store_on_loopback(tmp_path):
+def test_ui_serves_the_default_store_on_loopback_and_sigterm_stops_it_all(tmp_path):
+    import psutil
+
     from conftest import free_port
     port = free_port()
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     proc = subprocess.Popen([sys.executable, "-m", "ald_tune.cli", "ui", "--run-dir", str(tmp_path),
                              "--port", str(port)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
+
+    def server_pids():
+        return [p.pid for p in psutil.process_iter(["cmdline"])
+                if str(port) in " ".join(p.info["cmdline"] or []) and p.pid != proc.pid]
     try:
         deadline, ok = time.time() + 90, False
         while time.time() < deadline and not ok:
@@ -69,8 +75,18 @@ def test_ui_serves_the_default_store_on_loopback(tmp_path):
             except OSError:
                 time.sleep(1)
         assert ok, "ald-tune ui did not answer on 127.0.0.1"
+        assert server_pids(), "no server process found"
+        proc.send_signal(15)                      # SIGTERM to ald-tune ui alone
+        proc.wait(timeout=40)
+        deadline = time.time() + 20
+        while server_pids() and time.time() < deadline:
+            time.sleep(0.5)
+        assert not server_pids(), "the MLflow server outlived ald-tune ui"
     finally:
-        os.killpg(proc.pid, 15)
+        try:
+            os.killpg(proc.pid, 9)
+        except ProcessLookupError:
+            pass
         proc.wait(timeout=30)
 
 
@@ -202,3 +218,32 @@ def test_optuna_command_stores_the_study_for_optuna_dashboard(tmp_path, cache_di
     assert all(t.state.name == "COMPLETE" and t.user_attrs["final_n_z"] == t.params["n_z"]
                for t in study.trials)
     assert f"open it with `optuna-dashboard {storage}`" in capsys.readouterr().out
+
+
+def readme_block(heading: str) -> str:
+    """The first ```python block after ``heading`` in the README."""
+    text = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md")).read()
+    rest = text[text.index(heading):]
+    return rest[rest.index("```python") + len("```python"):rest.index("```", rest.index("```python") + 3)]
+
+
+def test_the_readme_optuna_snippet_runs_as_written_and_closes_its_runs(tmp_path, cache_dir,
+                                                                     monkeypatch):
+    """The snippet, executed as written, on tiny settings (load_config adds them)."""
+    from mlflow import MlflowClient
+
+    import ald_tune.config
+    real = ald_tune.config.load_config
+    tiny = ["train.epochs=4", "ald.window=4", "ald.patience=2", "ald.n_z_init=8",
+            "model.hidden=[16]", "eval.n_fid=40", f"eval.cache_dir={cache_dir}", "grid.n_z=[2, 4]"]
+    monkeypatch.setattr(ald_tune.config, "load_config",
+                        lambda path, preset=None, overrides=(): real(path, preset, [*tiny, *overrides]))
+    monkeypatch.chdir(tmp_path)
+    os.symlink(os.path.join(os.path.dirname(os.path.dirname(__file__)), "search_spaces"),
+               tmp_path / "search_spaces")
+    exec(compile(readme_block("### Plain Optuna"), "README.md", "exec"), {})
+    c = MlflowClient("sqlite:///" + str(tmp_path / "runs" / "mlflow.db"))
+    runs = c.search_runs([c.get_experiment_by_name("ald-tune-digits").experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 2 and len(runs) == 2 + 3 + 2
+    assert all(r.info.status == "FINISHED" for r in runs)

@@ -293,7 +293,7 @@ def test_recommend_takes_the_median_and_breaks_ties_upward():
     rec = recommend([9, 3, 4, 12], "paper", [{"n_z": 9, "in_region": True}])
     assert rec == {"n_z": 9, "rule": "paper", "per_seed": [9, 3, 4, 12], "in_region": True,
                    "reason": rec["reason"]}
-    assert "[9, 3, 4, 12]" in rec["reason"] and "'paper'" in rec["reason"]
+    assert "median of the 4 seeds" in rec["reason"] and "upward" in rec["reason"]
 
 
 def test_best_region_is_one_span_with_noise_holes_flagged():
