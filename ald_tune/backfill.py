@@ -29,6 +29,7 @@ from types import SimpleNamespace
 from typing import Any, Iterator
 
 from .errors import ConfigError, DataError
+from .kinds import read_sweep_file
 from .tracking import (NODES_TAG, QUIET_HTTP_ENV, TRACKED_METRICS, check_tracking, client,
                        find_child_run, redact_uri, resolve_tracking_uri)
 from .trial_logger import PENDING_DIR, send_pending
@@ -226,11 +227,25 @@ def backfill(experiment_path: str, uri: str | None = None) -> dict[str, int]:
         added[trial_id] = backfill_trial(trial, trial_id, target)
         key = (target, tracking["parent_run_id"])
         parents[key] = parents.get(key, True) and trial.finished
+    info = read_sweep_file(experiment_path)
     for (target, parent), finished in parents.items():
         c = client(target)  # a driver that died with the server down left the parent RUNNING
+        _sweep_facts(c, parent, info)
         if finished and c.get_run(parent).info.status == "RUNNING":
             c.set_terminated(parent, status="FINISHED")
     return added
+
+
+def _sweep_facts(c, parent: str, info: dict[str, Any]) -> None:
+    """What the driver could not tell MLflow at the end of the sweep, from the sweep file:
+    its wall time, and that its compare finished."""
+    from mlflow.entities import Metric
+
+    from .tracking import COMPLETE_TAG, WALL_METRIC
+    if info.get("wall_s") and not c.get_metric_history(parent, WALL_METRIC):
+        c.log_batch(parent, metrics=[Metric(WALL_METRIC, float(info["wall_s"]), 0, 0)])
+    if info.get("complete") and c.get_run(parent).data.tags.get(COMPLETE_TAG) != "true":
+        c.set_tag(parent, COMPLETE_TAG, "true")
 
 
 def backfill_quietly(experiment_path: str, uri: str | None = None) -> dict[str, int]:

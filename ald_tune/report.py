@@ -101,7 +101,7 @@ def build_report(grid: list[TrialRecord], ald: list[TrialRecord], *,
     ald_sec = _ald_section(a_ok, len(ald), rows, crit["best_region"], fixed or [], g_ok)
     cost = {k: _cost(v, (wall or {}).get(k)) for k, v in
             (("grid", grid), ("ald", ald), ("asha", asha)) if v}
-    report = {"dataset": dataset, "rule": rule, "grid": grid_sec, "criterion": crit,
+    report: dict[str, Any] = {"dataset": dataset, "rule": rule, "grid": grid_sec, "criterion": crit,
               "ald": ald_sec, "vs": _versus(ald_sec, rows, opt), "cost": cost,
               "speedup": _speedups(cost),
               "curves": _curves(a_ok, _at_nz(fixed or [], opt) or _at_nz(g_ok, opt), opt)}

@@ -87,7 +87,7 @@ def select(parents: list, pins: Mapping[str, list[str]] | None = None,
     from .tracking import COMPLETE_TAG
 
     pins = dict(pins or {})
-    by_name = {}
+    by_name: dict[str, Any] = {}
     for r in parents:
         by_name.setdefault(r.data.tags[SWEEP_TAG], r)
     pinned: dict[str, list] = {}
@@ -138,9 +138,10 @@ def select(parents: list, pins: Mapping[str, list[str]] | None = None,
             f"({len(parents)} sweep parent run(s) record their kind). Fix: run `ald-tune compare`"
             f" (or `ald-tune {'grid' if missing == 'grid' else 'ald'}`), or pin one with "
             f"--sweep {'grid' if missing == 'grid' else 'ald'}=NAME.")
-    names = {"grid": sel.grid, "asha": sel.asha, "fixed": sel.fixed,
-             **{f"ald ({k})": r for k, r in sel.alds.items()}}
-    listed = ", ".join(f"{k}={r.data.tags[SWEEP_TAG]}" for k, r in names.items() if r is not None)
+    chosen_runs = {"grid": sel.grid, "asha": sel.asha, "fixed": sel.fixed,
+                   **{f"ald ({k})": r for k, r in sel.alds.items()}}
+    listed = ", ".join(f"{k}={r.data.tags[SWEEP_TAG]}" for k, r in chosen_runs.items()
+                       if r is not None)
     if chosen:
         why = f"compare {chosen!r}, with the pinned sweeps" if pins else \
             f"the newest complete compare, {chosen!r}"

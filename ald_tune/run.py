@@ -140,8 +140,11 @@ def run_fixed_at(plan: Plan, n_zs: Sequence[int], main_rule: str):
 
 def compare(cfg, args, space: str, rules: list[str]) -> int:
     """Grid, ALD per rule, fixed runs at ALD's n_z, then the reports (printed, written, logged)."""
+    import warnings
+
     from ald_tune.comparison import Comparison, log_comparison, render
     from ald_tune.kinds import SweepKind
+    from ald_tune.tracking import redact_uri
     from ald_tune.tuners import mark_complete, run_sweep
 
     plan, main = Plan(args, cfg, space), rules[0]
@@ -167,7 +170,13 @@ def compare(cfg, args, space: str, rules: list[str]) -> int:
                                                    f"{cfg.data.name}-{plan.stamp or plan.compare}"))
     paths = comp.write(out)
     if grid.tracking_uri:
-        log_comparison(grid.tracking_uri, comp, paths)
+        try:
+            log_comparison(grid.tracking_uri, comp, paths)
+        except Exception as exc:  # the report is written; MLflow can have it later
+            warnings.warn(f"the comparison could not be logged to MLflow ({redact_uri(exc)}); it "
+                          f"is in {out}. Fix: once the server is up, `ald-tune backfill --name "
+                          f"SWEEP` for each sweep, then `ald-tune report --experiment "
+                          f"ald-tune-{cfg.data.name}`.", RuntimeWarning)
     print(render(comp))
     print(f"report written to {out}")
     return 0
@@ -196,7 +205,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "ald_tune/run.py",
     from ald_tune.cli import print_config, resolve_space, sweep_overrides
     from ald_tune.config import load_config
     from ald_tune.errors import ConfigError, DataError
-    from ald_tune.kinds import RULES
+    from ald_tune.kinds import RULES, SweepKind
     from ald_tune.tuners import init_ray, run_sweep
 
     args = build_parser(prog, modes).parse_args(argv)
@@ -219,11 +228,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "ald_tune/run.py",
                             tracking=not args.no_tracking, experiment=args.experiment,
                             resume=bool(args.resume), address=args.address)
         if mode == "grid":
-            sweeps = [(cfg, base)]
-        else:  # one ALD sweep per rule
-            sweeps = [(cfg.replace(ald={"rule": r}),
-                       replace(base, name=f"{args.name}-{r}" if args.name and len(rules) > 1
-                               else args.name)) for r in rules]
+            sweeps = [(cfg, replace(base, name=args.name and f"{args.name}-grid"))]
+        else:  # one ALD sweep per rule, named as compare names them
+            sweeps = [(cfg.replace(ald={"rule": r}), replace(
+                base, name=args.name and f"{args.name}-{SweepKind('ald', r).label}"))
+                for r in rules]
         for sub, opts in sweeps:
             print(run_sweep(sub, opts).table())
         return 0

@@ -285,12 +285,19 @@ def start_parent_run(uri: str, experiment: str, sweep: str, *, kind: SweepKind, 
 
 
 def log_sweep_wall(uri: str, run_id: str, wall_s: float, step: int) -> None:
-    """One fit's wall time on the parent run (its sum is the sweep's wall time)."""
+    """One fit's wall time on the parent run (its sum is the sweep's wall time); the sweep
+    file in Tune's folder holds it too, so a failure here only warns."""
     import time
 
     from mlflow.entities import Metric
-    client(uri).log_batch(run_id, metrics=[Metric(WALL_METRIC, float(wall_s),
-                                                  int(time.time() * 1000), step)])
+    try:
+        check_tracking(uri)  # seconds, where MLflow's own retries would take minutes
+        client(uri).log_batch(run_id, metrics=[Metric(WALL_METRIC, float(wall_s),
+                                                      int(time.time() * 1000), step)])
+    except Exception as exc:
+        warnings.warn(f"MLflow run {run_id}: the sweep's wall time could not be logged "
+                      f"({redact_uri(exc)}); it is in the sweep's Tune folder "
+                      f"(ald_tune_sweep.json).", RuntimeWarning, stacklevel=2)
 
 
 def finish_run(uri: str, run_id: str, status: str = "FINISHED") -> bool:

@@ -290,7 +290,7 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepResult:
     if uri and parent:
         from .backfill import backfill_quietly
         backfill_quietly(path, uri)  # what trials could not send while the server was down
-        trk.log_sweep_wall(uri, parent, fit_s, step=fits)
+        trk.log_sweep_wall(uri, parent, fit_s, step=fits)  # warns, never raises
         failed = any(t.errored for t in result.trials)
         trk.finish_run(uri, parent, "FAILED" if failed else "FINISHED")
     return result
@@ -331,10 +331,17 @@ def collect(grid, kind: SweepKind, cfg: Config) -> list[TrialRecord]:
 def mark_complete(sweeps: list[SweepRecord]) -> None:
     """Every sweep of one compare has finished: say so on each (tag and sweep file), so
     readers pick this set as a whole (``ald-tune report``, ``recommend``, the notebook)."""
-    from .tracking import COMPLETE_TAG, client
+    import warnings
+
+    from .tracking import COMPLETE_TAG, client, redact_uri
 
     for s in sweeps:
         if s.path:
             write_sweep_file(s.path, {**read_sweep_file(s.path), "complete": True})
         if s.tracking_uri and s.parent_run_id:
-            client(s.tracking_uri).set_tag(s.parent_run_id, COMPLETE_TAG, "true")
+            try:
+                client(s.tracking_uri).set_tag(s.parent_run_id, COMPLETE_TAG, "true")
+            except Exception as exc:  # the sweep file says it; backfill copies it over
+                warnings.warn(f"MLflow run {s.parent_run_id}: cannot mark its compare complete "
+                              f"({redact_uri(exc)}). Fix: `ald-tune backfill --name {s.name}` "
+                              "once the server is up.", RuntimeWarning)

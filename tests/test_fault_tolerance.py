@@ -299,14 +299,15 @@ def test_a_killed_driver_resumes_the_sweep_without_rerunning_or_duplicating(
     _approx_equal(got, want)
 
 
-def engine_trial(cfg, n_z=None) -> dict:
-    """One uninterrupted run as a sweep trial dict (what ``build_report`` reads)."""
+def engine_trial(cfg, n_z=None):
+    """One uninterrupted run as a sweep trial record (what ``build_report`` reads)."""
+    from ald_tune.trial_records import TrialRecord, history_row
     trainer = Trainer(cfg.replace(train={"threads": 1}), fixed_n_z=n_z)
     list(trainer)
-    return {"trial_id": f"clean-{n_z}", "seed": cfg.train.seed, "n_z_grid": n_z,
-            "final_n_z": trainer.model.n_z, "epochs": len(trainer.history),
-            "time_s": trainer.timing["wall_s"], "status": "TERMINATED",
-            "metrics": dict(trainer.history[-1]), "history": list(trainer.history)}
+    return TrialRecord(trial_id=f"clean-{n_z}", kind="grid" if n_z else "ald",
+                       rule=None if n_z else cfg.ald.rule, seed=cfg.train.seed, n_z_grid=n_z,
+                       final_n_z=trainer.model.n_z,
+                       history=[history_row(h["epoch"], h) for h in trainer.history])
 
 
 def _approx_equal(got, want) -> bool:
