@@ -1,28 +1,43 @@
 """ald-tune: choose a VAE's latent size with one self-shrinking run (ALD-VAE).
 
 ``import ald_tune`` is cheap: torch, Ray, MLflow and Optuna load only when a
-name that needs them is used.
+name that needs them is used. The package is one subpackage per layer of the data
+flow, each importing only the layers before it::
+
+    config -> data -> engine -> sweeps -> tracking -> report -> (integrations) -> cli
+
+with ``testing`` beside them (test doubles; imported by tests and benchmarks only).
+See ``docs/architecture.md``.
 """
 
 from __future__ import annotations
 
-from ._version import __version__
+from typing import Any
+
+from ald_tune import _compat
+from ald_tune._version import __version__
+
+_compat.install()  # the old module paths of 0.1 (one release; they warn)
 
 _LAZY = {
-    "Config": "config", "load_config": "config",
-    "ALDController": "controller", "FixedController": "controller", "Decision": "controller",
-    "Trainer": "loop", "EpochResult": "loop",
-    "VAE": "model", "build_model": "model",
-    "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
-    "load_model": "outputs",
-    "ConfigError": "errors", "DataError": "errors",
+    "Config": "ald_tune.config.schema", "load_config": "ald_tune.config.schema",
+    "ALDController": "ald_tune.engine.rules", "FixedController": "ald_tune.engine.controller",
+    "Decision": "ald_tune.engine.controller", "make_controller": "ald_tune.engine.rules",
+    "Trainer": "ald_tune.engine.trainer", "EpochResult": "ald_tune.engine.trainer",
+    "Callback": "ald_tune.engine.callbacks", "Cadence": "ald_tune.engine.callbacks",
+    "VAE": "ald_tune.engine.model", "build_model": "ald_tune.engine.model",
+    "load_checkpoint": "ald_tune.engine.checkpoint", "save_checkpoint": "ald_tune.engine.checkpoint",
+    "load_model": "ald_tune.engine.artifacts",
+    "SweepOptions": "ald_tune.sweeps.tuner", "run_sweep": "ald_tune.tracking.sweep",
+    "build_report": "ald_tune.report.build", "recommend": "ald_tune.report.build",
+    "ConfigError": "ald_tune.errors", "DataError": "ald_tune.errors",
 }
 
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'ald_tune' has no attribute {name!r}")

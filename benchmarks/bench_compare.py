@@ -23,10 +23,11 @@ def main(argv=None) -> int:
     args = parse(__doc__, argv)
     import ray
 
-    from ald_tune.config import load_config
-    from ald_tune.loop import Trainer
-    from ald_tune.report import build_report
-    from ald_tune.tuners import SweepOptions, run_sweep
+    from ald_tune.config.schema import load_config
+    from ald_tune.engine.trainer import Trainer
+    from ald_tune.report.build import build_report
+    from ald_tune.sweeps.tuner import SweepOptions
+    from ald_tune.tracking.sweep import run_sweep
 
     cfg = load_config(args.space, args.preset, ["tune.num_samples=1", "train.threads=1",
                                                 *args.overrides])

@@ -16,8 +16,8 @@ from _common import parse
 
 
 def main(argv=None) -> int:
-    from ald_tune.config import load_config
-    from ald_tune.loop import Trainer
+    from ald_tune.config.schema import load_config
+    from ald_tune.engine.trainer import Trainer
 
     args = parse(__doc__, argv, threads=True)
     cfg = load_config(args.space, args.preset, args.overrides)

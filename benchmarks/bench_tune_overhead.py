@@ -15,7 +15,7 @@ set-ups that add one cost at a time:
 
 Two measurements of each, from the same trials:
 1. **paired, in one process** (the target's measure): the trial runs
-   :class:`ald_tune.paired.PairedTrainer`, which after each epoch trains the same
+   :class:`ald_tune.testing.paired.PairedTrainer`, which after each epoch trains the same
    epoch again on a plain twin (same config and seed, reports nothing) and times
    both, a fraction of a second apart; the trial's time includes everything it does
    for the epoch (MLflow, checkpoint, report, waiting for Tune). The ratio of the
@@ -51,7 +51,7 @@ SETUPS = (("tune", False, {"checkpoint_every": NEVER}),
 
 def plain_run(cfg) -> float:
     """Wall seconds per epoch of the plain loop, epoch 0 (first batches, caches) left out."""
-    from ald_tune.loop import Trainer
+    from ald_tune.engine.trainer import Trainer
 
     return statistics.fmean(timed_epochs(Trainer(cfg))[1:])
 
@@ -59,11 +59,12 @@ def plain_run(cfg) -> float:
 def paired_run(cfg, tmp: str, label: str, tracking: bool) -> dict:
     """One paired ALD trial: the trial's and its twin's seconds per epoch, summed, and
     their ratio over each 10 epochs (epoch 0, first batches and caches, is left out)."""
-    from ald_tune.backfill import read_trials
-    from ald_tune.tuners import SweepOptions, run_sweep
+    from ald_tune.tracking.backfill import read_trials
+    from ald_tune.sweeps.tuner import SweepOptions
+    from ald_tune.tracking.sweep import run_sweep
 
     t0 = time.perf_counter()
-    result = run_sweep(cfg, SweepOptions(mode="ald", run_dir=tmp, verbose=False, engine="paired",
+    result = run_sweep(cfg, SweepOptions(mode="ald", run_dir=tmp, verbose=False, trainer=PAIRED,
                                          tracking=tracking, label=label))
     (trial_rows,) = read_trials(result.path)  # Tune's own rows: they hold the paired timings
     rows = [r for _, r in sorted(trial_rows.by_epoch().items())][1:]
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
     args = parse(__doc__, argv, rounds=3)
     import ray
 
-    from ald_tune.config import load_config
+    from ald_tune.config.schema import load_config
 
     cfg = load_config(args.space, args.preset, ["tune.num_samples=1", "tune.cpus_per_trial=1",
                                                 "train.threads=1", *args.overrides])

@@ -2,7 +2,7 @@
 before Ray starts any trial; a diverging trial fails clearly and keeps its checkpoint.
 
 One parametrized test walks the issue's list. Each case builds its config (some fail
-already there, in ``load_config``) and runs ``run_sweep(engine="real")`` with Ray
+already there, in ``load_config``) and runs ``run_sweep()`` with Ray
 replaced by a tripwire: reaching ``init_ray`` fails the test, and no Tune experiment
 folder may appear under the storage path.
 """
@@ -21,10 +21,12 @@ import time
 import numpy as np
 import pytest
 
-from ald_tune import tuners
-from ald_tune.config import load_config
+from ald_tune.sweeps import tuner as tuners
+from ald_tune.config.schema import load_config
 from ald_tune.errors import ConfigError, DataError
-from ald_tune.tuners import SweepOptions, run_sweep
+from ald_tune.sweeps.tuner import SweepOptions
+from ald_tune.tracking.sweep import run_sweep
+from ald_tune.testing import SCRIPTED
 
 SPACE = "search_spaces/digits.yaml"
 
@@ -148,7 +150,7 @@ def test_bad_input_is_rejected_before_any_trial(case_id, error, build, patterns,
     storage = tmp_path / "runs" / "ray"
     with pytest.raises(error) as err:
         cfg, mode = build(tmp_path)
-        run_sweep(cfg, SweepOptions(mode=mode, run_dir=str(tmp_path / "runs"), engine="real",
+        run_sweep(cfg, SweepOptions(mode=mode, run_dir=str(tmp_path / "runs"),
                                     verbose=False, tracking=False, name="bad"))
     message = str(err.value)
     for pattern in patterns:
@@ -160,7 +162,7 @@ def test_grid_mode_runs_the_same_checks_before_ray(tmp_path, monkeypatch):
     monkeypatch.setattr(tuners, "init_ray", _tripwire)
     cfg = load_config(SPACE, overrides=["eval.n_fid=400"])
     with pytest.raises(DataError, match=r"needs 400 \(eval\.n_fid\)"):
-        run_sweep(cfg, SweepOptions(mode="grid", run_dir=str(tmp_path), engine="real",
+        run_sweep(cfg, SweepOptions(mode="grid", run_dir=str(tmp_path),
                                     verbose=False, tracking=False))
     with pytest.raises(ConfigError, match=r"mode must be one of .* Got 'grdi'"):
         run_sweep(cfg, SweepOptions(mode="grdi", run_dir=str(tmp_path), verbose=False))
@@ -171,13 +173,15 @@ def test_unreachable_ray_address_fails_fast_with_a_config_error(tmp_path):
     """In a subprocess: this session's own Ray may already be initialized in-process."""
     script = textwrap.dedent(f"""
         import time
-        from ald_tune.config import load_config
+        from ald_tune.config.schema import load_config
         from ald_tune.errors import ConfigError
-        from ald_tune.tuners import SweepOptions, run_sweep
+        from ald_tune.sweeps.tuner import SweepOptions
+        from ald_tune.testing import SCRIPTED
+        from ald_tune.tracking.sweep import run_sweep
         cfg = load_config({SPACE!r}, overrides=["train.epochs=30"])
         t0 = time.perf_counter()
         try:
-            run_sweep(cfg, SweepOptions(mode="ald", run_dir={str(tmp_path)!r}, engine="scripted",
+            run_sweep(cfg, SweepOptions(mode="ald", run_dir={str(tmp_path)!r}, trainer=SCRIPTED,
                                         tracking=False, verbose=False, address="127.0.0.1:1"))
         except ConfigError as exc:
             print("CONFIGERROR", round(time.perf_counter() - t0, 1), exc)
@@ -206,7 +210,7 @@ def tiny(cache_dir, *extra):
 
 def test_diverging_trial_fails_clearly_and_keeps_its_last_good_checkpoint(
         ray_session, cache_dir, tmp_path):
-    from ald_tune.checkpoint import load_checkpoint
+    from ald_tune.engine.checkpoint import load_checkpoint
 
     # One full-batch Adam step per epoch: at lr=0.22 epoch 0 ends finite (and is
     # checkpointed), epoch 1's first loss is inf (measured: 0.20-0.24 all do this).
@@ -236,7 +240,7 @@ def test_diverging_trial_fails_clearly_and_keeps_its_last_good_checkpoint(
     (["grid", "--rules", "paper"], r"--rules applies to the compare and ald modes.*Fix: drop"),
 ])
 def test_run_py_rejects_bad_rules_before_ray(argv, pattern, tmp_path, monkeypatch, capsys):
-    from ald_tune import run
+    from ald_tune.cli import compare as run
 
     monkeypatch.setattr(tuners, "init_ray", _tripwire)
     assert run.main([*argv, "--run-dir", str(tmp_path)]) == 2

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from ald_tune.cli import main
+from ald_tune.cli.main import main
 
 TINY = ["--set", "train.epochs=6", "--set", "ald.window=4", "--set", "ald.patience=2",
         "--set", "model.hidden=[32, 32]", "--set", "ald.n_z_init=10", "--set", "eval.n_fid=40"]
@@ -104,8 +104,8 @@ def test_version(capsys):
 def test_print_config_prints_the_resolved_config_and_starts_nothing(command, capsys, monkeypatch):
     import yaml
 
-    from ald_tune import tuners
-    from ald_tune.config import load_config
+    from ald_tune.sweeps import tuner as tuners
+    from ald_tune.config.schema import load_config
 
     def tripwire(*a, **k):
         raise AssertionError("--print-config started Ray")
@@ -147,7 +147,7 @@ def test_flags_that_do_nothing_are_refused(argv, pattern, capsys, tmp_path):
     (["ald", "--scheduler", "asha"], r"--scheduler applies to the grid and compare modes, not ald"),
 ])
 def test_run_py_refuses_flags_of_other_modes(argv, pattern, capsys, tmp_path):
-    from ald_tune import run
+    from ald_tune.cli import compare as run
     assert run.main([*argv, "--run-dir", str(tmp_path)]) == 2
     assert re.search(pattern, capsys.readouterr().err)
 
@@ -232,11 +232,11 @@ def test_the_readme_optuna_snippet_runs_as_written_and_closes_its_runs(tmp_path,
     """The snippet, executed as written, on tiny settings (load_config adds them)."""
     from mlflow import MlflowClient
 
-    import ald_tune.config
-    real = ald_tune.config.load_config
+    import ald_tune.config.schema
+    real = ald_tune.config.schema.load_config
     tiny = ["train.epochs=4", "ald.window=4", "ald.patience=2", "ald.n_z_init=8",
             "model.hidden=[16]", "eval.n_fid=40", f"eval.cache_dir={cache_dir}", "grid.n_z=[2, 4]"]
-    monkeypatch.setattr(ald_tune.config, "load_config",
+    monkeypatch.setattr(ald_tune.config.schema, "load_config",
                         lambda path, preset=None, overrides=(): real(path, preset, [*tiny, *overrides]))
     monkeypatch.chdir(tmp_path)
     os.symlink(os.path.join(os.path.dirname(os.path.dirname(__file__)), "search_spaces"),

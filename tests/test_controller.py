@@ -8,9 +8,10 @@ import warnings
 
 import pytest
 
-from ald_tune.config import ALDConfig
-from ald_tune.controller import (ALDController, FixedController, PruningFloorWarning,
-                                 ScriptedController, select_units, slope)
+from ald_tune.config.schema import ALDConfig
+from ald_tune.engine.controller import FixedController, PruningFloorWarning, select_units, slope
+from ald_tune.engine.rules import ALDController
+from ald_tune.testing.scripted import ScriptedController
 
 
 def paper_cfg(**kw) -> ALDConfig:

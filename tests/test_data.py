@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from ald_tune import sources as data_mod  # the offline copies are found there
-from ald_tune.data import (
+from ald_tune.data import sources as data_mod  # the offline copies are found there
+from ald_tune.data.datasets import (
     DATASETS,
     ImageData,
     check_enough_samples,

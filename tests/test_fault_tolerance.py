@@ -25,9 +25,10 @@ import time
 import pytest
 from ray import tune
 
-from ald_tune.config import load_config
-from ald_tune.loop import Trainer
-from ald_tune.tuners import SweepOptions, run_sweep
+from ald_tune.config.schema import load_config
+from ald_tune.engine.trainer import Trainer
+from ald_tune.sweeps.tuner import SweepOptions
+from ald_tune.tracking.sweep import run_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FINAL_KEYS = ("recon_loss", "kl", "neg_elbo", "fid_gen", "fid_recon", "silhouette")
@@ -155,9 +156,9 @@ def restored_grid(epochs_reported):
 
 
 def collect_restored(epochs_reported):
-    from ald_tune.config import Config
-    from ald_tune.kinds import SweepKind
-    from ald_tune.tuners import collect
+    from ald_tune.config.schema import Config
+    from ald_tune.config.kinds import SweepKind
+    from ald_tune.sweeps.tuner import collect
     return collect(restored_grid(epochs_reported), SweepKind("grid"), Config())
 
 
@@ -227,7 +228,7 @@ def comparable(report: dict) -> dict:
 @pytest.mark.slow
 def test_a_killed_driver_resumes_the_sweep_without_rerunning_or_duplicating(
         ray_session, cache_dir, tmp_path):
-    from ald_tune.report import build_report
+    from ald_tune.report.build import build_report
 
     epochs, every, grid = 10, 2, [2, 4, 8]
     sets = tiny(cache_dir, epochs, f"grid.n_z={grid}")
@@ -301,7 +302,7 @@ def test_a_killed_driver_resumes_the_sweep_without_rerunning_or_duplicating(
 
 def engine_trial(cfg, n_z=None):
     """One uninterrupted run as a sweep trial record (what ``build_report`` reads)."""
-    from ald_tune.trial_records import TrialRecord, history_row
+    from ald_tune.sweeps.results import TrialRecord, history_row
     trainer = Trainer(cfg.replace(train={"threads": 1}), fixed_n_z=n_z)
     list(trainer)
     return TrialRecord(trial_id=f"clean-{n_z}", kind="grid" if n_z else "ald",

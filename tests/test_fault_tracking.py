@@ -19,15 +19,18 @@ import urllib.request
 import warnings
 
 import pytest
+
+from ald_tune.testing import SCRIPTED
 from conftest import free_port
 
 from ald_tune import tracking as trk
-from ald_tune import trial_logger as tl
-from ald_tune.backfill import backfill, read_trials
-from ald_tune.config import load_config
+from ald_tune.tracking import trial_logger as tl
+from ald_tune.tracking.backfill import backfill, read_trials
+from ald_tune.config.schema import load_config
 from ald_tune.errors import ConfigError
-from ald_tune.testing import ScriptedTrainer
-from ald_tune.tuners import SweepOptions, run_sweep
+from ald_tune.testing.scripted import ScriptedTrainer
+from ald_tune.sweeps.tuner import SweepOptions
+from ald_tune.tracking.sweep import run_sweep
 
 EPOCHS = 30
 
@@ -69,7 +72,7 @@ def test_unreachable_server_at_start_is_a_clear_error_within_seconds(tmp_path, h
     uri = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
     with pytest.raises(ConfigError) as err:  # before Ray starts: no ray_session needed
-        run_sweep(cfg_for(), SweepOptions(mode="ald", run_dir=str(tmp_path), engine="scripted",
+        run_sweep(cfg_for(), SweepOptions(mode="ald", run_dir=str(tmp_path), trainer=SCRIPTED,
                                           verbose=False, tracking_uri=uri))
     assert time.perf_counter() - t0 < 10
     msg = str(err.value)
@@ -79,7 +82,7 @@ def test_unreachable_server_at_start_is_a_clear_error_within_seconds(tmp_path, h
 
 
 def test_cli_reports_the_unreachable_server_and_exits_2(tmp_path, capsys):
-    from ald_tune.cli import main
+    from ald_tune.cli.main import main
     uri = f"http://127.0.0.1:{free_port()}"
     code = main(["ald", "--tracking-uri", uri, "--run-dir", str(tmp_path), "--name", "x"])
     err = capsys.readouterr().err
@@ -185,7 +188,7 @@ def test_quiet_http_env_is_set_for_trial_processes(tmp_path, monkeypatch):
 
 def test_backfill_restores_lost_steps_and_lost_runs(ray_session, tmp_path, capsys):
     result = run_sweep(cfg_for("tune.num_samples=2"), SweepOptions(
-        mode="ald", run_dir=str(tmp_path), engine="scripted", verbose=False, name="bf"))
+        mode="ald", run_dir=str(tmp_path), trainer=SCRIPTED, verbose=False, name="bf"))
     c, children = child_runs(result.tracking_uri, result.experiment_id, result.parent_run_id)
     assert len(children) == 2
     assert set(backfill(result.path).values()) == {0}  # complete: nothing to add
@@ -194,12 +197,8 @@ def test_backfill_restores_lost_steps_and_lost_runs(ray_session, tmp_path, capsy
     with sqlite3.connect(db) as con:  # steps 17.. of one run never reached the store
         con.execute("DELETE FROM metrics WHERE run_uuid = ? AND step >= 17", (lost,))
     c.delete_run(gone.info.run_id)  # the other trial's run never existed
-    from ald_tune.backfill import cmd_backfill, add_parser
-    import argparse
-    parser = argparse.ArgumentParser()
-    add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["backfill", "--storage", os.path.dirname(result.path), "--name", "bf"])
-    assert cmd_backfill(args) == 0
+    from ald_tune.cli.main import main
+    assert main(["backfill", "--storage", os.path.dirname(result.path), "--name", "bf"]) == 0
     out = capsys.readouterr().out
     assert "13 epochs added" in out and "30 epochs added" in out
     _, children = child_runs(result.tracking_uri, result.experiment_id, result.parent_run_id)
@@ -214,13 +213,14 @@ def test_backfill_restores_lost_steps_and_lost_runs(ray_session, tmp_path, capsy
 
 
 def test_backfill_at_the_end_of_a_sweep_warns_with_the_command_when_the_server_is_down(tmp_path):
-    from ald_tune.backfill import backfill_quietly
+    from ald_tune.tracking.backfill import backfill_quietly
 
     trial = tmp_path / "ray" / "sweep1" / "train_trial_x_00000"
     trial.mkdir(parents=True)
     tracking = {"uri": f"http://127.0.0.1:{free_port()}", "experiment_id": "1",
                 "parent_run_id": "p"}
-    (trial / "params.json").write_text(json.dumps({"tracking": tracking, "space": {}}))
+    (trial / "params.json").write_text(json.dumps(
+        {"callbacks": [[tl.TRIAL_CALLBACK, tracking]], "space": {}}))
     (trial / "result.json").write_text(json.dumps({"trial_id": "x_00000", "epoch": 0}) + "\n")
     with pytest.warns(RuntimeWarning, match=r"unreachable.*Nothing is lost.*ald-tune backfill "
                                             rf"--storage {tmp_path / 'ray'} --name sweep1"):
@@ -323,7 +323,7 @@ def test_server_down_mid_sweep_training_goes_on_and_nothing_is_lost(
     uri = f"http://127.0.0.1:{restartable_server['port']}"
     t0 = time.perf_counter()
     result = run_sweep(cfg_for(), SweepOptions(
-        mode="ald", run_dir=str(tmp_path), engine="scripted", verbose=False, name="outage",
+        mode="ald", run_dir=str(tmp_path), trainer=SCRIPTED, verbose=False, name="outage",
         tracking_uri=uri, callbacks=(cb,)))
     wall = time.perf_counter() - t0
     with open(state_file) as fh:

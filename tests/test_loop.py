@@ -9,11 +9,11 @@ import os
 import pytest
 import torch
 
-from ald_tune.checkpoint import load_checkpoint, save_checkpoint
-from ald_tune.config import load_config
-from ald_tune.controller import ScriptedController
+from ald_tune.engine.checkpoint import load_checkpoint, save_checkpoint
+from ald_tune.config.schema import load_config
+from ald_tune.testing.scripted import ScriptedController
 from ald_tune.errors import DataError
-from ald_tune.loop import Trainer, TrainingDivergedError
+from ald_tune.engine.trainer import Trainer, TrainingDivergedError
 
 TIMING = ("train_time_s", "eval_time_s", "cpu_time_s")
 
@@ -53,7 +53,7 @@ def test_ald_run_end_to_end_writes_outputs(cache_dir, tmp_path):
     assert [e["n_z"] for e in summary["epochs"]][0] == 16
     for key in ("samples", "reconstructions", "model"):
         assert os.path.getsize(paths[key]) > 100
-    from ald_tune.outputs import load_model
+    from ald_tune.engine.artifacts import load_model
     model = load_model(paths["model"])
     assert model.n_z == trainer.model.n_z
     torch.testing.assert_close(model.state_dict(), {k: v.cpu() for k, v in trainer.model.state_dict().items()})

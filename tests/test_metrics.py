@@ -1,4 +1,4 @@
-"""Tests of ald_tune.metrics: hand-computed values and library cross-checks."""
+"""Tests of ald_tune.engine.metrics: hand-computed values and library cross-checks."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ import torch
 from sklearn.datasets import make_blobs
 from sklearn.metrics import silhouette_score
 
-from ald_tune.features import FeatureExtractor
-from ald_tune.metrics import (
-    FIDScorer,
+from ald_tune.engine.features import FeatureExtractor, FIDScorer
+from ald_tune.engine.metrics import (
     active_units,
     clustering_accuracy,
     kmeans_labels,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ald_tune.config import ModelConfig, TrainConfig
-from ald_tune.model import build_model, make_optimizer, resolve_arch
+from ald_tune.config.schema import ModelConfig, TrainConfig
+from ald_tune.engine.model import build_model, make_optimizer, resolve_arch
 
 SHAPES = {"mlp": (1, 8, 8), "conv": (3, 64, 64)}
 CFG = ModelConfig(hidden=(16, 12), conv_channels=(4, 4, 4, 4), conv_hidden=(16, 16))

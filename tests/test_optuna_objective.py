@@ -1,6 +1,6 @@
 """Plain Optuna: the ALD objective, the GridSampler baseline, pruning and MLflow on SQLite.
 
-Fast tests use the scripted engine (no training); one slow test trains for real.
+Fast tests use the scripted trainer (no training); one slow test trains for real.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import sys
 import optuna
 import pytest
 
-from ald_tune.config import load_config
+from ald_tune.config.schema import load_config
 from ald_tune.errors import ConfigError
-from ald_tune.optuna_objective import ALDObjective, grid_sampler, make_study, optimize
+from ald_tune.integrations.optuna import ALDObjective, grid_sampler, make_study, optimize
+from ald_tune.testing.scripted import ScriptedTrainer
 
 EPOCHS = 12
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -51,7 +52,7 @@ def _quick_plot(request, monkeypatch):
         open(path, "wb").close()
         return path
 
-    monkeypatch.setattr("ald_tune.plots.plot_history", plot_history)
+    monkeypatch.setattr("ald_tune.engine.artifacts.plot_history", plot_history)
 
 
 def new_study(**kw) -> optuna.Study:
@@ -87,7 +88,7 @@ class PruneFromStep(optuna.pruners.BasePruner):
 # -- the objective ---------------------------------------------------------------------
 def test_ald_objective_reports_every_epoch_and_records_n_z():
     study = new_study()
-    study.optimize(ALDObjective(cfg_for(), engine="scripted"), n_trials=2)
+    study.optimize(ALDObjective(cfg_for(), trainer=ScriptedTrainer), n_trials=2)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
     assert [t.user_attrs["seed"] for t in study.trials] == [0, 1]  # repeated trials are seeds
     for t in study.trials:
@@ -102,13 +103,13 @@ def test_ald_objective_reports_every_epoch_and_records_n_z():
 
 def test_works_with_fixed_trial():
     trial = optuna.trial.FixedTrial({"n_z": 8})
-    value = ALDObjective(cfg_for(), fixed=True, engine="scripted")(trial)
+    value = ALDObjective(cfg_for(), fixed=True, trainer=ScriptedTrainer)(trial)
     assert value == pytest.approx(value) and trial.user_attrs["n_z_history"] == [8] * EPOCHS
 
 
 def test_search_samples_lr_in_range_with_a_fixed_seed():
     study = new_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    study.optimize(ALDObjective(cfg_for(), search={"lr": (1e-4, 1e-2)}, engine="scripted"),
+    study.optimize(ALDObjective(cfg_for(), search={"lr": (1e-4, 1e-2)}, trainer=ScriptedTrainer),
                    n_trials=3)
     for t in study.trials:
         assert set(t.params) == {"lr"} and 1e-4 <= t.params["lr"] <= 1e-2
@@ -119,19 +120,19 @@ def test_search_samples_lr_in_range_with_a_fixed_seed():
 def test_tune_search_optuna_samples_both_ranges_from_config():
     cfg = cfg_for("tune.search=optuna", "tune.lr_range=[0.001, 0.002]",
                   "tune.beta_range=[0.5, 0.7]")
-    objective = ALDObjective(cfg, engine="scripted")
+    objective = ALDObjective(cfg, trainer=ScriptedTrainer)
     assert objective.search == {"lr": (0.001, 0.002), "beta": (0.5, 0.7)}
     study = new_study()
     study.optimize(objective, n_trials=1)
     p = study.trials[0].params
     assert 0.001 <= p["lr"] <= 0.002 and 0.5 <= p["beta"] <= 0.7
-    assert ALDObjective(cfg, fixed=True, engine="scripted").search == {}  # the grid is a grid
+    assert ALDObjective(cfg, fixed=True, trainer=ScriptedTrainer).search == {}  # the grid is a grid
 
 
 def test_pruner_prunes_and_closes_the_mlflow_run(uri, experiment):
     study = new_study(pruner=PruneFromStep(3))
     with ALDObjective(cfg_for(), tracking_uri=uri, experiment=experiment,
-                      engine="scripted") as objective:
+                      trainer=ScriptedTrainer) as objective:
         study.optimize(objective, n_trials=2)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.PRUNED] * 2
     for t in study.trials:
@@ -145,7 +146,7 @@ def test_pruner_prunes_and_closes_the_mlflow_run(uri, experiment):
 
 
 def test_a_failing_trial_closes_its_run_as_failed(uri, experiment, monkeypatch):
-    from ald_tune.testing import ScriptedTrainer
+    from ald_tune.testing.scripted import ScriptedTrainer
 
     original = ScriptedTrainer.run_epoch
 
@@ -156,7 +157,7 @@ def test_a_failing_trial_closes_its_run_as_failed(uri, experiment, monkeypatch):
 
     monkeypatch.setattr(ScriptedTrainer, "run_epoch", run_epoch)
     with pytest.raises(RuntimeError, match="boom"):
-        optimize(cfg_for(), tracking_uri=uri, experiment=experiment, engine="scripted")
+        optimize(cfg_for(), tracking_uri=uri, experiment=experiment, trainer=ScriptedTrainer)
     c, parents, children = runs(uri, experiment)
     assert [r.info.status for r in children] == ["FAILED"] and parents[0].info.status == "FAILED"
     assert n_z_steps(c, children[0].info.run_id)[0] == [0, 1]
@@ -166,7 +167,7 @@ def test_a_failing_trial_closes_its_run_as_failed(uri, experiment, monkeypatch):
 def test_grid_sampler_runs_each_n_z_once_and_stops_by_itself():
     cfg = cfg_for()
     study = new_study(sampler=grid_sampler(cfg))
-    study.optimize(ALDObjective(cfg, fixed=True, engine="scripted"), n_trials=10)
+    study.optimize(ALDObjective(cfg, fixed=True, trainer=ScriptedTrainer), n_trials=10)
     assert len(study.trials) == 3
     assert sorted(t.params["n_z"] for t in study.trials) == [2, 8, 16]
     for t in study.trials:
@@ -179,14 +180,14 @@ def test_grid_sampler_runs_each_n_z_once_and_stops_by_itself():
 
 def test_grid_seeds_add_a_seed_axis():
     cfg = cfg_for("tune.grid_seeds=2")
-    study = optimize(cfg, mode="grid", engine="scripted")
+    study = optimize(cfg, mode="grid", trainer=ScriptedTrainer)
     assert sorted((t.params["n_z"], t.user_attrs["seed"]) for t in study.trials) == [
         (2, 0), (2, 1), (8, 0), (8, 1), (16, 0), (16, 1)]
 
 
 # -- MLflow -----------------------------------------------------------------------------
 def test_mlflow_parent_per_study_and_child_per_trial(uri, experiment):
-    study = optimize(cfg_for(), tracking_uri=uri, experiment=experiment, engine="scripted")
+    study = optimize(cfg_for(), tracking_uri=uri, experiment=experiment, trainer=ScriptedTrainer)
     c, parents, children = runs(uri, experiment)
     assert len(parents) == 1 and len(children) == 2
     parent = parents[0]
@@ -207,7 +208,7 @@ def test_mlflow_parent_per_study_and_child_per_trial(uri, experiment):
         assert child.data.params["train.seed"] == str(t.user_attrs["seed"])
         assert {a.path for a in c.list_artifacts(child.info.run_id)} >= {"history.json"}
     # Optimising the same study again continues its parent run.
-    optimize(cfg_for(), study=study, tracking_uri=uri, experiment=experiment, engine="scripted")
+    optimize(cfg_for(), study=study, tracking_uri=uri, experiment=experiment, trainer=ScriptedTrainer)
     _, parents, children = runs(uri, experiment)
     assert len(parents) == 1 and len(children) == 4 and parents[0].info.status == "FINISHED"
     assert len({r.data.tags["ald_tune.trial_id"] for r in children}) == 4
@@ -215,7 +216,7 @@ def test_mlflow_parent_per_study_and_child_per_trial(uri, experiment):
 
 def test_grid_under_mlflow_logs_a_constant_n_z(uri, experiment):
     study = optimize(cfg_for(), mode="grid", tracking_uri=uri, experiment=experiment,
-                     engine="scripted")
+                     trainer=ScriptedTrainer)
     c, parents, children = runs(uri, experiment)
     assert len(parents) == 1 and parents[0].data.tags["ald_tune.mode"] == "grid"
     assert len(children) == 3 == len(study.trials)
@@ -227,13 +228,13 @@ def test_grid_under_mlflow_logs_a_constant_n_z(uri, experiment):
 
 def test_tracking_uri_from_environment(uri, experiment, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    study = optimize(cfg_for("tune.num_samples=1"), experiment=experiment, engine="scripted")
+    study = optimize(cfg_for("tune.num_samples=1"), experiment=experiment, trainer=ScriptedTrainer)
     assert "mlflow_run_id" in study.trials[0].user_attrs
     assert len(runs(uri, experiment)[2]) == 1
 
 
 def test_a_new_study_with_a_used_name_gets_fresh_child_runs(uri, experiment):
-    kw = dict(tracking_uri=uri, experiment=experiment, engine="scripted")
+    kw = dict(tracking_uri=uri, experiment=experiment, trainer=ScriptedTrainer)
     optimize(cfg_for(), study=make_study(cfg_for(), study_name="same"), **kw)
     with pytest.warns(RuntimeWarning, match="earlier study with the same name"):
         optimize(cfg_for(), study=make_study(cfg_for(), study_name="same"), **kw)
@@ -246,7 +247,7 @@ def test_a_new_study_with_a_used_name_gets_fresh_child_runs(uri, experiment):
 # -- arguments --------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, match", [
     ({"metric": "silhouette"}, "'metric' parameter of ALDObjective"),
-    ({"engine": "fake"}, "'engine' parameter of ALDObjective"),
+    ({"trainer": "fake"}, "'trainer' parameter of ALDObjective"),
     ({"search": {"momentum": (0.1, 0.9)}}, "'search' parameter of ALDObjective"),
     ({"search": {"lr": (0.0, 1e-2)}}, r"'search\['lr'\]' parameter .* Got \(0.0, 0.01\)"),
     ({"search": {"lr": (1e-2, 1e-4)}}, r"search\['lr'\]"),
@@ -262,11 +263,11 @@ def test_bad_arguments_are_named(kwargs, match):
 def test_optimize_checks_mode_and_study():
     cfg = cfg_for()
     with pytest.raises(ConfigError, match="'mode' parameter of optimize"):
-        optimize(cfg, mode="random", engine="scripted")
+        optimize(cfg, mode="random", trainer=ScriptedTrainer)
     with pytest.raises(ConfigError, match="direction='minimize'"):
-        optimize(cfg, study=optuna.create_study(direction="maximize"), engine="scripted")
+        optimize(cfg, study=optuna.create_study(direction="maximize"), trainer=ScriptedTrainer)
     with pytest.raises(ConfigError, match="GridSampler"):
-        optimize(cfg, mode="grid", study=new_study(), engine="scripted")
+        optimize(cfg, mode="grid", study=new_study(), trainer=ScriptedTrainer)
 
 
 def test_make_study_mirrors_the_ray_tuners():
@@ -281,7 +282,7 @@ def test_make_study_mirrors_the_ray_tuners():
 
 
 def test_import_is_free_of_ray_and_mlflow():
-    code = ("import sys, ald_tune.optuna_objective; "
+    code = ("import sys, ald_tune.integrations.optuna.objective; "
             "print(sorted(m for m in ('ray', 'mlflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -289,7 +290,7 @@ def test_import_is_free_of_ray_and_mlflow():
 
 # -- real training ----------------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::ald_tune.controller.PruningFloorWarning")
+@pytest.mark.filterwarnings("ignore::ald_tune.engine.controller.PruningFloorWarning")
 def test_real_engine_two_trials_on_digits(uri, experiment, cache_dir):
     cfg = load_config("search_spaces/digits.yaml", overrides=[
         "train.epochs=4", "ald.window=4", "ald.patience=1", "model.hidden=[32, 32]",

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ald_tune.pipeline import ReportAhead
+from ald_tune.sweeps.report_ahead import ReportAhead
 
 
 def test_jobs_run_in_order_on_one_other_thread():

@@ -10,9 +10,11 @@ from dataclasses import replace
 
 import pytest
 
-from ald_tune.report import build_report, markdown, recommend, write_report
-from ald_tune.report_mlflow import comparison_from_mlflow, report_from_mlflow
-from ald_tune.trial_records import TrialRecord
+from ald_tune.testing import SCRIPTED
+
+from ald_tune.report.build import build_report, markdown, recommend, write_report
+from ald_tune.report.mlflow_rebuild import comparison_from_mlflow, report_from_mlflow
+from ald_tune.sweeps.results import TrialRecord
 
 NZ = (2, 4, 8, 16, 32)
 # Last-epoch means per n_z: everything improves until n_z = 8, then a flat, noisy plateau.
@@ -237,13 +239,14 @@ def test_files_and_markdown(report, tmp_path):
 def test_report_from_mlflow_matches_the_sweep_results(ray_session, tmp_path):
     from mlflow import MlflowClient
 
-    from ald_tune.config import load_config
-    from ald_tune.tuners import SweepOptions, run_sweep
+    from ald_tune.config.schema import load_config
+    from ald_tune.sweeps.tuner import SweepOptions
+    from ald_tune.tracking.sweep import run_sweep
 
     cfg = load_config("search_spaces/digits.yaml", overrides=[
         "train.epochs=30", "grid.n_z=[2, 8, 16]", "tune.num_samples=2", "tune.checkpoint_every=5",
         "tune.checkpoint_min_s=0"])
-    res = {m: run_sweep(cfg, SweepOptions(mode=m, run_dir=str(tmp_path), engine="scripted",
+    res = {m: run_sweep(cfg, SweepOptions(mode=m, run_dir=str(tmp_path), trainer=SCRIPTED,
                                           verbose=False)) for m in ("grid", "ald")}
     direct = build_report(res["grid"].trials, res["ald"].trials, dataset="digits",
                           wall={m: r.wall_time_s for m, r in res.items()})

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 
 from ald_tune.errors import ConfigError
-from ald_tune.kinds import COMPARE_TAG, MAIN_RULE_TAG, SWEEP_TAG, SweepKind
-from ald_tune.report_mlflow import _parents, parse_pins, select
-from ald_tune.tracking import COMPLETE_TAG
+from ald_tune.config.kinds import COMPARE_TAG, MAIN_RULE_TAG, SWEEP_TAG, SweepKind
+from ald_tune.report.mlflow_rebuild import _parents, parse_pins, select
+from ald_tune.tracking.runs import COMPLETE_TAG
 
 
 class Store:

@@ -9,10 +9,13 @@ import subprocess
 import sys
 
 import pytest
+
+from ald_tune.testing import SCRIPTED
 import yaml
 
-from ald_tune.config import load_config
-from ald_tune.tuners import SweepOptions, run_sweep
+from ald_tune.config.schema import load_config
+from ald_tune.sweeps.tuner import SweepOptions
+from ald_tune.tracking.sweep import run_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,14 +38,14 @@ def run_compare(argv: list[str], scripted: bool) -> tuple[int, str]:
     import io
     from dataclasses import replace
 
-    from ald_tune import run
+    from ald_tune.cli import compare as run
 
     buf = io.StringIO()
     real = run.Plan.options
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(buf):
         if scripted:
             mp.setattr(run.Plan, "options",
-                       lambda self, *a, **kw: replace(real(self, *a, **kw), engine="scripted",
+                       lambda self, *a, **kw: replace(real(self, *a, **kw), trainer=SCRIPTED,
                                                       verbose=False))
         rc = run.main(argv)
     return rc, buf.getvalue()
@@ -69,13 +72,13 @@ def scripted_compare(ray_session, tmp_path_factory):
     cfg = load_config("search_spaces/digits.yaml", overrides=[
         "train.epochs=12", "grid.n_z=[4, 8]", "tune.num_samples=1", "ald.window=6"])
     for mode in ("grid", "ald"):
-        run_sweep(cfg, SweepOptions(mode=mode, run_dir=str(tmp), engine="scripted", verbose=False))
+        run_sweep(cfg, SweepOptions(mode=mode, run_dir=str(tmp), trainer=SCRIPTED, verbose=False))
     return tmp, text
 
 
 def check_rebuilt_equals_printed(tmp, text: str, out) -> None:
     """`ald-tune report` prints and writes exactly what compare printed and wrote."""
-    from ald_tune.cli import main
+    from ald_tune.cli.main import main
 
     uri = "sqlite:///" + str(tmp / "mlflow.db")
     printed, rules = tmp / "printed", ("ald-tune", "paper")
@@ -100,7 +103,7 @@ def check_rebuilt_equals_printed(tmp, text: str, out) -> None:
 def check_each_parent_holds_its_own_report(tmp) -> None:
     from mlflow import MlflowClient
 
-    from ald_tune.kinds import COMPARE_TAG, SweepKind
+    from ald_tune.config.kinds import COMPARE_TAG, SweepKind
     c = MlflowClient("sqlite:///" + str(tmp / "mlflow.db"))
     exp = c.get_experiment_by_name("ald-tune-digits").experiment_id
     parents = [r for r in c.search_runs([exp]) if COMPARE_TAG in r.data.tags
@@ -134,7 +137,7 @@ def test_report_cli_rebuilds_exactly_what_compare_printed(scripted_compare, tmp_
 
 
 def test_recommend_prints_the_compares_answer(scripted_compare, capsys):
-    from ald_tune.cli import main
+    from ald_tune.cli.main import main
     tmp, _ = scripted_compare
     uri = "sqlite:///" + str(tmp / "mlflow.db")
     want = json.loads((tmp / "printed" / "recommendation.json").read_text())
@@ -186,8 +189,8 @@ def run_notebook(uri: str, out) -> str:
 
 def test_report_cli_pins_several_ald_sweeps(scripted_compare, tmp_path, capsys):
     """`--sweep ald=A --sweep ald=B`: one report per ALD sweep and the rules table."""
-    from ald_tune.cli import main
-    from ald_tune.kinds import read_sweep_file
+    from ald_tune.cli.main import main
+    from ald_tune.config.kinds import read_sweep_file
     tmp, _ = scripted_compare
     names = {read_sweep_file(str(p)).get("rule"): p.name for p in (tmp / "ray").iterdir()
              if read_sweep_file(str(p)).get("compare")}

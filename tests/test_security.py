@@ -14,10 +14,12 @@ import warnings
 from pathlib import Path
 
 import pytest
+
+from ald_tune.testing import SCRIPTED
 from conftest import free_port
 
 from ald_tune import tracking as trk
-from ald_tune import trial_logger as tl
+from ald_tune.tracking import trial_logger as tl
 from ald_tune.errors import ConfigError, DataError
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ald_tune"
@@ -39,7 +41,7 @@ class Payload:
 def test_checkpoint_with_pickled_code_is_rejected_without_running_it(tmp_path, writer):
     import torch
 
-    from ald_tune.checkpoint import load_checkpoint
+    from ald_tune.engine.checkpoint import load_checkpoint
 
     marker, bad = tmp_path / "pwned", tmp_path / "checkpoint.pt"
     ckpt = {"schema_version": 1, "config": {}, "model": Payload(marker)}
@@ -55,9 +57,9 @@ def test_checkpoint_with_pickled_code_is_rejected_without_running_it(tmp_path, w
 def test_saved_model_loads_without_unpickling(tmp_path):
     import torch
 
-    from ald_tune.config import Config
-    from ald_tune.model import build_model
-    from ald_tune.outputs import load_model, save_model
+    from ald_tune.config.schema import Config
+    from ald_tune.engine.model import build_model
+    from ald_tune.engine.artifacts import load_model, save_model
 
     cfg = Config.from_dict({"model": {"hidden": [16]}})
     model = build_model(cfg.model, (1, 8, 8), 3)
@@ -104,7 +106,7 @@ def test_package_source_has_no_unsafe_loaders():
 # -- YAML is loaded safely ----------------------------------------------------------------------
 
 def test_yaml_tags_that_construct_objects_are_rejected(tmp_path):
-    from ald_tune.config import load_config
+    from ald_tune.config.schema import load_config
 
     marker = tmp_path / "pwned"
     space = tmp_path / "space.yaml"
@@ -122,7 +124,7 @@ def test_yaml_tags_that_construct_objects_are_rejected(tmp_path):
 def test_every_host_option_defaults_to_localhost():
     import argparse
 
-    from ald_tune.cli import build_parser
+    from ald_tune.cli.main import build_parser
 
     parser = build_parser()
     subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -134,7 +136,7 @@ def test_every_host_option_defaults_to_localhost():
 def test_ui_starts_mlflow_on_localhost_unless_asked(tmp_path, monkeypatch, capsys):
     import subprocess
 
-    from ald_tune.cli import main
+    from ald_tune.cli.main import main
 
     calls = []
 
@@ -196,8 +198,9 @@ def test_credentials_in_the_uri_move_to_the_environment(no_credentials):
 
 
 def test_messages_never_show_the_password(tmp_path, no_credentials):
-    from ald_tune.config import load_config
-    from ald_tune.tuners import SweepOptions, run_sweep
+    from ald_tune.config.schema import load_config
+    from ald_tune.sweeps.tuner import SweepOptions
+    from ald_tune.tracking.sweep import run_sweep
 
     uri = f"http://alice:{SECRET}@127.0.0.1:{free_port()}"
     with pytest.raises(ConfigError) as err:
@@ -205,7 +208,7 @@ def test_messages_never_show_the_password(tmp_path, no_credentials):
     assert SECRET not in str(err.value) and "alice:***@" in str(err.value)
     cfg = load_config("search_spaces/digits.yaml", overrides=["train.epochs=30"])
     with pytest.raises(ConfigError) as err:
-        run_sweep(cfg, SweepOptions(run_dir=str(tmp_path), engine="scripted", verbose=False,
+        run_sweep(cfg, SweepOptions(run_dir=str(tmp_path), trainer=SCRIPTED, verbose=False,
                                     tracking_uri=uri))
     assert SECRET not in str(err.value)
     no_credentials.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -237,13 +240,14 @@ def _run_texts(c, exp_id) -> str:
 
 def test_token_never_reaches_params_tags_files_or_output(ray_session, tmp_path, capfd,
                                                          no_credentials):
-    from ald_tune.config import load_config
-    from ald_tune.tuners import SweepOptions, run_sweep
+    from ald_tune.config.schema import load_config
+    from ald_tune.sweeps.tuner import SweepOptions
+    from ald_tune.tracking.sweep import run_sweep
 
     no_credentials.setenv("MLFLOW_TRACKING_TOKEN", TOKEN)
     cfg = load_config("search_spaces/digits.yaml", overrides=[
         "train.epochs=30", "tune.num_samples=1"])
-    result = run_sweep(cfg, SweepOptions(mode="ald", run_dir=str(tmp_path), engine="scripted",
+    result = run_sweep(cfg, SweepOptions(mode="ald", run_dir=str(tmp_path), trainer=SCRIPTED,
                                          verbose=True, name="tok"))
     from mlflow import MlflowClient
     assert TOKEN not in _run_texts(MlflowClient(result.tracking_uri), result.experiment_id)
@@ -257,13 +261,14 @@ def test_uri_credentials_never_reach_params_tags_files_or_output(
         ray_session, mlflow_server, tmp_path, capfd, no_credentials):
     from mlflow import MlflowClient
 
-    from ald_tune.config import load_config
-    from ald_tune.tuners import SweepOptions, run_sweep
+    from ald_tune.config.schema import load_config
+    from ald_tune.sweeps.tuner import SweepOptions
+    from ald_tune.tracking.sweep import run_sweep
 
     uri = mlflow_server.replace("http://", f"http://alice:{SECRET}@")
     cfg = load_config("search_spaces/digits.yaml", overrides=[
         "train.epochs=30", "tune.num_samples=1"])
-    result = run_sweep(cfg, SweepOptions(mode="ald", run_dir=str(tmp_path), engine="scripted",
+    result = run_sweep(cfg, SweepOptions(mode="ald", run_dir=str(tmp_path), trainer=SCRIPTED,
                                          verbose=True, name="creds", tracking_uri=uri,
                                          experiment="creds"))
     assert all(t.status == "TERMINATED" for t in result.trials)

@@ -10,9 +10,11 @@ import urllib.request
 
 import pytest
 
-from ald_tune.config import load_config
-from ald_tune.loop import Trainer
-from ald_tune.tuners import SweepOptions, run_sweep
+from ald_tune.config.schema import load_config
+from ald_tune.engine.trainer import Trainer
+from ald_tune.sweeps.tuner import SweepOptions
+from ald_tune.tracking.sweep import run_sweep
+from ald_tune.testing.faults import fail_once
 
 pytestmark = pytest.mark.slow
 EPOCHS = 10
@@ -80,7 +82,7 @@ def test_resized_trial_killed_after_a_prune_resumes_at_the_right_n_z(
     # epoch 4's prune, so the retry must restore n_z from the epoch-3 checkpoint.
     result = run_sweep(cfg, SweepOptions(mode="ald", run_dir=str(tmp_path), verbose=False,
                                          tracking_uri=mlflow_server, experiment="killed",
-                                         fail_once={"epoch": 4, "marker": marker}))
+                                         trial_callbacks=(fail_once(4, marker),)))
     assert os.path.exists(marker + ".ald.0") and result.trials[0].status == "TERMINATED"
     _, children, _ = runs_of(mlflow_server, result)
     assert len(children) == 1

@@ -1,4 +1,4 @@
-"""Tune's result files survive a trial retry whole (ald_tune.tune_logs)."""
+"""Tune's result files survive a trial retry whole (ald_tune.sweeps.result_logs)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pyarrow.fs
 import pytest
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-from ald_tune.tune_logs import CSVLogger, JsonLogger, result_loggers
+from ald_tune.sweeps.result_logs import CSVLogger, JsonLogger, result_loggers
 
 
 class FakeTrial:
@@ -49,7 +49,7 @@ def restart(cb, trial, epochs_after):
 
 def test_ray_own_logger_drops_rows_the_storage_copy_lacks(tmp_path):
     """The upstream behaviour this module works around (if this fails, Ray fixed it:
-    drop ald_tune.tune_logs)."""
+    drop ald_tune.sweeps.result_logs)."""
     trial = FakeTrial(tmp_path)
     write_rows(trial.local_path, range(8))               # the driver wrote epochs 0-7
     write_rows(trial.storage.trial_fs_path, range(2))    # the last sync saw 0-1

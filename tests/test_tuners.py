@@ -11,9 +11,13 @@ import textwrap
 
 import pytest
 
-from ald_tune.config import load_config
-from ald_tune.testing import BEST_N_Z
-from ald_tune.tuners import SweepOptions, run_sweep
+from ald_tune.testing import SCRIPTED
+
+from ald_tune.config.schema import load_config
+from ald_tune.testing.scripted import BEST_N_Z
+from ald_tune.sweeps.tuner import SweepOptions
+from ald_tune.tracking.sweep import run_sweep
+from ald_tune.testing.faults import fail_once
 
 EPOCHS = 30
 
@@ -25,7 +29,7 @@ def cfg_for(*extra):
 
 
 def opts(tmp_path, mode, **kw):
-    return SweepOptions(mode=mode, run_dir=str(tmp_path), engine="scripted", verbose=False,
+    return SweepOptions(mode=mode, run_dir=str(tmp_path), trainer=SCRIPTED, verbose=False,
                         space="search_spaces/digits.yaml", **kw)
 
 
@@ -107,7 +111,7 @@ def test_checkpoints_come_every_n_epochs_but_no_closer_than_checkpoint_min_s(
 def test_injected_failure_is_retried_from_checkpoint_into_the_same_run(ray_session, tmp_path):
     marker = str(tmp_path / "failed")
     result = run_sweep(cfg_for("tune.checkpoint_every=5", "tune.num_samples=1"),
-                       opts(tmp_path, "ald", fail_once={"epoch": 12, "marker": marker}))
+                       opts(tmp_path, "ald", trial_callbacks=(fail_once(12, marker),)))
     assert os.path.exists(marker + ".ald.0")       # the failure did happen
     assert result.trials[0].status == "TERMINATED"
     c, _, children = mlflow_runs(result)
@@ -127,11 +131,12 @@ def test_resume_after_the_driver_is_killed(ray_session, tmp_path):
         import ray
         ray.init(address={address!r}, log_to_driver=False,
                  runtime_env={{"env_vars": {{"ALD_TUNE_SCRIPTED_EPOCH_S": "0.1"}}}})
-        from ald_tune.config import load_config
-        from ald_tune.tuners import SweepOptions, run_sweep
+        from ald_tune.config.schema import load_config
+        from ald_tune.sweeps.tuner import SweepOptions
+        from ald_tune.tracking.sweep import run_sweep
         cfg = load_config("search_spaces/digits.yaml", overrides=[
             "train.epochs={EPOCHS}", "grid.n_z=[2, 8, 16]", "tune.num_samples=2"])
-        run_sweep(cfg, SweepOptions(mode="grid", run_dir={str(tmp_path)!r}, engine="scripted",
+        run_sweep(cfg, SweepOptions(mode="grid", run_dir={str(tmp_path)!r}, trainer=SCRIPTED,
                                     name="interrupted", verbose=True))
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,

@@ -1,0 +1,102 @@
+"""``ald-tune train``: one ALD (or fixed-size) run on this machine, no Ray.
+
+A thin driver of the engine's trainer: it adds a console printer, a checkpoint writer
+and, with ``--tracking-uri``, the MLflow logger a Tune trial uses, all as callbacks
+timed by one cadence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import warnings
+from typing import Any
+
+from ald_tune.cli.common import print_config, resolve_space
+from ald_tune.config.kinds import SweepKind
+from ald_tune.config.schema import load_config
+from ald_tune.engine.callbacks import Cadence, Callback
+from ald_tune.engine.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from ald_tune.engine.trainer import Trainer
+from ald_tune.errors import ConfigError
+from ald_tune.tracking.runs import filter_params
+from ald_tune.tracking.store import check_tracking, client, ensure_experiment, resolve_tracking_uri
+from ald_tune.tracking.trial_logger import MLflowCallback, TrialLogger
+
+
+class PrintEpochs(Callback):
+    """One console line per epoch."""
+
+    def on_epoch_end(self, trainer: Any, result: Any) -> None:
+        print(result.line(), flush=True)
+
+
+class CheckpointFile(Callback):
+    """``OUT/checkpoint.pt`` at every checkpoint of the cadence (and at the end)."""
+
+    def __init__(self, out: str) -> None:
+        self.path = os.path.join(out, CHECKPOINT_FILE)
+        self.epoch: int | None = None  # the last epoch saved
+
+    def on_checkpoint(self, trainer: Any, result: Any) -> None:
+        save_checkpoint(trainer.checkpoint(), self.path)
+        self.epoch = result.epoch
+
+
+def tracking_callback(args: argparse.Namespace, trainer: Trainer, out: str) -> MLflowCallback:
+    """``--tracking-uri``: one MLflow run logged like a trial (reopened on ``--resume``)."""
+    cfg = trainer.cfg
+    uri = resolve_tracking_uri(args.tracking_uri, "runs")
+    check_tracking(uri)
+    exp_id = ensure_experiment(client(uri), args.experiment or f"ald-tune-{cfg.data.name}")
+    kind = SweepKind("ald", cfg.ald.rule) if trainer.fixed_n_z is None else SweepKind("fixed")
+    tags = {**kind.tags(), "ald_tune.runner": "train", "ald_tune.seed": str(cfg.train.seed),
+            "ald_tune.out": out}
+    params = {**filter_params(cfg), "n_z_init": trainer.history[0]["n_z"] if trainer.history
+              else trainer.model.n_z}
+    name = f"train-{os.path.basename(out)}"
+    logger = TrialLogger(uri, exp_id, None, name, tags, params, name,
+                         run_id=trainer.tracking_run_id)
+    trainer.tracking_run_id = logger.run_id
+    return MLflowCallback(logger)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``ald-tune train``."""
+    if args.fixed_nz is not None and args.fixed_nz < 1:
+        raise ConfigError(f"--fixed-nz must be a positive int. Got {args.fixed_nz} instead.")
+    out = os.path.abspath(args.out or os.path.join("runs", time.strftime("train-%Y%m%d-%H%M%S")))
+    if args.resume:
+        trainer = Trainer.from_checkpoint(load_checkpoint(args.resume))
+        if args.print_config:
+            return print_config(trainer.cfg)
+        print(f"resumed at epoch {trainer.epoch}, n_z={trainer.model.n_z}")
+    else:
+        cfg = load_config(resolve_space(args.space), args.preset, args.overrides)
+        if args.print_config:
+            return print_config(cfg)
+        trainer = Trainer(cfg, fixed_n_z=args.fixed_nz)
+    cfg = trainer.cfg
+    writer = CheckpointFile(out)
+    callbacks: list[Callback] = [PrintEpochs(), writer]
+    mlflow = tracking_callback(args, trainer, out) if args.tracking_uri else None
+    if mlflow is not None:
+        callbacks.insert(1, mlflow)  # sent before the checkpoint is written
+    print(f"ald-tune train: {trainer.mode} run on {cfg.data.name} "
+          f"({trainer.train_data.n_samples} train / {trainer.val_data.n_samples} val), "
+          f"n_z={trainer.model.n_z}, {cfg.train.epochs} epochs, device {trainer.device}, "
+          f"FID features: {cfg.eval.fid_extractor}; output {out}")
+    cadence = Cadence.from_config(cfg, checkpoint_every=args.checkpoint_every, checkpoint_min_s=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        trainer.fit(callbacks, cadence)
+    paths = trainer.save_outputs(out)
+    s = trainer.summary()
+    print(f"final n_z = {s['final_n_z']} (stop epoch: {s['stop_epoch']}, "
+          f"floor reached: {s['floor_reached']}); {s['trial_epochs']} trial-epochs in "
+          f"{s['wall_time_s']:.1f} s (train {s['train_time_s']:.1f} s, eval {s['eval_time_s']:.1f} s)")
+    print("wrote " + ", ".join(os.path.basename(p) for p in paths.values()) + f" to {out}")
+    if mlflow is not None and mlflow.logger.run_id:
+        print(f"MLflow run {mlflow.logger.run_id}; open it with `ald-tune ui`")
+    return 0

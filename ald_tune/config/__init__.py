@@ -1,0 +1,23 @@
+"""Layer 1, configuration: frozen, validated dataclasses loaded from a search-space YAML,
+and the vocabularies every other layer imports (metrics and their directions, sweep
+kinds and rules, range rules as data).
+
+May import: nothing of ald_tune but :mod:`ald_tune.errors`. Imports no torch, Ray,
+MLflow or Optuna.
+
+Modules: ``schema`` (the sections, ``load_config``), ``constraints`` (the range rules
+as data), ``vocabulary`` (metric names, directions, labels), ``kinds`` (what a sweep
+is), ``reference`` (the configuration reference, generated).
+"""
+
+from ald_tune.config.kinds import RULES, SweepKind
+from ald_tune.config.schema import (
+    METRICS, PAPER_VOTES, SECTIONS, ALDConfig, Config, DataConfig, EvalConfig, GridConfig,
+    ModelConfig, TrainConfig, TuneConfig, check_ald_schedule, load_config, parse_override,
+    read_space)
+from ald_tune.errors import ConfigError
+
+__all__ = ["ALDConfig", "Config", "ConfigError", "DataConfig", "EvalConfig", "GridConfig",
+           "METRICS", "ModelConfig", "PAPER_VOTES", "RULES", "SECTIONS", "SweepKind",
+           "TrainConfig", "TuneConfig", "check_ald_schedule", "load_config", "parse_override",
+           "read_space"]

@@ -1,0 +1,241 @@
+"""Parameter constraints declared as data, checked by one generic validator.
+
+Every field of every config dataclass carries a constraint object in its
+``metadata["check"]``. The constraint coerces the raw value (from YAML, a CLI
+override or Python) to the field's type and raises :class:`ConfigError` with a
+message naming the parameter, the allowed range and the value received, in the
+style of scikit-learn's ``_param_validation``:
+
+    The 'n_z_min' parameter of ALDConfig must be an int in [1, inf). Got 0 instead.
+
+Written by hand because no small, well-kept library validates frozen
+dataclasses with these messages (pydantic would replace the dataclasses
+themselves and is a heavy import).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ald_tune.errors import ConfigError
+
+_MISSING = object()
+
+
+def param(default: Any, check: "Constraint", doc: str) -> Any:
+    """Declare a config field with its constraint and its one-line doc."""
+    if isinstance(default, (list, dict)):
+        raise TypeError("use tuples for defaults of frozen configs")
+    return field(default=default, metadata={"check": check, "doc": doc})
+
+
+def _fmt(x: float | None, inf: str) -> str:
+    return inf if x is None else repr(x)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """Base class: ``coerce(value)`` returns the checked value or raises."""
+
+    optional: bool = False
+
+    def describe(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _coerce(self, value: Any) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def coerce(self, value: Any) -> Any:
+        if value is None and self.optional:
+            return None
+        return self._coerce(value)
+
+    def full_description(self) -> str:
+        return self.describe() + (" or None" if self.optional else "")
+
+
+@dataclass(frozen=True)
+class Int(Constraint):
+    low: int | None = None
+    high: int | None = None
+
+    def describe(self) -> str:
+        return f"an int in [{_fmt(self.low, '-inf')}, {_fmt(self.high, 'inf')}]".replace(
+            "inf]", "inf)").replace("[-inf", "(-inf")
+
+    def _coerce(self, value: Any) -> int:
+        # bool is an int subclass in Python; True for "n_epochs" is a typo, not 1.
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Bad
+        if isinstance(value, float) and not value.is_integer():
+            raise _Bad
+        value = int(value)
+        if (self.low is not None and value < self.low) or (
+                self.high is not None and value > self.high):
+            raise _Bad
+        return value
+
+
+@dataclass(frozen=True)
+class Float(Constraint):
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def describe(self) -> str:
+        lo = "(" if self.low_open or self.low is None else "["
+        hi = ")" if self.high_open or self.high is None else "]"
+        return f"a float in {lo}{_fmt(self.low, '-inf')}, {_fmt(self.high, 'inf')}{hi}"
+
+    def _coerce(self, value: Any) -> float:
+        if isinstance(value, str):
+            # PyYAML reads "1e-3" (no dot) as a string: accept numeric strings.
+            try:
+                value = float(value)
+            except ValueError:
+                raise _Bad from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Bad
+        value = float(value)
+        if not math.isfinite(value):
+            raise _Bad
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            raise _Bad
+        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
+            raise _Bad
+        return value
+
+
+@dataclass(frozen=True)
+class Bool(Constraint):
+    def describe(self) -> str:
+        return "a bool (true or false)"
+
+    def _coerce(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise _Bad
+        return value
+
+
+@dataclass(frozen=True)
+class Choice(Constraint):
+    options: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(repr(o) for o in self.options)
+
+    def _coerce(self, value: Any) -> str:
+        if not isinstance(value, str) or value not in self.options:
+            raise _Bad
+        return value
+
+
+@dataclass(frozen=True)
+class Text(Constraint):
+    def describe(self) -> str:
+        return "a non-empty string"
+
+    def _coerce(self, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise _Bad
+        return value
+
+
+@dataclass(frozen=True)
+class IntTuple(Constraint):
+    """A non-empty list of ints, each >= ``low``; optionally unique."""
+
+    low: int = 1
+    unique: bool = True
+    min_len: int = 1
+
+    def describe(self) -> str:
+        uniq = "distinct " if self.unique else ""
+        return f"a list of at least {self.min_len} {uniq}ints, each >= {self.low}"
+
+    def _coerce(self, value: Any) -> tuple[int, ...]:
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise _Bad
+        items = tuple(value)
+        if len(items) < self.min_len:
+            raise _Bad
+        out = tuple(Int(low=self.low).coerce(v) for v in items)
+        if self.unique and len(set(out)) != len(out):
+            raise _Bad
+        return out
+
+
+@dataclass(frozen=True)
+class Votes(Constraint):
+    """A mapping metric -> 'up' | 'down', stored as a sorted tuple of pairs."""
+
+    metrics: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return ("a non-empty mapping from metric to 'up' or 'down', metrics among "
+                + ", ".join(self.metrics))
+
+    def _coerce(self, value: Any) -> tuple[tuple[str, str], ...]:
+        pairs = value.items() if isinstance(value, dict) else value
+        try:
+            out = tuple((str(k), str(v)) for k, v in pairs)
+        except (TypeError, ValueError):
+            raise _Bad from None
+        if not out or any(k not in self.metrics or v not in ("up", "down") for k, v in out):
+            raise _Bad
+        if len({k for k, _ in out}) != len(out):
+            raise _Bad
+        return out
+
+
+@dataclass(frozen=True)
+class FloatPair(Constraint):
+    """A [low, high] range of positive floats with low < high."""
+
+    def describe(self) -> str:
+        return "a list [low, high] of two positive floats with low < high"
+
+    def _coerce(self, value: Any) -> tuple[float, float]:
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise _Bad
+        items = tuple(value)
+        if len(items) != 2:
+            raise _Bad
+        lo, hi = (Float(low=0.0, low_open=True).coerce(v) for v in items)
+        if lo >= hi:
+            raise _Bad
+        return (lo, hi)
+
+
+class _Bad(Exception):
+    """Internal signal: the value broke the constraint."""
+
+
+def validate_fields(obj: Any) -> None:
+    """Coerce and check every field of a frozen dataclass instance in place.
+
+    Raises:
+        ConfigError: naming the first bad field, the allowed range and the value.
+    """
+    cls = type(obj).__name__
+    for f in fields(obj):
+        check: Constraint | None = f.metadata.get("check")
+        if check is None:
+            continue
+        raw = getattr(obj, f.name)
+        try:
+            value = check.coerce(raw)
+        except _Bad:
+            raise ConfigError(
+                f"The '{f.name}' parameter of {cls} must be {check.full_description()}. "
+                f"Got {raw!r} instead.") from None
+        object.__setattr__(obj, f.name, value)
+
+
+def fail(cls: str, name: str, must: str, value: Any, fix: str = "") -> ConfigError:
+    """Build the standard error for a cross-field rule."""
+    msg = f"The '{name}' parameter of {cls} must be {must}. Got {value!r} instead."
+    return ConfigError(msg + (f" Fix: {fix}" if fix else ""))

@@ -1,0 +1,123 @@
+"""What a sweep *is*: its kind (and ALD rule), defined once and written once.
+
+A comparison is made of sweeps of four kinds:
+
+========  =====================================================================
+``grid``  the grid baseline: one fixed-n_z trial per ``grid.n_z`` value (FIFO)
+``asha``  the same grid under ASHA early stopping (the stronger baseline)
+``fixed`` fixed-n_z runs at the n_z values ALD chose that the grid lacks
+``ald``   ALD trials (one per seed) that resize themselves, with one stop rule
+========  =====================================================================
+
+A sweep's kind and rule are written once, when it starts: as tags on its MLflow
+parent run (:data:`KIND_TAG`, :data:`RULE_TAG`, plus :data:`COMPARE_TAG` naming the
+``compare`` that made it) and in :data:`SWEEP_FILE` in its Tune folder. Every reader
+(the report, the MLflow rebuild, the notebook, backfill) selects sweeps by these,
+never by guessing from how the trials ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ald_tune.errors import ConfigError
+
+KINDS = ("grid", "asha", "fixed", "ald")
+RULES = ("paper", "ald-tune")
+
+SWEEP_TAG = "ald_tune.sweep"          # the sweep's name (its Tune folder)
+KIND_TAG = "ald_tune.kind"            # one of KINDS
+RULE_TAG = "ald_tune.rule"            # ALD sweeps and trials: the stop rule
+COMPARE_TAG = "ald_tune.compare"      # the `compare` run that made the sweep, if any
+MAIN_RULE_TAG = "ald_tune.main_rule"  # that compare's main rule (its report comes first)
+DATASET_TAG = "ald_tune.dataset"
+SWEEP_FILE = "ald_tune_sweep.json"    # the same facts in the sweep's Tune folder
+
+
+@dataclass(frozen=True)
+class SweepKind:
+    """A sweep's kind and, for ``ald``, its stop rule.
+
+    Example:
+        >>> SweepKind("ald", "ald-tune").label, SweepKind("asha").mode
+        ('aldtune', 'grid')
+    """
+
+    kind: str
+    rule: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"sweep kind must be one of {KINDS}. Got {self.kind!r} instead.")
+        if (self.kind == "ald") != (self.rule is not None) or (
+                self.rule is not None and self.rule not in RULES):
+            raise ConfigError(f"an ALD sweep needs a rule among {RULES}, other kinds none. "
+                              f"Got kind={self.kind!r}, rule={self.rule!r}.")
+
+    @property
+    def mode(self) -> str:
+        """What its trials do: ``ald`` (resize themselves) or ``grid`` (fixed n_z)."""
+        return "ald" if self.kind == "ald" else "grid"
+
+    @property
+    def label(self) -> str:
+        """The default sweep-name prefix (``ald`` for the paper rule, as before 0.2)."""
+        if self.kind != "ald":
+            return self.kind
+        return "ald" if self.rule == "paper" else "aldtune"
+
+    def tags(self) -> dict[str, str]:
+        """The MLflow tags that record this kind."""
+        return {KIND_TAG: self.kind, **({RULE_TAG: self.rule} if self.rule else {})}
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, str]) -> "SweepKind | None":
+        """The kind recorded in a run's tags; None for runs that record none."""
+        kind = tags.get(KIND_TAG)
+        if kind not in KINDS:
+            return None
+        try:
+            return cls(kind, tags.get(RULE_TAG) if kind == "ald" else None)
+        except ConfigError:
+            return None
+
+    @classmethod
+    def for_sweep(cls, mode: str, cfg: Any, kind: str | None = None) -> "SweepKind":
+        """The kind of a sweep run in ``mode`` with ``cfg``, unless ``kind`` says
+        (``fixed``): a grid under ``tune.scheduler=asha`` is ``asha``."""
+        if kind is not None:
+            return cls(kind, cfg.ald.rule if kind == "ald" else None)
+        if mode == "ald":
+            return cls("ald", cfg.ald.rule)
+        return cls("asha" if cfg.tune.scheduler == "asha" else "grid")
+
+    def __str__(self) -> str:
+        return f"ald ({self.rule})" if self.rule else self.kind
+
+
+def write_sweep_file(folder: str, info: Mapping[str, Any]) -> None:
+    """Record the sweep's kind (and more) in its Tune folder; local folders only (a
+    remote storage's folder is written by Tune alone: readers then use MLflow's tags)."""
+    if "://" in folder:
+        return
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, SWEEP_FILE + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(dict(info), fh, indent=1)
+    os.replace(tmp, os.path.join(folder, SWEEP_FILE))
+
+
+def read_sweep_file(folder: str) -> dict[str, Any]:
+    """What :func:`write_sweep_file` recorded; ``{}`` when nothing was."""
+    path = os.path.join(folder, SWEEP_FILE)
+    if "://" in folder or not os.path.isfile(path):
+        return {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            info = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}

@@ -1,0 +1,412 @@
+"""Frozen, validated configuration loaded from a search-space YAML file.
+
+A search-space file has the config sections at the top level and named
+presets that override them::
+
+    data:  {name: digits, val_fraction: 0.1}
+    train: {epochs: 60}
+    ald:   {rule: ald-tune}
+    grid:  {n_z: [2, 4, 8, 16, 32, 64]}
+    default_preset: quick
+    presets:
+      paper: {train: {epochs: 200}}
+      quick: {train: {epochs: 60}}
+
+``load_config(path, preset=None, overrides=("train.epochs=10",))`` applies, in
+order: the dataclass defaults, the file's sections, the chosen preset (or
+``default_preset``), then the overrides. Unknown sections and keys are
+rejected; every field is checked by the constraint declared next to it
+(:mod:`ald_tune.config.constraints`). One ``to_dict()`` snapshot goes to Ray's param
+space, MLflow's params and the checkpoint; ``Config.from_dict`` reverses it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from typing import Any, Iterable, Mapping
+
+from ald_tune.config.constraints import (Bool, Choice, Float, FloatPair, Int, IntTuple, Text, Votes, fail, param,
+                          validate_fields)
+from ald_tune.errors import ConfigError
+from ald_tune.config.kinds import RULES
+from ald_tune.config.vocabulary import TUNE_METRICS, VOTING
+
+METRICS = VOTING
+PAPER_VOTES = (("silhouette", "up"), ("fid_gen", "up"), ("fid_recon", "up"),
+               ("recon_loss", "up"))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which images to train on and how to split them."""
+
+    name: str = param("digits", Choice(options=(
+        "digits", "mnist", "fashion_mnist", "eurosat", "npz", "folder")),
+        "dataset: digits (bundled), mnist, fashion_mnist, eurosat, npz (your file), folder")
+    path: str | None = param(None, Text(optional=True),
+                             "file or folder for npz/folder (or idx files for mnist)")
+    root: str | None = param(None, Text(optional=True),
+                             "download/cache folder for torchvision datasets")
+    download: bool = param(True, Bool(), "allow torchvision to download missing data")
+    limit: int | None = param(None, Int(low=2, optional=True),
+                              "use only the first N images (quick runs)")
+    val_fraction: float = param(0.1, Float(low=0.0, high=1.0, low_open=True, high_open=True),
+                                "share of images held out for validation (paper: 0.1)")
+    split_seed: int = param(0, Int(low=0), "seed of the train/validation split")
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        if self.name in ("npz", "folder") and self.path is None:
+            raise fail("DataConfig", "path", f"a file or folder when name={self.name!r}",
+                       None, "set data.path to your data file or folder")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The VAE networks (n_z lives in ald.n_z_init / the grid, not here)."""
+
+    arch: str = param("auto", Choice(options=("auto", "mlp", "conv")),
+                      "auto: conv for 64x64 RGB, otherwise mlp")
+    hidden: tuple[int, ...] = param((400, 400), IntTuple(low=1, unique=False),
+                                    "MLP hidden sizes (paper: 400, 400)")
+    conv_channels: tuple[int, ...] = param((32, 32, 32, 32), IntTuple(low=1, unique=False),
+                                           "conv encoder channels, stride-2 4x4 each")
+    conv_hidden: tuple[int, ...] = param((256, 256), IntTuple(low=1, unique=False),
+                                         "conv net's linear layers before the heads")
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings, shared by ALD and the grid."""
+
+    epochs: int = param(200, Int(low=1), "epochs of training (paper: 200)")
+    batch_size: int = param(64, Int(low=1), "minibatch size (paper: 64)")
+    lr: float = param(1e-3, Float(low=0.0, low_open=True), "Adam learning rate (paper: 1e-3)")
+    amsgrad: bool = param(True, Bool(), "Adam's amsgrad variant (paper: true)")
+    beta: float = param(1.0, Float(low=0.0), "weight of the KL term (paper: 1)")
+    seed: int = param(0, Int(low=0), "seed of weights, batches and sampling")
+    device: str = param("auto", Choice(options=("auto", "cpu", "cuda")),
+                        "auto: CUDA when present, else CPU")
+    threads: int = param(0, Int(low=0), "torch CPU threads; 0 keeps torch's default")
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+
+
+@dataclass(frozen=True)
+class ALDConfig:
+    """The pruning rule (see :mod:`ald_tune.engine.controller`)."""
+
+    rule: str = param("ald-tune", Choice(options=RULES),
+                      "ald-tune: the units in use (README); paper: the authors' rule (metric slopes)")
+    n_z_init: int = param(64, Int(low=1), "latent units at the start (paper: 64)")
+    n_z_min: int = param(1, Int(low=1), "never prune below this many units")
+    n_remove: int = param(5, Int(low=1), "units removed per decision before the switch (paper: 5)")
+    fine_step: int = param(1, Int(low=1), "units removed per decision after the switch (paper: 1)")
+    patience: int = param(5, Int(low=1), "epochs between decisions (paper: 5)")
+    window: int = param(20, Int(low=4), "epochs of history for the switch and stop tests (paper: 20)")
+    votes: tuple[tuple[str, str], ...] = param(
+        PAPER_VOTES, Votes(metrics=METRICS),
+        "metric -> slope direction that votes to stop; all must agree")
+    unit_selection: str = param("lowest_kl", Choice(options=("lowest_kl", "last")),
+                                "which units go: lowest mean KL, or the last (authors)")
+    kl_threshold: float = param(0.05, Float(low=0.0),
+                                "ald-tune rule: units with mean KL below this (nats) are collapsed")
+    kl_dead: float = param(0.01, Float(low=0.0),
+                           "ald-tune rule: units below this mean KL (nats) go at any decision")
+    reserve: int = param(4, Int(low=0),
+                         "ald-tune rule: at least this many units beyond those in use stay "
+                         "until the stop (room to emerge)")
+    confirm: int = param(3, Int(low=1),
+                         "ald-tune rule: decisions after the first with the same count in use")
+    margin: int = param(1, Int(low=0),
+                        "ald-tune rule: units beyond those in use kept at the stop (README)")
+    settle: float = param(0.5, Float(low=0.0, high=1.0),
+                          "ald-tune rule: no stop before this share of train.epochs is done")
+    max_recon_increase: float = param(
+        0.005, Float(low=0.0),
+        "ald-tune rule: at the stop the reserve goes if zeroing it raises val recon by <= this")
+    n_epochs_after_stop: int | None = param(
+        None, Int(low=0, optional=True),
+        "None trains to the last epoch (paper); N ends the run N epochs after the stop")
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        if self.n_z_min > self.n_z_init:
+            raise fail("ALDConfig", "n_z_min", f"an int in [1, n_z_init={self.n_z_init}]",
+                       self.n_z_min, "lower ald.n_z_min or raise ald.n_z_init")
+        if self.fine_step > self.n_remove:
+            raise fail("ALDConfig", "fine_step", f"an int in [1, n_remove={self.n_remove}]",
+                       self.fine_step)
+        if self.kl_dead > self.kl_threshold:
+            raise fail("ALDConfig", "kl_dead", f"a float in [0, kl_threshold={self.kl_threshold}]",
+                       self.kl_dead, "lower ald.kl_dead or raise ald.kl_threshold")
+
+    @property
+    def votes_dict(self) -> dict[str, str]:
+        return dict(self.votes)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Per-epoch evaluation on the validation split."""
+
+    fid_extractor: str = param("classifier", Choice(options=("classifier", "inception")),
+                               "FID features: fast cached classifier, or standard Inception")
+    n_fid: int = param(100, Int(low=2), "images for each FID (paper: 100)")
+    n_silhouette: int = param(1000, Int(low=4), "validation samples for the silhouette (paper: 1000)")
+    silhouette_labels: str = param("kmeans", Choice(options=("kmeans", "true")),
+                                   "kmeans pseudo-labels (no labels needed) or true labels (authors)")
+    n_clusters: int | None = param(None, Int(low=2, optional=True),
+                                   "k for K-means; None uses the number of classes, else 10")
+    image_every: int = param(10, Int(low=1), "epochs between sample/reconstruction grids")
+    cache_dir: str | None = param(None, Text(optional=True),
+                                  "where the classifier extractor is cached (default ~/.cache/ald_tune)")
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """The grid baseline: one fixed-size trial per n_z."""
+
+    n_z: tuple[int, ...] = param((2, 4, 8, 16, 32, 64), IntTuple(low=1, unique=True),
+                                 "latent sizes of the grid (distinct, positive)")
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """How Ray Tune (or Optuna) runs the trials of a sweep."""
+
+    num_samples: int = param(3, Int(low=1), "ALD trials: seeds (or Optuna trials with search=optuna)")
+    grid_seeds: int = param(1, Int(low=1), "seeds per grid point (their spread sets the tolerance)")
+    search: str = param("none", Choice(options=("none", "optuna")),
+                        "none: seeds only; optuna: TPE over lr and beta while ALD handles n_z")
+    lr_range: tuple[float, float] = param((1e-4, 3e-3), FloatPair(), "Optuna's log-uniform lr range")
+    beta_range: tuple[float, float] = param((0.5, 2.0), FloatPair(), "Optuna's beta range")
+    metric: str = param("neg_elbo", Choice(options=TUNE_METRICS),
+                        "what Optuna and ASHA minimise (validation, last epoch)")
+    scheduler: str = param("fifo", Choice(options=("fifo", "asha")),
+                           "grid scheduler: fifo, or asha (early-stops weak grid points)")
+    asha_grace: int = param(10, Int(low=1), "ASHA's grace period in epochs")
+    cpus_per_trial: float = param(1.0, Float(low=0.0, low_open=True),
+                                  "CPUs a trial holds (= its torch threads)")
+    gpus_per_trial: float = param(0.0, Float(low=0.0), "GPU share a trial holds (0.5 = two per GPU)")
+    max_failures: int = param(1, Int(low=0), "retries of a failed trial from its checkpoint")
+    checkpoint_every: int = param(5, Int(low=1),
+                                  "epochs between trial checkpoints (a retry redoes at most N-1)")
+    checkpoint_min_s: float = param(5.0, Float(low=0.0), "seconds a trial trains at least between "
+                                    "two checkpoints and MLflow sends (bounds their cost on short "
+                                    "epochs; a retry then redoes at most this long); 0: none")
+    report_ahead: bool = param(True, Bool(), "train the next epoch while Tune takes this epoch's "
+                               "report (off under ASHA, which may stop a trial at any report)")
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig, "model": ModelConfig, "train": TrainConfig, "ald": ALDConfig,
+    "eval": EvalConfig, "grid": GridConfig, "tune": TuneConfig,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one training run or sweep needs."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    ald: ALDConfig = dataclasses.field(default_factory=ALDConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    grid: GridConfig = dataclasses.field(default_factory=GridConfig)
+    tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """A JSON-ready snapshot (lists for tuples, a dict for votes)."""
+        out: dict[str, dict[str, Any]] = {}
+        for name in SECTIONS:
+            sec = getattr(self, name)
+            d = {}
+            for f in fields(sec):
+                v = getattr(sec, f.name)
+                if f.name == "votes":
+                    v = dict(v)
+                elif isinstance(v, tuple):
+                    v = list(v)
+                d[f.name] = v
+            out[name] = d
+        return out
+
+    def flat(self) -> dict[str, Any]:
+        """``{"section.field": value}``, e.g. for MLflow params."""
+        return {f"{s}.{k}": v for s, sec in self.to_dict().items() for k, v in sec.items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "config") -> "Config":
+        """Build from a (possibly partial) snapshot, rejecting unknown keys."""
+        if not isinstance(d, Mapping):
+            raise ConfigError(f"{source}: expected a mapping of sections, got {type(d).__name__}.")
+        unknown = set(d) - set(SECTIONS)
+        if unknown:
+            raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; "
+                              f"allowed: {list(SECTIONS)}.")
+        parts = {}
+        for name, sec_cls in SECTIONS.items():
+            raw = d.get(name) or {}
+            if not isinstance(raw, Mapping):
+                raise ConfigError(f"{source}: section '{name}' must be a mapping, got {raw!r}.")
+            allowed = {f.name for f in fields(sec_cls)}
+            bad = set(raw) - allowed
+            if bad:
+                raise ConfigError(f"{source}: unknown key(s) {sorted(bad)} in section '{name}'; "
+                                  f"allowed: {sorted(allowed)}.")
+            parts[name] = sec_cls(**raw)
+        return cls(**parts)
+
+    def replace(self, **sections: Mapping[str, Any]) -> "Config":
+        """Return a copy with some fields of some sections changed."""
+        d = self.to_dict()
+        for name, changes in sections.items():
+            if name not in d:
+                raise ConfigError(f"unknown section {name!r}; allowed: {list(SECTIONS)}.")
+            d[name].update(changes)
+        return Config.from_dict(d)
+
+
+def trial_config(config: Mapping[str, Any], cpus: float = 1.0) -> Config:
+    """A trial's :class:`Config` from its sweep's param space: the space (``config["space"]``)
+    plus the trial's ``seed``, sampled ``lr``/``beta`` and one torch thread per CPU held."""
+    cfg = Config.from_dict(config["space"], source="trial config")
+    train: dict[str, Any] = {"seed": int(config.get("seed", cfg.train.seed)),
+                             "threads": max(1, int(cpus))}
+    for key in ("lr", "beta"):
+        if key in config:
+            train[key] = float(config[key])
+    return cfg.replace(train=train)
+
+
+def check_ald_schedule(cfg: Config) -> None:
+    """ALD runs only: the rule's window and patience must fit in the run.
+
+    (Fixed-size runs ignore both, so this is not a check of :class:`Config` itself.)
+
+    Raises:
+        ConfigError: naming the field, the bound and the value.
+    """
+    if cfg.ald.window > cfg.train.epochs:
+        raise fail("ALDConfig", "window", f"at most train.epochs={cfg.train.epochs}",
+                   cfg.ald.window, "lower ald.window or raise train.epochs")
+    if cfg.ald.patience > cfg.train.epochs:
+        raise fail("ALDConfig", "patience", f"at most train.epochs={cfg.train.epochs}",
+                   cfg.ald.patience, "lower ald.patience or raise train.epochs")
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """Parse ``section.field=value``; the value is read as YAML (``[2,4]``, ``null``).
+
+    Raises:
+        ConfigError: for a malformed override, unknown section or unknown field.
+    """
+    import yaml
+
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"override {text!r} must look like section.field=value, "
+                          "e.g. train.epochs=10.")
+    key, raw = text.split("=", 1)
+    section, name = key.strip().split(".", 1)
+    if section not in SECTIONS:
+        raise ConfigError(f"override {text!r}: unknown section {section!r}; "
+                          f"allowed: {list(SECTIONS)}.")
+    allowed = [f.name for f in fields(SECTIONS[section])]
+    if name not in allowed:
+        raise ConfigError(f"override {text!r}: unknown field {name!r} in section "
+                          f"'{section}'; allowed: {allowed}.")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({exc}).") from None
+    return section, name, value
+
+
+def _merge(base: dict, extra: Mapping, source: str) -> dict:
+    for section, values in extra.items():
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: section '{section}' must be a mapping, got {values!r}.")
+        base.setdefault(section, {}).update(values)
+    return base
+
+
+def read_space(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a search-space YAML safely; errors name the file."""
+    import yaml
+
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ConfigError(f"search-space file {path!r} is a folder, not a YAML file. Fix: pass "
+                          "--space with a file, e.g. search_spaces/digits.yaml.")
+    if not os.path.isfile(path):
+        raise ConfigError(f"search-space file {path!r} does not exist. Fix: pass --space with "
+                          "a YAML file, e.g. search_spaces/digits.yaml.")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"search-space file {path!r} cannot be read as UTF-8 text: {exc}. "
+                          "Fix: pass a YAML text file, e.g. search_spaces/digits.yaml.") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"search-space file {path!r} is not valid YAML: {exc}. Fix: correct "
+                          "the syntax (plain mappings and lists only; no !!python tags).") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"search-space file {path!r} must hold a mapping of sections, "
+                          f"got {type(raw).__name__}.")
+    return raw
+
+
+def load_config(path: str | os.PathLike, preset: str | None = None,
+                overrides: Iterable[str] = ()) -> Config:
+    """Load a search-space file into a validated :class:`Config`.
+
+    Args:
+        path: the YAML file (e.g. ``search_spaces/digits.yaml``).
+        preset: a name under ``presets:``; None uses ``default_preset`` if set.
+        overrides: ``section.field=value`` strings applied last.
+
+    Returns:
+        The frozen configuration.
+
+    Raises:
+        ConfigError: missing/unreadable file, unknown preset, section or key, or
+            a field outside its allowed range (the message names it).
+
+    Example:
+        >>> cfg = load_config("search_spaces/digits.yaml", overrides=["train.epochs=5"])
+        >>> cfg.train.epochs
+        5
+    """
+    raw = dict(read_space(path))
+    source = os.fspath(path)
+    presets = raw.pop("presets", None) or {}
+    default = raw.pop("default_preset", None)
+    merged = _merge({}, raw, source)
+    chosen = preset if preset is not None else default
+    if chosen is not None:
+        if chosen not in presets:
+            raise ConfigError(f"{source}: unknown preset {chosen!r}; "
+                              f"the file defines {sorted(presets)}.")
+        merged = _merge(merged, presets[chosen], f"{source} preset {chosen!r}")
+    for text in overrides:
+        section, name, value = parse_override(text)
+        merged.setdefault(section, {})[name] = value
+    return Config.from_dict(merged, source=source)
+

@@ -1,0 +1,11 @@
+"""Layer 3, the engine: one training run that resizes its VAE while it trains.
+
+The VAE nets and latent surgery (``model``, ``surgery``), the controller base and one
+module per stop rule (``controller``, ``rule_paper``, ``rule_ald_tune``), metrics and FID
+features (``metrics``, ``features``), the per-epoch evaluation (``evaluate``), the
+trainer with its callbacks and cadence (``trainer``, ``callbacks``), the versioned
+checkpoint (``checkpoint``) and what a run leaves on disk (``artifacts``).
+
+May import: :mod:`ald_tune.config`, :mod:`ald_tune.data`. Imports no Ray, MLflow or
+Optuna: trackers and drivers plug in as callbacks.
+"""

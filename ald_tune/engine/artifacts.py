@@ -1,0 +1,114 @@
+"""What a finished run leaves on disk: history, its plot, image grids and the model.
+
+``model.safetensors`` holds the weights (no pickle) with the config snapshot,
+n_z and image shape in its metadata, so :func:`load_model` rebuilds the net at
+the stored n_z before loading.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Sequence
+
+import torch
+
+from ald_tune.config.schema import Config
+from ald_tune.config.vocabulary import CURVES, axis_label
+from ald_tune.engine.model import build_model
+
+MODEL_FILE = "model.safetensors"
+HISTORY_PANELS = CURVES
+
+
+@torch.no_grad()
+def image_grids(model, val_x: torch.Tensor, n: int, seed: int) -> dict[str, torch.Tensor]:
+    """Prior samples and (original, reconstruction) pairs as (H, W, C) uint8 grids."""
+    from torchvision.utils import make_grid
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, model.n_z, generator=gen).to(device)
+    samples = model.decode(z).cpu()
+    x = val_x[: n // 2].to(device)
+    recon = model.decode(model.encode(x)[0]).cpu()
+    pairs = torch.stack([x.cpu(), recon], 1).flatten(0, 1)  # (n, C, H, W): original, recon, ...
+    model.train(was_training)
+    nrow = int(n ** 0.5)
+    scale = max(1, -(-28 // samples.shape[-1]))  # tiles of >= 28 px, so 8x8 digits stay legible
+    out = {}
+    for key, imgs in (("samples", samples), ("reconstructions", pairs)):
+        if scale > 1:
+            imgs = torch.nn.functional.interpolate(imgs, scale_factor=scale, mode="nearest")
+        grid = make_grid(imgs, nrow=nrow, padding=1, pad_value=1.0)  # (C, H, W)
+        out[key] = (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0)
+    return out
+
+
+def save_png(img: torch.Tensor, path: str) -> None:
+    from PIL import Image
+    arr = img.numpy()
+    Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(path)
+
+
+def save_model(model, cfg_dict: dict[str, Any], image_shape, path: str) -> str:
+    """Save weights as safetensors with the architecture in the metadata."""
+    from safetensors.torch import save_file
+    meta = {"config": json.dumps(cfg_dict), "n_z": str(model.n_z),
+            "image_shape": json.dumps(list(image_shape))}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, path, metadata=meta)
+    return path
+
+
+def load_model(path: str):
+    """Rebuild a saved VAE at its stored n_z and load its weights (no pickle)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(path, framework="pt") as fh:
+        meta = fh.metadata()
+    cfg = Config.from_dict(json.loads(meta["config"]), source=path)
+    model = build_model(cfg.model, tuple(json.loads(meta["image_shape"])), int(meta["n_z"]))
+    model.load_state_dict(load_file(path))
+    return model
+
+
+def save_run_outputs(trainer, out_dir: str) -> dict[str, str]:
+    """Write history.json, samples.png, reconstructions.png and the model to ``out_dir``."""
+    out_dir = os.path.abspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {"history": os.path.join(out_dir, "history.json")}
+    with open(paths["history"], "w", encoding="utf-8") as fh:
+        json.dump(trainer.summary(), fh, indent=1, default=float)
+    for key, img in trainer.images().items():
+        paths[key] = os.path.join(out_dir, f"{key}.png")
+        save_png(img, paths[key])
+    paths["model"] = save_model(trainer.model, trainer.cfg.to_dict(),
+                                trainer.train_data.image_shape, os.path.join(out_dir, MODEL_FILE))
+    return paths
+
+
+def plot_history(history: Sequence[dict[str, Any]], path: str, title: str = "") -> str:
+    """n_z and the metrics against epoch, one panel each; returns ``path``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6), sharex=True)
+    epochs = [h["epoch"] for h in history]
+    for ax, key in zip(axes.flat, HISTORY_PANELS):
+        vals = [h.get(key, math.nan) for h in history]
+        ax.plot(epochs, vals, drawstyle="steps-post" if key == "n_z" else "default")
+        ax.set_ylabel(axis_label(key), fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path

@@ -1,0 +1,129 @@
+"""Per-epoch side effects as callbacks, and the one cadence policy that times them.
+
+:meth:`ald_tune.engine.trainer.Trainer.fit` drives a run and calls, per epoch and in
+list order:
+
+1. :meth:`Callback.on_epoch_end` for every callback (the epoch's record and decision;
+   ``result.images`` holds the image grids on the epochs the cadence says, when some
+   callback :attr:`~Callback.wants_images`);
+2. on the epochs the cadence makes checkpoint epochs, :meth:`Callback.on_checkpoint`
+   for every callback (``result.checkpoint_due`` was already True in step 1);
+
+and once at the end :meth:`Callback.on_run_end` with ``FINISHED``, ``FAILED`` or
+``KILLED``. The drivers are thin: the Ray trainable adds the Tune reporter (and, through
+the trial's config, the MLflow logger), the Optuna objective adds its reporter,
+``ald-tune train`` a console printer and a checkpoint writer.
+
+Example:
+    >>> class Count(Callback):
+    ...     def __init__(self):
+    ...         self.epochs = self.checkpoints = 0
+    ...     def on_epoch_end(self, trainer, result):
+    ...         self.epochs += 1
+    ...     def on_checkpoint(self, trainer, result):
+    ...         self.checkpoints += 1
+    >>> cadence = Cadence(checkpoint_every=5)
+    >>> [cadence.checkpoint_due(e, done=e == 11, elapsed_s=0.0) for e in (3, 4, 9, 11)]
+    [False, True, True, True]
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:
+    from ald_tune.engine.trainer import EpochResult
+
+
+class Callback:
+    """Base class: every hook does nothing; override the ones a side effect needs.
+
+    Attributes:
+        wants_images: ask the trainer for the sample and reconstruction grids on the
+            cadence's image epochs (they cost a decode of 64 images).
+    """
+
+    wants_images = False
+
+    def on_epoch_end(self, trainer: Any, result: "EpochResult") -> None:
+        """After each epoch's evaluation and decision (the model is at its new size)."""
+
+    def on_checkpoint(self, trainer: Any, result: "EpochResult") -> None:
+        """On the cadence's checkpoint epochs (and the last), after every ``on_epoch_end``."""
+
+    def on_run_end(self, trainer: Any, status: str) -> None:
+        """Once: ``FINISHED``, ``FAILED`` (an error) or ``KILLED`` (stopped from outside)."""
+
+    def drain(self) -> None:
+        """Wait until no work of this callback is in flight (a report sent from a thread)."""
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """When a run checkpoints and draws image grids: the one policy every driver uses.
+
+    Attributes:
+        checkpoint_every: epochs between checkpoints (and the last epoch); 0: the last only.
+        checkpoint_min_s: seconds of training at least between two checkpoints (bounds
+            their cost on short epochs); 0: no floor.
+        image_every: epochs between image grids (and the last epoch); 0: none.
+        clock: what measures those seconds (a trainer that runs other work between its
+            epochs passes its own).
+    """
+
+    checkpoint_every: int = 5
+    checkpoint_min_s: float = 0.0
+    image_every: int = 10
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False)
+
+    @classmethod
+    def from_config(cls, cfg: Any, **changes: Any) -> "Cadence":
+        """``tune.checkpoint_every``, ``tune.checkpoint_min_s``, ``eval.image_every``."""
+        base = {"checkpoint_every": cfg.tune.checkpoint_every,
+                "checkpoint_min_s": cfg.tune.checkpoint_min_s,
+                "image_every": cfg.eval.image_every}
+        return cls(**{**base, **changes})
+
+    def checkpoint_due(self, epoch: int, done: bool, elapsed_s: float) -> bool:
+        """The last epoch always; else every ``checkpoint_every`` epochs, once at least
+        ``checkpoint_min_s`` seconds have passed since the previous checkpoint."""
+        if done:
+            return True
+        every = self.checkpoint_every
+        return bool(every) and (epoch + 1) % every == 0 and elapsed_s >= self.checkpoint_min_s
+
+    def images_due(self, epoch: int, done: bool) -> bool:
+        """Epoch 0, every ``image_every`` epochs after it, and the last."""
+        return bool(self.image_every) and (epoch % self.image_every == 0 or done)
+
+
+class CallbackList(Callback):
+    """Several callbacks called in order as one."""
+
+    def __init__(self, callbacks: Sequence[Callback] = ()) -> None:
+        self.callbacks = list(callbacks)
+        self.wants_images = any(c.wants_images for c in self.callbacks)
+
+    def on_epoch_end(self, trainer: Any, result: "EpochResult") -> None:
+        for c in self.callbacks:
+            c.on_epoch_end(trainer, result)
+
+    def on_checkpoint(self, trainer: Any, result: "EpochResult") -> None:
+        for c in self.callbacks:
+            c.on_checkpoint(trainer, result)
+
+    def on_run_end(self, trainer: Any, status: str) -> None:
+        errors = []
+        for c in self.callbacks:  # every callback gets to close, even if one fails
+            try:
+                c.on_run_end(trainer, status)
+            except Exception as exc:  # noqa: PERF203
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def drain(self) -> None:
+        for c in self.callbacks:
+            c.drain()

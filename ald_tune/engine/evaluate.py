@@ -1,0 +1,140 @@
+"""Per-epoch evaluation on the validation split: the four ALD metrics and more.
+
+Every epoch records (see DESIGN.md §1):
+
+- ``recon_loss``: mean per-sample BCE summed over pixels (lower is better);
+- ``kl`` and ``neg_elbo`` = recon_loss + kl (nats, lower is better; no β,
+  so runs with different β compare on the true bound);
+- ``fid_gen``: FID of decoded prior samples z ~ N(0, I) against a fixed
+  reference set of real validation images (lower is better);
+- ``fid_recon``: FID of the reconstructions of that reference set (lower);
+- ``silhouette`` of posterior means of validation samples (higher);
+- ``accuracy`` (clustering accuracy, when labels exist) and ``active_units``.
+
+All randomness here comes from a generator seeded by (seed, epoch), so the
+training RNG stream is untouched and a resumed run evaluates identically.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import torch
+
+from ald_tune.engine import metrics
+from ald_tune.data.datasets import ImageData, check_enough_samples
+from ald_tune.engine.features import FIDScorer, get_extractor
+
+
+def default_cache_dir() -> str:
+    """``$ALD_TUNE_CACHE`` or ``~/.cache/ald_tune`` (absolute)."""
+    return os.path.abspath(os.environ.get("ALD_TUNE_CACHE")
+                           or os.path.join(os.path.expanduser("~"), ".cache", "ald_tune"))
+
+
+def check_eval_sizes(eval_cfg, val: ImageData) -> None:
+    """Fail before training when the validation split is too small for the evaluation."""
+    check_enough_samples(val, eval_cfg.n_fid, what="eval.n_fid", source=f"{val.name} validation split")
+    check_enough_samples(val, eval_cfg.n_silhouette, what="eval.n_silhouette",
+                         source=f"{val.name} validation split")
+
+
+class Evaluator:
+    """Computes one epoch's metrics for a model of any n_z.
+
+    Args:
+        eval_cfg: an :class:`ald_tune.config.EvalConfig`.
+        train: the training split (the classifier FID extractor learns on it).
+        val: the validation split (every metric is computed on it).
+        seed: the run's seed.
+        device: where the model lives.
+    """
+
+    def __init__(self, eval_cfg, train: ImageData, val: ImageData, seed: int,
+                 device: torch.device) -> None:
+
+        check_eval_sizes(eval_cfg, val)
+        self.cfg, self.val, self.seed, self.device = eval_cfg, val, seed, device
+        cache = eval_cfg.cache_dir or default_cache_dir()
+        extractor = get_extractor(eval_cfg.fid_extractor, train_x=train.x, train_y=train.y,
+                                  cache_dir=cache, seed=0, device=str(device))
+        # Authors: the reference is the first 100 *training* images; we use validation
+        # images so that fid_recon measures generalisation, not memorisation.
+        self.reference = val.x[:eval_cfg.n_fid].to(device)
+        self.fid = FIDScorer(extractor, self.reference, device=str(device))
+        self.n_clusters = eval_cfg.n_clusters or val.n_classes or 10
+        self.sil_x = val.x[:eval_cfg.n_silhouette].to(device)
+        self.sil_y = None if val.y is None else val.y[:eval_cfg.n_silhouette].numpy()
+        self.val_x = val.x.to(device)
+
+    @property
+    def fid_extractor(self) -> str:
+        return self.fid.extractor_name
+
+    @torch.no_grad()
+    def __call__(self, model, epoch: int) -> tuple[dict[str, float], list[float]]:
+        """Return (metrics, per-unit mean KL) for ``model`` after ``epoch``."""
+        model.eval()
+        gen = torch.Generator(device="cpu").manual_seed(self.seed * 1_000_003 + epoch)
+        recon, mus, logvars = 0.0, [], []
+        for xb in self.val_x.split(500):
+            mu, logvar = model.encode(xb)
+            eps = torch.randn(mu.shape, generator=gen).to(mu.device)
+            probs = model.decode(mu + eps * torch.exp(0.5 * logvar))
+            recon += metrics.recon_loss(xb, probs) * len(xb)
+            mus.append(mu)
+            logvars.append(logvar)
+        n = len(self.val_x)
+        mu, logvar = torch.cat(mus), torch.cat(logvars)  # (N, n_z)
+        unit_kl = metrics.unit_kl(mu, logvar)
+        out: dict[str, Any] = {"recon_loss": recon / n, "kl": float(unit_kl.sum())}
+        out["neg_elbo"] = out["recon_loss"] + out["kl"]  # the ELBO itself has no beta
+        out["active_units"] = metrics.active_units(mu)
+        out.update(self._fids(model, gen))
+        out.update(self._clusters(mu[:len(self.sil_x)]))
+        model.train()
+        return out, [float(v) for v in unit_kl]
+
+    @torch.no_grad()
+    def removal_cost(self, model, units) -> list[float]:
+        """Relative rise of the reconstruction loss when each unit alone is set to 0.
+
+        On the evaluation subset, from the posterior means: exactly what removing the
+        unit does to the decoder before any retraining (see ``VAE.remove_units``).
+        """
+        was_training = model.training
+        model.eval()
+        mu = model.encode(self.sil_x)[0]  # (N, n_z)
+        base = metrics.recon_loss(self.sil_x, model.decode(mu))
+        out = []
+        for u in units:
+            cut = mu.clone()
+            cut[:, u] = 0.0
+            out.append((metrics.recon_loss(self.sil_x, model.decode(cut)) - base) / base)
+        model.train(was_training)
+        return out
+
+    def _fids(self, model, gen: torch.Generator) -> dict[str, float]:
+        z = torch.randn(len(self.reference), model.n_z, generator=gen).to(self.device)
+        fid_gen = self.fid.score(model.decode(z))
+        # Reconstructions from the posterior means (deterministic given the model).
+        fid_recon = self.fid.score(model.decode(model.encode(self.reference)[0]))
+        return {"fid_gen": fid_gen, "fid_recon": fid_recon}
+
+    def _clusters(self, mu: torch.Tensor) -> dict[str, float]:
+        # Posterior means, not sampled z: sampled noise dimensions lower the silhouette
+        # mechanically, which made the authors' vote rise whenever units were removed.
+        z = mu.double().cpu().numpy()
+        clusters = metrics.kmeans_labels(z, self.n_clusters, self.seed)  # once: both uses
+        labels = self.sil_y if self.cfg.silhouette_labels == "true" else clusters
+        out = {"silhouette": metrics.silhouette(z, labels)}
+        if self.sil_y is not None:
+            out["accuracy"] = metrics.clustering_accuracy(self.sil_y, clusters)
+        return out
+
+
+def is_finite_record(record: dict[str, float]) -> bool:
+    """True when the losses are finite (metrics like silhouette may be NaN)."""
+    return all(math.isfinite(record[k]) for k in ("recon_loss", "kl"))

@@ -1,0 +1,62 @@
+"""Latent surgery: remove units from a VAE's latent layer, exactly, with its optimizer.
+
+A latent layer is two ``nn.Linear`` heads (μ and log σ², n_z outputs each) and the
+decoder's first ``nn.Linear`` (n_z inputs). Removing unit j is exact: the pruned
+decoder equals the old one with z_j = 0, and the kept encoder outputs are unchanged.
+The optimizer keeps training every remaining parameter with its state sliced to the
+kept units. (The authors' code leaves resized layers out of the optimizer, freezing
+them; ald-tune does not.)
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+
+@torch.no_grad()
+def remove_latent_units(mu_head: nn.Linear, logvar_head: nn.Linear, dec_in: nn.Linear,
+                        units: Sequence[int],
+                        optimizer: torch.optim.Optimizer | None = None) -> None:
+    """Remove latent units from both heads and the decoder's first layer, in place.
+
+    Args:
+        mu_head, logvar_head: the encoder's heads (``out_features`` = n_z).
+        dec_in: the decoder's first layer (``in_features`` = n_z).
+        units: indices in [0, n_z) to remove; at least one unit must stay.
+        optimizer: the optimizer training these layers (Adam-style state).
+
+    Raises:
+        ValueError: out-of-range, duplicate, or all units.
+    """
+    n_z = int(mu_head.out_features)
+    drop = sorted(set(int(u) for u in units))
+    if len(drop) != len(units) or any(u < 0 or u >= n_z for u in drop):
+        raise ValueError(f"units must be distinct indices in [0, {n_z}); got {list(units)}.")
+    if len(drop) >= n_z:
+        raise ValueError(f"cannot remove all {n_z} latent units.")
+    if not drop:
+        return
+    keep = torch.tensor([i for i in range(n_z) if i not in set(drop)])
+    for head in (mu_head, logvar_head):
+        _resize(head, "weight", lambda t: t[keep], optimizer)
+        _resize(head, "bias", lambda t: t[keep], optimizer)
+        head.out_features = len(keep)
+    _resize(dec_in, "weight", lambda t: t[:, keep], optimizer)
+    dec_in.in_features = len(keep)
+
+
+def _resize(layer: nn.Linear, name: str, cut, optimizer) -> None:
+    old: nn.Parameter = getattr(layer, name)
+    new = nn.Parameter(cut(old.data).clone(), requires_grad=old.requires_grad)
+    setattr(layer, name, new)
+    if optimizer is None:
+        return
+    for group in optimizer.param_groups:
+        group["params"] = [new if p is old else p for p in group["params"]]
+    state = optimizer.state.pop(old, None)
+    if state is not None:
+        optimizer.state[new] = {k: cut(v).clone() if torch.is_tensor(v) and v.shape == old.shape
+                                else v for k, v in state.items()}

@@ -1,0 +1,12 @@
+"""Layer 6, the report: the grid's best region (``criterion``), the numbers read from
+trial records (``numbers``), one rule's report (``build``), its tables and figures
+(``tables``, ``figures``), a whole comparison printed, written and logged
+(``comparison``), and its rebuild from MLflow alone (``mlflow_rebuild``).
+
+May import: every layer below (config, data, engine, sweeps, tracking). matplotlib and
+MLflow load inside the functions that draw or talk to the store.
+"""
+
+from ald_tune.report.build import FILES, build_report, markdown, recommend, write_report
+
+__all__ = ["FILES", "build_report", "markdown", "recommend", "write_report"]

@@ -1,0 +1,165 @@
+"""A whole comparison: one grid, one ALD sweep per rule, and the baselines run beside them.
+
+``compare`` (:mod:`ald_tune.cli.compare`) builds one from the sweeps it ran; ``ald-tune report``
+and the notebook rebuild one from MLflow (:mod:`ald_tune.report.mlflow_rebuild`). Both then
+print, write and log it with the same functions here, so the numbers read back later
+are the numbers printed at the end of the run:
+
+* :func:`render`: one report per rule (the main rule first), the side-by-side table of
+  the rules and the recommended n_z, as Markdown;
+* :meth:`Comparison.write`: ``OUT/`` holds the main rule's report and the figures,
+  ``OUT/<rule>/`` each rule's, ``OUT/rules.md`` the side-by-side table and
+  ``OUT/fig_cost_vs_distance`` every method's compute against its distance to the
+  grid's best region;
+* :func:`log_comparison`: each ALD parent run gets its own rule's report under
+  ``report/`` (and the recommended n_z as a metric and a tag); the grid parent gets
+  ``rules.md``, the cost figure and a tag linking each ALD parent. No run's files are
+  written by another rule.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ald_tune.report.build import build_report, markdown, write_report
+from ald_tune.report.figures import plot_cost_vs_distance, svg_path
+from ald_tune.report.tables import side_by_side
+from ald_tune.sweeps.results import SweepRecord
+from ald_tune.tracking.store import client
+
+RULES_FILE = "rules.md"
+RECOMMENDATION_FILE = "recommendation.json"
+ALD_PARENT_TAG = "ald_tune.ald_parent."   # + rule, on the grid parent
+GRID_PARENT_TAG = "ald_tune.grid_parent"  # on the other sweeps' parents
+RECOMMENDED_TAG = "ald_tune.recommended_n_z"
+RECOMMENDED_METRIC = "recommended_n_z"
+
+
+@dataclass
+class Comparison:
+    """The sweeps of one comparison and, once built, one report per ALD rule.
+
+    Attributes:
+        grid: the grid sweep.
+        alds: one ALD sweep per key (the rule, or ``rule (sweep name)`` when two pinned
+            sweeps share a rule); the first is the main one.
+        asha: the grid + ASHA sweep, when run.
+        fixed: the fixed runs at ALD's n_z values, when run.
+        dataset: ``data.name``.
+        compare: the ``compare`` run that made the sweeps (None for sweeps run apart).
+        metric: what ASHA minimised (``tune.metric``).
+        reports: key -> the report of that ALD sweep against the grid (:meth:`build`).
+        note: how the sweeps were chosen (printed by ``ald-tune report``).
+    """
+
+    grid: SweepRecord
+    alds: dict[str, SweepRecord]
+    asha: SweepRecord | None = None
+    fixed: SweepRecord | None = None
+    dataset: str = ""
+    compare: str | None = None
+    metric: str = "neg_elbo"
+    reports: dict[str, dict] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def main(self) -> str:
+        """The key of the main ALD sweep (the configured rule: its report comes first)."""
+        return next(iter(self.alds))
+
+    def build(self, **kwargs: Any) -> "Comparison":
+        """One report per ALD sweep against the grid (``kwargs`` go to ``build_report``)."""
+        wall = {"grid": self.grid.wall_s, **({"asha": self.asha.wall_s} if self.asha else {})}
+        for key, ald in self.alds.items():
+            self.reports[key] = build_report(
+                self.grid.trials, ald.trials, asha=self.asha.trials if self.asha else None,
+                fixed=self.fixed.trials if self.fixed else None, wall={**wall, "ald": ald.wall_s},
+                dataset=self.dataset, rule=ald.kind.rule, metric=self.metric, **kwargs)
+        return self
+
+    @property
+    def recommendation(self) -> dict[str, Any]:
+        """The main rule's recommended n_z (see :func:`ald_tune.report.recommend`)."""
+        return self.reports[self.main]["recommendation"]
+
+    def folder(self, key: str) -> str:
+        """The sub-folder of one ALD sweep's report (its rule, else its sweep's name)."""
+        ald = self.alds[key]
+        return ald.kind.rule if key == ald.kind.rule else ald.name
+
+    def write(self, out: str) -> dict[str, dict[str, str]]:
+        """Write every report, the rules table and the cost figure; returns the paths
+        per key, plus ``"comparison"`` for the files about all rules."""
+        out = os.path.abspath(out)
+        paths = {key: write_report(rep, os.path.join(out, self.folder(key)))
+                 for key, rep in self.reports.items()}
+        top = write_report(self.reports[self.main], out)
+        plot_cost_vs_distance(list(self.reports.values()), top["fig_cost"])
+        with open(os.path.join(out, RULES_FILE), "w", encoding="utf-8") as fh:
+            fh.write(side_by_side(self.reports) + "\n")
+        with open(os.path.join(out, RECOMMENDATION_FILE), "w", encoding="utf-8") as fh:
+            json.dump(self.recommendation, fh, indent=1)
+        paths["comparison"] = {**top, "rules": os.path.join(out, RULES_FILE),
+                               "recommendation": os.path.join(out, RECOMMENDATION_FILE)}
+        return paths
+
+
+def render(comp: Comparison) -> str:
+    """What ``compare`` prints at its end and ``ald-tune report`` prints again: each
+    rule's report, the rules side by side, and the recommended n_z."""
+    parts = [f"# rule: {key}\n" + markdown(rep) for key, rep in comp.reports.items()]
+    parts.append(side_by_side(comp.reports))
+    parts.append(recommendation_text(comp.recommendation))
+    return "\n\n".join(parts)
+
+
+def recommendation_text(rec: dict[str, Any]) -> str:
+    """One line: the recommended n_z, the rule, the per-seed values and why."""
+    if rec.get("n_z") is None:
+        return f"recommended n_z: none ({rec.get('reason')})"
+    where = {True: "; inside the grid's best region", False: "; outside the grid's best region",
+             None: ""}[rec.get("in_region")]
+    return (f"recommended n_z = {rec['n_z']} (rule {rec.get('rule')!r}, per seed "
+            f"{rec['per_seed']}: {rec['reason']}{where})")
+
+
+def log_comparison(uri: str, comp: Comparison, paths: dict[str, dict[str, str]]) -> None:
+    """Each sweep's parent run gets what belongs to it (see the module docstring)."""
+    from mlflow.entities import Metric
+
+
+    c, now = client(uri), int(time.time() * 1000)
+    grid_parent = comp.grid.parent_run_id
+    for key, ald in comp.alds.items():
+        run_id, rep = ald.parent_run_id, comp.reports[key]
+        if not run_id:
+            continue
+        _log_files(c, run_id, paths[key].values())
+        nums = {f"report.{k}": v for k, v in rep["headline"].items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        rec = rep["recommendation"]["n_z"]
+        if rec is not None:
+            nums[RECOMMENDED_METRIC] = rec
+            c.set_tag(run_id, RECOMMENDED_TAG, str(rec))
+        c.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in sorted(nums.items())])
+        if grid_parent:
+            c.set_tag(run_id, GRID_PARENT_TAG, grid_parent)
+            c.set_tag(grid_parent, ALD_PARENT_TAG + key.replace(" ", "_").replace("(", "")
+                      .replace(")", ""), run_id)
+    if grid_parent:
+        top = paths["comparison"]
+        _log_files(c, grid_parent, [top["rules"], top["recommendation"], top["fig_cost"]])
+    for sweep in (comp.asha, comp.fixed):
+        if sweep is not None and sweep.parent_run_id and grid_parent:
+            c.set_tag(sweep.parent_run_id, GRID_PARENT_TAG, grid_parent)
+
+
+def _log_files(c, run_id: str, files) -> None:
+    for p in files:
+        c.log_artifact(run_id, p, artifact_path="report")
+        if p.endswith(".png") and os.path.exists(svg_path(p)):
+            c.log_artifact(run_id, svg_path(p), artifact_path="report")

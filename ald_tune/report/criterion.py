@@ -1,0 +1,169 @@
+"""The grid's optimal n_z and best region, and where an ALD n_z lies in it.
+
+**Grid value of a metric at n_z**: the mean over grid seeds of each trial's
+last-epoch value (NaN values ignored). Errored trials are left out and counted.
+
+**Optimal n_z by one metric**: the grid n_z with the lowest mean (``recon_loss``,
+``fid_gen``, ``fid_recon``, ``neg_elbo``) or the highest (``silhouette``); ties
+go to the smaller n_z.
+
+**The criterion: the plateau edge.** Past the size the data needs, the metrics
+flatten into a noisy plateau, where picking the single best value picks noise.
+For each criterion metric m (default ``recon_loss``, ``fid_gen``, ``fid_recon``,
+the generative-quality metrics; silhouette is reported but not part of it):
+
+* best(m) = the grid's best mean value of m over all grid n_z;
+* spread(m) = the pooled standard deviation across grid seeds (the per-n_z
+  sample variances pooled with weights n_seeds - 1) when the grid has at least
+  two seeds at some n_z (``tune.grid_seeds`` >= 2, the quick MNIST and
+  FashionMNIST presets); with one seed, the epoch-to-epoch noise of m at fixed
+  n_z (the sd of first differences over each grid trial's last 10 epochs,
+  pooled, divided by sqrt 2: a grid-only estimate, the same for every ALD rule);
+  otherwise 0;
+* tol(m) = max(rel_floor * |best(m)|, 2 * spread(m)), with rel_floor = 0.02.
+
+A grid n_z is *within tolerance* when, for every criterion metric m, its mean
+is at most best(m) + tol(m) (for a higher-is-better metric: at least
+best(m) - tol(m)). The **plateau edge**, the smallest grid n_z within tolerance, is
+the grid's optimal n_z. The **best region** is the plateau: every grid n_z from the
+edge up to the largest n_z within tolerance. A grid n_z inside that span that misses
+the tolerance on some metric is a *noise hole* (a plateau has no holes: on MNIST a
+100-image-noisy FID missed at n_z 12 between 10 and 16); it is in the region and
+listed in ``criterion.noise_holes``.
+If no grid n_z is within tolerance on every metric, the region is empty and the
+mean-rank choice stands in as the optimum (``criterion.optimum_rule`` says so).
+The tolerances, spreads and their sources are recorded in the output.
+
+**Mean rank**: each grid n_z is ranked per metric (1 = best, ties share the mean
+rank) over recon_loss, fid_gen, fid_recon, neg_elbo and silhouette; the ranks are
+averaged over the metrics; its argmin (smaller n_z on ties) is reported too.
+
+**ALD against the region**: ALD's n_z is each seed's final n_z. A value on the
+grid lies in the best region when it belongs to it; a value between two grid
+points lies in it when both neighbouring grid points do. Its distance is 0 when
+in the region, else |n_z - r| for the nearest region member r.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ald_tune.report.numbers import NAN, finite, last, mean, num, std, trial_cost
+from ald_tune.sweeps.results import TrialRecord
+from ald_tune.config.vocabulary import COLUMNS, DIRECTIONS, RANKED
+
+
+def grid_rows(trials: list[TrialRecord]) -> list[dict]:
+    by_nz: dict[int, list[TrialRecord]] = {}
+    for t in trials:
+        by_nz.setdefault(t.nz, []).append(t)
+    rows = []
+    for nz in sorted(by_nz):
+        row: dict[str, Any] = {"n_z": nz, "n_seeds": len(by_nz[nz]),
+                               "seeds": sorted((t.seed for t in by_nz[nz]), key=num)}
+        for m in COLUMNS:
+            vals = [last(t, m) for t in by_nz[nz]]
+            row[m], row[m + "_std"], row[m + "_n"] = mean(vals), std(vals), len(finite(vals))
+        row["epochs"] = mean(t.epochs for t in by_nz[nz])
+        row["cpu_s"] = sum(trial_cost(t)[0] for t in by_nz[nz])
+        rows.append(row)
+    return rows
+
+
+def best(rows: list[dict], m: str) -> tuple[int | None, float]:
+    """(n_z, value) of the best grid mean of metric ``m``; smaller n_z on ties."""
+    sign = 1.0 if DIRECTIONS[m] == "min" else -1.0
+    cands = [(sign * r[m], r["n_z"]) for r in rows if math.isfinite(r[m])]
+    if not cands:
+        return None, NAN
+    v, nz = min(cands)
+    return nz, sign * v
+
+
+def optima(rows: list[dict]) -> dict[str, dict]:
+    return {m: dict(zip(("n_z", "value"), best(rows, m))) for m in RANKED}
+
+
+def mean_rank(rows: list[dict]) -> int | None:
+    for r in rows:
+        r["ranks"] = {}
+    for m in RANKED:
+        sign = 1.0 if DIRECTIONS[m] == "min" else -1.0
+        vals = sorted((sign * r[m], i) for i, r in enumerate(rows) if math.isfinite(r[m]))
+        j = 0
+        while j < len(vals):  # ties share the mean of their ranks
+            k = j
+            while k + 1 < len(vals) and vals[k + 1][0] == vals[j][0]:
+                k += 1
+            for _, i in vals[j:k + 1]:
+                rows[i]["ranks"][m] = (j + k) / 2 + 1
+            j = k + 1
+    for r in rows:
+        r["mean_rank"] = mean(r["ranks"].values())
+    ranked = [(r["mean_rank"], r["n_z"]) for r in rows if math.isfinite(r["mean_rank"])]
+    return min(ranked)[1] if ranked else None
+
+
+NOISE_EPOCHS = 10  # the last epochs of each grid trial that the one-seed noise estimate uses
+
+
+def epoch_noise(trials: list[TrialRecord], m: str) -> tuple[float, int]:
+    """(sd, dof): the epoch-to-epoch noise of metric ``m`` at fixed n_z, pooled over the
+    grid trials' last NOISE_EPOCHS epochs. First differences remove a slow trend; for
+    independent noise of sd s they have sd s * sqrt(2)."""
+    ss, dof = 0.0, 0
+    for t in trials:
+        vals = finite(h.get(m) for h in t.history[-NOISE_EPOCHS:])
+        diffs = [b - a for a, b in zip(vals, vals[1:])]
+        if len(diffs) >= 2:
+            avg = sum(diffs) / len(diffs)
+            ss += sum((d - avg) ** 2 for d in diffs)
+            dof += len(diffs) - 1
+    return (math.sqrt(ss / dof / 2), dof) if dof else (0.0, 0)
+
+
+def criterion(rows: list[dict], grid: list[TrialRecord], metrics: list[str], rel_floor: float) -> dict:
+    tol: dict[str, dict] = {}
+    for m in metrics:
+        best_nz, top = best(rows, m)
+        if best_nz is None:
+            raise ValueError(f"criterion metric {m!r} has no finite value in any grid trial. "
+                             f"Fix: drop it from criterion_metrics={metrics!r}.")
+        dof = sum(r[m + "_n"] - 1 for r in rows if r[m + "_n"] >= 2)
+        if dof > 0:
+            spread = math.sqrt(sum((r[m + "_n"] - 1) * r[m + "_std"] ** 2
+                                   for r in rows if r[m + "_n"] >= 2) / dof)
+            source = f"grid seeds (pooled sd, {dof} dof)"
+        else:
+            spread, n = epoch_noise(grid, m)
+            source = (f"one grid seed: epoch-to-epoch noise of the last {NOISE_EPOCHS} epochs "
+                      f"({n} dof)") if n else "none (relative floor only)"
+        floor = rel_floor * abs(top)
+        tol[m] = {"best": top, "best_nz": best_nz, "spread": spread, "spread_source": source,
+                  "rel_floor": floor, "tolerance": max(floor, 2 * spread),
+                  "direction": DIRECTIONS[m]}
+    within = []
+    for r in rows:
+        r["within_tolerance"] = all(
+            math.isfinite(r[m]) and (r[m] <= t["best"] + t["tolerance"] if t["direction"] == "min"
+                                     else r[m] >= t["best"] - t["tolerance"])
+            for m, t in tol.items())
+        if r["within_tolerance"]:
+            within.append(r["n_z"])
+    # The plateau is one span: a grid n_z between two that are within tolerance is on it
+    # even if one noisy metric misses (a "noise hole"), so the region has no holes.
+    region = [r["n_z"] for r in rows if within and within[0] <= r["n_z"] <= within[-1]]
+    for r in rows:
+        r["in_region"] = r["n_z"] in region
+    return {"metrics": metrics, "rel_floor": rel_floor, "tolerances": tol,
+            "within_tolerance": within, "noise_holes": sorted(set(region) - set(within)),
+            "best_region": region, "plateau_edge": region[0] if region else None}
+
+
+def in_region(nz: int, grid_nz: list[int], region: list[int]) -> bool:
+    if nz in grid_nz:
+        return nz in region
+    lo = max((g for g in grid_nz if g < nz), default=None)
+    hi = min((g for g in grid_nz if g > nz), default=None)
+    return lo in region and hi in region

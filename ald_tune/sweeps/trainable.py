@@ -1,0 +1,138 @@
+"""The Ray Tune function trainable: a thin driver of the engine's trainer.
+
+One function serves both methods: with ``config["n_z"]`` it trains the fixed-size grid
+baseline, without it an ALD trial that resizes itself. It builds the trainer (or
+rebuilds it at the stored n_z from Tune's checkpoint on a retry or restore), adds the
+trial callbacks its config names (the MLflow logger, when the sweep is tracked, or a
+test's fault injection), then :class:`TuneReporter` last, and runs
+:meth:`~ald_tune.engine.trainer.EpochIterator.fit` with the config's cadence.
+
+:class:`TuneReporter` calls ``ray.tune.report`` every epoch with n_z and every metric
+(plus ``stopped``, ``run_over``, the decision's reason, the Ray node and
+``reported_at``), one epoch behind training from a second thread
+(:class:`~ald_tune.sweeps.report_ahead.ReportAhead`; off under ASHA), and on the
+cadence's checkpoint epochs attaches a ``ray.tune.Checkpoint`` holding the engine's
+checkpoint, after every earlier callback (MLflow's flush) has run.
+
+The trial's ``config`` (Ray's param space) holds::
+
+    {"space": Config.to_dict(), "seed": 0, "n_z": 8 (grid only),
+     "lr"/"beta": (Optuna only), "mode": "ald" | "grid",
+     "kind": "grid" | "asha" | "fixed" | "ald",
+     "trainer": "module:Class" (default the engine's Trainer),
+     "callbacks": [["module:factory", {kwargs}], ...] (each called as
+                   factory(TrialInfo, trainer, **kwargs) -> Callback),
+     "report_ahead": bool (tune.report one epoch behind training; off under ASHA)}
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ald_tune.config.kinds import SweepKind
+from ald_tune.config.schema import Config, trial_config
+from ald_tune.engine.callbacks import Cadence, Callback
+from ald_tune.engine.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from ald_tune.engine.trainer import epoch_metrics
+from ald_tune.sweeps.report_ahead import ReportAhead
+
+DEFAULT_TRAINER = "ald_tune.engine.trainer:Trainer"
+
+
+@dataclass(frozen=True)
+class TrialInfo:
+    """What a trial callback factory is told about its trial."""
+
+    trial_id: str
+    config: Mapping[str, Any]
+    cfg: Config
+    kind: SweepKind
+    node_id: str = ""
+    trial_dir: str | None = None
+
+
+def load_object(path: str) -> Any:
+    """``"package.module:name"`` -> the object (a trainer class or a callback factory)."""
+    module, sep, name = path.partition(":")
+    if not sep:
+        raise ValueError(f"{path!r} must look like 'package.module:name'.")
+    return getattr(importlib.import_module(module), name)
+
+
+def trial_kind(config: Mapping[str, Any], cfg: Config) -> SweepKind:
+    """The kind of the sweep a trial belongs to, as its driver wrote it in the config."""
+    return SweepKind.for_sweep(config.get("mode", "ald"), cfg, config.get("kind"))
+
+
+class TuneReporter(Callback):
+    """Reports each epoch to Ray Tune, with a checkpoint on the cadence's checkpoint epochs.
+
+    Args:
+        node_id: the Ray node the trial runs on (reported with every epoch).
+        report_ahead: send each report from a second thread while the next epoch trains.
+    """
+
+    def __init__(self, node_id: str, report_ahead: bool = True) -> None:
+        self.node_id = node_id
+        self.ahead = ReportAhead(enabled=report_ahead)
+        self.metrics: dict[str, Any] = {}
+
+    def on_epoch_end(self, trainer: Any, result: Any) -> None:
+        self.metrics = {**epoch_metrics(result, trainer), "node_id": self.node_id}
+        if not result.checkpoint_due:
+            self.ahead.submit(_report, self.metrics, None)
+
+    def on_checkpoint(self, trainer: Any, result: Any) -> None:
+        folder = tempfile.mkdtemp(prefix="ald-tune-ckpt-")
+        save_checkpoint(trainer.checkpoint(), os.path.join(folder, CHECKPOINT_FILE))
+        self.ahead.submit(_report, self.metrics, folder)
+
+    def drain(self) -> None:
+        self.ahead.drain()
+
+    def on_run_end(self, trainer: Any, status: str) -> None:
+        self.ahead.close()
+
+
+def _report(metrics: dict[str, Any], folder: str | None) -> None:
+    """``tune.report`` one epoch, with the checkpoint in ``folder`` (then deleted) if any."""
+    from ray import tune
+
+    if folder is None:
+        tune.report({**metrics, "reported_at": time.time()})
+        return
+    try:
+        tune.report({**metrics, "reported_at": time.time()},
+                    checkpoint=tune.Checkpoint.from_directory(folder))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # Tune has copied it into storage
+
+
+def train_trial(config: dict[str, Any]) -> None:
+    """Ray Tune function trainable: one ALD trial, or one fixed-n_z trial when ``n_z`` is set."""
+    import ray
+    from ray import tune
+
+    ctx = tune.get_context()
+    node_id = ray.get_runtime_context().get_node_id()
+    cpus = ctx.get_trial_resources().required_resources.get("CPU", 1.0)
+    cfg = trial_config(config, cpus)
+    trainer_class = load_object(config.get("trainer", DEFAULT_TRAINER))
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            trainer = trainer_class.from_checkpoint(load_checkpoint(folder))
+    else:
+        trainer = trainer_class(cfg, fixed_n_z=config.get("n_z"))
+    info = TrialInfo(ctx.get_trial_id(), config, cfg, trial_kind(config, cfg), node_id,
+                     ctx.get_trial_dir())
+    callbacks = [load_object(path)(info, trainer, **kwargs)
+                 for path, kwargs in config.get("callbacks") or ()]
+    reporter = TuneReporter(node_id, bool(config.get("report_ahead", cfg.tune.report_ahead)))
+    trainer.fit([*callbacks, reporter], Cadence.from_config(cfg))

@@ -1,0 +1,338 @@
+"""The two tuners under Ray Tune: ALD trials (seeds, optionally Optuna over lr/β) and the grid.
+
+Both read one :class:`~ald_tune.config.schema.Config` and run under the same Ray Tune
+machinery (storage, ``FailureConfig``, checkpoints, ``Tuner.restore``). This layer knows
+nothing of MLflow: :func:`ald_tune.tracking.sweep.run_sweep` (the public ``run_sweep``)
+creates the sweep's parent run, names the MLflow trial callback in
+:attr:`SweepOptions.trial_callbacks` and calls :func:`fit_sweep`.
+
+Example:
+    >>> from ald_tune.config import load_config
+    >>> from ald_tune.tracking.sweep import run_sweep
+    >>> cfg = load_config("search_spaces/digits.yaml")
+    >>> result = run_sweep(cfg, SweepOptions(mode="grid"))   # doctest: +SKIP
+    >>> result.table()                                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+from ald_tune.config.kinds import SweepKind, read_sweep_file, write_sweep_file
+from ald_tune.config.schema import Config, check_ald_schedule
+from ald_tune.errors import ConfigError
+from ald_tune.sweeps.progress import ProgressCallback
+from ald_tune.sweeps.result_logs import result_loggers
+from ald_tune.sweeps.results import SweepRecord, TrialRecord, history_row, num, sort_trials
+from ald_tune.sweeps.trainable import DEFAULT_TRAINER, load_object, train_trial
+
+MODES = ("ald", "grid")
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """Where and how a sweep runs (everything that is not the search space).
+
+    Attributes:
+        mode: ``ald`` or ``grid``.
+        space: the search-space file (recorded as a tag).
+        name: sweep name; default ``<kind>-<dataset>-<time>`` (``--resume`` finds the latest).
+        run_dir: folder for the default storage and SQLite store (default ``./runs``).
+        storage: Tune storage path or URI (default ``$ALD_TUNE_STORAGE`` or ``<run_dir>/ray``);
+            shared on clusters.
+        tracking_uri: MLflow URI (default: ``$MLFLOW_TRACKING_URI`` or SQLite in run_dir).
+        tracking: False disables MLflow (``--no-tracking``).
+        experiment: MLflow experiment (default ``ald-tune-<dataset>``).
+        resume: continue an interrupted sweep with ``Tuner.restore``.
+        address: Ray address (default: ``$RAY_ADDRESS``, a running local cluster, or a new one).
+        trainer: the trainer class as ``"module:Class"`` (imported in each trial); default
+            the engine's :class:`~ald_tune.engine.trainer.Trainer`. Tests and benchmarks
+            pass the doubles of :mod:`ald_tune.testing`.
+        trial_callbacks: ``("module:factory", kwargs)`` pairs; each trial calls
+            ``factory(TrialInfo, trainer, **kwargs)`` for an engine callback.
+        verbose: print one line per trial result.
+        label: the default name's prefix instead of the kind's label (a name only).
+        callbacks: extra ``ray.tune.Callback`` objects (run on the driver).
+        kind: ``fixed`` for the fixed runs at ALD's n_z; default: from the mode and config
+            (``grid``, ``asha`` under ``tune.scheduler=asha``, ``ald``).
+        compare: the name of the ``compare`` run this sweep belongs to (a tag).
+        main_rule: that compare's main rule (a tag).
+    """
+
+    mode: str = "ald"
+    space: str | None = None
+    name: str | None = None
+    run_dir: str = "runs"
+    storage: str | None = None
+    tracking_uri: str | None = None
+    tracking: bool = True
+    experiment: str | None = None
+    resume: bool = False
+    address: str | None = None
+    trainer: str = DEFAULT_TRAINER
+    trial_callbacks: tuple[tuple[str, dict], ...] = ()
+    verbose: bool = True
+    label: str | None = None
+    callbacks: tuple = ()
+    kind: str | None = None
+    compare: str | None = None
+    main_rule: str | None = None
+
+    def sweep_kind(self, cfg: Config) -> SweepKind:
+        """What the sweep is (its tags say so, once)."""
+        return SweepKind.for_sweep(self.mode, cfg, self.kind)
+
+
+#: What :func:`ald_tune.tracking.sweep.run_sweep` returns.
+SweepResult = SweepRecord
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What :func:`prepare` settled before anything starts."""
+
+    name: str
+    storage: str
+    path: str
+    kind: SweepKind
+
+
+def storage_path(opts: SweepOptions) -> str:
+    """--storage, else ``$ALD_TUNE_STORAGE`` (set on cluster nodes), else RUN_DIR/ray."""
+    storage = opts.storage or os.environ.get("ALD_TUNE_STORAGE")
+    if storage:
+        return storage if "://" in storage else os.path.abspath(storage)
+    return os.path.join(os.path.abspath(opts.run_dir), "ray")
+
+
+def sweep_name(cfg: Config, opts: SweepOptions, storage: str) -> str:
+    """The given name; with --resume the newest sweep of this kind and dataset."""
+    if opts.name:
+        return opts.name
+    prefix = f"{opts.label or opts.sweep_kind(cfg).label}-{cfg.data.name}-"
+    if opts.resume and "://" not in storage:
+        found = sorted(glob.glob(os.path.join(storage, prefix + "*")), key=os.path.getmtime)
+        if not found:
+            raise ConfigError(f"--resume: no {opts.mode} sweep on {cfg.data.name} under {storage!r}. "
+                              "Fix: pass --name of the sweep, or the same --storage as before.")
+        return os.path.basename(found[-1])
+    return prefix + time.strftime("%Y%m%d-%H%M%S")
+
+
+def validate_before_start(cfg: Config, opts: SweepOptions) -> None:
+    """Everything that can fail cheaply fails here, before Ray starts a trial."""
+    if opts.mode not in MODES:
+        raise ConfigError(f"mode must be one of {MODES}. Got {opts.mode!r} instead.")
+    if opts.sweep_kind(cfg).mode != opts.mode:
+        raise ConfigError(f"a {opts.kind!r} sweep cannot run in mode {opts.mode!r}.")
+    if opts.mode == "ald":
+        check_ald_schedule(cfg)
+    if cfg.tune.search == "optuna" and opts.mode == "grid":
+        raise ConfigError("tune.search=optuna applies to ALD sweeps; the grid is a grid. "
+                          "Fix: use tune.search=none for grid sweeps.")
+    # The trainer's own checks on the data (the engine's loads it and checks the
+    # evaluation sizes; a scripted one has none).
+    load_object(opts.trainer).check(cfg)
+
+
+def prepare(cfg: Config, opts: SweepOptions) -> Plan:
+    """Validate and settle the name and folder (no Ray yet)."""
+    validate_before_start(cfg, opts)
+    storage = storage_path(opts)
+    name = sweep_name(cfg, opts, storage)
+    path = os.path.join(storage, name) if "://" not in storage else f"{storage.rstrip('/')}/{name}"
+    return Plan(name, storage, path, opts.sweep_kind(cfg))
+
+
+def check_ray_address(address: str, timeout: float = 5.0) -> None:
+    """Probe HOST:PORT before ``ray.init``, which waits minutes for a cluster that is not there.
+
+    Raises:
+        ConfigError: naming the address and the fix.
+    """
+    import socket
+
+    if address in ("auto", "local"):
+        return  # ray.init itself fails fast on these
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")  # ray://HOST:PORT or HOST:PORT
+    if not sep or not port.isdigit():
+        raise ConfigError(f"Ray address {address!r} must look like HOST:PORT (e.g. 127.0.0.1:6379) "
+                          "or ray://HOST:10001. Fix: pass --address with the address that "
+                          "`ray start --head` printed.")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at {address!r} ({exc}). Fix: start it "
+                          "with `ray start --head`, or drop --address to run locally.") from None
+
+
+def init_ray(address: str | None) -> None:
+    """Join ``address`` (or ``$RAY_ADDRESS`` / a running local cluster), else start one."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        check_ray_address(address)
+    try:
+        if address:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at {address!r} ({exc}). Fix: start it "
+                          "with `ray start --head`, or drop --address to run locally.") from None
+
+
+def uses_asha(cfg: Config, opts: SweepOptions) -> bool:
+    """ASHA runs on grid sweeps only (ALD trials end themselves)."""
+    return opts.mode == "grid" and cfg.tune.scheduler == "asha"
+
+
+def param_space(cfg: Config, opts: SweepOptions) -> dict[str, Any]:
+    from ray import tune
+
+    space: dict[str, Any] = {"space": cfg.to_dict(), "mode": opts.mode,
+                             "kind": opts.sweep_kind(cfg).kind, "trainer": opts.trainer,
+                             "callbacks": [list(c) for c in opts.trial_callbacks]}
+    # ASHA may stop a trial at any report: an epoch trained ahead of it would be wasted.
+    space["report_ahead"] = cfg.tune.report_ahead and not uses_asha(cfg, opts)
+    seed0 = cfg.train.seed
+    if opts.mode == "grid":
+        space["n_z"] = tune.grid_search(list(cfg.grid.n_z))
+        space["seed"] = tune.grid_search(list(range(seed0, seed0 + cfg.tune.grid_seeds)))
+    elif cfg.tune.search == "optuna":
+        space["seed"] = seed0
+        space["lr"] = tune.loguniform(*cfg.tune.lr_range)
+        space["beta"] = tune.uniform(*cfg.tune.beta_range)
+    else:
+        space["seed"] = tune.grid_search(list(range(seed0, seed0 + cfg.tune.num_samples)))
+    return space
+
+
+def tune_config(cfg: Config, opts: SweepOptions):
+    from ray import tune
+
+    kwargs: dict[str, Any] = {"num_samples": 1}
+    if opts.mode == "ald" and cfg.tune.search == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+        kwargs.update(num_samples=cfg.tune.num_samples, search_alg=OptunaSearch(
+            metric=cfg.tune.metric, mode="min", seed=cfg.train.seed))
+    if uses_asha(cfg, opts):
+        from ray.tune.schedulers import ASHAScheduler
+        kwargs["scheduler"] = ASHAScheduler(
+            time_attr="training_iteration", metric=cfg.tune.metric, mode="min",
+            max_t=cfg.train.epochs, grace_period=min(cfg.tune.asha_grace, cfg.train.epochs))
+    return tune.TuneConfig(**kwargs)
+
+
+def fit_sweep(cfg: Config, opts: SweepOptions, plan: Plan | None = None,
+              on_started: Callable[[Plan], tuple] | None = None) -> SweepRecord:
+    """Run (or resume) one ALD or grid sweep under Ray Tune, without tracking.
+
+    Args:
+        cfg: the search space and every setting of the trials.
+        opts: where and how to run (see :class:`SweepOptions`).
+        plan: what :func:`prepare` settled (default: prepared here).
+        on_started: called once Ray is up and the sweep file written, before any trial;
+            returns more trial callbacks (``("module:factory", kwargs)`` pairs) to add.
+
+    Returns:
+        A :class:`~ald_tune.sweeps.results.SweepRecord` with one record per trial.
+
+    Raises:
+        ConfigError, DataError: bad input, before Ray starts any trial.
+    """
+    from ray import tune
+
+    plan = plan or prepare(cfg, opts)
+    # Tune warns about experiment-state snapshots each time a trial checkpoints; with
+    # num_to_keep=2 that is by design here, and the warning buries the progress lines.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Snapshot the experiment state every controller step (default: every >= 10 s), so a
+    # driver killed right after a trial finished or checkpointed restores it as it was.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
+    # Tune's default loggers are CSV, JSON and TensorBoard; ald-tune passes its own CSV and
+    # JSON (result_logs) and has MLflow for charts, so the TensorBoard one is not added: it
+    # cost the driver 3-4 ms of CPU per result (cProfile, digits), which a 2-core machine
+    # takes from the trials.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    init_ray(opts.address)
+    kind = plan.kind
+    info = {"kind": kind.kind, "rule": kind.rule, "compare": opts.compare,
+            "main_rule": opts.main_rule, "dataset": cfg.data.name, "name": plan.name,
+            **{k: v for k, v in read_sweep_file(plan.path).items() if k in ("wall_s", "fits")}}
+    write_sweep_file(plan.path, info)  # what the sweep is, beside Tune's own files
+    if on_started is not None:
+        opts = replace(opts, trial_callbacks=(*opts.trial_callbacks, *on_started(plan)))
+    resources = {"cpu": cfg.tune.cpus_per_trial, "gpu": cfg.tune.gpus_per_trial}
+    trainable = tune.with_resources(train_trial, resources)
+    t0 = time.perf_counter()
+    if opts.resume and tune.Tuner.can_restore(plan.path):
+        tuner = tune.Tuner.restore(plan.path, trainable, resume_unfinished=True,
+                                   restart_errored=True)
+    else:
+        if opts.resume:
+            raise ConfigError(f"--resume: nothing to restore at {plan.path!r}. Fix: check "
+                              "--storage and --name.")
+        tuner = tune.Tuner(trainable, param_space=param_space(cfg, opts),
+                           tune_config=tune_config(cfg, opts), run_config=tune.RunConfig(
+                               name=plan.name, storage_path=plan.storage, verbose=0,
+                               failure_config=tune.FailureConfig(max_failures=cfg.tune.max_failures),
+                               checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                               callbacks=[ProgressCallback(verbose=opts.verbose),
+                                          *result_loggers(), *opts.callbacks]))
+    grid = tuner.fit()
+    fit_s = time.perf_counter() - t0
+    fits = info["fits"] if isinstance(info.get("fits"), int) else 0
+    info = {**info, "wall_s": float(info.get("wall_s") or 0.0) + fit_s, "fits": fits + 1,
+            "last_fit_s": fit_s}
+    write_sweep_file(plan.path, info)
+    return SweepRecord(kind=kind, name=plan.name, trials=collect(grid, kind, cfg),
+                       wall_s=info["wall_s"], dataset=cfg.data.name, compare=opts.compare,
+                       main_rule=opts.main_rule, path=plan.path)
+
+
+def _once_per_epoch(rows: list[dict]) -> list[dict]:
+    """One row per epoch, the last reported: a trial restored from a checkpoint (retry or
+    --resume) re-reports the epochs after it, and Tune's files then hold them twice."""
+    last: dict[Any, dict] = {}
+    for i, row in enumerate(rows):
+        last[row.get("training_iteration", i + 1)] = row
+    return [last[k] for k in sorted(last)]
+
+
+def collect(grid, kind: SweepKind, cfg: Config) -> list[TrialRecord]:
+    """Turn Tune's ResultGrid into trial records (one row per epoch, tracked keys only)."""
+    out = []
+    for r in grid:
+        m = dict(r.metrics or {})
+        df = r.metrics_dataframe
+        rows = _once_per_epoch([] if df is None else df.to_dict("records"))
+        cfgd = r.config or {}
+        space = (cfgd.get("space") or {}).get("tune", {})
+        history = [history_row(int(num(row.get("epoch", i))), row) for i, row in enumerate(rows)]
+        status = "ERROR" if r.error else ("TERMINATED" if m.get("run_over") else "STOPPED")
+        out.append(TrialRecord(
+            trial_id=str(m.get("trial_id", os.path.basename(r.path or ""))), kind=kind.kind,
+            rule=kind.rule, seed=cfgd.get("seed"), n_z_grid=cfgd.get("n_z"),
+            final_n_z=m.get("final_n_z", m.get("n_z_next", cfgd.get("n_z"))), status=status,
+            history=history, cpus=float(space.get("cpus_per_trial", cfg.tune.cpus_per_trial)),
+            gpus=float(space.get("gpus_per_trial", cfg.tune.gpus_per_trial)),
+            nodes=tuple(sorted({str(row["node_id"]) for row in rows
+                                if isinstance(row.get("node_id"), str)})),
+            path=r.path, config={k: v for k, v in cfgd.items() if k != "space"}))
+    return sort_trials(out)
+
+
+def mark_complete(sweeps: list[SweepRecord]) -> None:
+    """Every sweep of one compare has finished: say so in each sweep file (the tracking
+    layer tells MLflow too)."""
+    for s in sweeps:
+        if s.path:
+            write_sweep_file(s.path, {**read_sweep_file(s.path), "complete": True})

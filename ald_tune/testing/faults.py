@@ -1,0 +1,44 @@
+"""Fault injection for tests, as a trial callback: a trial that fails once at a given epoch.
+
+A sweep names it in :attr:`ald_tune.sweeps.tuner.SweepOptions.trial_callbacks` (see
+:func:`fail_once`); the trainable builds it in each trial. A marker file records that
+the failure happened, so the retry runs through.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ald_tune.engine.callbacks import Callback
+
+
+class FailOnce(Callback):
+    """Raise once, at the end of epoch ``epoch`` (a marker file per trial says it did).
+
+    Args:
+        epoch: the epoch that fails (0-based).
+        marker: a path; ``<marker>.<n_z or ald>.<seed>`` is created at the failure.
+    """
+
+    def __init__(self, epoch: int, marker: str) -> None:
+        self.epoch, self.marker = int(epoch), marker
+
+    def on_epoch_end(self, trainer: Any, result: Any) -> None:
+        if result.epoch != self.epoch:
+            return
+        if not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            raise RuntimeError(f"injected failure at epoch {result.epoch} (test hook)")
+
+
+def fail_once_callback(info: Any, trainer: Any, *, epoch: int, marker: str) -> FailOnce:
+    """The trial-callback factory: one marker per trial (``<marker>.<n_z|ald>.<seed>``)."""
+    config = info.config
+    return FailOnce(epoch, f"{marker}.{config.get('n_z', 'ald')}.{config.get('seed', 0)}")
+
+
+def fail_once(epoch: int, marker: str) -> tuple[str, dict]:
+    """The :attr:`~ald_tune.sweeps.tuner.SweepOptions.trial_callbacks` entry that makes
+    every trial of a sweep fail once at ``epoch``."""
+    return ("ald_tune.testing.faults:fail_once_callback", {"epoch": epoch, "marker": marker})

@@ -1,0 +1,270 @@
+"""Backfill MLflow from Tune's own results: nothing a trial recorded is lost.
+
+Tune writes every reported epoch of every trial to
+``<storage>/<sweep>/<trial dir>/result.json`` (one JSON object per line) and the
+trial's config, including the MLflow trial callback with ``{uri, experiment_id,
+parent_run_id}``, to ``params.json`` beside it. When the tracking server was
+down, :class:`~ald_tune.tracking.trial_logger.TrialLogger` could not send some of it;
+:func:`backfill` finds (or creates) each trial's child run by its
+``ald_tune.trial_id`` tag under the sweep's parent run and logs every step of
+every tracked metric that the run lacks, plus the final artifacts a trial kept
+in ``<trial dir>/mlflow_pending``. Steps already in the run are skipped, so
+running it twice adds nothing.
+
+Run it when the sweep is not running (a live trial may still be sending the
+same steps). ``run_sweep`` runs it at the end of each tracked sweep; by hand::
+
+    ald-tune backfill --storage runs/ray --name ald-digits-20261125-101500
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from ald_tune.errors import ConfigError, DataError
+from ald_tune.config.kinds import read_sweep_file
+from ald_tune.tracking.runs import COMPLETE_TAG, NODES_TAG, TRACKED_METRICS, WALL_METRIC, find_child_run
+from ald_tune.tracking.store import QUIET_HTTP_ENV, check_tracking, client, redact_uri, resolve_tracking_uri
+from ald_tune.config.schema import Config, trial_config
+from ald_tune.sweeps.trainable import trial_kind
+from ald_tune.tracking.trial_logger import PENDING_DIR, TRIAL_CALLBACK, send_pending, trial_logger
+from ald_tune.sweeps.results import TrialRecord, history_row
+
+RESULT_FILE = "result.json"
+PARAMS_FILE = "params.json"
+
+
+@dataclass
+class TrialResults:
+    """One trial folder's records, read back from Tune's files."""
+
+    folder: str
+    config: dict[str, Any]
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def trial_id(self) -> str | None:
+        return next((r["trial_id"] for r in self.records if r.get("trial_id")), None)
+
+    @property
+    def tracking(self) -> dict[str, Any] | None:
+        """``{uri, experiment_id, parent_run_id}`` of a tracked trial (its MLflow callback's
+        arguments in the trial's config), else None."""
+        for path, kwargs in self.config.get("callbacks") or ():
+            if path == TRIAL_CALLBACK:
+                return dict(kwargs)
+        return None
+
+    @property
+    def finished(self) -> bool:
+        """The trial reported its last epoch (``run_over``)."""
+        return bool(self.records and self.records[-1].get("run_over"))
+
+    def to_record(self) -> TrialRecord:
+        """This trial as the report sees it (the same record Tune's results give)."""
+        rows = [r for _, r in sorted(self.by_epoch().items())]
+        last = rows[-1] if rows else {}
+        cfg = Config.from_dict(self.config.get("space") or {}, source=self.folder)
+        kind = trial_kind(self.config, cfg)
+        return TrialRecord(
+            trial_id=str(self.trial_id or os.path.basename(self.folder)), kind=kind.kind,
+            rule=kind.rule, seed=self.config.get("seed"), n_z_grid=self.config.get("n_z"),
+            final_n_z=last.get("final_n_z", last.get("n_z_next", self.config.get("n_z"))),
+            status="TERMINATED" if self.finished else "STOPPED",
+            history=[history_row(e, r) for e, r in sorted(self.by_epoch().items())],
+            cpus=cfg.tune.cpus_per_trial, gpus=cfg.tune.gpus_per_trial,
+            nodes=tuple(sorted({str(r["node_id"]) for r in rows if isinstance(r.get("node_id"), str)})),
+            path=self.folder, config={k: v for k, v in self.config.items() if k != "space"})
+
+    def by_epoch(self) -> dict[int, dict[str, Any]]:
+        """One record per epoch; a trial retried from a checkpoint repeats epochs, and the
+        retry's record (the later line) is the one the run continued from."""
+        out = {}
+        for r in self.records:
+            epoch = r.get("epoch", r.get("training_iteration", 0) - 1)
+            if isinstance(epoch, int) and epoch >= 0:
+                out[epoch] = r
+        return out
+
+
+def read_trials(experiment_path: str) -> list[TrialResults]:
+    """Every trial folder under a Tune experiment folder that has a ``params.json``.
+
+    Raises:
+        DataError: the folder does not exist or holds no trial.
+    """
+    path = os.path.abspath(experiment_path)
+    if not os.path.isdir(path):
+        raise DataError(f"Tune experiment folder {path!r} does not exist. Fix: pass the "
+                        "--storage and --name the sweep ran with (its folder is STORAGE/NAME).")
+    trials = []
+    for entry in sorted(os.scandir(path), key=lambda e: e.name):
+        params = os.path.join(entry.path, PARAMS_FILE)
+        if not entry.is_dir() or not os.path.isfile(params):
+            continue
+        with open(params, encoding="utf-8") as fh:
+            config = json.load(fh)
+        trials.append(TrialResults(entry.path, config, _read_records(entry.path)))
+    if not trials:
+        raise DataError(f"Tune experiment folder {path!r} holds no trial folders (none has "
+                        f"{PARAMS_FILE}). Fix: check --storage and --name.")
+    return trials
+
+
+def _read_records(folder: str) -> list[dict[str, Any]]:
+    results = os.path.join(folder, RESULT_FILE)
+    if not os.path.isfile(results):
+        return []
+    records = []
+    with open(results, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut short by a killed process
+                warnings.warn(f"{results}: skipping an unreadable line.", RuntimeWarning)
+    return records
+
+
+@contextlib.contextmanager
+def _env_restored(keys) -> Iterator[None]:
+    """TrialLogger quiets MLflow's HTTP retries for trial processes; not for the driver."""
+    saved = {k: os.environ.get(k) for k in keys}
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _open_child_run(trial: TrialResults, trial_id: str, uri: str) -> str:
+    """The trial's child run id, created exactly as the trainable would create it."""
+    tracking = trial.tracking
+    c = client(uri)
+    found = find_child_run(c, tracking["experiment_id"], tracking["parent_run_id"], trial_id)
+    if found is not None:
+        return found.info.run_id
+    # The trainable names, tags and params the run from its config and its first n_z.
+    first = trial.by_epoch()[min(trial.by_epoch())]
+    with _env_restored(QUIET_HTTP_ENV):
+        logger = trial_logger(trial.config, trial_id, trial_config(trial.config), first["n_z"],
+                              uri, tracking["experiment_id"], tracking["parent_run_id"])
+    if logger.run_id is None:
+        raise ConfigError(f"cannot create the MLflow run of trial {trial_id} at "
+                          f"{redact_uri(uri)}. Fix: check that the server is up.")
+    return logger.run_id
+
+
+def backfill_trial(trial: TrialResults, trial_id: str, uri: str) -> int:
+    """Log the steps ``trial``'s child run lacks; returns how many epochs gained a value."""
+    from mlflow.entities import Metric
+
+    records = trial.by_epoch()
+    if not records:
+        return 0  # the trial never reported an epoch: nothing to log
+    pending = os.path.join(trial.folder, PENDING_DIR)
+    c, run_id = client(uri), _open_child_run(trial, trial_id, uri)
+    metrics, epochs = [], set()
+    for key in TRACKED_METRICS:
+        have = {m.step for m in c.get_metric_history(run_id, key)}
+        for epoch, r in sorted(records.items()):
+            v = r.get(key)
+            if epoch in have or not isinstance(v, (int, float)):
+                continue
+            stamp = int(float(r.get("timestamp", 0)) * 1000)  # Tune's report time, seconds
+            metrics.append(Metric(key, float(v), stamp, epoch))
+            epochs.add(epoch)
+    for i in range(0, len(metrics), 1000):  # MLflow caps a batch at 1,000 metrics
+        c.log_batch(run_id, metrics=metrics[i:i + 1000])
+    nodes = sorted({str(r["node_id"]) for r in records.values() if isinstance(r.get("node_id"), str)})
+    have_nodes = c.get_run(run_id).data.tags.get(NODES_TAG, "")
+    if nodes and set(have_nodes.split(",")) != set(nodes):
+        c.set_tag(run_id, NODES_TAG, ",".join(sorted(set(nodes) | {n for n in have_nodes.split(",") if n})))
+    if os.path.isdir(pending):
+        send_pending(c, run_id, pending)
+    if records[max(records)].get("run_over") and c.get_run(run_id).info.status == "RUNNING":
+        c.set_terminated(run_id, status="FINISHED")
+    return len(epochs)
+
+
+def backfill(experiment_path: str, uri: str | None = None) -> dict[str, int]:
+    """Log into MLflow every metric step that Tune recorded but MLflow lacks.
+
+    Args:
+        experiment_path: the sweep's Tune folder, ``<storage>/<sweep name>``.
+        uri: tracking URI; default: the one each trial recorded in its params.json.
+
+    Returns:
+        ``{trial_id: epochs that gained at least one metric value}`` for every tracked
+        trial (0: it was complete).
+
+    Raises:
+        DataError: no such experiment folder.
+        ConfigError: the tracking server is unreachable (naming it and the fix).
+
+    Example:
+        >>> backfill("runs/ray/ald-digits-20261125-101500")   # doctest: +SKIP
+        {'4f2a1_00000': 0, '4f2a1_00001': 12}
+    """
+    added: dict[str, int] = {}
+    checked: set[str] = set()
+    parents: dict[tuple[str, str], bool] = {}  # (uri, parent run) -> every trial ran to the end
+    for trial in read_trials(experiment_path):
+        tracking, trial_id = trial.tracking, trial.trial_id
+        if not tracking or trial_id is None:
+            continue  # untracked sweep, or a trial that never reported
+        target = resolve_tracking_uri(uri or tracking["uri"], os.getcwd())
+        if target not in checked:
+            check_tracking(target)
+            checked.add(target)
+        added[trial_id] = backfill_trial(trial, trial_id, target)
+        key = (target, tracking["parent_run_id"])
+        parents[key] = parents.get(key, True) and trial.finished
+    info = read_sweep_file(experiment_path)
+    for (target, parent), finished in parents.items():
+        c = client(target)  # a driver that died with the server down left the parent RUNNING
+        _sweep_facts(c, parent, info)
+        if finished and c.get_run(parent).info.status == "RUNNING":
+            c.set_terminated(parent, status="FINISHED")
+    return added
+
+
+def _sweep_facts(c, parent: str, info: dict[str, Any]) -> None:
+    """What the driver could not tell MLflow at the end of the sweep, from the sweep file:
+    its wall time, and that its compare finished."""
+    from mlflow.entities import Metric
+
+    if info.get("wall_s") and not c.get_metric_history(parent, WALL_METRIC):
+        c.log_batch(parent, metrics=[Metric(WALL_METRIC, float(info["wall_s"]), 0, 0)])
+    if info.get("complete") and c.get_run(parent).data.tags.get(COMPLETE_TAG) != "true":
+        c.set_tag(parent, COMPLETE_TAG, "true")
+
+
+def backfill_quietly(experiment_path: str, uri: str | None = None) -> dict[str, int]:
+    """:func:`backfill` for the end of a sweep: prints what it added, warns instead of raising."""
+    if "://" in experiment_path or not os.path.isdir(experiment_path):
+        return {}  # remote storage: run `ald-tune backfill` where the folder is readable
+    try:
+        added = backfill(experiment_path, uri)
+    except Exception as exc:
+        storage, name = os.path.split(os.path.abspath(experiment_path))
+        reason = "tracking server unreachable" if isinstance(exc, ConfigError) else redact_uri(exc)
+        warnings.warn(f"MLflow could not be backfilled from {experiment_path} ({reason}). Nothing "
+                      f"is lost: Tune's results stay in that folder. Fix: run `ald-tune backfill "
+                      f"--storage {storage} --name {name}` once the tracking server is up.",
+                      RuntimeWarning)
+        return {}
+    if any(added.values()):
+        print(f"MLflow backfill: {sum(added.values())} epochs added to "
+              f"{sum(1 for n in added.values() if n)} trial run(s) from Tune's results.")
+    return added

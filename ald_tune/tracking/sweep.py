@@ -1,0 +1,90 @@
+"""A sweep under Ray Tune, tracked in MLflow: the public :func:`run_sweep`.
+
+Order of work, so nothing is recorded for a sweep that cannot start: every check on
+the config, the data and the tracking store first (seconds, before Ray), then Ray, then
+the sweep's parent run (its kind, rule and compare written once as tags), then the
+trials, each logging into its own child run through the MLflow trial callback. At the
+end: a backfill of what the trials could not send (a server outage), the sweep's wall
+time, and the parent's status. Tracking never fails a sweep that trained.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+from ald_tune.config.kinds import read_sweep_file
+from ald_tune.config.schema import Config
+from ald_tune.sweeps.results import SweepRecord
+from ald_tune.sweeps.tuner import Plan, SweepOptions, fit_sweep, prepare
+from ald_tune.sweeps.tuner import mark_complete as mark_files_complete
+from ald_tune.tracking.backfill import backfill_quietly
+from ald_tune.tracking.runs import COMPLETE_TAG, finish_run, log_sweep_wall, start_parent_run
+from ald_tune.tracking.store import check_tracking, client, redact_uri, resolve_tracking_uri
+from ald_tune.tracking.trial_logger import TRIAL_CALLBACK
+
+
+
+def run_sweep(cfg: Config, opts: SweepOptions) -> SweepRecord:
+    """Run (or resume) one ALD or grid sweep, logged to MLflow unless ``opts.tracking`` is
+    False, and return its trial records.
+
+    Args:
+        cfg: the search space and every setting of the trials.
+        opts: where and how to run (:class:`~ald_tune.sweeps.tuner.SweepOptions`).
+
+    Returns:
+        A :class:`~ald_tune.sweeps.results.SweepRecord`: one record per trial, the wall
+        time, and where Tune and MLflow keep it.
+
+    Raises:
+        ConfigError, DataError: bad input or an unusable tracking store, before Ray starts.
+
+    Example:
+        >>> from ald_tune.config import load_config
+        >>> cfg = load_config("search_spaces/digits.yaml")
+        >>> result = run_sweep(cfg, SweepOptions(mode="ald"))   # doctest: +SKIP
+        >>> print(result.table())                                 # doctest: +SKIP
+    """
+    plan = prepare(cfg, opts)
+    if not opts.tracking:
+        return fit_sweep(cfg, opts, plan)
+    uri = resolve_tracking_uri(opts.tracking_uri, opts.run_dir)
+    check_tracking(uri)
+    parent: dict[str, str] = {}
+
+    def open_parent(plan: Plan) -> tuple:  # once Ray is up, before any trial
+        exp_id, run_id = start_parent_run(
+            uri, opts.experiment or f"ald-tune-{cfg.data.name}", plan.name, kind=plan.kind,
+            cfg=cfg, space=opts.space, resume=opts.resume, compare=opts.compare,
+            main_rule=opts.main_rule)
+        parent.update(experiment_id=exp_id, run_id=run_id)
+        return ((TRIAL_CALLBACK, {"uri": uri, "experiment_id": exp_id, "parent_run_id": run_id}),)
+
+    result = fit_sweep(cfg, opts, plan, on_started=open_parent)
+    result = replace(result, tracking_uri=uri, experiment_id=parent["experiment_id"],
+                     parent_run_id=parent["run_id"])
+    if result.path:
+        backfill_quietly(result.path, uri)  # what trials could not send while the server was down
+    info = read_sweep_file(result.path or "")
+    log_sweep_wall(uri, parent["run_id"], float(info.get("last_fit_s", result.wall_s)),
+                   step=int(info.get("fits", 1)) - 1)  # warns, never raises
+    failed = any(t.errored for t in result.trials)
+    finish_run(uri, parent["run_id"], "FAILED" if failed else "FINISHED")
+    return result
+
+
+def mark_complete(sweeps: list[SweepRecord]) -> None:
+    """Every sweep of one compare has finished: say so in each sweep file and on each
+    parent run, so readers pick this set as a whole (``ald-tune report``, ``recommend``,
+    the notebook). A store that cannot be reached only warns: ``ald-tune backfill``
+    copies the fact from the sweep file later."""
+    mark_files_complete(sweeps)
+    for s in sweeps:
+        if s.tracking_uri and s.parent_run_id:
+            try:
+                client(s.tracking_uri).set_tag(s.parent_run_id, COMPLETE_TAG, "true")
+            except Exception as exc:
+                warnings.warn(f"MLflow run {s.parent_run_id}: cannot mark its compare complete "
+                              f"({redact_uri(exc)}). Fix: `ald-tune backfill --name {s.name}` "
+                              "once the server is up.", RuntimeWarning)

@@ -1,0 +1,332 @@
+"""One trial's MLflow logging: :class:`TrialLogger` and the artifacts it could not send.
+
+A trial finds or creates its child run under the sweep's parent run (so a retry
+or a ``--resume`` continues it), buffers metrics and images, and sends them at
+each checkpoint and at the end; when the server is away it keeps everything and
+retries, and what is still unsent at the end is kept in the trial's folder for
+``ald-tune backfill``. Nothing here raises out of a trial because of tracking.
+The URIs, credentials and parent runs live in :mod:`ald_tune.tracking`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from typing import Any, Callable, Mapping
+
+from ald_tune.config.kinds import SweepKind
+from ald_tune.engine.artifacts import plot_history
+from ald_tune.engine.callbacks import Callback
+from ald_tune.engine.trainer import epoch_metrics
+from ald_tune.tracking.runs import (
+    FINAL_NZ_TAG, NODES_TAG, PARENT_TAG, TRACKED_METRICS, TRIAL_TAG, filter_params, find_child_run,
+    log_params)
+from ald_tune.tracking.store import QUIET_HTTP_ENV, client, redact_uri
+
+FLUSH_BACKOFF_S = (1.0, 2.0)  # sleeps between the 3 tries of a flush: at most 3 s in all
+PENDING_DIR = "mlflow_pending"  # final artifacts not yet sent, kept in the trial's folder
+PENDING_FILE = "pending.json"
+#: How a sweep names the MLflow trial callback in its trials' config (backfill finds it).
+TRIAL_CALLBACK = "ald_tune.tracking.trial_logger:trial_callback"
+
+
+def _tune_trial_dir() -> str | None:
+    """The running Tune trial's folder when it is a local path (not inside Tune: None)."""
+    if "ray" not in sys.modules:  # never import Ray just to find out
+        return None
+    try:
+        from ray import tune
+        with warnings.catch_warnings():  # outside a trial Ray warns and returns None
+            warnings.simplefilter("ignore")
+            folder = tune.get_context().get_trial_dir()
+    except Exception:
+        return None
+    return folder if folder and "://" not in folder and os.path.isdir(folder) else None
+
+
+def backfill_hint(trial_dir: str | None) -> str:
+    """The exact ``ald-tune backfill`` command for a trial folder ``<storage>/<name>/<trial>``."""
+    if not trial_dir:
+        return "`ald-tune backfill --storage STORAGE --name SWEEP` once the server is back"
+    sweep = os.path.dirname(os.path.abspath(trial_dir))
+    return (f"`ald-tune backfill --storage {os.path.dirname(sweep)} --name "
+            f"{os.path.basename(sweep)}` once the server is back")
+
+
+class TrialLogger:
+    """Logs one trial into its child run (found again on retry and resume).
+
+    Never raises because of tracking: when the server is unreachable it warns
+    once, keeps metrics, images and final artifacts, and retries at every
+    :meth:`flush` (each checkpoint and the end: 3 tries within ~3 s; one try
+    per checkpoint while the outage lasts). What is still unsent at the end is
+    rebuilt from Tune's ``result.json`` by ``ald-tune backfill``.
+
+    Args:
+        uri: tracking URI (absolute).
+        experiment_id: the sweep's experiment.
+        parent_run_id: the sweep's parent run; None for a run of its own
+            (``ald-tune train --tracking-uri``).
+        trial_id: Ray's trial id (stable across retries and restores).
+        tags: extra tags (kind, rule, seed...).
+        params: the trial's filter params (flat).
+        run_name: display name of the child run.
+        run_id: continue this run (a resumed ``ald-tune train``) instead of finding or
+            creating one by the trial id.
+    """
+
+    def __init__(self, uri: str, experiment_id: str, parent_run_id: str | None, trial_id: str,
+                 tags: Mapping[str, str], params: Mapping[str, Any], run_name: str,
+                 run_id: str | None = None) -> None:
+        for key, value in QUIET_HTTP_ENV.items():
+            os.environ.setdefault(key, value)  # read by MLflow at each request
+        self.uri, self.client = uri, client(uri)
+        self.experiment_id, self.parent_run_id, self.trial_id = experiment_id, parent_run_id, trial_id
+        self._spec = (dict(tags), dict(params), run_name)
+        self.run_id: str | None = None
+        self.buffer: list = []  # mlflow Metric objects not yet sent
+        self.images: list = []  # (key, HxWxC array, step) not yet sent
+        self.final_dir: str | None = None  # final artifacts not yet sent
+        self.logged_steps: set[int] = set()  # steps in the store or in the buffer
+        self.nodes: set[str] = set()  # Ray nodes seen (the run's NODES_TAG)
+        self._nodes_sent: set[str] = set()
+        self._warned = False
+        self._last_ok = True
+        self._reopen = run_id
+        self._connect()
+
+    # -- connection ------------------------------------------------------------------------
+    def _connect(self) -> str | None:
+        """Find or create the child run (its id, None if unreachable); drop buffered steps
+        the store already holds."""
+        if self.run_id is not None:
+            return self.run_id
+        tags, params, run_name = self._spec
+        try:
+            if self._reopen is not None:
+                found = self.client.get_run(self._reopen)
+            elif self.parent_run_id is not None:
+                found = find_child_run(self.client, self.experiment_id, self.parent_run_id,
+                                       self.trial_id)
+            else:
+                found = None
+            if found is not None:
+                run_id = found.info.run_id
+                self.client.update_run(run_id, status="RUNNING")
+                sent = {n for n in found.data.tags.get(NODES_TAG, "").split(",") if n}
+                self.nodes |= sent
+                self._nodes_sent = sent
+                # A run created just before an outage may lack (some of) its params.
+                missing = {k: v for k, v in params.items() if k not in found.data.params}
+            else:
+                parent = {PARENT_TAG: self.parent_run_id} if self.parent_run_id else {}
+                run_id = self.client.create_run(self.experiment_id, run_name=run_name, tags={
+                    **tags, TRIAL_TAG: self.trial_id, **parent}).info.run_id
+                missing = params
+            if missing:
+                log_params(self.client, run_id, missing)
+            stored = {m.step for m in self.client.get_metric_history(run_id, "n_z")}
+        except Exception as exc:  # tracking must never stop training
+            self._warn("cannot open its MLflow run", exc)
+            return None
+        self.run_id = run_id
+        self.buffer = [m for m in self.buffer if m.step not in stored]
+        self.logged_steps |= stored
+        return run_id
+
+    def _warn(self, what: str, exc: BaseException) -> None:
+        if self._warned:
+            return
+        self._warned = True
+        warnings.warn(
+            f"trial {self.trial_id}: {what} at {redact_uri(self.uri)} ({redact_uri(exc)}). "
+            "Training continues; metrics stay buffered and are retried at each checkpoint; "
+            f"anything still missing at the end: {backfill_hint(_tune_trial_dir())}.",
+            RuntimeWarning, stacklevel=3)
+
+    # -- logging ---------------------------------------------------------------------------
+    def log_epoch(self, epoch: int, metrics: Mapping[str, Any]) -> None:
+        """Buffer one epoch's metrics (step = epoch) unless that step is already logged."""
+        from mlflow.entities import Metric
+
+        node = metrics.get("node_id")
+        if isinstance(node, str) and node:
+            self.nodes.add(node)
+        if epoch in self.logged_steps:
+            return
+        now = int(time.time() * 1000)
+        for k in TRACKED_METRICS:
+            v = metrics.get(k)
+            if isinstance(v, (int, float)):  # bools included: stopped/removed are metrics
+                self.buffer.append(Metric(k, float(v), now, epoch))
+        self.logged_steps.add(epoch)
+
+    def log_images(self, images: Mapping[str, Any], step: int) -> None:
+        """Sample/reconstruction grids with a step, for the UI's step slider (sent at flush)."""
+        for key, img in images.items():
+            self.images.append((key, img.numpy(), step))
+
+    def log_final(self, trainer) -> None:
+        """history.json, the n_z/metrics plot and the model (safetensors), plus the final n_z.
+
+        Written to a folder first; if they cannot be sent they are kept in the trial's
+        folder (``<trial>/mlflow_pending``), where ``ald-tune backfill`` finds them.
+        """
+        try:
+            folder = tempfile.mkdtemp(prefix="ald-tune-final-")
+            paths = trainer.save_outputs(folder)
+            plot = plot_history(trainer.history, os.path.join(folder, "history.png"),
+                                title=f"{trainer.mode} run")
+            files = [os.path.basename(p) for p in (paths["history"], paths["model"], plot)]
+            with open(os.path.join(folder, PENDING_FILE), "w", encoding="utf-8") as fh:
+                json.dump({"trial_id": self.trial_id, "files": files,
+                           "tags": {FINAL_NZ_TAG: str(trainer.model.n_z)}}, fh)
+        except Exception as exc:
+            warnings.warn(f"trial {self.trial_id}: final outputs could not be written "
+                          f"({redact_uri(exc)}); metrics are unaffected.", RuntimeWarning)
+            return
+        self.final_dir = folder
+        if self.flush(tries=1 + len(FLUSH_BACKOFF_S)):
+            return
+        trial_dir = _tune_trial_dir()
+        if trial_dir is not None:  # keep them where backfill will look
+            target = os.path.join(trial_dir, PENDING_DIR)
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.move(folder, target)
+            self.final_dir = target
+        warnings.warn(
+            f"trial {self.trial_id}: final artifacts of MLflow run {self.run_id or '(not created)'} "
+            f"could not be sent to {redact_uri(self.uri)}; they are kept in {self.final_dir}. "
+            f"Fix: {backfill_hint(trial_dir)}.", RuntimeWarning)
+
+    # -- sending ---------------------------------------------------------------------------
+    def flush(self, tries: int | None = None) -> bool:
+        """Send everything buffered; on failure keep it for the next flush. True if all sent.
+
+        Args:
+            tries: attempts, 1 s then 2 s apart; default 3, or 1 while the previous flush
+                failed (a long outage then costs no waiting per checkpoint).
+        """
+        tries = tries or (1 + len(FLUSH_BACKOFF_S) if self._last_ok else 1)
+        for attempt in range(tries):
+            if attempt:
+                time.sleep(FLUSH_BACKOFF_S[min(attempt, len(FLUSH_BACKOFF_S)) - 1])
+            try:
+                if self._send():
+                    self._last_ok = True
+                    return True
+            except Exception as exc:  # tracking must never stop training
+                self._warn("MLflow logging failed", exc)
+        self._last_ok = False
+        return False
+
+    def _send(self) -> bool:
+        run_id = self._connect()
+        if run_id is None:
+            return False
+        while self.buffer:
+            chunk = self.buffer[:1000]  # MLflow caps a batch at 1,000 metrics
+            self.client.log_batch(run_id, metrics=chunk)
+            del self.buffer[:len(chunk)]
+        if self.nodes != self._nodes_sent:
+            self.client.set_tag(run_id, NODES_TAG, ",".join(sorted(self.nodes)))
+            self._nodes_sent = set(self.nodes)
+        while self.images:
+            key, img, step = self.images[0]
+            self.client.log_image(run_id, img, key=key, step=step)
+            del self.images[0]
+        if self.final_dir is not None:
+            send_pending(self.client, run_id, self.final_dir)
+            self.final_dir = None
+        return True
+
+    def finish(self, status: str = "FINISHED", tags: Mapping[str, str] | None = None) -> None:
+        """Flush (3 tries), set ``tags`` and mark the run terminated; warn, never raise."""
+        sent = self.flush(tries=1 + len(FLUSH_BACKOFF_S))
+        if sent and self.run_id is not None:
+            try:
+                for key, value in (tags or {}).items():
+                    self.client.set_tag(self.run_id, key, value)
+                self.client.set_terminated(self.run_id, status=status)
+                return
+            except Exception as exc:
+                self._warn("cannot mark its MLflow run terminated", exc)
+        n = len(self.buffer)
+        warnings.warn(
+            f"trial {self.trial_id}: MLflow run {self.run_id or '(not created)'} at "
+            f"{redact_uri(self.uri)} is incomplete ({n} metric values unsent). Nothing is lost: "
+            f"Tune's result.json holds every epoch. Fix: {backfill_hint(_tune_trial_dir())}.",
+            RuntimeWarning)
+
+
+def send_pending(c, run_id: str, folder: str) -> None:
+    """Log the final artifacts and tags kept in ``folder`` (see ``log_final``), then delete it."""
+    with open(os.path.join(folder, PENDING_FILE), encoding="utf-8") as fh:
+        pending = json.load(fh)
+    for name in pending["files"]:
+        c.log_artifact(run_id, os.path.join(folder, name))
+    for key, value in pending.get("tags", {}).items():
+        c.set_tag(run_id, key, value)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+class MLflowCallback(Callback):
+    """A run's MLflow logging as an engine callback (what the Ray trainable, the Optuna
+    objective and ``ald-tune train --tracking-uri`` add to the trainer).
+
+    Every epoch: its metrics (and, on the cadence's image epochs, the image grids) go
+    to the buffer; at each checkpoint the buffer is sent; at the end the final artifacts
+    (on success) and the run's status (``FINISHED``, ``FAILED``, ``KILLED``).
+    """
+
+    wants_images = True
+
+    def __init__(self, logger: TrialLogger, node_id: str = "",
+                 end_tags: Callable[[Any], Mapping[str, str]] | None = None) -> None:
+        self.logger, self.node_id, self.end_tags = logger, node_id, end_tags
+
+    def on_epoch_end(self, trainer: Any, result: Any) -> None:
+        metrics = epoch_metrics(result, trainer)
+        if self.node_id:
+            metrics["node_id"] = self.node_id
+        self.logger.log_epoch(result.epoch, metrics)
+        if result.images is not None:
+            self.logger.log_images(result.images, result.epoch)
+
+    def on_checkpoint(self, trainer: Any, result: Any) -> None:
+        self.logger.flush()
+
+    def on_run_end(self, trainer: Any, status: str) -> None:
+        if status == "FINISHED":
+            self.logger.log_final(trainer)
+        self.logger.finish(status, tags=self.end_tags(trainer) if self.end_tags else None)
+
+
+def trial_logger(config: Mapping[str, Any], trial_id: str, cfg: Any, first_n_z: int,
+                 uri: str, experiment_id: str, parent_run_id: str) -> TrialLogger:
+    """The child run of one Tune trial, found again or created as every trial creates it
+    (its name, kind tags and filter params), for the trainable and for backfill."""
+    kind = SweepKind.for_sweep(config.get("mode", "ald"), cfg, config.get("kind"))
+    seed = config.get("seed", 0)
+    name = f"{kind.label}-nz{config['n_z']}-s{seed}" if "n_z" in config else \
+        f"{kind.label}-s{seed}-{trial_id[-5:]}"
+    tags = {**kind.tags(), "ald_tune.mode": kind.mode, "ald_tune.seed": str(seed)}
+    params = {**filter_params(cfg), "n_z_init": first_n_z}
+    return TrialLogger(uri, experiment_id, parent_run_id, trial_id, tags, params, name)
+
+
+def trial_callback(info: Any, trainer: Any, *, uri: str, experiment_id: str,
+                   parent_run_id: str) -> MLflowCallback:
+    """The Ray trainable's MLflow callback (named in the trial's config by
+    :func:`ald_tune.tracking.sweep.run_sweep`): the trial's child run, continued on a
+    retry; the checkpoint carries its run id."""
+    first = trainer.history[0]["n_z"] if trainer.history else trainer.model.n_z
+    logger = trial_logger(info.config, info.trial_id, info.cfg, first, uri, experiment_id,
+                          parent_run_id)
+    trainer.tracking_run_id = logger.run_id
+    return MLflowCallback(logger, info.node_id)
