@@ -20,17 +20,27 @@ from ald_tune._version import __version__
 _compat.install()  # the old module paths of 0.1 (one release; they warn)
 
 _LAZY = {
-    "Config": "ald_tune.config.schema", "load_config": "ald_tune.config.schema",
-    "ALDController": "ald_tune.engine.rules", "FixedController": "ald_tune.engine.controller",
-    "Decision": "ald_tune.engine.controller", "make_controller": "ald_tune.engine.rules",
-    "Trainer": "ald_tune.engine.trainer", "EpochResult": "ald_tune.engine.trainer",
-    "Callback": "ald_tune.engine.callbacks", "Cadence": "ald_tune.engine.callbacks",
-    "VAE": "ald_tune.engine.model", "build_model": "ald_tune.engine.model",
-    "load_checkpoint": "ald_tune.engine.checkpoint", "save_checkpoint": "ald_tune.engine.checkpoint",
+    "Config": "ald_tune.config.schema",
+    "load_config": "ald_tune.config.schema",
+    "ALDController": "ald_tune.engine.rules",
+    "FixedController": "ald_tune.engine.controller",
+    "Decision": "ald_tune.engine.controller",
+    "make_controller": "ald_tune.engine.rules",
+    "Trainer": "ald_tune.engine.trainer",
+    "EpochResult": "ald_tune.engine.trainer",
+    "Callback": "ald_tune.engine.callbacks",
+    "Cadence": "ald_tune.engine.callbacks",
+    "VAE": "ald_tune.engine.model",
+    "build_model": "ald_tune.engine.model",
+    "load_checkpoint": "ald_tune.engine.checkpoint",
+    "save_checkpoint": "ald_tune.engine.checkpoint",
     "load_model": "ald_tune.engine.artifacts",
-    "SweepOptions": "ald_tune.sweeps.tuner", "run_sweep": "ald_tune.tracking.sweep",
-    "build_report": "ald_tune.report.build", "recommend": "ald_tune.report.build",
-    "ConfigError": "ald_tune.errors", "DataError": "ald_tune.errors",
+    "SweepOptions": "ald_tune.sweeps.tuner",
+    "run_sweep": "ald_tune.tracking.sweep",
+    "build_report": "ald_tune.report.build",
+    "recommend": "ald_tune.report.build",
+    "ConfigError": "ald_tune.errors",
+    "DataError": "ald_tune.errors",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -39,5 +49,6 @@ __all__ = ["__version__", *_LAZY]
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
+
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'ald_tune' has no attribute {name!r}")

@@ -59,9 +59,12 @@ class OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def create_module(self, spec: Any) -> types.ModuleType:
         old = spec.name
         targets = MOVED[old]
-        warnings.warn(f"{old} moved to {' and '.join(targets)} in ald-tune 0.2; the old path "
-                      f"goes in 0.3. Fix: import from {targets[0]}.", DeprecationWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"{old} moved to {' and '.join(targets)} in ald-tune 0.2; the old path "
+            f"goes in 0.3. Fix: import from {targets[0]}.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         if len(targets) == 1:
             return importlib.import_module(targets[0])
         merged = types.ModuleType(old, f"{old}: now {' and '.join(targets)}.")

@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 
-def parse(doc: str, argv: Sequence[str] | None, *, threads: bool = False,
-          rounds: int | None = None) -> argparse.Namespace:
+def parse(
+    doc: str, argv: Sequence[str] | None, *, threads: bool = False, rounds: int | None = None
+) -> argparse.Namespace:
     """``--space``, ``--preset``, ``--set k=v`` (repeatable), optionally ``--threads`` and
     ``--rounds`` (with ``rounds`` its default)."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
@@ -23,11 +24,16 @@ def parse(doc: str, argv: Sequence[str] | None, *, threads: bool = False,
     if threads:
         p.add_argument("--threads", type=int, default=1)
     if rounds is not None:
-        p.add_argument("--rounds", type=int, default=rounds,
-                       help="repeat the whole comparison (more epochs paired, less noise)")
+        p.add_argument(
+            "--rounds",
+            type=int,
+            default=rounds,
+            help="repeat the whole comparison (more epochs paired, less noise)",
+        )
     args = p.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import torch
+
     torch.set_num_threads(getattr(args, "threads", 1))
     return args
 
@@ -43,4 +49,5 @@ def timed_epochs(trainer) -> list[float]:
 
 def start_ray() -> None:
     import ray
+
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

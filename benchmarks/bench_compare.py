@@ -29,8 +29,9 @@ def main(argv=None) -> int:
     from ald_tune.sweeps.tuner import SweepOptions
     from ald_tune.tracking.sweep import run_sweep
 
-    cfg = load_config(args.space, args.preset, ["tune.num_samples=1", "train.threads=1",
-                                                *args.overrides])
+    cfg = load_config(
+        args.space, args.preset, ["tune.num_samples=1", "train.threads=1", *args.overrides]
+    )
     walls: dict[str, list[float]] = {r: [] for r in (*RULES, "fixed")}
     for _ in range(2):  # alternate, so drift on a shared machine hits all alike
         for rule in RULES:
@@ -39,27 +40,41 @@ def main(argv=None) -> int:
     fix_w = min(walls["fixed"])
     for rule in RULES:
         w = min(walls[rule])
-        print(f"1. wall time, {cfg.train.epochs} epochs: ALD ({rule}) {w:.1f} s, fixed "
-              f"n_z={cfg.ald.n_z_init} {fix_w:.1f} s; ratio {w / fix_w:.3f} (target <= 1.10)")
+        print(
+            f"1. wall time, {cfg.train.epochs} epochs: ALD ({rule}) {w:.1f} s, fixed "
+            f"n_z={cfg.ald.n_z_init} {fix_w:.1f} s; ratio {w / fix_w:.3f} (target <= 1.10)"
+        )
     start_ray()
     with tempfile.TemporaryDirectory() as tmp:
         sweeps = {}
-        for label, mode, c in (("grid", "grid", cfg),
-                               ("asha", "grid", cfg.replace(tune={"scheduler": "asha"})),
-                               *((r, "ald", cfg.replace(ald={"rule": r})) for r in RULES)):
-            sweeps[label] = run_sweep(c, SweepOptions(mode=mode, run_dir=tmp, tracking=False,
-                                                      verbose=False,
-                                                      label=label.replace("-", "")))
+        for label, mode, c in (
+            ("grid", "grid", cfg),
+            ("asha", "grid", cfg.replace(tune={"scheduler": "asha"})),
+            *((r, "ald", cfg.replace(ald={"rule": r})) for r in RULES),
+        ):
+            sweeps[label] = run_sweep(
+                c,
+                SweepOptions(
+                    mode=mode,
+                    run_dir=tmp,
+                    tracking=False,
+                    verbose=False,
+                    label=label.replace("-", ""),
+                ),
+            )
     ray.shutdown()
     g = len(cfg.grid.n_z) * cfg.tune.grid_seeds
     for rule in RULES:
-        cost = build_report(sweeps["grid"].trials, sweeps[rule].trials,
-                            asha=sweeps["asha"].trials)["cost"]
+        cost = build_report(sweeps["grid"].trials, sweeps[rule].trials, asha=sweeps["asha"].trials)[
+            "cost"
+        ]
         for i, base in enumerate(("grid", "asha"), start=2):
             share = cost["ald"]["cpu_s"] / cost[base]["cpu_s"]
-            print(f"{i}. compute: ALD ({rule}) {cost['ald']['cpu_s']:.1f} CPU-s vs {base} "
-                  f"{cost[base]['cpu_s']:.1f} CPU-s = {share:.3f} (1/G = {1 / g:.3f}, G = {g}); "
-                  f"trial-epochs {cost['ald']['trial_epochs']} vs {cost[base]['trial_epochs']}")
+            print(
+                f"{i}. compute: ALD ({rule}) {cost['ald']['cpu_s']:.1f} CPU-s vs {base} "
+                f"{cost[base]['cpu_s']:.1f} CPU-s = {share:.3f} (1/G = {1 / g:.3f}, G = {g}); "
+                f"trial-epochs {cost['ald']['trial_epochs']} vs {cost[base]['trial_epochs']}"
+            )
     return 0
 
 

@@ -32,11 +32,15 @@ def main(argv=None) -> int:
         train = statistics.median(h["train_time_s"] for h in tr.history)
         ev = statistics.median(h["eval_time_s"] for h in tr.history)
         rows.append((name, train, ev))
-        print(f"{name:6s} epochs {len(tr.history):4d}  train/epoch {train * 1e3:7.1f} ms  "
-              f"eval/epoch {ev * 1e3:7.1f} ms  eval share {ev / train:6.1%}")
+        print(
+            f"{name:6s} epochs {len(tr.history):4d}  train/epoch {train * 1e3:7.1f} ms  "
+            f"eval/epoch {ev * 1e3:7.1f} ms  eval share {ev / train:6.1%}"
+        )
     a, f = ald.history[-1]["recon_loss"], fixed.history[-1]["recon_loss"]
-    print(f"ALD final n_z {ald.model.n_z}; final recon loss: ALD {a:.3f}, fixed n_z={ald.model.n_z} "
-          f"from scratch {f:.3f}; ratio {a / f:.4f} (target <= 1.05)")
+    print(
+        f"ALD final n_z {ald.model.n_z}; final recon loss: ALD {a:.3f}, fixed n_z={ald.model.n_z} "
+        f"from scratch {f:.3f}; ratio {a / f:.4f} (target <= 1.05)"
+    )
     print(f"eval share (ALD run, median per epoch): {rows[0][2] / rows[0][1]:.1%} (target <= 15%)")
     return 0
 

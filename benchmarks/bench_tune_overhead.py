@@ -41,12 +41,14 @@ import time
 
 from _common import parse, start_ray, timed_epochs
 
-NEVER = 10 ** 6  # tune.checkpoint_every past the last epoch: only the final checkpoint
-SETUPS = (("tune", False, {"checkpoint_every": NEVER}),
-          ("+mlflow", True, {"checkpoint_every": NEVER}),
-          ("default", True, {}),
-          ("every-n", True, {"checkpoint_min_s": 0.0}),
-          ("synchronous", True, {"report_ahead": False}))
+NEVER = 10**6  # tune.checkpoint_every past the last epoch: only the final checkpoint
+SETUPS = (
+    ("tune", False, {"checkpoint_every": NEVER}),
+    ("+mlflow", True, {"checkpoint_every": NEVER}),
+    ("default", True, {}),
+    ("every-n", True, {"checkpoint_min_s": 0.0}),
+    ("synchronous", True, {"report_ahead": False}),
+)
 
 
 def plain_run(cfg) -> float:
@@ -59,19 +61,30 @@ def plain_run(cfg) -> float:
 def paired_run(cfg, tmp: str, label: str, tracking: bool) -> dict:
     """One paired ALD trial: the trial's and its twin's seconds per epoch, summed, and
     their ratio over each 10 epochs (epoch 0, first batches and caches, is left out)."""
-    from ald_tune.tracking.backfill import read_trials
     from ald_tune.sweeps.tuner import SweepOptions
+    from ald_tune.testing import PAIRED
+    from ald_tune.tracking.backfill import read_trials
     from ald_tune.tracking.sweep import run_sweep
 
     t0 = time.perf_counter()
-    result = run_sweep(cfg, SweepOptions(mode="ald", run_dir=tmp, verbose=False, trainer=PAIRED,
-                                         tracking=tracking, label=label))
+    result = run_sweep(
+        cfg,
+        SweepOptions(
+            mode="ald", run_dir=tmp, verbose=False, trainer=PAIRED, tracking=tracking, label=label
+        ),
+    )
     (trial_rows,) = read_trials(result.path)  # Tune's own rows: they hold the paired timings
     rows = [r for _, r in sorted(trial_rows.by_epoch().items())][1:]
     trial, twin = ([h[k] for h in rows] for k in ("paired_trial_s", "paired_plain_s"))
-    per_block = [sum(trial[i:i + 10]) / sum(twin[i:i + 10]) - 1 for i in range(0, len(rows), 10)]
-    return {"trial": statistics.fmean(trial), "twin": statistics.fmean(twin),
-            "per_block": per_block, "sweep": time.perf_counter() - t0}
+    per_block = [
+        sum(trial[i : i + 10]) / sum(twin[i : i + 10]) - 1 for i in range(0, len(rows), 10)
+    ]
+    return {
+        "trial": statistics.fmean(trial),
+        "twin": statistics.fmean(twin),
+        "per_block": per_block,
+        "sweep": time.perf_counter() - t0,
+    }
 
 
 def quartiles(xs: list[float]) -> str:
@@ -93,8 +106,11 @@ def main(argv=None) -> int:
 
     from ald_tune.config.schema import load_config
 
-    cfg = load_config(args.space, args.preset, ["tune.num_samples=1", "tune.cpus_per_trial=1",
-                                                "train.threads=1", *args.overrides])
+    cfg = load_config(
+        args.space,
+        args.preset,
+        ["tune.num_samples=1", "tune.cpus_per_trial=1", "train.threads=1", *args.overrides],
+    )
     start_ray()
     rows: dict[str, list[dict[str, float]]] = {label: [] for label, _, _ in SETUPS}
     plains: list[float] = []
@@ -112,12 +128,17 @@ def main(argv=None) -> int:
 
 
 def report(cfg, rounds: int, rows: dict[str, list[dict[str, float]]], plains: list[float]) -> None:
-    print(f"{cfg.train.epochs} epochs, {rounds} round(s); plain loop in its own process, before "
-          "the first set-up and after each: " + " / ".join(f"{w * 1e3:.1f}" for w in plains) +
-          f" ms/epoch (drift {max(plains) / min(plains) - 1:.1%})")
-    print("per epoch: paired = the trial's epochs against its plain twin's, same process, "
-          "interleaved (drift-free); own process = the trial against the plain loop run "
-          "before and after it (median over rounds)")
+    print(
+        f"{cfg.train.epochs} epochs, {rounds} round(s); plain loop in its own process, before "
+        "the first set-up and after each: "
+        + " / ".join(f"{w * 1e3:.1f}" for w in plains)
+        + f" ms/epoch (drift {max(plains) / min(plains) - 1:.1%})"
+    )
+    print(
+        "per epoch: paired = the trial's epochs against its plain twin's, same process, "
+        "interleaved (drift-free); own process = the trial against the plain loop run "
+        "before and after it (median over rounds)"
+    )
     paired, own = {}, {}
     for label, _, tune_set in SETUPS:
         rs = rows[label]
@@ -125,19 +146,26 @@ def report(cfg, rounds: int, rows: dict[str, list[dict[str, float]]], plains: li
         paired[label] = trial / twin - 1
         own[label] = statistics.median(r["trial"] / r["plain"] - 1 for r in rs)
         blocks = [b for r in rs for b in r["per_block"]]
-        print(f"{label:12s} ({checkpoints(cfg, tune_set):24s}): paired "
-              f"{trial / len(rs) * 1e3:6.1f} vs {twin / len(rs) * 1e3:6.1f} ms/epoch, extra "
-              f"{paired[label]:+6.1%} ({(trial - twin) / len(rs) * 1e3:+5.1f} ms; median block "
-              f"{statistics.median(blocks):+.1%}, quartiles {quartiles(blocks)} over "
-              f"{len(blocks)} blocks of 10 epochs); own process {own[label]:+6.1%} "
-              "(rounds: " + ", ".join(f"{r['trial'] / r['plain'] - 1:+.1%}" for r in rs) +
-              f"); sweep wall {statistics.median(r['sweep'] for r in rs):.1f} s")
-    print(f"extra wall time per epoch, default set-up: {paired['default']:+.1%} paired "
-          f"(target <= +5%), {own['default']:+.1%} against the plain loop in its own process; "
-          f"checkpoints every {cfg.tune.checkpoint_every} epochs however short: "
-          f"{paired['every-n']:+.1%}; every report synchronous: {paired['synchronous']:+.1%}")
-    print("one-off per sweep (not per epoch): Ray start-up, trial launch, the final artifacts; "
-          "sweep walls above include the twin's epochs")
+        print(
+            f"{label:12s} ({checkpoints(cfg, tune_set):24s}): paired "
+            f"{trial / len(rs) * 1e3:6.1f} vs {twin / len(rs) * 1e3:6.1f} ms/epoch, extra "
+            f"{paired[label]:+6.1%} ({(trial - twin) / len(rs) * 1e3:+5.1f} ms; median block "
+            f"{statistics.median(blocks):+.1%}, quartiles {quartiles(blocks)} over "
+            f"{len(blocks)} blocks of 10 epochs); own process {own[label]:+6.1%} "
+            "(rounds: "
+            + ", ".join(f"{r['trial'] / r['plain'] - 1:+.1%}" for r in rs)
+            + f"); sweep wall {statistics.median(r['sweep'] for r in rs):.1f} s"
+        )
+    print(
+        f"extra wall time per epoch, default set-up: {paired['default']:+.1%} paired "
+        f"(target <= +5%), {own['default']:+.1%} against the plain loop in its own process; "
+        f"checkpoints every {cfg.tune.checkpoint_every} epochs however short: "
+        f"{paired['every-n']:+.1%}; every report synchronous: {paired['synchronous']:+.1%}"
+    )
+    print(
+        "one-off per sweep (not per epoch): Ray start-up, trial launch, the final artifacts; "
+        "sweep walls above include the twin's epochs"
+    )
 
 
 if __name__ == "__main__":

@@ -7,12 +7,16 @@ import os
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-import pytest  # noqa: E402
+import pytest
+
+#: The repository's root (the tests sit in tests/<layer>/).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_thread():
     import torch
+
     torch.set_num_threads(1)
     yield
 
@@ -27,6 +31,7 @@ def cache_dir(tmp_path_factory) -> str:
 def ray_session():
     """One local Ray runtime for the whole test session (2 CPUs, no dashboard)."""
     import ray
+
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -36,6 +41,7 @@ def ray_session():
 
 def free_port() -> int:
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -52,14 +58,33 @@ def mlflow_server(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("mlflow_server")
     port = free_port()
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-           "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = {
+        **os.environ,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
-         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
-        env=env, stdout=open(root / "server.log", "w"), stderr=subprocess.STDOUT,
-        start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{root}/mlflow.db",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        env=env,
+        stdout=open(root / "server.log", "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -88,8 +113,11 @@ def _kill_tree_matching(text: str) -> None:
     import psutil
 
     me = os.getpid()
-    roots = [p for p in psutil.process_iter(["cmdline"])
-             if p.pid != me and any(text in c for c in (p.info["cmdline"] or []))]
+    roots = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if p.pid != me and any(text in c for c in (p.info["cmdline"] or []))
+    ]
     victims = set()
     for p in roots:
         victims.add(p)
@@ -121,12 +149,29 @@ def two_node_cluster(tmp_path_factory):
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
     try:
-        subprocess.run([ray_bin, "start", "--head", f"--port={port}", "--num-cpus=1",
-                        "--include-dashboard=false", f"--temp-dir={temp}",
-                        "--disable-usage-stats"], env=env, check=True, capture_output=True,
-                       timeout=180)
-        subprocess.run([ray_bin, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1"],
-                       env=env, check=True, capture_output=True, timeout=180)
+        subprocess.run(
+            [
+                ray_bin,
+                "start",
+                "--head",
+                f"--port={port}",
+                "--num-cpus=1",
+                "--include-dashboard=false",
+                f"--temp-dir={temp}",
+                "--disable-usage-stats",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
+        subprocess.run(
+            [ray_bin, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
         yield {"address": f"127.0.0.1:{port}", "env": env, "temp": temp}
     finally:
         _kill_tree_matching(temp)

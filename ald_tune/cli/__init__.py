@@ -7,10 +7,11 @@ May import: every layer.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``ald-tune`` console command (see :func:`ald_tune.cli.main.main`)."""
     from ald_tune.cli.main import main as _main
+
     return _main(argv)

@@ -12,19 +12,34 @@ from ald_tune.errors import ConfigError
 
 def space_args(p: argparse.ArgumentParser) -> None:
     """``--space``, ``--preset``, ``--set``, ``--print-config``."""
-    p.add_argument("--space", default=None,
-                   help="search-space YAML (default: the bundled digits space)")
+    p.add_argument(
+        "--space", default=None, help="search-space YAML (default: the bundled digits space)"
+    )
     p.add_argument("--preset", default=None, help="a preset named in the space file")
-    p.add_argument("--set", dest="overrides", action="append", default=[],
-                   metavar="SECTION.FIELD=VALUE", help="override one config field (repeatable)")
-    p.add_argument("--print-config", action="store_true",
-                   help="print the resolved config (after presets and --set) as YAML and exit")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override one config field (repeatable)",
+    )
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config (after presets and --set) as YAML and exit",
+    )
 
 
-def store_args(p: argparse.ArgumentParser, run_dir_help: str = "run folder (default: runs)") -> None:
+def store_args(
+    p: argparse.ArgumentParser, run_dir_help: str = "run folder (default: runs)"
+) -> None:
     """``--tracking-uri``, ``--run-dir``."""
-    p.add_argument("--tracking-uri", default=None,
-                   help="MLflow URI (default: $MLFLOW_TRACKING_URI or sqlite in RUN_DIR)")
+    p.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow URI (default: $MLFLOW_TRACKING_URI or sqlite in RUN_DIR)",
+    )
     p.add_argument("--run-dir", default="runs", help=run_dir_help)
 
 
@@ -32,19 +47,31 @@ def sweep_args(p: argparse.ArgumentParser, scheduler: bool = False) -> None:
     """The options of ``ald``, ``grid`` and ``compare``."""
     space_args(p)
     store_args(p, "folder for the default Tune storage and MLflow store (default: runs)")
-    p.add_argument("--storage", default=None,
-                   help="Tune storage path or URI (default RUN_DIR/ray; shared on clusters)")
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="Tune storage path or URI (default RUN_DIR/ray; shared on clusters)",
+    )
     p.add_argument("--no-tracking", action="store_true", help="run without MLflow")
-    p.add_argument("--experiment", default=None, help="MLflow experiment (default ald-tune-DATASET)")
+    p.add_argument(
+        "--experiment", default=None, help="MLflow experiment (default ald-tune-DATASET)"
+    )
     p.add_argument("--name", default=None, help="sweep name (default KIND-DATASET-TIME)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the interrupted sweep (--name, or the newest of this kind)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted sweep (--name, or the newest of this kind)",
+    )
     p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
     p.add_argument("--cpus-per-trial", type=float, default=None, help="= --set tune.cpus_per_trial")
     p.add_argument("--gpus-per-trial", type=float, default=None, help="= --set tune.gpus_per_trial")
     if scheduler:
-        p.add_argument("--scheduler", choices=("fifo", "asha"), default=None,
-                       help="grid scheduler (= --set tune.scheduler; not for ald)")
+        p.add_argument(
+            "--scheduler",
+            choices=("fifo", "asha"),
+            default=None,
+            help="grid scheduler (= --set tune.scheduler; not for ald)",
+        )
 
 
 def resolve_space(space: str | None) -> str:
@@ -57,8 +84,10 @@ def resolve_space(space: str | None) -> str:
     bundled = resources.files("ald_tune").joinpath("search_spaces", base)
     if bundled.is_file():
         return str(bundled)
-    raise ConfigError(f"search-space file {name[:300]!r} does not exist (not a path, and not a "
-                      "bundled space). Fix: pass --space search_spaces/digits.yaml.")
+    raise ConfigError(
+        f"search-space file {name[:300]!r} does not exist (not a path, and not a "
+        "bundled space). Fix: pass --space search_spaces/digits.yaml."
+    )
 
 
 def print_config(cfg) -> int:
@@ -72,8 +101,11 @@ def print_config(cfg) -> int:
 def sweep_overrides(args: argparse.Namespace) -> list[str]:
     """CLI flags that are config fields become ``--set`` overrides (validated the same way)."""
     extra = []
-    for flag, field in (("cpus_per_trial", "tune.cpus_per_trial"),
-                        ("gpus_per_trial", "tune.gpus_per_trial"), ("scheduler", "tune.scheduler")):
+    for flag, field in (
+        ("cpus_per_trial", "tune.cpus_per_trial"),
+        ("gpus_per_trial", "tune.gpus_per_trial"),
+        ("scheduler", "tune.scheduler"),
+    ):
         value = getattr(args, flag, None)
         if value is not None:
             extra.append(f"{field}={value}")
@@ -83,5 +115,5 @@ def sweep_overrides(args: argparse.Namespace) -> list[str]:
 def absolute_sqlite(url: str) -> str:
     """``sqlite:///rel.db`` made absolute (relative paths depend on the working directory)."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        return "sqlite:///" + os.path.abspath(url[len("sqlite:///"):])
+        return "sqlite:///" + os.path.abspath(url[len("sqlite:///") :])
     return url

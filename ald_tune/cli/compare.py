@@ -11,13 +11,13 @@ anywhere).
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
-import argparse
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 from ald_tune.cli.common import print_config, resolve_space, sweep_args, sweep_overrides
 from ald_tune.config.kinds import RULES, SweepKind, read_sweep_file
@@ -32,21 +32,37 @@ from ald_tune.tracking.sweep import mark_complete, run_sweep
 def build_parser(prog: str = "ald_tune/run.py", modes: bool = True) -> argparse.ArgumentParser:
     """The comparison's options; ``modes`` adds the positional ``MODE`` of ``run.py``."""
 
-    p = argparse.ArgumentParser(prog=prog, description=(
-        "Run the grid, the ALD sweeps (one per stop rule) and fixed runs at ALD's n_z from "
-        "one search space; print and write one report per rule, the rules side by side and "
-        "the recommended n_z, and log them to the sweeps' MLflow parent runs."))
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            "Run the grid, the ALD sweeps (one per stop rule) and fixed runs at ALD's n_z from "
+            "one search space; print and write one report per rule, the rules side by side and "
+            "the recommended n_z, and log them to the sweeps' MLflow parent runs."
+        ),
+    )
     if modes:
-        p.add_argument("mode", nargs="?", default="compare", choices=("compare", "ald", "grid"),
-                       help="compare (default): everything; ald or grid: that sweep alone")
+        p.add_argument(
+            "mode",
+            nargs="?",
+            default="compare",
+            choices=("compare", "ald", "grid"),
+            help="compare (default): everything; ald or grid: that sweep alone",
+        )
     sweep_args(p, scheduler=True)
-    p.add_argument("--out", default=None,
-                   help="report folder (default: RUN_DIR/results/<dataset>-<time>)")
-    p.add_argument("--rules", default=None,
-                   help="ALD rules, comma-separated: one ALD sweep per rule (default: "
-                        "both for compare, the space's ald.rule first; that rule alone for ald)")
-    p.add_argument("--no-fixed", action="store_true",
-                   help="skip the fixed runs at ALD's chosen n_z (report uses grid points)")
+    p.add_argument(
+        "--out", default=None, help="report folder (default: RUN_DIR/results/<dataset>-<time>)"
+    )
+    p.add_argument(
+        "--rules",
+        default=None,
+        help="ALD rules, comma-separated: one ALD sweep per rule (default: "
+        "both for compare, the space's ald.rule first; that rule alone for ald)",
+    )
+    p.add_argument(
+        "--no-fixed",
+        action="store_true",
+        help="skip the fixed runs at ALD's chosen n_z (report uses grid points)",
+    )
     return p
 
 
@@ -56,8 +72,10 @@ def parse_rules(text: str | None, default: str) -> list[str]:
     rules = list(dict.fromkeys(r.strip() for r in (text or default).split(",") if r.strip()))
     bad = [r for r in rules if r not in RULES]
     if bad or not rules:
-        raise ConfigError(f"--rules must list 'paper' and/or 'ald-tune', comma-separated. "
-                          f"Got {str(text)[:200]!r}. Fix: e.g. --rules paper,ald-tune.")
+        raise ConfigError(
+            f"--rules must list 'paper' and/or 'ald-tune', comma-separated. "
+            f"Got {str(text)[:200]!r}. Fix: e.g. --rules paper,ald-tune."
+        )
     return rules
 
 
@@ -84,17 +102,18 @@ class Plan:
     def _newest(self, dataset: str) -> tuple[str, str]:
         import glob
 
-
         found = []
         for folder in glob.glob(os.path.join(self.storage, f"*-{dataset}-*")):
             info = read_sweep_file(folder)
             if str(info.get("compare", "")).startswith(f"compare-{dataset}-"):
                 found.append((os.path.getmtime(folder), info["compare"]))
         if not found:
-            raise ConfigError(f"--resume: no compare on {dataset} under {self.storage!r}. Fix: "
-                              "pass --name of the compare, or the same --storage/--run-dir.")
+            raise ConfigError(
+                f"--resume: no compare on {dataset} under {self.storage!r}. Fix: "
+                "pass --name of the compare, or the same --storage/--run-dir."
+            )
         compare = max(found)[1]
-        return compare, compare[len(f"compare-{dataset}-"):]
+        return compare, compare[len(f"compare-{dataset}-") :]
 
     def name(self, label: str) -> str:
         if self.stamp is None:
@@ -107,11 +126,21 @@ class Plan:
         a = self.args
         name = self.name(label)
         started = "://" in self.storage or os.path.isdir(os.path.join(self.storage, name))
-        return SweepOptions(mode=mode, space=self.space, name=name, run_dir=a.run_dir,
-                            storage=a.storage, tracking_uri=a.tracking_uri,
-                            tracking=not a.no_tracking, experiment=a.experiment,
-                            resume=bool(a.resume) and started, address=a.address, kind=kind,
-                            compare=self.compare, main_rule=main_rule)
+        return SweepOptions(
+            mode=mode,
+            space=self.space,
+            name=name,
+            run_dir=a.run_dir,
+            storage=a.storage,
+            tracking_uri=a.tracking_uri,
+            tracking=not a.no_tracking,
+            experiment=a.experiment,
+            resume=bool(a.resume) and started,
+            address=a.address,
+            kind=kind,
+            compare=self.compare,
+            main_rule=main_rule,
+        )
 
 
 def run_fixed_at(plan: Plan, n_zs: Sequence[int], main_rule: str):
@@ -128,37 +157,61 @@ def run_fixed_at(plan: Plan, n_zs: Sequence[int], main_rule: str):
 def compare(cfg, args, space: str, rules: list[str]) -> int:
     """Grid, ALD per rule, fixed runs at ALD's n_z, then the reports (printed, written, logged)."""
 
-
     plan, main = Plan(args, cfg, space), rules[0]
-    print(f"compare {plan.compare}: grid, {'grid + ASHA, ' if cfg.tune.scheduler == 'asha' else ''}"
-          f"ALD with rule(s) {', '.join(rules)}"
-          f"{'' if args.no_fixed else ', fixed runs at ALD n_z off the grid'}")
-    grid = run_sweep(cfg.replace(tune={"scheduler": "fifo"}),
-                     plan.options("grid", "grid", "grid", main))
-    asha = run_sweep(cfg, plan.options("grid", "asha", "asha", main)) \
-        if cfg.tune.scheduler == "asha" else None
+    print(
+        f"compare {plan.compare}: grid, {'grid + ASHA, ' if cfg.tune.scheduler == 'asha' else ''}"
+        f"ALD with rule(s) {', '.join(rules)}"
+        f"{'' if args.no_fixed else ', fixed runs at ALD n_z off the grid'}"
+    )
+    grid = run_sweep(
+        cfg.replace(tune={"scheduler": "fifo"}), plan.options("grid", "grid", "grid", main)
+    )
+    asha = (
+        run_sweep(cfg, plan.options("grid", "asha", "asha", main))
+        if cfg.tune.scheduler == "asha"
+        else None
+    )
     alds = {}
     for rule in rules:
         kind = SweepKind("ald", rule)
-        alds[rule] = run_sweep(cfg.replace(ald={"rule": rule}),
-                               plan.options("ald", "ald", kind.label, main))
-    fixed = None if args.no_fixed else run_fixed_at(
-        plan, [t.final_n_z for a in alds.values() for t in a.trials if t.final_n_z], main)
+        alds[rule] = run_sweep(
+            cfg.replace(ald={"rule": rule}), plan.options("ald", "ald", kind.label, main)
+        )
+    fixed = (
+        None
+        if args.no_fixed
+        else run_fixed_at(
+            plan, [t.final_n_z for a in alds.values() for t in a.trials if t.final_n_z], main
+        )
+    )
     sweeps = [s for s in (grid, asha, fixed, *alds.values()) if s is not None]
     mark_complete(sweeps)
-    comp = Comparison(grid=grid, alds=alds, asha=asha, fixed=fixed, dataset=cfg.data.name,
-                      compare=plan.compare, metric=cfg.tune.metric).build()
-    out = os.path.abspath(args.out or os.path.join(args.run_dir, "results",
-                                                   f"{cfg.data.name}-{plan.stamp or plan.compare}"))
+    comp = Comparison(
+        grid=grid,
+        alds=alds,
+        asha=asha,
+        fixed=fixed,
+        dataset=cfg.data.name,
+        compare=plan.compare,
+        metric=cfg.tune.metric,
+    ).build()
+    out = os.path.abspath(
+        args.out
+        or os.path.join(args.run_dir, "results", f"{cfg.data.name}-{plan.stamp or plan.compare}")
+    )
     paths = comp.write(out)
     if grid.tracking_uri:
         try:
             log_comparison(grid.tracking_uri, comp, paths)
         except Exception as exc:  # the report is written; MLflow can have it later
-            warnings.warn(f"the comparison could not be logged to MLflow ({redact_uri(exc)}); it "
-                          f"is in {out}. Fix: once the server is up, `ald-tune backfill --name "
-                          f"SWEEP` for each sweep, then `ald-tune report --experiment "
-                          f"ald-tune-{cfg.data.name}`.", RuntimeWarning)
+            warnings.warn(
+                f"the comparison could not be logged to MLflow ({redact_uri(exc)}); it "
+                f"is in {out}. Fix: once the server is up, `ald-tune backfill --name "
+                f"SWEEP` for each sweep, then `ald-tune report --experiment "
+                f"ald-tune-{cfg.data.name}`.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     print(render(comp))
     print(f"report written to {out}")
     return 0
@@ -167,21 +220,36 @@ def compare(cfg, args, space: str, rules: list[str]) -> int:
 def check_flags(args, mode: str) -> None:
     """Flags that would do nothing for this mode are refused, before anything starts."""
 
-    useless = {"ald": [("--scheduler", args.scheduler is not None, "the grid and compare modes",
-                        "ALD trials end themselves; ASHA stops grid trials"),
-                       ("--out", args.out is not None, "the compare mode", "only it writes a report"),
-                       ("--no-fixed", args.no_fixed, "the compare mode", "only it runs fixed runs")],
-               "grid": [("--rules", args.rules is not None, "the compare and ald modes",
-                         "the grid has no stop rule"),
-                        ("--out", args.out is not None, "the compare mode", "only it writes a report"),
-                        ("--no-fixed", args.no_fixed, "the compare mode", "only it runs fixed runs")]}
+    useless = {
+        "ald": [
+            (
+                "--scheduler",
+                args.scheduler is not None,
+                "the grid and compare modes",
+                "ALD trials end themselves; ASHA stops grid trials",
+            ),
+            ("--out", args.out is not None, "the compare mode", "only it writes a report"),
+            ("--no-fixed", args.no_fixed, "the compare mode", "only it runs fixed runs"),
+        ],
+        "grid": [
+            (
+                "--rules",
+                args.rules is not None,
+                "the compare and ald modes",
+                "the grid has no stop rule",
+            ),
+            ("--out", args.out is not None, "the compare mode", "only it writes a report"),
+            ("--no-fixed", args.no_fixed, "the compare mode", "only it runs fixed runs"),
+        ],
+    }
     for flag, given, where, why in useless.get(mode, []):
         if given:
             raise ConfigError(f"{flag} applies to {where}, not {mode} ({why}). Fix: drop {flag}.")
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "ald_tune/run.py",
-         modes: bool = True) -> int:
+def main(
+    argv: Sequence[str] | None = None, prog: str = "ald_tune/run.py", modes: bool = True
+) -> int:
     """Entry point of ``ald_tune/run.py`` (and, with ``modes=False``, ``ald-tune compare``)."""
 
     args = build_parser(prog, modes).parse_args(argv)
@@ -198,16 +266,28 @@ def main(argv: Sequence[str] | None = None, prog: str = "ald_tune/run.py",
         init_ray(args.address)
         if mode == "compare":
             return compare(cfg, args, space, rules)
-        base = SweepOptions(mode=mode, space=space, name=args.name, run_dir=args.run_dir,
-                            storage=args.storage, tracking_uri=args.tracking_uri,
-                            tracking=not args.no_tracking, experiment=args.experiment,
-                            resume=bool(args.resume), address=args.address)
+        base = SweepOptions(
+            mode=mode,
+            space=space,
+            name=args.name,
+            run_dir=args.run_dir,
+            storage=args.storage,
+            tracking_uri=args.tracking_uri,
+            tracking=not args.no_tracking,
+            experiment=args.experiment,
+            resume=bool(args.resume),
+            address=args.address,
+        )
         if mode == "grid":
             sweeps = [(cfg, replace(base, name=args.name and f"{args.name}-grid"))]
         else:  # one ALD sweep per rule, named as compare names them
-            sweeps = [(cfg.replace(ald={"rule": r}), replace(
-                base, name=args.name and f"{args.name}-{SweepKind('ald', r).label}"))
-                for r in rules]
+            sweeps = [
+                (
+                    cfg.replace(ald={"rule": r}),
+                    replace(base, name=args.name and f"{args.name}-{SweepKind('ald', r).label}"),
+                )
+                for r in rules
+            ]
         for sub, opts in sweeps:
             print(run_sweep(sub, opts).table())
         return 0

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from ald_tune._version import __version__
 from ald_tune.cli.common import space_args, store_args, sweep_args
@@ -31,80 +31,153 @@ from ald_tune.errors import ConfigError, DataError
 #: command -> the module whose ``run(args)`` carries it out, ``module:function``. Looked
 #: up by name when the command runs, so ``ald-tune --help`` (or a typo) costs no import of
 #: torch, Ray or MLflow (3-5 s here).
-COMMANDS = {"train": "ald_tune.cli.train:run", "ald": "ald_tune.cli.sweep:run",
-            "grid": "ald_tune.cli.sweep:run", "ui": "ald_tune.cli.ui:run",
-            "report": "ald_tune.cli.report:run_report",
-            "recommend": "ald_tune.cli.report:run_recommend",
-            "optuna": "ald_tune.cli.optuna:run", "backfill": "ald_tune.cli.backfill:run"}
+COMMANDS = {
+    "train": "ald_tune.cli.train:run",
+    "ald": "ald_tune.cli.sweep:run",
+    "grid": "ald_tune.cli.sweep:run",
+    "ui": "ald_tune.cli.ui:run",
+    "report": "ald_tune.cli.report:run_report",
+    "recommend": "ald_tune.cli.report:run_recommend",
+    "optuna": "ald_tune.cli.optuna:run",
+    "backfill": "ald_tune.cli.backfill:run",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ald-tune", description=(
-        "Choose a VAE's latent size n_z with one self-shrinking run (ALD-VAE) or a grid."))
+    parser = argparse.ArgumentParser(
+        prog="ald-tune",
+        description=(
+            "Choose a VAE's latent size n_z with one self-shrinking run (ALD-VAE) or a grid."
+        ),
+    )
     parser.add_argument("--version", action="version", version=f"ald-tune {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="one ALD (or fixed-size) training run, no Ray")
     space_args(tr)
     tr.add_argument("--out", default=None, help="output folder (default: runs/train-<time>)")
-    tr.add_argument("--fixed-nz", type=int, default=None, metavar="K",
-                    help="train the fixed-size baseline at n_z=K instead of ALD")
-    tr.add_argument("--resume", default=None, metavar="CKPT",
-                    help="continue from a checkpoint file or the folder holding checkpoint.pt")
-    tr.add_argument("--checkpoint-every", type=int, default=5, metavar="N",
-                    help="write OUT/checkpoint.pt (and send MLflow its buffer) every N epochs "
-                         "(0: only at the end)")
-    tr.add_argument("--tracking-uri", default=None,
-                    help="log the run to MLflow like a trial: metrics per epoch with n_z, "
-                         "images with steps, the model (default: no tracking)")
-    tr.add_argument("--experiment", default=None,
-                    help="MLflow experiment with --tracking-uri (default ald-tune-DATASET)")
-    for mode, text in (("ald", "ALD trials (one per seed) under Ray Tune, logged to MLflow"),
-                       ("grid", "the grid over fixed n_z under Ray Tune, logged to MLflow")):
+    tr.add_argument(
+        "--fixed-nz",
+        type=int,
+        default=None,
+        metavar="K",
+        help="train the fixed-size baseline at n_z=K instead of ALD",
+    )
+    tr.add_argument(
+        "--resume",
+        default=None,
+        metavar="CKPT",
+        help="continue from a checkpoint file or the folder holding checkpoint.pt",
+    )
+    tr.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=5,
+        metavar="N",
+        help="write OUT/checkpoint.pt (and send MLflow its buffer) every N epochs "
+        "(0: only at the end)",
+    )
+    tr.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="log the run to MLflow like a trial: metrics per epoch with n_z, "
+        "images with steps, the model (default: no tracking)",
+    )
+    tr.add_argument(
+        "--experiment",
+        default=None,
+        help="MLflow experiment with --tracking-uri (default ald-tune-DATASET)",
+    )
+    for mode, text in (
+        ("ald", "ALD trials (one per seed) under Ray Tune, logged to MLflow"),
+        ("grid", "the grid over fixed n_z under Ray Tune, logged to MLflow"),
+    ):
         sweep_args(sub.add_parser(mode, help=text), scheduler=True)
-    sub.add_parser("compare", add_help=False,
-                   help="grid + ALD sweeps and the report (see: ald-tune compare --help)")
+    sub.add_parser(
+        "compare",
+        add_help=False,
+        help="grid + ALD sweeps and the report (see: ald-tune compare --help)",
+    )
     rp = sub.add_parser("report", help="rebuild the comparison report from MLflow alone")
     rp.add_argument("--experiment", required=True, help="MLflow experiment (e.g. ald-tune-digits)")
     store_args(rp)
-    rp.add_argument("--out", default=None, help="report folder (default RUN_DIR/results/EXPERIMENT)")
-    rp.add_argument("--sweep", action="append", default=[], metavar="KIND=NAME",
-                    help="pin a sweep by name (KIND: grid, asha, fixed, ald); default: the newest "
-                         "complete compare. Several ald=NAME: one report each")
-    rp.add_argument("--no-log", action="store_true",
-                    help="do not attach the rebuilt report to the parent runs")
+    rp.add_argument(
+        "--out", default=None, help="report folder (default RUN_DIR/results/EXPERIMENT)"
+    )
+    rp.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="KIND=NAME",
+        help="pin a sweep by name (KIND: grid, asha, fixed, ald); default: the newest "
+        "complete compare. Several ald=NAME: one report each",
+    )
+    rp.add_argument(
+        "--no-log", action="store_true", help="do not attach the rebuilt report to the parent runs"
+    )
     rc = sub.add_parser("recommend", help="the recommended n_z of the newest comparison in MLflow")
     rc.add_argument("--experiment", required=True, help="MLflow experiment (e.g. ald-tune-digits)")
     store_args(rc)
     rc.add_argument("--rule", default=None, help="the ALD rule (default: the compare's main rule)")
-    rc.add_argument("--sweep", action="append", default=[], metavar="KIND=NAME",
-                    help="pin a sweep by name, as for report")
+    rc.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="KIND=NAME",
+        help="pin a sweep by name, as for report",
+    )
     rc.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
-    op = sub.add_parser("optuna", help="an ALD or grid sweep under plain Optuna (no Ray); "
-                                       "with --storage, a study optuna-dashboard can open")
+    op = sub.add_parser(
+        "optuna",
+        help="an ALD or grid sweep under plain Optuna (no Ray); "
+        "with --storage, a study optuna-dashboard can open",
+    )
     space_args(op)
     op.add_argument("--mode", choices=("ald", "grid"), default="ald")
-    op.add_argument("--storage", default=None, metavar="URL",
-                    help="Optuna storage, e.g. sqlite:////abs/path/optuna.db (default: in memory)")
+    op.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="Optuna storage, e.g. sqlite:////abs/path/optuna.db (default: in memory)",
+    )
     op.add_argument("--study-name", default=None, help="continue this study in --storage")
-    op.add_argument("--n-trials", type=int, default=None,
-                    help="default: tune.num_samples (ald) or the grid's size (grid)")
+    op.add_argument(
+        "--n-trials",
+        type=int,
+        default=None,
+        help="default: tune.num_samples (ald) or the grid's size (grid)",
+    )
     store_args(op)
     op.add_argument("--no-tracking", action="store_true", help="run without MLflow")
-    op.add_argument("--experiment", default=None, help="MLflow experiment (default ald-tune-DATASET)")
+    op.add_argument(
+        "--experiment", default=None, help="MLflow experiment (default ald-tune-DATASET)"
+    )
     ui = sub.add_parser("ui", help="open the MLflow UI on the default store")
-    ui.add_argument("--run-dir", default="runs", help="run folder holding mlflow.db (default: runs)")
-    ui.add_argument("--tracking-uri", default=None, help="another store (default: RUN_DIR/mlflow.db)")
+    ui.add_argument(
+        "--run-dir", default="runs", help="run folder holding mlflow.db (default: runs)"
+    )
+    ui.add_argument(
+        "--tracking-uri", default=None, help="another store (default: RUN_DIR/mlflow.db)"
+    )
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1 only)")
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--experiment", default=None, help="print the link to this experiment only")
-    bf = sub.add_parser("backfill", help="log into MLflow what a sweep recorded while the "
-                                         "tracking server was down (from Tune's results)")
+    bf = sub.add_parser(
+        "backfill",
+        help="log into MLflow what a sweep recorded while the "
+        "tracking server was down (from Tune's results)",
+    )
     bf.add_argument("--name", required=True, help="the sweep's name (its Tune folder)")
-    bf.add_argument("--storage", default=None,
-                    help="Tune storage the sweep used (default: $ALD_TUNE_STORAGE or RUN_DIR/ray)")
+    bf.add_argument(
+        "--storage",
+        default=None,
+        help="Tune storage the sweep used (default: $ALD_TUNE_STORAGE or RUN_DIR/ray)",
+    )
     bf.add_argument("--run-dir", default="runs", help="run folder of the default storage")
-    bf.add_argument("--tracking-uri", default=None,
-                    help="MLflow URI (default: the one the sweep's trials recorded)")
+    bf.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow URI (default: the one the sweep's trials recorded)",
+    )
     return parser
 
 

@@ -17,18 +17,37 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         return print_config(cfg)
     storage = absolute_sqlite(args.storage) if args.storage else None
-    study = make_study(cfg, args.mode, study_name=args.study_name, storage=storage,
-                       load_if_exists=bool(args.study_name))
+    study = make_study(
+        cfg,
+        args.mode,
+        study_name=args.study_name,
+        storage=storage,
+        load_if_exists=bool(args.study_name),
+    )
     uri = None
     if not args.no_tracking:
         uri = resolve_tracking_uri(args.tracking_uri, args.run_dir)
-    optimize(cfg, mode=args.mode, n_trials=args.n_trials, tracking_uri=uri, study=study,
-             experiment=args.experiment)
+    optimize(
+        cfg,
+        mode=args.mode,
+        n_trials=args.n_trials,
+        tracking_uri=uri,
+        study=study,
+        experiment=args.experiment,
+    )
     print(f"{'trial':>6} {'state':>10} {'seed':>5} {'final n_z':>9} {'value':>10}")
     for t in study.trials:
-        print(f"{t.number:>6} {t.state.name:>10} {str(t.user_attrs.get('seed')):>5} "
-              f"{str(t.user_attrs.get('final_n_z', t.params.get('n_z'))):>9} "
-              f"{t.value if t.value is not None else float('nan'):>10.3f}")
-    print(f"study {study.study_name}" + (f" in {storage}; open it with `optuna-dashboard "
-                                          f"{storage}`" if storage else " (in memory)"))
+        print(
+            f"{t.number:>6} {t.state.name:>10} {t.user_attrs.get('seed')!s:>5} "
+            f"{t.user_attrs.get('final_n_z', t.params.get('n_z'))!s:>9} "
+            f"{t.value if t.value is not None else float('nan'):>10.3f}"
+        )
+    print(
+        f"study {study.study_name}"
+        + (
+            f" in {storage}; open it with `optuna-dashboard {storage}`"
+            if storage
+            else " (in memory)"
+        )
+    )
     return 0

@@ -15,22 +15,36 @@ from ald_tune.tracking.sweep import run_sweep
 def run(args: argparse.Namespace) -> int:
     """``ald-tune ald|grid``: 0 when every trial ran through, 1 when one errored."""
     if args.command == "ald" and args.scheduler is not None:
-        raise ConfigError("--scheduler does nothing for ald sweeps (ALD trials end themselves; "
-                          "ASHA applies to the grid). Fix: drop --scheduler, or use it with "
-                          "`ald-tune grid` or `ald-tune compare`.")
+        raise ConfigError(
+            "--scheduler does nothing for ald sweeps (ALD trials end themselves; "
+            "ASHA applies to the grid). Fix: drop --scheduler, or use it with "
+            "`ald-tune grid` or `ald-tune compare`."
+        )
     space = resolve_space(args.space)
     cfg = load_config(space, args.preset, sweep_overrides(args))
     if args.print_config:
         return print_config(cfg)
-    opts = SweepOptions(mode=args.command, space=space, name=args.name, run_dir=args.run_dir,
-                        storage=args.storage, tracking_uri=args.tracking_uri,
-                        tracking=not args.no_tracking, experiment=args.experiment,
-                        resume=args.resume, address=args.address)
+    opts = SweepOptions(
+        mode=args.command,
+        space=space,
+        name=args.name,
+        run_dir=args.run_dir,
+        storage=args.storage,
+        tracking_uri=args.tracking_uri,
+        tracking=not args.no_tracking,
+        experiment=args.experiment,
+        resume=args.resume,
+        address=args.address,
+    )
     result = run_sweep(cfg, opts)
     print(result.table())
-    print(f"{result.kind} sweep {result.name}: {len(result.trials)} trials in "
-          f"{result.wall_s:.1f} s; Tune results in {result.path}")
+    print(
+        f"{result.kind} sweep {result.name}: {len(result.trials)} trials in "
+        f"{result.wall_s:.1f} s; Tune results in {result.path}"
+    )
     if result.tracking_uri:
-        print(f"MLflow: {redact_uri(result.tracking_uri)} (parent run {result.parent_run_id}); "
-              "open it with `ald-tune ui`")
+        print(
+            f"MLflow: {redact_uri(result.tracking_uri)} (parent run {result.parent_run_id}); "
+            "open it with `ald-tune ui`"
+        )
     return 0 if all(not t.errored for t in result.trials) else 1

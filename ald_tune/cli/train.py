@@ -51,13 +51,20 @@ def tracking_callback(args: argparse.Namespace, trainer: Trainer, out: str) -> M
     check_tracking(uri)
     exp_id = ensure_experiment(client(uri), args.experiment or f"ald-tune-{cfg.data.name}")
     kind = SweepKind("ald", cfg.ald.rule) if trainer.fixed_n_z is None else SweepKind("fixed")
-    tags = {**kind.tags(), "ald_tune.runner": "train", "ald_tune.seed": str(cfg.train.seed),
-            "ald_tune.out": out}
-    params = {**filter_params(cfg), "n_z_init": trainer.history[0]["n_z"] if trainer.history
-              else trainer.model.n_z}
+    tags = {
+        **kind.tags(),
+        "ald_tune.runner": "train",
+        "ald_tune.seed": str(cfg.train.seed),
+        "ald_tune.out": out,
+    }
+    params = {
+        **filter_params(cfg),
+        "n_z_init": trainer.history[0]["n_z"] if trainer.history else trainer.model.n_z,
+    }
     name = f"train-{os.path.basename(out)}"
-    logger = TrialLogger(uri, exp_id, None, name, tags, params, name,
-                         run_id=trainer.tracking_run_id)
+    logger = TrialLogger(
+        uri, exp_id, None, name, tags, params, name, run_id=trainer.tracking_run_id
+    )
     trainer.tracking_run_id = logger.run_id
     return MLflowCallback(logger)
 
@@ -83,19 +90,23 @@ def run(args: argparse.Namespace) -> int:
     mlflow = tracking_callback(args, trainer, out) if args.tracking_uri else None
     if mlflow is not None:
         callbacks.insert(1, mlflow)  # sent before the checkpoint is written
-    print(f"ald-tune train: {trainer.mode} run on {cfg.data.name} "
-          f"({trainer.train_data.n_samples} train / {trainer.val_data.n_samples} val), "
-          f"n_z={trainer.model.n_z}, {cfg.train.epochs} epochs, device {trainer.device}, "
-          f"FID features: {cfg.eval.fid_extractor}; output {out}")
+    print(
+        f"ald-tune train: {trainer.mode} run on {cfg.data.name} "
+        f"({trainer.train_data.n_samples} train / {trainer.val_data.n_samples} val), "
+        f"n_z={trainer.model.n_z}, {cfg.train.epochs} epochs, device {trainer.device}, "
+        f"FID features: {cfg.eval.fid_extractor}; output {out}"
+    )
     cadence = Cadence.from_config(cfg, checkpoint_every=args.checkpoint_every, checkpoint_min_s=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         trainer.fit(callbacks, cadence)
     paths = trainer.save_outputs(out)
     s = trainer.summary()
-    print(f"final n_z = {s['final_n_z']} (stop epoch: {s['stop_epoch']}, "
-          f"floor reached: {s['floor_reached']}); {s['trial_epochs']} trial-epochs in "
-          f"{s['wall_time_s']:.1f} s (train {s['train_time_s']:.1f} s, eval {s['eval_time_s']:.1f} s)")
+    print(
+        f"final n_z = {s['final_n_z']} (stop epoch: {s['stop_epoch']}, "
+        f"floor reached: {s['floor_reached']}); {s['trial_epochs']} trial-epochs in "
+        f"{s['wall_time_s']:.1f} s (train {s['train_time_s']:.1f} s, eval {s['eval_time_s']:.1f} s)"
+    )
     print("wrote " + ", ".join(os.path.basename(p) for p in paths.values()) + f" to {out}")
     if mlflow is not None and mlflow.logger.run_id:
         print(f"MLflow run {mlflow.logger.run_id}; open it with `ald-tune ui`")

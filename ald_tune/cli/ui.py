@@ -16,27 +16,44 @@ def experiment_links(uri: str, base: str, only: str | None = None) -> list[str]:
     """Deep links that open each experiment on MLflow 3's runs view (not the GenAI page)."""
 
     exps = client(uri).search_experiments(max_results=200)
-    return [f"{e.name}: {base}/#/experiments/{e.experiment_id}?workflowType=machine_learning"
-            for e in exps if only is None or e.name == only]
+    return [
+        f"{e.name}: {base}/#/experiments/{e.experiment_id}?workflowType=machine_learning"
+        for e in exps
+        if only is None or e.name == only
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
     """``ald-tune ui``: the server, until Ctrl-C or SIGTERM (which stop it too)."""
 
-
     uri = resolve_tracking_uri(args.tracking_uri, args.run_dir)
     base = f"http://{args.host}:{args.port}"
     print(f"MLflow UI for {redact_uri(uri)} on {base} (Ctrl-C to stop)")
     # No job runner and its worker processes (MLflow 3 starts 7 unless told not to).
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true",
-           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
-           "--host", args.host, "--port", str(args.port), "--workers", "1"]
+    env = {
+        **os.environ,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--workers",
+        "1",
+    ]
     root = artifact_root(uri)
     if root:
         cmd += ["--default-artifact-root", root]
     if uri.startswith("sqlite:///"):
-        os.makedirs(os.path.dirname(uri[len("sqlite:///"):]), exist_ok=True)
+        os.makedirs(os.path.dirname(uri[len("sqlite:///") :]), exist_ok=True)
     try:
         for line in experiment_links(uri, base, args.experiment):
             print("  " + line)
@@ -46,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     def stop(signum, frame):  # SIGTERM stops the server's whole process group with us
         raise KeyboardInterrupt
+
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         return proc.wait()

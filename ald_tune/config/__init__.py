@@ -12,12 +12,41 @@ is), ``reference`` (the configuration reference, generated).
 
 from ald_tune.config.kinds import RULES, SweepKind
 from ald_tune.config.schema import (
-    METRICS, PAPER_VOTES, SECTIONS, ALDConfig, Config, DataConfig, EvalConfig, GridConfig,
-    ModelConfig, TrainConfig, TuneConfig, check_ald_schedule, load_config, parse_override,
-    read_space)
+    METRICS,
+    PAPER_VOTES,
+    SECTIONS,
+    ALDConfig,
+    Config,
+    DataConfig,
+    EvalConfig,
+    GridConfig,
+    ModelConfig,
+    TrainConfig,
+    TuneConfig,
+    check_ald_schedule,
+    load_config,
+    parse_override,
+    read_space,
+)
 from ald_tune.errors import ConfigError
 
-__all__ = ["ALDConfig", "Config", "ConfigError", "DataConfig", "EvalConfig", "GridConfig",
-           "METRICS", "ModelConfig", "PAPER_VOTES", "RULES", "SECTIONS", "SweepKind",
-           "TrainConfig", "TuneConfig", "check_ald_schedule", "load_config", "parse_override",
-           "read_space"]
+__all__ = [
+    "METRICS",
+    "PAPER_VOTES",
+    "RULES",
+    "SECTIONS",
+    "ALDConfig",
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "EvalConfig",
+    "GridConfig",
+    "ModelConfig",
+    "SweepKind",
+    "TrainConfig",
+    "TuneConfig",
+    "check_ald_schedule",
+    "load_config",
+    "parse_override",
+    "read_space",
+]

@@ -21,10 +21,8 @@ from typing import Any
 
 from ald_tune.errors import ConfigError
 
-_MISSING = object()
 
-
-def param(default: Any, check: "Constraint", doc: str) -> Any:
+def param(default: Any, check: Constraint, doc: str) -> Any:
     """Declare a config field with its constraint and its one-line doc."""
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for defaults of frozen configs")
@@ -63,7 +61,8 @@ class Int(Constraint):
 
     def describe(self) -> str:
         return f"an int in [{_fmt(self.low, '-inf')}, {_fmt(self.high, 'inf')}]".replace(
-            "inf]", "inf)").replace("[-inf", "(-inf")
+            "inf]", "inf)"
+        ).replace("[-inf", "(-inf")
 
     def _coerce(self, value: Any) -> int:
         # bool is an int subclass in Python; True for "n_epochs" is a typo, not 1.
@@ -73,7 +72,8 @@ class Int(Constraint):
             raise _Bad
         value = int(value)
         if (self.low is not None and value < self.low) or (
-                self.high is not None and value > self.high):
+            self.high is not None and value > self.high
+        ):
             raise _Bad
         return value
 
@@ -175,8 +175,9 @@ class Votes(Constraint):
     metrics: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        return ("a non-empty mapping from metric to 'up' or 'down', metrics among "
-                + ", ".join(self.metrics))
+        return "a non-empty mapping from metric to 'up' or 'down', metrics among " + ", ".join(
+            self.metrics
+        )
 
     def _coerce(self, value: Any) -> tuple[tuple[str, str], ...]:
         pairs = value.items() if isinstance(value, dict) else value
@@ -231,7 +232,8 @@ def validate_fields(obj: Any) -> None:
         except _Bad:
             raise ConfigError(
                 f"The '{f.name}' parameter of {cls} must be {check.full_description()}. "
-                f"Got {raw!r} instead.") from None
+                f"Got {raw!r} instead."
+            ) from None
         object.__setattr__(obj, f.name, value)
 
 

@@ -20,21 +20,22 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ald_tune.errors import ConfigError
 
 KINDS = ("grid", "asha", "fixed", "ald")
 RULES = ("paper", "ald-tune")
 
-SWEEP_TAG = "ald_tune.sweep"          # the sweep's name (its Tune folder)
-KIND_TAG = "ald_tune.kind"            # one of KINDS
-RULE_TAG = "ald_tune.rule"            # ALD sweeps and trials: the stop rule
-COMPARE_TAG = "ald_tune.compare"      # the `compare` run that made the sweep, if any
+SWEEP_TAG = "ald_tune.sweep"  # the sweep's name (its Tune folder)
+KIND_TAG = "ald_tune.kind"  # one of KINDS
+RULE_TAG = "ald_tune.rule"  # ALD sweeps and trials: the stop rule
+COMPARE_TAG = "ald_tune.compare"  # the `compare` run that made the sweep, if any
 MAIN_RULE_TAG = "ald_tune.main_rule"  # that compare's main rule (its report comes first)
 DATASET_TAG = "ald_tune.dataset"
-SWEEP_FILE = "ald_tune_sweep.json"    # the same facts in the sweep's Tune folder
+SWEEP_FILE = "ald_tune_sweep.json"  # the same facts in the sweep's Tune folder
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,12 @@ class SweepKind:
         if self.kind not in KINDS:
             raise ConfigError(f"sweep kind must be one of {KINDS}. Got {self.kind!r} instead.")
         if (self.kind == "ald") != (self.rule is not None) or (
-                self.rule is not None and self.rule not in RULES):
-            raise ConfigError(f"an ALD sweep needs a rule among {RULES}, other kinds none. "
-                              f"Got kind={self.kind!r}, rule={self.rule!r}.")
+            self.rule is not None and self.rule not in RULES
+        ):
+            raise ConfigError(
+                f"an ALD sweep needs a rule among {RULES}, other kinds none. "
+                f"Got kind={self.kind!r}, rule={self.rule!r}."
+            )
 
     @property
     def mode(self) -> str:
@@ -74,7 +78,7 @@ class SweepKind:
         return {KIND_TAG: self.kind, **({RULE_TAG: self.rule} if self.rule else {})}
 
     @classmethod
-    def from_tags(cls, tags: Mapping[str, str]) -> "SweepKind | None":
+    def from_tags(cls, tags: Mapping[str, str]) -> SweepKind | None:
         """The kind recorded in a run's tags; None for runs that record none."""
         kind = tags.get(KIND_TAG)
         if kind not in KINDS:
@@ -85,7 +89,7 @@ class SweepKind:
             return None
 
     @classmethod
-    def for_sweep(cls, mode: str, cfg: Any, kind: str | None = None) -> "SweepKind":
+    def for_sweep(cls, mode: str, cfg: Any, kind: str | None = None) -> SweepKind:
         """The kind of a sweep run in ``mode`` with ``cfg``, unless ``kind`` says
         (``fixed``): a grid under ``tune.scheduler=asha`` is ``asha``."""
         if kind is not None:

@@ -24,57 +24,85 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from ald_tune.config.constraints import (Bool, Choice, Float, FloatPair, Int, IntTuple, Text, Votes, fail, param,
-                          validate_fields)
-from ald_tune.errors import ConfigError
+from ald_tune.config.constraints import (
+    Bool,
+    Choice,
+    Float,
+    FloatPair,
+    Int,
+    IntTuple,
+    Text,
+    Votes,
+    fail,
+    param,
+    validate_fields,
+)
 from ald_tune.config.kinds import RULES
 from ald_tune.config.vocabulary import TUNE_METRICS, VOTING
+from ald_tune.errors import ConfigError
 
 METRICS = VOTING
-PAPER_VOTES = (("silhouette", "up"), ("fid_gen", "up"), ("fid_recon", "up"),
-               ("recon_loss", "up"))
+PAPER_VOTES = (("silhouette", "up"), ("fid_gen", "up"), ("fid_recon", "up"), ("recon_loss", "up"))
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Which images to train on and how to split them."""
 
-    name: str = param("digits", Choice(options=(
-        "digits", "mnist", "fashion_mnist", "eurosat", "npz", "folder")),
-        "dataset: digits (bundled), mnist, fashion_mnist, eurosat, npz (your file), folder")
-    path: str | None = param(None, Text(optional=True),
-                             "file or folder for npz/folder (or idx files for mnist)")
-    root: str | None = param(None, Text(optional=True),
-                             "download/cache folder for torchvision datasets")
+    name: str = param(
+        "digits",
+        Choice(options=("digits", "mnist", "fashion_mnist", "eurosat", "npz", "folder")),
+        "dataset: digits (bundled), mnist, fashion_mnist, eurosat, npz (your file), folder",
+    )
+    path: str | None = param(
+        None, Text(optional=True), "file or folder for npz/folder (or idx files for mnist)"
+    )
+    root: str | None = param(
+        None, Text(optional=True), "download/cache folder for torchvision datasets"
+    )
     download: bool = param(True, Bool(), "allow torchvision to download missing data")
-    limit: int | None = param(None, Int(low=2, optional=True),
-                              "use only the first N images (quick runs)")
-    val_fraction: float = param(0.1, Float(low=0.0, high=1.0, low_open=True, high_open=True),
-                                "share of images held out for validation (paper: 0.1)")
+    limit: int | None = param(
+        None, Int(low=2, optional=True), "use only the first N images (quick runs)"
+    )
+    val_fraction: float = param(
+        0.1,
+        Float(low=0.0, high=1.0, low_open=True, high_open=True),
+        "share of images held out for validation (paper: 0.1)",
+    )
     split_seed: int = param(0, Int(low=0), "seed of the train/validation split")
 
     def __post_init__(self) -> None:
         validate_fields(self)
         if self.name in ("npz", "folder") and self.path is None:
-            raise fail("DataConfig", "path", f"a file or folder when name={self.name!r}",
-                       None, "set data.path to your data file or folder")
+            raise fail(
+                "DataConfig",
+                "path",
+                f"a file or folder when name={self.name!r}",
+                None,
+                "set data.path to your data file or folder",
+            )
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """The VAE networks (n_z lives in ald.n_z_init / the grid, not here)."""
 
-    arch: str = param("auto", Choice(options=("auto", "mlp", "conv")),
-                      "auto: conv for 64x64 RGB, otherwise mlp")
-    hidden: tuple[int, ...] = param((400, 400), IntTuple(low=1, unique=False),
-                                    "MLP hidden sizes (paper: 400, 400)")
-    conv_channels: tuple[int, ...] = param((32, 32, 32, 32), IntTuple(low=1, unique=False),
-                                           "conv encoder channels, stride-2 4x4 each")
-    conv_hidden: tuple[int, ...] = param((256, 256), IntTuple(low=1, unique=False),
-                                         "conv net's linear layers before the heads")
+    arch: str = param(
+        "auto", Choice(options=("auto", "mlp", "conv")), "auto: conv for 64x64 RGB, otherwise mlp"
+    )
+    hidden: tuple[int, ...] = param(
+        (400, 400), IntTuple(low=1, unique=False), "MLP hidden sizes (paper: 400, 400)"
+    )
+    conv_channels: tuple[int, ...] = param(
+        (32, 32, 32, 32), IntTuple(low=1, unique=False), "conv encoder channels, stride-2 4x4 each"
+    )
+    conv_hidden: tuple[int, ...] = param(
+        (256, 256), IntTuple(low=1, unique=False), "conv net's linear layers before the heads"
+    )
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -90,8 +118,9 @@ class TrainConfig:
     amsgrad: bool = param(True, Bool(), "Adam's amsgrad variant (paper: true)")
     beta: float = param(1.0, Float(low=0.0), "weight of the KL term (paper: 1)")
     seed: int = param(0, Int(low=0), "seed of weights, batches and sampling")
-    device: str = param("auto", Choice(options=("auto", "cpu", "cuda")),
-                        "auto: CUDA when present, else CPU")
+    device: str = param(
+        "auto", Choice(options=("auto", "cpu", "cuda")), "auto: CUDA when present, else CPU"
+    )
     threads: int = param(0, Int(low=0), "torch CPU threads; 0 keeps torch's default")
 
     def __post_init__(self) -> None:
@@ -100,73 +129,116 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ALDConfig:
-    """The pruning rule (see :mod:`ald_tune.engine.controller`)."""
+    """The pruning rule and its stop test (docs/rules.md)."""
 
-    rule: str = param("ald-tune", Choice(options=RULES),
-                      "ald-tune: the units in use (README); paper: the authors' rule (metric slopes)")
+    rule: str = param(
+        "ald-tune",
+        Choice(options=RULES),
+        "ald-tune: the units in use (docs/rules.md); paper: the authors' rule (metric slopes)",
+    )
     n_z_init: int = param(64, Int(low=1), "latent units at the start (paper: 64)")
     n_z_min: int = param(1, Int(low=1), "never prune below this many units")
     n_remove: int = param(5, Int(low=1), "units removed per decision before the switch (paper: 5)")
     fine_step: int = param(1, Int(low=1), "units removed per decision after the switch (paper: 1)")
     patience: int = param(5, Int(low=1), "epochs between decisions (paper: 5)")
-    window: int = param(20, Int(low=4), "epochs of history for the switch and stop tests (paper: 20)")
+    window: int = param(
+        20, Int(low=4), "epochs of history for the switch and stop tests (paper: 20)"
+    )
     votes: tuple[tuple[str, str], ...] = param(
-        PAPER_VOTES, Votes(metrics=METRICS),
-        "metric -> slope direction that votes to stop; all must agree")
-    unit_selection: str = param("lowest_kl", Choice(options=("lowest_kl", "last")),
-                                "which units go: lowest mean KL, or the last (authors)")
-    kl_threshold: float = param(0.05, Float(low=0.0),
-                                "ald-tune rule: units with mean KL below this (nats) are collapsed")
-    kl_dead: float = param(0.01, Float(low=0.0),
-                           "ald-tune rule: units below this mean KL (nats) go at any decision")
-    reserve: int = param(4, Int(low=0),
-                         "ald-tune rule: at least this many units beyond those in use stay "
-                         "until the stop (room to emerge)")
-    confirm: int = param(3, Int(low=1),
-                         "ald-tune rule: decisions after the first with the same count in use")
-    margin: int = param(1, Int(low=0),
-                        "ald-tune rule: units beyond those in use kept at the stop (README)")
-    settle: float = param(0.5, Float(low=0.0, high=1.0),
-                          "ald-tune rule: no stop before this share of train.epochs is done")
+        PAPER_VOTES,
+        Votes(metrics=METRICS),
+        "metric -> slope direction that votes to stop; all must agree",
+    )
+    unit_selection: str = param(
+        "lowest_kl",
+        Choice(options=("lowest_kl", "last")),
+        "which units go: lowest mean KL, or the last (authors)",
+    )
+    kl_threshold: float = param(
+        0.05, Float(low=0.0), "ald-tune rule: units with mean KL below this (nats) are collapsed"
+    )
+    kl_dead: float = param(
+        0.01, Float(low=0.0), "ald-tune rule: units below this mean KL (nats) go at any decision"
+    )
+    reserve: int = param(
+        4,
+        Int(low=0),
+        "ald-tune rule: at least this many units beyond those in use stay "
+        "until the stop (room to emerge)",
+    )
+    confirm: int = param(
+        3, Int(low=1), "ald-tune rule: decisions after the first with the same count in use"
+    )
+    margin: int = param(
+        1, Int(low=0), "ald-tune rule: units beyond those in use kept at the stop (docs/rules.md)"
+    )
+    settle: float = param(
+        0.5,
+        Float(low=0.0, high=1.0),
+        "ald-tune rule: no stop before this share of train.epochs is done",
+    )
     max_recon_increase: float = param(
-        0.005, Float(low=0.0),
-        "ald-tune rule: at the stop the reserve goes if zeroing it raises val recon by <= this")
+        0.005,
+        Float(low=0.0),
+        "ald-tune rule: at the stop the reserve goes if zeroing it raises val recon by <= this",
+    )
     n_epochs_after_stop: int | None = param(
-        None, Int(low=0, optional=True),
-        "None trains to the last epoch (paper); N ends the run N epochs after the stop")
+        None,
+        Int(low=0, optional=True),
+        "None trains to the last epoch (paper); N ends the run N epochs after the stop",
+    )
 
     def __post_init__(self) -> None:
         validate_fields(self)
         if self.n_z_min > self.n_z_init:
-            raise fail("ALDConfig", "n_z_min", f"an int in [1, n_z_init={self.n_z_init}]",
-                       self.n_z_min, "lower ald.n_z_min or raise ald.n_z_init")
+            raise fail(
+                "ALDConfig",
+                "n_z_min",
+                f"an int in [1, n_z_init={self.n_z_init}]",
+                self.n_z_min,
+                "lower ald.n_z_min or raise ald.n_z_init",
+            )
         if self.fine_step > self.n_remove:
-            raise fail("ALDConfig", "fine_step", f"an int in [1, n_remove={self.n_remove}]",
-                       self.fine_step)
+            raise fail(
+                "ALDConfig", "fine_step", f"an int in [1, n_remove={self.n_remove}]", self.fine_step
+            )
         if self.kl_dead > self.kl_threshold:
-            raise fail("ALDConfig", "kl_dead", f"a float in [0, kl_threshold={self.kl_threshold}]",
-                       self.kl_dead, "lower ald.kl_dead or raise ald.kl_threshold")
-
-    @property
-    def votes_dict(self) -> dict[str, str]:
-        return dict(self.votes)
+            raise fail(
+                "ALDConfig",
+                "kl_dead",
+                f"a float in [0, kl_threshold={self.kl_threshold}]",
+                self.kl_dead,
+                "lower ald.kl_dead or raise ald.kl_threshold",
+            )
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     """Per-epoch evaluation on the validation split."""
 
-    fid_extractor: str = param("classifier", Choice(options=("classifier", "inception")),
-                               "FID features: fast cached classifier, or standard Inception")
+    fid_extractor: str = param(
+        "classifier",
+        Choice(options=("classifier", "inception")),
+        "FID features: fast cached classifier, or standard Inception",
+    )
     n_fid: int = param(100, Int(low=2), "images for each FID (paper: 100)")
-    n_silhouette: int = param(1000, Int(low=4), "validation samples for the silhouette (paper: 1000)")
-    silhouette_labels: str = param("kmeans", Choice(options=("kmeans", "true")),
-                                   "kmeans pseudo-labels (no labels needed) or true labels (authors)")
-    n_clusters: int | None = param(None, Int(low=2, optional=True),
-                                   "k for K-means; None uses the number of classes, else 10")
+    n_silhouette: int = param(
+        1000, Int(low=4), "validation samples for the silhouette (paper: 1000)"
+    )
+    silhouette_labels: str = param(
+        "kmeans",
+        Choice(options=("kmeans", "true")),
+        "kmeans pseudo-labels (no labels needed) or true labels (authors)",
+    )
+    n_clusters: int | None = param(
+        None, Int(low=2, optional=True), "k for K-means; None uses the number of classes, else 10"
+    )
     image_every: int = param(10, Int(low=1), "epochs between sample/reconstruction grids")
-    cache_dir: str | None = param(None, Text(optional=True),
-                                  "where the classifier extractor is cached (default ~/.cache/ald_tune)")
+    cache_dir: str | None = param(
+        None,
+        Text(optional=True),
+        "where the classifier extractor is cached (default ~/.cache/ald_tune)",
+    )
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -176,8 +248,11 @@ class EvalConfig:
 class GridConfig:
     """The grid baseline: one fixed-size trial per n_z."""
 
-    n_z: tuple[int, ...] = param((2, 4, 8, 16, 32, 64), IntTuple(low=1, unique=True),
-                                 "latent sizes of the grid (distinct, positive)")
+    n_z: tuple[int, ...] = param(
+        (2, 4, 8, 16, 32, 64),
+        IntTuple(low=1, unique=True),
+        "latent sizes of the grid (distinct, positive)",
+    )
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -187,36 +262,66 @@ class GridConfig:
 class TuneConfig:
     """How Ray Tune (or Optuna) runs the trials of a sweep."""
 
-    num_samples: int = param(3, Int(low=1), "ALD trials: seeds (or Optuna trials with search=optuna)")
+    num_samples: int = param(
+        3, Int(low=1), "ALD trials: seeds (or Optuna trials with search=optuna)"
+    )
     grid_seeds: int = param(1, Int(low=1), "seeds per grid point (their spread sets the tolerance)")
-    search: str = param("none", Choice(options=("none", "optuna")),
-                        "none: seeds only; optuna: TPE over lr and beta while ALD handles n_z")
-    lr_range: tuple[float, float] = param((1e-4, 3e-3), FloatPair(), "Optuna's log-uniform lr range")
+    search: str = param(
+        "none",
+        Choice(options=("none", "optuna")),
+        "none: seeds only; optuna: TPE over lr and beta while ALD handles n_z",
+    )
+    lr_range: tuple[float, float] = param(
+        (1e-4, 3e-3), FloatPair(), "Optuna's log-uniform lr range"
+    )
     beta_range: tuple[float, float] = param((0.5, 2.0), FloatPair(), "Optuna's beta range")
-    metric: str = param("neg_elbo", Choice(options=TUNE_METRICS),
-                        "what Optuna and ASHA minimise (validation, last epoch)")
-    scheduler: str = param("fifo", Choice(options=("fifo", "asha")),
-                           "grid scheduler: fifo, or asha (early-stops weak grid points)")
+    metric: str = param(
+        "neg_elbo",
+        Choice(options=TUNE_METRICS),
+        "what Optuna and ASHA minimise (validation, last epoch)",
+    )
+    scheduler: str = param(
+        "fifo",
+        Choice(options=("fifo", "asha")),
+        "grid scheduler: fifo, or asha (early-stops weak grid points)",
+    )
     asha_grace: int = param(10, Int(low=1), "ASHA's grace period in epochs")
-    cpus_per_trial: float = param(1.0, Float(low=0.0, low_open=True),
-                                  "CPUs a trial holds (= its torch threads)")
-    gpus_per_trial: float = param(0.0, Float(low=0.0), "GPU share a trial holds (0.5 = two per GPU)")
+    cpus_per_trial: float = param(
+        1.0, Float(low=0.0, low_open=True), "CPUs a trial holds (= its torch threads)"
+    )
+    gpus_per_trial: float = param(
+        0.0, Float(low=0.0), "GPU share a trial holds (0.5 = two per GPU)"
+    )
     max_failures: int = param(1, Int(low=0), "retries of a failed trial from its checkpoint")
-    checkpoint_every: int = param(5, Int(low=1),
-                                  "epochs between trial checkpoints (a retry redoes at most N-1)")
-    checkpoint_min_s: float = param(5.0, Float(low=0.0), "seconds a trial trains at least between "
-                                    "two checkpoints and MLflow sends (bounds their cost on short "
-                                    "epochs; a retry then redoes at most this long); 0: none")
-    report_ahead: bool = param(True, Bool(), "train the next epoch while Tune takes this epoch's "
-                               "report (off under ASHA, which may stop a trial at any report)")
+    checkpoint_every: int = param(
+        5, Int(low=1), "epochs between trial checkpoints (a retry redoes at most N-1)"
+    )
+    checkpoint_min_s: float = param(
+        5.0,
+        Float(low=0.0),
+        "seconds a trial trains at least between "
+        "two checkpoints and MLflow sends (bounds their cost on short "
+        "epochs; a retry then redoes at most this long); 0: none",
+    )
+    report_ahead: bool = param(
+        True,
+        Bool(),
+        "train the next epoch while Tune takes this epoch's "
+        "report (off under ASHA, which may stop a trial at any report)",
+    )
 
     def __post_init__(self) -> None:
         validate_fields(self)
 
 
 SECTIONS: dict[str, type] = {
-    "data": DataConfig, "model": ModelConfig, "train": TrainConfig, "ald": ALDConfig,
-    "eval": EvalConfig, "grid": GridConfig, "tune": TuneConfig,
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "ald": ALDConfig,
+    "eval": EvalConfig,
+    "grid": GridConfig,
+    "tune": TuneConfig,
 }
 
 
@@ -253,14 +358,15 @@ class Config:
         return {f"{s}.{k}": v for s, sec in self.to_dict().items() for k, v in sec.items()}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, source: str = "config") -> "Config":
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "config") -> Config:
         """Build from a (possibly partial) snapshot, rejecting unknown keys."""
         if not isinstance(d, Mapping):
             raise ConfigError(f"{source}: expected a mapping of sections, got {type(d).__name__}.")
         unknown = set(d) - set(SECTIONS)
         if unknown:
-            raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; "
-                              f"allowed: {list(SECTIONS)}.")
+            raise ConfigError(
+                f"{source}: unknown section(s) {sorted(unknown)}; allowed: {list(SECTIONS)}."
+            )
         parts = {}
         for name, sec_cls in SECTIONS.items():
             raw = d.get(name) or {}
@@ -269,12 +375,14 @@ class Config:
             allowed = {f.name for f in fields(sec_cls)}
             bad = set(raw) - allowed
             if bad:
-                raise ConfigError(f"{source}: unknown key(s) {sorted(bad)} in section '{name}'; "
-                                  f"allowed: {sorted(allowed)}.")
+                raise ConfigError(
+                    f"{source}: unknown key(s) {sorted(bad)} in section '{name}'; "
+                    f"allowed: {sorted(allowed)}."
+                )
             parts[name] = sec_cls(**raw)
         return cls(**parts)
 
-    def replace(self, **sections: Mapping[str, Any]) -> "Config":
+    def replace(self, **sections: Mapping[str, Any]) -> Config:
         """Return a copy with some fields of some sections changed."""
         d = self.to_dict()
         for name, changes in sections.items():
@@ -288,8 +396,10 @@ def trial_config(config: Mapping[str, Any], cpus: float = 1.0) -> Config:
     """A trial's :class:`Config` from its sweep's param space: the space (``config["space"]``)
     plus the trial's ``seed``, sampled ``lr``/``beta`` and one torch thread per CPU held."""
     cfg = Config.from_dict(config["space"], source="trial config")
-    train: dict[str, Any] = {"seed": int(config.get("seed", cfg.train.seed)),
-                             "threads": max(1, int(cpus))}
+    train: dict[str, Any] = {
+        "seed": int(config.get("seed", cfg.train.seed)),
+        "threads": max(1, int(cpus)),
+    }
     for key in ("lr", "beta"):
         if key in config:
             train[key] = float(config[key])
@@ -305,11 +415,21 @@ def check_ald_schedule(cfg: Config) -> None:
         ConfigError: naming the field, the bound and the value.
     """
     if cfg.ald.window > cfg.train.epochs:
-        raise fail("ALDConfig", "window", f"at most train.epochs={cfg.train.epochs}",
-                   cfg.ald.window, "lower ald.window or raise train.epochs")
+        raise fail(
+            "ALDConfig",
+            "window",
+            f"at most train.epochs={cfg.train.epochs}",
+            cfg.ald.window,
+            "lower ald.window or raise train.epochs",
+        )
     if cfg.ald.patience > cfg.train.epochs:
-        raise fail("ALDConfig", "patience", f"at most train.epochs={cfg.train.epochs}",
-                   cfg.ald.patience, "lower ald.patience or raise train.epochs")
+        raise fail(
+            "ALDConfig",
+            "patience",
+            f"at most train.epochs={cfg.train.epochs}",
+            cfg.ald.patience,
+            "lower ald.patience or raise train.epochs",
+        )
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:
@@ -321,17 +441,20 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     import yaml
 
     if "=" not in text or "." not in text.split("=", 1)[0]:
-        raise ConfigError(f"override {text!r} must look like section.field=value, "
-                          "e.g. train.epochs=10.")
+        raise ConfigError(
+            f"override {text!r} must look like section.field=value, e.g. train.epochs=10."
+        )
     key, raw = text.split("=", 1)
     section, name = key.strip().split(".", 1)
     if section not in SECTIONS:
-        raise ConfigError(f"override {text!r}: unknown section {section!r}; "
-                          f"allowed: {list(SECTIONS)}.")
+        raise ConfigError(
+            f"override {text!r}: unknown section {section!r}; allowed: {list(SECTIONS)}."
+        )
     allowed = [f.name for f in fields(SECTIONS[section])]
     if name not in allowed:
-        raise ConfigError(f"override {text!r}: unknown field {name!r} in section "
-                          f"'{section}'; allowed: {allowed}.")
+        raise ConfigError(
+            f"override {text!r}: unknown field {name!r} in section '{section}'; allowed: {allowed}."
+        )
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
@@ -353,28 +476,38 @@ def read_space(path: str | os.PathLike) -> dict[str, Any]:
 
     path = os.fspath(path)
     if os.path.isdir(path):
-        raise ConfigError(f"search-space file {path!r} is a folder, not a YAML file. Fix: pass "
-                          "--space with a file, e.g. search_spaces/digits.yaml.")
+        raise ConfigError(
+            f"search-space file {path!r} is a folder, not a YAML file. Fix: pass "
+            "--space with a file, e.g. search_spaces/digits.yaml."
+        )
     if not os.path.isfile(path):
-        raise ConfigError(f"search-space file {path!r} does not exist. Fix: pass --space with "
-                          "a YAML file, e.g. search_spaces/digits.yaml.")
+        raise ConfigError(
+            f"search-space file {path!r} does not exist. Fix: pass --space with "
+            "a YAML file, e.g. search_spaces/digits.yaml."
+        )
     try:
         with open(path, encoding="utf-8") as fh:
             raw = yaml.safe_load(fh)
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"search-space file {path!r} cannot be read as UTF-8 text: {exc}. "
-                          "Fix: pass a YAML text file, e.g. search_spaces/digits.yaml.") from None
+        raise ConfigError(
+            f"search-space file {path!r} cannot be read as UTF-8 text: {exc}. "
+            "Fix: pass a YAML text file, e.g. search_spaces/digits.yaml."
+        ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"search-space file {path!r} is not valid YAML: {exc}. Fix: correct "
-                          "the syntax (plain mappings and lists only; no !!python tags).") from None
+        raise ConfigError(
+            f"search-space file {path!r} is not valid YAML: {exc}. Fix: correct "
+            "the syntax (plain mappings and lists only; no !!python tags)."
+        ) from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"search-space file {path!r} must hold a mapping of sections, "
-                          f"got {type(raw).__name__}.")
+        raise ConfigError(
+            f"search-space file {path!r} must hold a mapping of sections, got {type(raw).__name__}."
+        )
     return raw
 
 
-def load_config(path: str | os.PathLike, preset: str | None = None,
-                overrides: Iterable[str] = ()) -> Config:
+def load_config(
+    path: str | os.PathLike, preset: str | None = None, overrides: Iterable[str] = ()
+) -> Config:
     """Load a search-space file into a validated :class:`Config`.
 
     Args:
@@ -402,11 +535,11 @@ def load_config(path: str | os.PathLike, preset: str | None = None,
     chosen = preset if preset is not None else default
     if chosen is not None:
         if chosen not in presets:
-            raise ConfigError(f"{source}: unknown preset {chosen!r}; "
-                              f"the file defines {sorted(presets)}.")
+            raise ConfigError(
+                f"{source}: unknown preset {chosen!r}; the file defines {sorted(presets)}."
+            )
         merged = _merge(merged, presets[chosen], f"{source} preset {chosen!r}")
     for text in overrides:
         section, name, value = parse_override(text)
         merged.setdefault(section, {})[name] = value
     return Config.from_dict(merged, source=source)
-

@@ -31,17 +31,20 @@ class Metric:
         return self.label + arrow
 
 
-METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("recon_loss", "min", "recon loss (BCE or Gaussian NLL, nats)"),
-    Metric("kl", "", "KL to the prior (nats)"),
-    Metric("neg_elbo", "min", "-ELBO (nats)"),
-    Metric("fid_gen", "min", "FID of generated samples"),
-    Metric("fid_recon", "min", "FID of reconstructions"),
-    Metric("silhouette", "max", "silhouette of posterior means"),
-    Metric("accuracy", "max", "clustering accuracy"),
-    Metric("active_units", "", "active units (Cov > 0.01)"),
-    Metric("train_loss", "min", "training -ELBO (nats)"),
-)}
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("recon_loss", "min", "recon loss (BCE or Gaussian NLL, nats)"),
+        Metric("kl", "", "KL to the prior (nats)"),
+        Metric("neg_elbo", "min", "-ELBO (nats)"),
+        Metric("fid_gen", "min", "FID of generated samples"),
+        Metric("fid_recon", "min", "FID of reconstructions"),
+        Metric("silhouette", "max", "silhouette of posterior means"),
+        Metric("accuracy", "max", "clustering accuracy"),
+        Metric("active_units", "", "active units (Cov > 0.01)"),
+        Metric("train_loss", "min", "training -ELBO (nats)"),
+    )
+}
 
 #: Which direction is better, for every metric that has one.
 DIRECTIONS = {m.name: m.better for m in METRICS.values() if m.better}

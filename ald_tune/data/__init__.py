@@ -6,8 +6,25 @@ torchvision, scikit-learn, zarr and PIL load inside the functions that need them
 """
 
 from ald_tune.data.datasets import (
-    DATASETS, DEFAULT_ROOT, SPLITS, ImageData, check_enough_samples, load_dataset, read_idx,
-    train_val_split, validate_images)
+    DATASETS,
+    DEFAULT_ROOT,
+    SPLITS,
+    ImageData,
+    check_enough_samples,
+    load_dataset,
+    read_idx,
+    train_val_split,
+    validate_images,
+)
 
-__all__ = ["DATASETS", "DEFAULT_ROOT", "SPLITS", "ImageData", "check_enough_samples",
-           "load_dataset", "read_idx", "train_val_split", "validate_images"]
+__all__ = [
+    "DATASETS",
+    "DEFAULT_ROOT",
+    "SPLITS",
+    "ImageData",
+    "check_enough_samples",
+    "load_dataset",
+    "read_idx",
+    "train_val_split",
+    "validate_images",
+]

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ald_tune.data import sources
-from ald_tune.errors import DataError
 from ald_tune.data.sources import read_idx  # noqa: F401  (public here too)
+from ald_tune.errors import DataError
 
 if TYPE_CHECKING:
     import torch
@@ -179,9 +179,7 @@ def validate_images(
     return images.contiguous(), labels
 
 
-def train_val_split(
-    data: ImageData, val_fraction: float, seed: int
-) -> tuple[ImageData, ImageData]:
+def train_val_split(data: ImageData, val_fraction: float, seed: int) -> tuple[ImageData, ImageData]:
     """Split into training and validation parts by a seeded random permutation.
 
     Args:

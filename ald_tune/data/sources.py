@@ -52,7 +52,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError) as exc:
         raise DataError(f"idx file {path}: cannot read it ({exc}).") from exc
@@ -108,8 +108,9 @@ def load_mnist_family(
 
 
 def _idx_pair(folder: Path, stems: tuple[str, str]) -> tuple[Path, Path] | None:
-    found = [next((p for p in (folder / s, folder / f"{s}.gz") if p.is_file()), None)
-             for s in stems]
+    found = [
+        next((p for p in (folder / s, folder / f"{s}.gz") if p.is_file()), None) for s in stems
+    ]
     return None if found[0] is None or found[1] is None else (found[0], found[1])
 
 
@@ -167,9 +168,12 @@ def load_npz(path: Path, limit: int | None) -> _Arrays:
     if not path.is_file():
         raise DataError(f"{source} does not exist. Fix: check data.path.")
     import zipfile
+
     if not zipfile.is_zipfile(path):
-        raise DataError(f"{source} is not an .npz archive. Fix: write it with "
-                        "np.savez(path, x=images, y=labels).")
+        raise DataError(
+            f"{source} is not an .npz archive. Fix: write it with "
+            "np.savez(path, x=images, y=labels)."
+        )
     try:
         with np.load(path, allow_pickle=False) as npz:
             keys = list(npz.files)

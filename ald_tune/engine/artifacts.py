@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -37,7 +38,7 @@ def image_grids(model, val_x: torch.Tensor, n: int, seed: int) -> dict[str, torc
     recon = model.decode(model.encode(x)[0]).cpu()
     pairs = torch.stack([x.cpu(), recon], 1).flatten(0, 1)  # (n, C, H, W): original, recon, ...
     model.train(was_training)
-    nrow = int(n ** 0.5)
+    nrow = int(n**0.5)
     scale = max(1, -(-28 // samples.shape[-1]))  # tiles of >= 28 px, so 8x8 digits stay legible
     out = {}
     for key, imgs in (("samples", samples), ("reconstructions", pairs)):
@@ -50,6 +51,7 @@ def image_grids(model, val_x: torch.Tensor, n: int, seed: int) -> dict[str, torc
 
 def save_png(img: torch.Tensor, path: str) -> None:
     from PIL import Image
+
     arr = img.numpy()
     Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(path)
 
@@ -57,8 +59,12 @@ def save_png(img: torch.Tensor, path: str) -> None:
 def save_model(model, cfg_dict: dict[str, Any], image_shape, path: str) -> str:
     """Save weights as safetensors with the architecture in the metadata."""
     from safetensors.torch import save_file
-    meta = {"config": json.dumps(cfg_dict), "n_z": str(model.n_z),
-            "image_shape": json.dumps(list(image_shape))}
+
+    meta = {
+        "config": json.dumps(cfg_dict),
+        "n_z": str(model.n_z),
+        "image_shape": json.dumps(list(image_shape)),
+    }
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, path, metadata=meta)
     return path
@@ -87,14 +93,19 @@ def save_run_outputs(trainer, out_dir: str) -> dict[str, str]:
     for key, img in trainer.images().items():
         paths[key] = os.path.join(out_dir, f"{key}.png")
         save_png(img, paths[key])
-    paths["model"] = save_model(trainer.model, trainer.cfg.to_dict(),
-                                trainer.train_data.image_shape, os.path.join(out_dir, MODEL_FILE))
+    paths["model"] = save_model(
+        trainer.model,
+        trainer.cfg.to_dict(),
+        trainer.train_data.image_shape,
+        os.path.join(out_dir, MODEL_FILE),
+    )
     return paths
 
 
 def plot_history(history: Sequence[dict[str, Any]], path: str, title: str = "") -> str:
     """n_z and the metrics against epoch, one panel each; returns ``path``."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -30,8 +30,9 @@ Example:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ald_tune.engine.trainer import EpochResult
@@ -47,10 +48,10 @@ class Callback:
 
     wants_images = False
 
-    def on_epoch_end(self, trainer: Any, result: "EpochResult") -> None:
+    def on_epoch_end(self, trainer: Any, result: EpochResult) -> None:
         """After each epoch's evaluation and decision (the model is at its new size)."""
 
-    def on_checkpoint(self, trainer: Any, result: "EpochResult") -> None:
+    def on_checkpoint(self, trainer: Any, result: EpochResult) -> None:
         """On the cadence's checkpoint epochs (and the last), after every ``on_epoch_end``."""
 
     def on_run_end(self, trainer: Any, status: str) -> None:
@@ -79,11 +80,13 @@ class Cadence:
     clock: Callable[[], float] = field(default=time.monotonic, compare=False)
 
     @classmethod
-    def from_config(cls, cfg: Any, **changes: Any) -> "Cadence":
+    def from_config(cls, cfg: Any, **changes: Any) -> Cadence:
         """``tune.checkpoint_every``, ``tune.checkpoint_min_s``, ``eval.image_every``."""
-        base = {"checkpoint_every": cfg.tune.checkpoint_every,
-                "checkpoint_min_s": cfg.tune.checkpoint_min_s,
-                "image_every": cfg.eval.image_every}
+        base = {
+            "checkpoint_every": cfg.tune.checkpoint_every,
+            "checkpoint_min_s": cfg.tune.checkpoint_min_s,
+            "image_every": cfg.eval.image_every,
+        }
         return cls(**{**base, **changes})
 
     def checkpoint_due(self, epoch: int, done: bool, elapsed_s: float) -> bool:
@@ -106,11 +109,11 @@ class CallbackList(Callback):
         self.callbacks = list(callbacks)
         self.wants_images = any(c.wants_images for c in self.callbacks)
 
-    def on_epoch_end(self, trainer: Any, result: "EpochResult") -> None:
+    def on_epoch_end(self, trainer: Any, result: EpochResult) -> None:
         for c in self.callbacks:
             c.on_epoch_end(trainer, result)
 
-    def on_checkpoint(self, trainer: Any, result: "EpochResult") -> None:
+    def on_checkpoint(self, trainer: Any, result: EpochResult) -> None:
         for c in self.callbacks:
             c.on_checkpoint(trainer, result)
 
@@ -119,7 +122,7 @@ class CallbackList(Callback):
         for c in self.callbacks:  # every callback gets to close, even if one fails
             try:
                 c.on_run_end(trainer, status)
-            except Exception as exc:  # noqa: PERF203
+            except Exception as exc:
                 errors.append(exc)
         if errors:
             raise errors[0]

@@ -29,8 +29,19 @@ from ald_tune.errors import DataError
 
 SCHEMA_VERSION = 1
 CHECKPOINT_FILE = "checkpoint.pt"
-REQUIRED = ("schema_version", "config", "n_z", "image_shape", "epoch", "model", "optimizer",
-            "controller", "history", "decisions", "rng")
+REQUIRED = (
+    "schema_version",
+    "config",
+    "n_z",
+    "image_shape",
+    "epoch",
+    "model",
+    "optimizer",
+    "controller",
+    "history",
+    "decisions",
+    "rng",
+)
 
 
 def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike) -> str:
@@ -68,6 +79,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if missing:
         raise DataError(f"checkpoint {path!r} is not an ald-tune checkpoint (missing {missing}).")
     if ckpt["schema_version"] > SCHEMA_VERSION:
-        raise DataError(f"checkpoint {path!r} has schema {ckpt['schema_version']}, newer than "
-                        f"this ald-tune ({__version__}, schema {SCHEMA_VERSION}). Upgrade ald-tune.")
+        raise DataError(
+            f"checkpoint {path!r} has schema {ckpt['schema_version']}, newer than "
+            f"this ald-tune ({__version__}, schema {SCHEMA_VERSION}). Upgrade ald-tune."
+        )
     return ckpt

@@ -10,7 +10,8 @@ checkpoint restores it exactly. One class per rule, each in its own module:
 * :class:`ald_tune.engine.rule_paper.PaperRule`: the authors' rule (metric slopes);
 * :class:`ald_tune.engine.rule_ald_tune.ALDTuneRule`: the units in use (the default).
 
-:func:`ald_tune.engine.rules.make_controller` picks the one a run needs; a scripted controller for tests
+:func:`ald_tune.engine.rules.make_controller` picks the one a run needs; a scripted
+controller for tests
 lives in :mod:`ald_tune.testing.scripted`.
 """
 
@@ -18,8 +19,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 History = Sequence[Mapping[str, float]]
 #: Given unit indices, the relative increase of the validation reconstruction loss when
@@ -93,11 +95,19 @@ def select_units(n_z: int, k: int, how: str, unit_kl: Sequence[float] | None) ->
     if how == "last":
         return tuple(range(n_z - k, n_z))
     if unit_kl is None or len(unit_kl) != n_z:
-        raise ValueError(f"unit_selection='lowest_kl' needs unit_kl of length n_z={n_z}, "
-                         f"got {None if unit_kl is None else len(unit_kl)}.")
+        raise ValueError(
+            f"unit_selection='lowest_kl' needs unit_kl of length n_z={n_z}, "
+            f"got {None if unit_kl is None else len(unit_kl)}."
+        )
     # NaN KL sorts first: a unit whose KL is undefined carries no usable information.
-    order = sorted(range(n_z), key=lambda i: (not math.isnan(unit_kl[i]),
-                                              unit_kl[i] if not math.isnan(unit_kl[i]) else 0, i))
+    order = sorted(
+        range(n_z),
+        key=lambda i: (
+            not math.isnan(unit_kl[i]),
+            unit_kl[i] if not math.isnan(unit_kl[i]) else 0,
+            i,
+        ),
+    )
     return tuple(sorted(order[:k]))
 
 
@@ -110,8 +120,13 @@ class Controller:
 
     rule = "base"
 
-    def decide(self, history: History, n_z: int, unit_kl: Sequence[float] | None = None,
-               probe: Probe | None = None) -> Decision:  # pragma: no cover - overridden
+    def decide(
+        self,
+        history: History,
+        n_z: int,
+        unit_kl: Sequence[float] | None = None,
+        probe: Probe | None = None,
+    ) -> Decision:  # pragma: no cover - overridden
         """Decide after the last epoch in ``history`` (index = epoch, 0-based).
 
         Args:
@@ -138,8 +153,9 @@ class Controller:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if state.get("rule") != self.rule:
-            raise ValueError(f"checkpoint holds a {state.get('rule')!r} controller, "
-                             f"this run uses {self.rule!r}.")
+            raise ValueError(
+                f"checkpoint holds a {state.get('rule')!r} controller, this run uses {self.rule!r}."
+            )
 
 
 class FixedController(Controller):
@@ -147,8 +163,13 @@ class FixedController(Controller):
 
     rule = "fixed"
 
-    def decide(self, history: History, n_z: int, unit_kl: Sequence[float] | None = None,
-               probe: Probe | None = None) -> Decision:
+    def decide(
+        self,
+        history: History,
+        n_z: int,
+        unit_kl: Sequence[float] | None = None,
+        probe: Probe | None = None,
+    ) -> Decision:
         return Decision(reason=f"fixed n_z={n_z}")
 
 
@@ -194,15 +215,21 @@ class RuleController(Controller):
         known = {f.name for f in fields(self.State)}
         self.state = self.State(**{k: v for k, v in state.items() if k in known})
 
-    def decide(self, history: History, n_z: int, unit_kl: Sequence[float] | None = None,
-               probe: Probe | None = None) -> Decision:
+    def decide(
+        self,
+        history: History,
+        n_z: int,
+        unit_kl: Sequence[float] | None = None,
+        probe: Probe | None = None,
+    ) -> Decision:
         epoch = len(history) - 1
         if self.state.stopped:
             return self._after_stop(epoch)
         return self._decide(history, n_z, unit_kl, probe)
 
-    def _decide(self, history: History, n_z: int, unit_kl: Sequence[float] | None,
-                probe: Probe | None) -> Decision:  # pragma: no cover - overridden
+    def _decide(
+        self, history: History, n_z: int, unit_kl: Sequence[float] | None, probe: Probe | None
+    ) -> Decision:  # pragma: no cover - overridden
         raise NotImplementedError
 
     def _after_stop(self, epoch: int) -> Decision:
@@ -215,7 +242,10 @@ class RuleController(Controller):
     def _warn_floor(self, n_z: int) -> None:
         if not self.state.floor_reached:
             self.state.floor_reached = True
-            warnings.warn(f"n_z reached n_z_min={self.cfg.n_z_min} (n_z={n_z}) before the stop "
-                          "rule fired; the chosen size is the floor, not a finding. "
-                          "Lower ald.n_z_min or use more epochs.", PruningFloorWarning,
-                          stacklevel=3)
+            warnings.warn(
+                f"n_z reached n_z_min={self.cfg.n_z_min} (n_z={n_z}) before the stop "
+                "rule fired; the chosen size is the floor, not a finding. "
+                "Lower ald.n_z_min or use more epochs.",
+                PruningFloorWarning,
+                stacklevel=3,
+            )

@@ -1,6 +1,6 @@
 """Per-epoch evaluation on the validation split: the four ALD metrics and more.
 
-Every epoch records (see DESIGN.md §1):
+Every epoch records (the method's four metrics, and more):
 
 - ``recon_loss``: mean per-sample BCE summed over pixels (lower is better);
 - ``kl`` and ``neg_elbo`` = recon_loss + kl (nats, lower is better; no β,
@@ -17,28 +17,32 @@ training RNG stream is untouched and a resumed run evaluates identically.
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
 import torch
 
-from ald_tune.engine import metrics
 from ald_tune.data.datasets import ImageData, check_enough_samples
+from ald_tune.engine import metrics
 from ald_tune.engine.features import FIDScorer, get_extractor
 
 
 def default_cache_dir() -> str:
     """``$ALD_TUNE_CACHE`` or ``~/.cache/ald_tune`` (absolute)."""
-    return os.path.abspath(os.environ.get("ALD_TUNE_CACHE")
-                           or os.path.join(os.path.expanduser("~"), ".cache", "ald_tune"))
+    return os.path.abspath(
+        os.environ.get("ALD_TUNE_CACHE")
+        or os.path.join(os.path.expanduser("~"), ".cache", "ald_tune")
+    )
 
 
 def check_eval_sizes(eval_cfg, val: ImageData) -> None:
     """Fail before training when the validation split is too small for the evaluation."""
-    check_enough_samples(val, eval_cfg.n_fid, what="eval.n_fid", source=f"{val.name} validation split")
-    check_enough_samples(val, eval_cfg.n_silhouette, what="eval.n_silhouette",
-                         source=f"{val.name} validation split")
+    check_enough_samples(
+        val, eval_cfg.n_fid, what="eval.n_fid", source=f"{val.name} validation split"
+    )
+    check_enough_samples(
+        val, eval_cfg.n_silhouette, what="eval.n_silhouette", source=f"{val.name} validation split"
+    )
 
 
 class Evaluator:
@@ -52,21 +56,28 @@ class Evaluator:
         device: where the model lives.
     """
 
-    def __init__(self, eval_cfg, train: ImageData, val: ImageData, seed: int,
-                 device: torch.device) -> None:
+    def __init__(
+        self, eval_cfg, train: ImageData, val: ImageData, seed: int, device: torch.device
+    ) -> None:
 
         check_eval_sizes(eval_cfg, val)
         self.cfg, self.val, self.seed, self.device = eval_cfg, val, seed, device
         cache = eval_cfg.cache_dir or default_cache_dir()
-        extractor = get_extractor(eval_cfg.fid_extractor, train_x=train.x, train_y=train.y,
-                                  cache_dir=cache, seed=0, device=str(device))
+        extractor = get_extractor(
+            eval_cfg.fid_extractor,
+            train_x=train.x,
+            train_y=train.y,
+            cache_dir=cache,
+            seed=0,
+            device=str(device),
+        )
         # Authors: the reference is the first 100 *training* images; we use validation
         # images so that fid_recon measures generalisation, not memorisation.
-        self.reference = val.x[:eval_cfg.n_fid].to(device)
+        self.reference = val.x[: eval_cfg.n_fid].to(device)
         self.fid = FIDScorer(extractor, self.reference, device=str(device))
         self.n_clusters = eval_cfg.n_clusters or val.n_classes or 10
-        self.sil_x = val.x[:eval_cfg.n_silhouette].to(device)
-        self.sil_y = None if val.y is None else val.y[:eval_cfg.n_silhouette].numpy()
+        self.sil_x = val.x[: eval_cfg.n_silhouette].to(device)
+        self.sil_y = None if val.y is None else val.y[: eval_cfg.n_silhouette].numpy()
         self.val_x = val.x.to(device)
 
     @property
@@ -93,7 +104,7 @@ class Evaluator:
         out["neg_elbo"] = out["recon_loss"] + out["kl"]  # the ELBO itself has no beta
         out["active_units"] = metrics.active_units(mu)
         out.update(self._fids(model, gen))
-        out.update(self._clusters(mu[:len(self.sil_x)]))
+        out.update(self._clusters(mu[: len(self.sil_x)]))
         model.train()
         return out, [float(v) for v in unit_kl]
 
@@ -133,8 +144,3 @@ class Evaluator:
         if self.sil_y is not None:
             out["accuracy"] = metrics.clustering_accuracy(self.sil_y, clusters)
         return out
-
-
-def is_finite_record(record: dict[str, float]) -> bool:
-    """True when the losses are finite (metrics like silhouette may be NaN)."""
-    return all(math.isfinite(record[k]) for k in ("recon_loss", "kl"))

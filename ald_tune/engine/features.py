@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ald_tune.errors import ConfigError, DataError
 from ald_tune.engine.metrics import kmeans_labels
+from ald_tune.errors import ConfigError, DataError
 
 __all__ = [
     "EXTRACTORS",
@@ -149,9 +149,15 @@ class ClassifierExtractor(FeatureExtractor):
         self.in_channels = in_channels
         self.n_classes = n_classes
         self.body = nn.Sequential(
-            nn.Conv2d(in_channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4),  # (N, 32, 4, 4)
-            nn.Flatten(), nn.Linear(32 * 16, num_features), nn.ReLU(),
+            nn.Conv2d(in_channels, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2, ceil_mode=True),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4),  # (N, 32, 4, 4)
+            nn.Flatten(),
+            nn.Linear(32 * 16, num_features),
+            nn.ReLU(),
         )
         self.head = nn.Linear(num_features, n_classes)
         self.loaded_from_cache = False
@@ -217,8 +223,12 @@ def classifier_extractor(
             )
     x = train_x.detach().to("cpu", torch.float32).contiguous()
     y = None if train_y is None else train_y.detach().to("cpu", torch.int64)
-    settings = {"version": _CLASSIFIER_VERSION, "seed": seed, "n_epochs": n_epochs,
-                "max_samples": max_samples}
+    settings = {
+        "version": _CLASSIFIER_VERSION,
+        "seed": seed,
+        "n_epochs": n_epochs,
+        "max_samples": max_samples,
+    }
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"classifier-{_cache_key(x, y, settings)}.safetensors"
@@ -265,7 +275,6 @@ def _pseudo_labels(x: Tensor, seed: int) -> Tensor:
     """K-means (k=10) cluster ids of PCA-reduced pixels: training targets for unlabeled data."""
     from sklearn.decomposition import PCA
 
-
     flat = x.reshape(x.shape[0], -1).double().numpy()  # (N, C*H*W)
     reduced = PCA(n_components=min(50, *flat.shape), random_state=seed).fit_transform(flat)
     return torch.as_tensor(kmeans_labels(reduced, _N_PSEUDO_CLASSES, seed), dtype=torch.int64)
@@ -301,8 +310,11 @@ def _save_classifier(model: ClassifierExtractor, path: Path, settings: dict) -> 
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    arch = {"in_channels": model.in_channels, "n_classes": model.n_classes,
-            "num_features": model.num_features}
+    arch = {
+        "in_channels": model.in_channels,
+        "n_classes": model.n_classes,
+        "num_features": model.num_features,
+    }
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     # Write, then rename: parallel trials never read a half-written file.
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -407,7 +419,6 @@ class FIDScorer:
         self._fid = fid.to(self._device)
         for batch in reference.split(batch_size):
             self._fid.update(batch.to(self._device, torch.float32), real=True)
-        self.n_reference = int(reference.shape[0])
 
     @property
     def extractor_name(self) -> str:

@@ -18,7 +18,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-
 __all__ = [
     "active_units",
     "clustering_accuracy",
@@ -179,9 +178,7 @@ def silhouette(
     return score if math.isfinite(score) else float("nan")
 
 
-def clustering_accuracy(
-    y_true: np.ndarray | Tensor, y_pred: np.ndarray | Tensor
-) -> float:
+def clustering_accuracy(y_true: np.ndarray | Tensor, y_pred: np.ndarray | Tensor) -> float:
     """Accuracy of cluster labels under the best one-to-one label matching.
 
     The matching of predicted clusters to true classes is found with the

@@ -9,7 +9,7 @@ cuts the μ and log σ² heads and the decoder's first layer together
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -50,14 +50,21 @@ class MLPNets(nn.Module):
 class ConvNets(nn.Module):
     """Paper's EuroSAT net: four stride-2 4×4 convs, linear 512→256→256 → heads."""
 
-    def __init__(self, image_shape: tuple[int, int, int], channels: Sequence[int],
-                 hidden: Sequence[int], n_z: int):
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        channels: Sequence[int],
+        hidden: Sequence[int],
+        n_z: int,
+    ):
         super().__init__()
         c, h, w = image_shape
         scale = 2 ** len(channels)
         if h % scale or w % scale:
-            raise ValueError(f"conv net needs H and W divisible by {scale}; got {h}x{w}. "
-                             "Use model.arch=mlp or fewer model.conv_channels.")
+            raise ValueError(
+                f"conv net needs H and W divisible by {scale}; got {h}x{w}. "
+                "Use model.arch=mlp or fewer model.conv_channels."
+            )
         self.image_shape = tuple(image_shape)
         self.grid = (channels[-1], h // scale, w // scale)
         enc: list[nn.Module] = []
@@ -95,7 +102,7 @@ class VAE(nn.Module):
         nets: an :class:`MLPNets` or :class:`ConvNets`.
     """
 
-    def __init__(self, nets: "MLPNets | ConvNets"):
+    def __init__(self, nets: MLPNets | ConvNets):
         super().__init__()
         self.nets = nets
 
@@ -131,12 +138,14 @@ class VAE(nn.Module):
         kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(1).mean()
         return recon + beta * kl, recon, kl
 
-    def remove_units(self, units: Sequence[int],
-                     optimizer: torch.optim.Optimizer | None = None) -> None:
+    def remove_units(
+        self, units: Sequence[int], optimizer: torch.optim.Optimizer | None = None
+    ) -> None:
         """Remove latent units from both heads and the decoder's first layer
         (:func:`ald_tune.engine.surgery.remove_latent_units`; n_z follows)."""
-        remove_latent_units(self.nets.mu_head, self.nets.logvar_head, self.nets.dec_in, units,
-                            optimizer)
+        remove_latent_units(
+            self.nets.mu_head, self.nets.logvar_head, self.nets.dec_in, units, optimizer
+        )
 
 
 def resolve_arch(arch: str, image_shape: tuple[int, int, int]) -> str:

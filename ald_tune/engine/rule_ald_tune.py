@@ -10,16 +10,23 @@ probe of the exact effect of zeroing them on the validation reconstruction allow
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
-from ald_tune.engine.controller import Decision, History, Probe, RuleController, RuleState, select_units
+from ald_tune.engine.controller import (
+    Decision,
+    History,
+    Probe,
+    RuleController,
+    RuleState,
+    select_units,
+)
 
 
 @dataclass
 class ALDTuneState(RuleState):
-    in_use: int = -1   # units in use at the last decision
-    stable: int = 0    # decisions in a row with that same count
+    in_use: int = -1  # units in use at the last decision
+    stable: int = 0  # decisions in a row with that same count
 
 
 class ALDTuneRule(RuleController):
@@ -28,8 +35,9 @@ class ALDTuneRule(RuleController):
     rule = "ald-tune"
     State = ALDTuneState
 
-    def _decide(self, history: History, n_z: int, unit_kl: Sequence[float] | None,
-                probe: Probe | None) -> Decision:
+    def _decide(
+        self, history: History, n_z: int, unit_kl: Sequence[float] | None, probe: Probe | None
+    ) -> Decision:
         """The ``ald-tune`` rule: follow the number of units in use, keep a small reserve for
         units that are still emerging, and stop once that number holds still.
 
@@ -73,34 +81,55 @@ class ALDTuneRule(RuleController):
             kept, total = "", 0.0
             if costs and not sum(costs) <= cfg.max_recon_increase:  # NaN: not allowed either
                 # Lowest KL first while the summed cost stays within the limit; the rest stay.
-                by_kl = sorted(zip(units, costs), key=lambda uc: (not math.isnan(unit_kl[uc[0]]),
-                                                                  unit_kl[uc[0]], uc[0]))
+                by_kl = sorted(
+                    zip(units, costs),
+                    key=lambda uc: (not math.isnan(unit_kl[uc[0]]), unit_kl[uc[0]], uc[0]),
+                )
                 chosen = []
                 for u, c in by_kl:
                     if not total + c <= cfg.max_recon_increase:
                         break
                     chosen.append(u)
                     total += c
-                kept = (f"; {len(units) - len(chosen)} kept (removing all costs "
-                        f"{sum(costs):+.2%} recon)")
+                kept = (
+                    f"; {len(units) - len(chosen)} kept (removing all costs "
+                    f"{sum(costs):+.2%} recon)"
+                )
                 units = tuple(sorted(chosen))
             st.stopped, st.stop_epoch = True, epoch
             spare = f", keep {floor - in_use} spare" if floor > in_use and units else ""
-            why = (f"{in_use} units in use for {st.stable + 1} decisions in a row"
-                   if st.stable >= cfg.confirm and settled else
-                   f"the last decision of the run, {in_use} units in use")
-            return Decision(units=units, stop=True, end_run=cfg.n_epochs_after_stop == 0,
-                            reason=f"stop: {why}" + (f", remove {len(units)} collapsed" if units
-                                                    else "") + spare + kept)
+            why = (
+                f"{in_use} units in use for {st.stable + 1} decisions in a row"
+                if st.stable >= cfg.confirm and settled
+                else f"the last decision of the run, {in_use} units in use"
+            )
+            return Decision(
+                units=units,
+                stop=True,
+                end_run=cfg.n_epochs_after_stop == 0,
+                reason=f"stop: {why}"
+                + (f", remove {len(units)} collapsed" if units else "")
+                + spare
+                + kept,
+            )
         alive = sum(1 for v in unit_kl if math.isfinite(v) and v >= cfg.kl_dead)
         keep = max(alive, in_use + cfg.reserve, cfg.n_z_min)
         if n_z <= keep:
-            wait = "" if settled else f"; no stop before epoch {math.ceil(cfg.settle * self.epochs) - 1}"
-            return Decision(reason=f"hold: {in_use} units in use "
-                                   f"({st.stable + 1}/{cfg.confirm + 1} in a row{wait})")
+            wait = (
+                ""
+                if settled
+                else f"; no stop before epoch {math.ceil(cfg.settle * self.epochs) - 1}"
+            )
+            return Decision(
+                reason=f"hold: {in_use} units in use "
+                f"({st.stable + 1}/{cfg.confirm + 1} in a row{wait})"
+            )
         if keep == cfg.n_z_min and in_use + cfg.reserve < cfg.n_z_min:
             self._warn_floor(keep)
         units = select_units(n_z, n_z - keep, "lowest_kl", unit_kl)
-        return Decision(units=units, reason=f"remove {len(units)} dead (KL < {cfg.kl_dead:g}); "
-                                            f"{in_use} in use (KL >= {cfg.kl_threshold:g}), "
-                                            f"{keep - in_use} waiting")
+        return Decision(
+            units=units,
+            reason=f"remove {len(units)} dead (KL < {cfg.kl_dead:g}); "
+            f"{in_use} in use (KL >= {cfg.kl_threshold:g}), "
+            f"{keep - in_use} waiting",
+        )

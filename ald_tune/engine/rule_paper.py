@@ -21,12 +21,19 @@ the controller: the trainer fails the run first.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from ald_tune.engine.controller import (
-    Decision, History, Probe, RuleController, RuleState, finite_mean,
-    select_units, slope)
+    Decision,
+    History,
+    Probe,
+    RuleController,
+    RuleState,
+    finite_mean,
+    select_units,
+    slope,
+)
 
 
 @dataclass
@@ -53,8 +60,9 @@ class PaperRule(RuleController):
         super().__init__(cfg, epochs)
         self.state = PaperState(step=cfg.n_remove)
 
-    def _decide(self, history: History, n_z: int, unit_kl: Sequence[float] | None,
-                probe: Probe | None) -> Decision:
+    def _decide(
+        self, history: History, n_z: int, unit_kl: Sequence[float] | None, probe: Probe | None
+    ) -> Decision:
         cfg, st = self.cfg, self.state
         epoch = len(history) - 1
         if epoch <= 0 or epoch - st.last_decision < cfg.patience:
@@ -75,12 +83,12 @@ class PaperRule(RuleController):
     def _silhouette_rising(self, history: History) -> bool:
         half = self.cfg.window // 2
         sil = [h.get("silhouette", math.nan) for h in history]
-        recent, before = finite_mean(sil[-half:]), finite_mean(sil[-2 * half:-half])
+        recent, before = finite_mean(sil[-half:]), finite_mean(sil[-2 * half : -half])
         return math.isfinite(recent) and math.isfinite(before) and recent > before
 
     def _votes(self, history: History) -> dict[str, bool]:
         # Authors: slopes over all_data[metric][-window:-1], the window-1 epochs before now.
-        span = history[-self.cfg.window:-1]
+        span = history[-self.cfg.window : -1]
         out: dict[str, bool] = {}
         for metric, direction in self.cfg.votes:
             s = slope([h.get(metric, math.nan) for h in span])

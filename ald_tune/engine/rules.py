@@ -12,7 +12,9 @@ from ald_tune.engine.rule_paper import PaperRule
 RULE_CLASSES: dict[str, type[RuleController]] = {"paper": PaperRule, "ald-tune": ALDTuneRule}
 
 
-def make_controller(cfg: Any, fixed_n_z: int | None = None, epochs: int | None = None) -> Controller:
+def make_controller(
+    cfg: Any, fixed_n_z: int | None = None, epochs: int | None = None
+) -> Controller:
     """The controller a run needs: fixed for the grid, else the rule ``cfg.rule`` names
     (``epochs``: the run's budget, for the ``ald-tune`` rule's ``settle``)."""
     if fixed_n_z is not None:

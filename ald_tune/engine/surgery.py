@@ -10,16 +10,20 @@ them; ald-tune does not.)
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 
 @torch.no_grad()
-def remove_latent_units(mu_head: nn.Linear, logvar_head: nn.Linear, dec_in: nn.Linear,
-                        units: Sequence[int],
-                        optimizer: torch.optim.Optimizer | None = None) -> None:
+def remove_latent_units(
+    mu_head: nn.Linear,
+    logvar_head: nn.Linear,
+    dec_in: nn.Linear,
+    units: Sequence[int],
+    optimizer: torch.optim.Optimizer | None = None,
+) -> None:
     """Remove latent units from both heads and the decoder's first layer, in place.
 
     Args:
@@ -58,5 +62,7 @@ def _resize(layer: nn.Linear, name: str, cut, optimizer) -> None:
         group["params"] = [new if p is old else p for p in group["params"]]
     state = optimizer.state.pop(old, None)
     if state is not None:
-        optimizer.state[new] = {k: cut(v).clone() if torch.is_tensor(v) and v.shape == old.shape
-                                else v for k, v in state.items()}
+        optimizer.state[new] = {
+            k: cut(v).clone() if torch.is_tensor(v) and v.shape == old.shape else v
+            for k, v in state.items()
+        }

@@ -18,20 +18,21 @@ noise, same decisions).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 
 from ald_tune._version import __version__
-from ald_tune.engine.callbacks import Cadence, Callback, CallbackList
 from ald_tune.config.schema import Config, check_ald_schedule
-from ald_tune.engine.controller import Decision
-from ald_tune.engine.rules import make_controller
 from ald_tune.data.datasets import ImageData, load_dataset, train_val_split
-from ald_tune.engine.evaluate import Evaluator, check_eval_sizes
 from ald_tune.engine.artifacts import image_grids, save_run_outputs
+from ald_tune.engine.callbacks import Cadence, Callback, CallbackList
+from ald_tune.engine.controller import Decision
+from ald_tune.engine.evaluate import Evaluator, check_eval_sizes
 from ald_tune.engine.model import build_model, make_optimizer
+from ald_tune.engine.rules import make_controller
 from ald_tune.errors import ConfigError
 
 
@@ -61,12 +62,17 @@ class EpochResult:
     def line(self) -> str:
         """The per-epoch console line."""
         r = self.record
-        text = (f"epoch {self.epoch:4d}  n_z {r['n_z']:3d}  recon {r['recon_loss']:8.3f}  "
-                f"fid_gen {r['fid_gen']:8.3f}  fid_recon {r['fid_recon']:8.3f}  "
-                f"sil {r['silhouette']:6.3f}  | ")
+        text = (
+            f"epoch {self.epoch:4d}  n_z {r['n_z']:3d}  recon {r['recon_loss']:8.3f}  "
+            f"fid_gen {r['fid_gen']:8.3f}  fid_recon {r['fid_recon']:8.3f}  "
+            f"sil {r['silhouette']:6.3f}  | "
+        )
         d = self.decision
-        act = f"remove {d.n_remove} -> n_z {self.n_z_next}" if d.n_remove else (
-            "STOP" if d.stop else "keep")
+        act = (
+            f"remove {d.n_remove} -> n_z {self.n_z_next}"
+            if d.n_remove
+            else ("STOP" if d.stop else "keep")
+        )
         return text + f"{act}: {d.reason}"
 
 
@@ -74,8 +80,10 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("The 'device' parameter of TrainConfig is 'cuda' but no CUDA device "
-                          "is available. Fix: use train.device=auto or cpu.")
+        raise ConfigError(
+            "The 'device' parameter of TrainConfig is 'cuda' but no CUDA device "
+            "is available. Fix: use train.device=auto or cpu."
+        )
     return torch.device(name)
 
 
@@ -89,6 +97,7 @@ def load_splits(cfg: Config) -> tuple[ImageData, ImageData]:
 class EpochIterator:
     """What every trainer shares: an iterator of epochs over ``run_epoch``."""
 
+    cfg: Config
     history: list[dict[str, Any]]
     fixed_n_z: int | None
     done: bool
@@ -108,8 +117,13 @@ class EpochIterator:
         while not self.done:
             yield self.run_epoch()
 
-    def fit(self, callbacks: Sequence[Callback] = (), cadence: Cadence | None = None, *,
-            stop_on: tuple[type[BaseException], ...] = ()) -> None:
+    def fit(
+        self,
+        callbacks: Sequence[Callback] = (),
+        cadence: Cadence | None = None,
+        *,
+        stop_on: tuple[type[BaseException], ...] = (),
+    ) -> None:
         """Train to the end, calling ``callbacks`` each epoch (see
         :mod:`ald_tune.engine.callbacks` for the order).
 
@@ -129,15 +143,16 @@ class EpochIterator:
         status = "FINISHED"
         try:
             for result in self:
-                result.checkpoint_due = cadence.checkpoint_due(result.epoch, result.done,
-                                                               cadence.clock() - last)
+                result.checkpoint_due = cadence.checkpoint_due(
+                    result.epoch, result.done, cadence.clock() - last
+                )
                 if cbs.wants_images and cadence.images_due(result.epoch, result.done):
                     result.images = self.images()
                 cbs.on_epoch_end(self, result)
                 if result.checkpoint_due:
                     cbs.on_checkpoint(self, result)
                     last = cadence.clock()
-        except (KeyboardInterrupt, SystemExit, *stop_on):
+        except (KeyboardInterrupt, SystemExit, *stop_on):  # type: ignore[misc]
             status = "KILLED"
             raise
         except BaseException:
@@ -167,8 +182,14 @@ class Trainer(EpochIterator):
         ConfigError, DataError: bad configuration or data, before any training.
     """
 
-    def __init__(self, cfg: Config, *, fixed_n_z: int | None = None,
-                 splits: tuple[ImageData, ImageData] | None = None, controller=None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        fixed_n_z: int | None = None,
+        splits: tuple[ImageData, ImageData] | None = None,
+        controller=None,
+    ) -> None:
         self.cfg, self.fixed_n_z = cfg, fixed_n_z
         if fixed_n_z is None and controller is None:
             check_ald_schedule(cfg)
@@ -176,8 +197,9 @@ class Trainer(EpochIterator):
             torch.set_num_threads(cfg.train.threads)
         self.device = resolve_device(cfg.train.device)
         self.train_data, self.val_data = splits or load_splits(cfg)
-        self.evaluator = Evaluator(cfg.eval, self.train_data, self.val_data, cfg.train.seed,
-                                   self.device)
+        self.evaluator = Evaluator(
+            cfg.eval, self.train_data, self.val_data, cfg.train.seed, self.device
+        )
         torch.manual_seed(cfg.train.seed)
         n_z = fixed_n_z if fixed_n_z is not None else cfg.ald.n_z_init
         self.model = build_model(cfg.model, self.train_data.image_shape, n_z).to(self.device)
@@ -214,13 +236,22 @@ class Trainer(EpochIterator):
         t1 = time.perf_counter()
         record, unit_kl = self.evaluator(self.model, epoch)
         t2 = time.perf_counter()
-        record = {"epoch": epoch, "n_z": n_z, "train_loss": train_loss, **record,
-                  "train_time_s": t1 - t0, "eval_time_s": t2 - t1,
-                  "cpu_time_s": time.process_time() - cpu0}
+        record = {
+            "epoch": epoch,
+            "n_z": n_z,
+            "train_loss": train_loss,
+            **record,
+            "train_time_s": t1 - t0,
+            "eval_time_s": t2 - t1,
+            "cpu_time_s": time.process_time() - cpu0,
+        }
         self.history.append(record)
         decision = self.controller.decide(
-            self.history, n_z, unit_kl,
-            probe=lambda units: self.evaluator.removal_cost(self.model, units))
+            self.history,
+            n_z,
+            unit_kl,
+            probe=lambda units: self.evaluator.removal_cost(self.model, units),
+        )
         if decision.units:
             self.model.remove_units(decision.units, self.optimizer)
         self.decisions.append({"epoch": epoch, "n_z": n_z, **decision.to_dict()})
@@ -228,8 +259,9 @@ class Trainer(EpochIterator):
         self.timing["train_s"] += t1 - t0
         self.timing["eval_s"] += t2 - t1
         self.timing["wall_s"] += time.perf_counter() - t0
-        return EpochResult(epoch, record, decision, self.model.n_z, self.done,
-                           self.evaluator.fid_extractor)
+        return EpochResult(
+            epoch, record, decision, self.model.n_z, self.done, self.evaluator.fid_extractor
+        )
 
     def _train_one_epoch(self, epoch: int) -> float:
         self.model.train()
@@ -240,8 +272,10 @@ class Trainer(EpochIterator):
             loss, _, _ = self.model.loss(self.train_x[idx], self.cfg.train.beta)
             if not torch.isfinite(loss):
                 raise TrainingDivergedError(
-                    f"loss became {loss.item()} at epoch {epoch}, batch {b} (n_z={self.model.n_z}). "
-                    "The last good checkpoint is kept. Fix: lower train.lr or train.beta.")
+                    f"loss became {loss.item()} at epoch {epoch}, batch {b} "
+                    f"(n_z={self.model.n_z}). "
+                    "The last good checkpoint is kept. Fix: lower train.lr or train.beta."
+                )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -251,7 +285,8 @@ class Trainer(EpochIterator):
         if bad:
             raise TrainingDivergedError(
                 f"weights became non-finite at epoch {epoch} ({bad[0]}, n_z={self.model.n_z}). "
-                "The last good checkpoint is kept. Fix: lower train.lr or train.beta.")
+                "The last good checkpoint is kept. Fix: lower train.lr or train.beta."
+            )
         return total / n
 
     # -- checkpoint ---------------------------------------------------------------------
@@ -261,17 +296,25 @@ class Trainer(EpochIterator):
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {
-            "config": self.cfg.to_dict(), "fixed_n_z": self.fixed_n_z, "n_z": self.model.n_z,
-            "image_shape": list(self.train_data.image_shape), "epoch": self.epoch - 1,
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "controller": self.controller.state_dict(), "history": list(self.history),
-            "decisions": list(self.decisions), "rng": rng, "timing": dict(self.timing),
-            "done": self.done, "tracking_run_id": self.tracking_run_id,
+            "config": self.cfg.to_dict(),
+            "fixed_n_z": self.fixed_n_z,
+            "n_z": self.model.n_z,
+            "image_shape": list(self.train_data.image_shape),
+            "epoch": self.epoch - 1,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "controller": self.controller.state_dict(),
+            "history": list(self.history),
+            "decisions": list(self.decisions),
+            "rng": rng,
+            "timing": dict(self.timing),
+            "done": self.done,
+            "tracking_run_id": self.tracking_run_id,
             "package_version": __version__,
         }
 
     @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any], *, splits=None, controller=None) -> "Trainer":
+    def from_checkpoint(cls, ckpt: dict[str, Any], *, splits=None, controller=None) -> Trainer:
         """Rebuild a trainer from :meth:`checkpoint`'s dict: the model at the stored n_z first."""
         cfg = Config.from_dict(ckpt["config"], source="checkpoint config")
         self = cls(cfg, fixed_n_z=ckpt["fixed_n_z"], splits=splits, controller=controller)
@@ -297,16 +340,24 @@ class Trainer(EpochIterator):
         """The content of ``history.json``."""
         stop = next((d["epoch"] for d in self.decisions if d["stop"]), None)
         return {
-            "mode": self.mode, "package_version": __version__, "config": self.cfg.to_dict(),
-            "fixed_n_z": self.fixed_n_z, "final_n_z": self.model.n_z, "stop_epoch": stop,
+            "mode": self.mode,
+            "package_version": __version__,
+            "config": self.cfg.to_dict(),
+            "fixed_n_z": self.fixed_n_z,
+            "final_n_z": self.model.n_z,
+            "stop_epoch": stop,
             "floor_reached": self.controller.floor_reached,
-            "fid_extractor": self.evaluator.fid_extractor, "device": str(self.device),
-            "trial_epochs": len(self.history), "wall_time_s": self.timing["wall_s"],
-            "train_time_s": self.timing["train_s"], "eval_time_s": self.timing["eval_s"],
-            "epochs": self.history, "decisions": self.decisions,
+            "fid_extractor": self.evaluator.fid_extractor,
+            "device": str(self.device),
+            "trial_epochs": len(self.history),
+            "wall_time_s": self.timing["wall_s"],
+            "train_time_s": self.timing["train_s"],
+            "eval_time_s": self.timing["eval_s"],
+            "epochs": self.history,
+            "decisions": self.decisions,
         }
 
-    def images(self, n: int = 64) -> dict[str, "torch.Tensor"]:
+    def images(self, n: int = 64) -> dict[str, torch.Tensor]:
         """Sample and reconstruction grids as (H, W, C) uint8 tensors."""
         return image_grids(self.model, self.val_data.x, n, self.cfg.train.seed)
 
@@ -323,9 +374,15 @@ def epoch_metrics(result: EpochResult, trainer: Any) -> dict[str, Any]:
     """
     d = result.decision
     out = {k: v for k, v in result.record.items() if v is not None}
-    out.update(n_z_next=result.n_z_next, removed=d.n_remove, stop=d.stop, run_over=result.done,
-               stopped=trainer.controller.stopped, decision=d.reason,
-               fid_extractor=result.fid_extractor)
+    out.update(
+        n_z_next=result.n_z_next,
+        removed=d.n_remove,
+        stop=d.stop,
+        run_over=result.done,
+        stopped=trainer.controller.stopped,
+        decision=d.reason,
+        fid_extractor=result.fid_extractor,
+    )
     if result.done:
         out["final_n_z"] = trainer.model.n_z
     return out

@@ -14,7 +14,8 @@ are defined in :mod:`ald_tune.report.criterion`; the numbers read from each tria
 **Cost**: trial-epochs (epochs run, summed over trials), CPU-seconds (the sum of
 per-epoch ``cpu_time_s``; for trials without it, trial time x
 ``tune.cpus_per_trial``), GPU-seconds (trial time x ``tune.gpus_per_trial``; a
-trial's time is its epochs' training and evaluation seconds) and the sweep's wall time. Every trial that ran counts, errored ones included.
+trial's time is its epochs' training and evaluation seconds) and the sweep's wall time.
+Every trial that ran counts, errored ones included.
 Speed-ups are grid / ALD; per ALD seed it is grid / (ALD / n_ald_trials), since
 one ALD run is one seed.
 
@@ -30,26 +31,40 @@ import csv
 import json
 import math
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from ald_tune.report.criterion import criterion, grid_rows, in_region, mean_rank, optima
-from ald_tune.report.numbers import NAN, clean, last, mean, num, ratio, std, trial_cost
-from ald_tune.sweeps.results import TrialRecord
 from ald_tune.config.vocabulary import COLUMNS, CRITERION, CURVES, RANKED
-from ald_tune.report.tables import markdown_text
+from ald_tune.report.criterion import criterion, grid_rows, in_region, mean_rank, optima
 from ald_tune.report.figures import plot_ald_vs_epoch, plot_cost_vs_distance, plot_metrics_vs_nz
+from ald_tune.report.numbers import NAN, clean, last, mean, num, ratio, std, trial_cost
+from ald_tune.report.tables import markdown_text
+from ald_tune.sweeps.results import TrialRecord
 
-FILES = ("comparison.json", "comparison.csv", "comparison.md", "fig_metrics_vs_nz.png",
-         "fig_ald_vs_epoch.png", "fig_cost_vs_distance.png")
+FILES = (
+    "comparison.json",
+    "comparison.csv",
+    "comparison.md",
+    "fig_metrics_vs_nz.png",
+    "fig_ald_vs_epoch.png",
+    "fig_cost_vs_distance.png",
+)
 
 
 # ---------------------------------------------------------------- the report
-def build_report(grid: list[TrialRecord], ald: list[TrialRecord], *,
-                 asha: list[TrialRecord] | None = None, fixed: list[TrialRecord] | None = None,
-                 wall: dict[str, float] | None = None, dataset: str = "", rule: str | None = None,
-                 metric: str = "neg_elbo",
-                 criterion_metrics: Sequence[str] = ("recon_loss", "fid_gen", "fid_recon"),
-                 rel_floor: float = 0.02) -> dict[str, Any]:
+def build_report(
+    grid: list[TrialRecord],
+    ald: list[TrialRecord],
+    *,
+    asha: list[TrialRecord] | None = None,
+    fixed: list[TrialRecord] | None = None,
+    wall: dict[str, float] | None = None,
+    dataset: str = "",
+    rule: str | None = None,
+    metric: str = "neg_elbo",
+    criterion_metrics: Sequence[str] = ("recon_loss", "fid_gen", "fid_recon"),
+    rel_floor: float = 0.02,
+) -> dict[str, Any]:
     """Compare ALD's chosen n_z and cost against a grid over fixed n_z.
 
     Args:
@@ -79,43 +94,67 @@ def build_report(grid: list[TrialRecord], ald: list[TrialRecord], *,
     """
     bad = [m for m in criterion_metrics if m not in CRITERION]
     if bad or not criterion_metrics:
-        raise ValueError(f"criterion_metrics must be a non-empty subset of {sorted(CRITERION)}. "
-                         f"Got {list(criterion_metrics)!r} instead.")
+        raise ValueError(
+            f"criterion_metrics must be a non-empty subset of {sorted(CRITERION)}. "
+            f"Got {list(criterion_metrics)!r} instead."
+        )
     if not (isinstance(rel_floor, (int, float)) and 0 <= rel_floor < 1):
         raise ValueError(f"rel_floor must be a float in [0, 1). Got {rel_floor!r} instead.")
     g_ok, a_ok = [t for t in grid if t.finished], [t for t in ald if t.finished]
     for name, trials, kept in (("grid", grid, g_ok), ("ALD", ald, a_ok)):
         if not kept:
-            raise ValueError(f"no finished {name} trials to compare ({len(trials)} given, "
-                             f"{len(trials) - len(kept)} errored). Fix: run the {name.lower()} "
-                             "sweep, or pass its experiment/sweep name.")
+            raise ValueError(
+                f"no finished {name} trials to compare ({len(trials)} given, "
+                f"{len(trials) - len(kept)} errored). Fix: run the {name.lower()} "
+                "sweep, or pass its experiment/sweep name."
+            )
     rows = grid_rows(g_ok)
     crit = criterion(rows, g_ok, list(criterion_metrics), rel_floor)
-    grid_sec = {"n_trials": len(grid), "n_errored": len(grid) - len(g_ok), "rows": rows,
-                "n_seeds": len({t.seed for t in g_ok}),
-                "optimum_by_metric": optima(rows), "mean_rank_nz": mean_rank(rows)}
+    grid_sec = {
+        "n_trials": len(grid),
+        "n_errored": len(grid) - len(g_ok),
+        "rows": rows,
+        "n_seeds": len({t.seed for t in g_ok}),
+        "optimum_by_metric": optima(rows),
+        "mean_rank_nz": mean_rank(rows),
+    }
     edge: Any = crit["plateau_edge"]
     rank_nz: Any = grid_sec["mean_rank_nz"]
-    opt: int | None = int(edge) if edge is not None else (
-        int(rank_nz) if rank_nz is not None else None)
+    opt: int | None = (
+        int(edge) if edge is not None else (int(rank_nz) if rank_nz is not None else None)
+    )
     crit["optimum_nz"] = opt
-    crit["optimum_rule"] = "plateau_edge" if crit["plateau_edge"] is not None else \
-        "mean_rank (no grid n_z is within tolerance on every criterion metric)"
+    crit["optimum_rule"] = (
+        "plateau_edge"
+        if crit["plateau_edge"] is not None
+        else "mean_rank (no grid n_z is within tolerance on every criterion metric)"
+    )
     ald_sec = _ald_section(a_ok, len(ald), rows, crit["best_region"], fixed or [], g_ok)
-    cost = {k: _cost(v, (wall or {}).get(k)) for k, v in
-            (("grid", grid), ("ald", ald), ("asha", asha)) if v}
-    report: dict[str, Any] = {"dataset": dataset, "rule": rule, "grid": grid_sec, "criterion": crit,
-              "ald": ald_sec, "vs": _versus(ald_sec, rows, opt), "cost": cost,
-              "speedup": _speedups(cost),
-              "curves": _curves(a_ok, _at_nz(fixed or [], opt) or _at_nz(g_ok, opt), opt)}
+    cost = {
+        k: _cost(v, (wall or {}).get(k))
+        for k, v in (("grid", grid), ("ald", ald), ("asha", asha))
+        if v
+    }
+    report: dict[str, Any] = {
+        "dataset": dataset,
+        "rule": rule,
+        "grid": grid_sec,
+        "criterion": crit,
+        "ald": ald_sec,
+        "vs": _versus(ald_sec, rows, opt),
+        "cost": cost,
+        "speedup": _speedups(cost),
+        "curves": _curves(a_ok, _at_nz(fixed or [], opt) or _at_nz(g_ok, opt), opt),
+    }
     report["methods"] = _methods(report, asha or [], metric, rows)
     report["recommendation"] = recommend(ald_sec["n_z"], rule, ald_sec["seeds"])
     report["headline"] = _headline(report)
     return clean(report)
 
 
-def recommend(n_zs: Sequence[int], rule: str | None = None,
-              seeds: Sequence[dict] = ()) -> dict[str, Any]:
+def recommend(
+    n_zs: Sequence[int], rule: str | None = None, seeds: Sequence[dict] = ()
+) -> dict[str, Any]:
     """One n_z from ALD's per-seed answers: their median, ties broken upward.
 
     With an even number of seeds the upper of the two middle values is taken: a
@@ -137,13 +176,21 @@ def recommend(n_zs: Sequence[int], rule: str | None = None,
     """
     values = [int(n) for n in n_zs]
     if not values:
-        return {"n_z": None, "rule": rule, "per_seed": [], "in_region": None,
-                "reason": "no finished ALD seed"}
+        return {
+            "n_z": None,
+            "rule": rule,
+            "per_seed": [],
+            "in_region": None,
+            "reason": "no finished ALD seed",
+        }
     ordered = sorted(values)
     pick = ordered[len(ordered) // 2]
-    how = ("the only seed's final n_z" if len(values) == 1 else
-           f"the median of the {len(values)} seeds' final n_z" +
-           (", ties broken upward" if len(values) % 2 == 0 else ""))
+    how = (
+        "the only seed's final n_z"
+        if len(values) == 1
+        else f"the median of the {len(values)} seeds' final n_z"
+        + (", ties broken upward" if len(values) % 2 == 0 else "")
+    )
     inside = next((s.get("in_region") for s in seeds if s.get("n_z") == pick), None)
     return {"n_z": pick, "rule": rule, "per_seed": values, "in_region": inside, "reason": how}
 
@@ -159,8 +206,14 @@ def _distance(nz: int, grid_nz: list[int], region: list[int]) -> tuple[bool, int
     return inside, near, 0 if inside else (abs(nz - near) if near is not None else None)
 
 
-def _ald_section(trials: list[TrialRecord], n_all: int, rows: list[dict], region: list[int],
-                 fixed: list[TrialRecord], grid: list[TrialRecord]) -> dict:
+def _ald_section(
+    trials: list[TrialRecord],
+    n_all: int,
+    rows: list[dict],
+    region: list[int],
+    fixed: list[TrialRecord],
+    grid: list[TrialRecord],
+) -> dict:
     grid_nz = [r["n_z"] for r in rows]
     seeds: list[dict[str, Any]] = []
     for t in sorted(trials, key=lambda t: (num(t.seed), str(t.trial_id))):
@@ -168,18 +221,35 @@ def _ald_section(trials: list[TrialRecord], n_all: int, rows: list[dict], region
         nz = int(nz if math.isfinite(nz) else last(t, "n_z"))
         inside, near, dist = _distance(nz, grid_nz, region)
         ref, src = (_at_nz(fixed, nz), "fixed") if _at_nz(fixed, nz) else (_at_nz(grid, nz), "grid")
-        seeds.append({"seed": t.seed, "trial_id": t.trial_id, "n_z": nz, "in_region": inside,
-                      "nearest_region_nz": near, "distance": dist, "epochs": t.epochs,
-                      "cpu_s": trial_cost(t)[0], **{m: last(t, m) for m in COLUMNS},
-                      "fixed_source": src if ref else "not run",
-                      "fixed": {m: mean(last(f, m) for f in ref) for m in COLUMNS} if ref else None})
+        seeds.append(
+            {
+                "seed": t.seed,
+                "trial_id": t.trial_id,
+                "n_z": nz,
+                "in_region": inside,
+                "nearest_region_nz": near,
+                "distance": dist,
+                "epochs": t.epochs,
+                "cpu_s": trial_cost(t)[0],
+                **{m: last(t, m) for m in COLUMNS},
+                "fixed_source": src if ref else "not run",
+                "fixed": {m: mean(last(f, m) for f in ref) for m in COLUMNS} if ref else None,
+            }
+        )
     nzs = [s["n_z"] for s in seeds]
     dists = [int(s["distance"]) for s in seeds if s["distance"] is not None]
-    return {"n_trials": n_all, "n_errored": n_all - len(trials), "seeds": seeds, "n_z": nzs,
-            "n_z_mean": mean(nzs), "n_z_std": std(nzs) if len(nzs) > 1 else 0.0,
-            "n_in_region": sum(s["in_region"] for s in seeds),
-            "distance_mean": mean(dists), "distance_max": max(dists) if dists else None,
-            "final": {m: mean(s[m] for s in seeds) for m in COLUMNS}}
+    return {
+        "n_trials": n_all,
+        "n_errored": n_all - len(trials),
+        "seeds": seeds,
+        "n_z": nzs,
+        "n_z_mean": mean(nzs),
+        "n_z_std": std(nzs) if len(nzs) > 1 else 0.0,
+        "n_in_region": sum(s["in_region"] for s in seeds),
+        "distance_mean": mean(dists),
+        "distance_max": max(dists) if dists else None,
+        "final": {m: mean(s[m] for s in seeds) for m in COLUMNS},
+    }
 
 
 def _versus(ald: dict, rows: list[dict], opt: int | None) -> dict:
@@ -191,20 +261,30 @@ def _versus(ald: dict, rows: list[dict], opt: int | None) -> dict:
         a = ald["final"][m]
         g = orow[m] if orow else NAN
         f = mean(s["fixed"][m] for s in with_fixed) if with_fixed else NAN
-        metrics[m] = {"ald": a, "grid_optimum": g, "fixed_at_ald_nz": f,
-                      "ald_minus_optimum": a - g, "ald_minus_fixed": a - f,
-                      "ald_vs_optimum_rel": ratio(a - g, abs(g)) if g else NAN}
+        metrics[m] = {
+            "ald": a,
+            "grid_optimum": g,
+            "fixed_at_ald_nz": f,
+            "ald_minus_optimum": a - g,
+            "ald_minus_fixed": a - f,
+            "ald_vs_optimum_rel": ratio(a - g, abs(g)) if g else NAN,
+        }
     return out
 
 
 def _cost(trials: list[TrialRecord], wall: Any) -> dict:
     costs = [trial_cost(t) for t in trials]
-    return {"n_trials": len(trials), "n_errored": sum(t.errored for t in trials),
-            "n_stopped": sum(t.status == "STOPPED" for t in trials),
-            "trial_epochs": sum(t.epochs for t in trials),
-            "cpu_s": sum(c[0] for c in costs), "gpu_s": sum(c[1] for c in costs),
-            "cpu_source": sorted({c[2] for c in costs}), "wall_s": num(wall),
-            "nodes": sorted({n for t in trials for n in t.nodes})}
+    return {
+        "n_trials": len(trials),
+        "n_errored": sum(t.errored for t in trials),
+        "n_stopped": sum(t.status == "STOPPED" for t in trials),
+        "trial_epochs": sum(t.epochs for t in trials),
+        "cpu_s": sum(c[0] for c in costs),
+        "gpu_s": sum(c[1] for c in costs),
+        "cpu_source": sorted({c[2] for c in costs}),
+        "wall_s": num(wall),
+        "nodes": sorted({n for t in trials for n in t.nodes}),
+    }
 
 
 def _speedups(cost: dict) -> dict:
@@ -213,10 +293,12 @@ def _speedups(cost: dict) -> dict:
     for base in ("grid", "asha"):
         if base in cost:
             b = cost[base]
-            out[base] = {"compute": ratio(b["cpu_s"], ald["cpu_s"]),
-                         "compute_per_seed": ratio(b["cpu_s"], ald["cpu_s"] / ald["n_trials"]),
-                         "trial_epochs": ratio(b["trial_epochs"], ald["trial_epochs"]),
-                         "wall": ratio(b["wall_s"], ald["wall_s"])}
+            out[base] = {
+                "compute": ratio(b["cpu_s"], ald["cpu_s"]),
+                "compute_per_seed": ratio(b["cpu_s"], ald["cpu_s"] / ald["n_trials"]),
+                "trial_epochs": ratio(b["trial_epochs"], ald["trial_epochs"]),
+                "wall": ratio(b["wall_s"], ald["wall_s"]),
+            }
     return out
 
 
@@ -236,41 +318,76 @@ def _methods(r: dict, asha: list[TrialRecord], metric: str, rows: list[dict]) ->
     grid_nz, region = [x["n_z"] for x in rows], r["criterion"]["best_region"]
     cost, out = r["cost"], []
     g = cost["grid"]
-    out.append({"method": "grid", "n_z": r["criterion"]["optimum_nz"], "in_region": bool(region),
-                "distance": 0 if region else None, "cpu_s": g["cpu_s"],
-                "trial_epochs": g["trial_epochs"], "runs": g["n_trials"]})
+    out.append(
+        {
+            "method": "grid",
+            "n_z": r["criterion"]["optimum_nz"],
+            "in_region": bool(region),
+            "distance": 0 if region else None,
+            "cpu_s": g["cpu_s"],
+            "trial_epochs": g["trial_epochs"],
+            "runs": g["n_trials"],
+        }
+    )
     if "asha" in cost:
         nz = _asha_answer(asha, metric)
         inside, _, dist = _distance(nz, grid_nz, region) if nz is not None else (None, None, None)
-        out.append({"method": "grid + ASHA", "n_z": nz, "in_region": inside, "distance": dist,
-                    "cpu_s": cost["asha"]["cpu_s"], "trial_epochs": cost["asha"]["trial_epochs"],
-                    "runs": cost["asha"]["n_trials"], "metric": metric})
+        out.append(
+            {
+                "method": "grid + ASHA",
+                "n_z": nz,
+                "in_region": inside,
+                "distance": dist,
+                "cpu_s": cost["asha"]["cpu_s"],
+                "trial_epochs": cost["asha"]["trial_epochs"],
+                "runs": cost["asha"]["n_trials"],
+                "metric": metric,
+            }
+        )
     a, n = r["ald"], max(1, cost["ald"]["n_trials"])
-    out.append({"method": f"ALD ({r['rule']})" if r.get("rule") else "ALD",
-                "n_z": a["n_z"], "in_region": a["n_in_region"] == len(a["seeds"]),
-                "distance": a["distance_mean"], "cpu_s": cost["ald"]["cpu_s"] / n,
-                "trial_epochs": cost["ald"]["trial_epochs"] / n, "runs": 1})
+    out.append(
+        {
+            "method": f"ALD ({r['rule']})" if r.get("rule") else "ALD",
+            "n_z": a["n_z"],
+            "in_region": a["n_in_region"] == len(a["seeds"]),
+            "distance": a["distance_mean"],
+            "cpu_s": cost["ald"]["cpu_s"] / n,
+            "trial_epochs": cost["ald"]["trial_epochs"] / n,
+            "runs": 1,
+        }
+    )
     return out
 
 
 def _curves(ald: list[TrialRecord], fixed: list[TrialRecord], opt: int | None) -> dict:
     def curve(t: TrialRecord) -> dict:
-        return {"seed": t.seed, "epoch": [int(num(h.get("epoch", i)))
-                                          for i, h in enumerate(t.history)],
-                **{k: [num(h.get(k)) for h in t.history] for k in CURVES}}
-    return {"ald": [curve(t) for t in ald], "fixed_optimum": [curve(t) for t in fixed],
-            "fixed_optimum_nz": opt}
+        return {
+            "seed": t.seed,
+            "epoch": [int(num(h.get("epoch", i))) for i, h in enumerate(t.history)],
+            **{k: [num(h.get(k)) for h in t.history] for k in CURVES},
+        }
+
+    return {
+        "ald": [curve(t) for t in ald],
+        "fixed_optimum": [curve(t) for t in fixed],
+        "fixed_optimum_nz": opt,
+    }
 
 
 def _headline(r: dict) -> dict:
     s, c, a = r["speedup"], r["criterion"], r["ald"]
-    h = {"grid_plateau_nz": c["plateau_edge"], "grid_optimum_nz": c["optimum_nz"],
-         "grid_mean_rank_nz": r["grid"]["mean_rank_nz"], "grid_region_min": min(
-             c["best_region"], default=None), "grid_region_max": max(c["best_region"], default=None),
-         "ald_nz_mean": a["n_z_mean"], "ald_nz_std": a["n_z_std"],
-         "ald_in_region_fraction": a["n_in_region"] / max(1, len(a["seeds"])),
-         "ald_distance_mean": a["distance_mean"],
-         "recommended_nz": r["recommendation"]["n_z"]}
+    h = {
+        "grid_plateau_nz": c["plateau_edge"],
+        "grid_optimum_nz": c["optimum_nz"],
+        "grid_mean_rank_nz": r["grid"]["mean_rank_nz"],
+        "grid_region_min": min(c["best_region"], default=None),
+        "grid_region_max": max(c["best_region"], default=None),
+        "ald_nz_mean": a["n_z_mean"],
+        "ald_nz_std": a["n_z_std"],
+        "ald_in_region_fraction": a["n_in_region"] / max(1, len(a["seeds"])),
+        "ald_distance_mean": a["distance_mean"],
+        "recommended_nz": r["recommendation"]["n_z"],
+    }
     for base, tag in (("grid", ""), ("asha", "_vs_asha")):
         for k, v in s.get(base, {}).items():
             h[f"speedup_{k}{tag}"] = v
@@ -293,8 +410,12 @@ def write_report(report: dict, out_dir: str) -> dict[str, str]:
 
     out_dir = os.path.abspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    paths = dict(zip(("json", "csv", "md", "fig_metrics", "fig_epochs", "fig_cost"),
-                     (os.path.join(out_dir, f) for f in FILES)))
+    paths = dict(
+        zip(
+            ("json", "csv", "md", "fig_metrics", "fig_epochs", "fig_cost"),
+            (os.path.join(out_dir, f) for f in FILES),
+        )
+    )
     with open(paths["json"], "w", encoding="utf-8") as fh:
         json.dump(report, fh, indent=1, allow_nan=False)
     _write_csv(report, paths["csv"])
@@ -307,8 +428,18 @@ def write_report(report: dict, out_dir: str) -> dict[str, str]:
 
 
 def _write_csv(report: dict, path: str) -> None:
-    head = ["method", "n_z", "seed", "n_seeds", *COLUMNS, "mean_rank", "in_region", "distance",
-            "epochs", "cpu_s"]
+    head = [
+        "method",
+        "n_z",
+        "seed",
+        "n_seeds",
+        *COLUMNS,
+        "mean_rank",
+        "in_region",
+        "distance",
+        "epochs",
+        "cpu_s",
+    ]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, head, extrasaction="ignore", restval="")
         w.writeheader()

@@ -33,7 +33,7 @@ from ald_tune.tracking.store import client
 
 RULES_FILE = "rules.md"
 RECOMMENDATION_FILE = "recommendation.json"
-ALD_PARENT_TAG = "ald_tune.ald_parent."   # + rule, on the grid parent
+ALD_PARENT_TAG = "ald_tune.ald_parent."  # + rule, on the grid parent
 GRID_PARENT_TAG = "ald_tune.grid_parent"  # on the other sweeps' parents
 RECOMMENDED_TAG = "ald_tune.recommended_n_z"
 RECOMMENDED_METRIC = "recommended_n_z"
@@ -71,14 +71,21 @@ class Comparison:
         """The key of the main ALD sweep (the configured rule: its report comes first)."""
         return next(iter(self.alds))
 
-    def build(self, **kwargs: Any) -> "Comparison":
+    def build(self, **kwargs: Any) -> Comparison:
         """One report per ALD sweep against the grid (``kwargs`` go to ``build_report``)."""
         wall = {"grid": self.grid.wall_s, **({"asha": self.asha.wall_s} if self.asha else {})}
         for key, ald in self.alds.items():
             self.reports[key] = build_report(
-                self.grid.trials, ald.trials, asha=self.asha.trials if self.asha else None,
-                fixed=self.fixed.trials if self.fixed else None, wall={**wall, "ald": ald.wall_s},
-                dataset=self.dataset, rule=ald.kind.rule, metric=self.metric, **kwargs)
+                self.grid.trials,
+                ald.trials,
+                asha=self.asha.trials if self.asha else None,
+                fixed=self.fixed.trials if self.fixed else None,
+                wall={**wall, "ald": ald.wall_s},
+                dataset=self.dataset,
+                rule=ald.kind.rule,
+                metric=self.metric,
+                **kwargs,
+            )
         return self
 
     @property
@@ -95,16 +102,21 @@ class Comparison:
         """Write every report, the rules table and the cost figure; returns the paths
         per key, plus ``"comparison"`` for the files about all rules."""
         out = os.path.abspath(out)
-        paths = {key: write_report(rep, os.path.join(out, self.folder(key)))
-                 for key, rep in self.reports.items()}
+        paths = {
+            key: write_report(rep, os.path.join(out, self.folder(key)))
+            for key, rep in self.reports.items()
+        }
         top = write_report(self.reports[self.main], out)
         plot_cost_vs_distance(list(self.reports.values()), top["fig_cost"])
         with open(os.path.join(out, RULES_FILE), "w", encoding="utf-8") as fh:
             fh.write(side_by_side(self.reports) + "\n")
         with open(os.path.join(out, RECOMMENDATION_FILE), "w", encoding="utf-8") as fh:
             json.dump(self.recommendation, fh, indent=1)
-        paths["comparison"] = {**top, "rules": os.path.join(out, RULES_FILE),
-                               "recommendation": os.path.join(out, RECOMMENDATION_FILE)}
+        paths["comparison"] = {
+            **top,
+            "rules": os.path.join(out, RULES_FILE),
+            "recommendation": os.path.join(out, RECOMMENDATION_FILE),
+        }
         return paths
 
 
@@ -121,16 +133,20 @@ def recommendation_text(rec: dict[str, Any]) -> str:
     """One line: the recommended n_z, the rule, the per-seed values and why."""
     if rec.get("n_z") is None:
         return f"recommended n_z: none ({rec.get('reason')})"
-    where = {True: "; inside the grid's best region", False: "; outside the grid's best region",
-             None: ""}[rec.get("in_region")]
-    return (f"recommended n_z = {rec['n_z']} (rule {rec.get('rule')!r}, per seed "
-            f"{rec['per_seed']}: {rec['reason']}{where})")
+    where = {
+        True: "; inside the grid's best region",
+        False: "; outside the grid's best region",
+        None: "",
+    }[rec.get("in_region")]
+    return (
+        f"recommended n_z = {rec['n_z']} (rule {rec.get('rule')!r}, per seed "
+        f"{rec['per_seed']}: {rec['reason']}{where})"
+    )
 
 
 def log_comparison(uri: str, comp: Comparison, paths: dict[str, dict[str, str]]) -> None:
     """Each sweep's parent run gets what belongs to it (see the module docstring)."""
     from mlflow.entities import Metric
-
 
     c, now = client(uri), int(time.time() * 1000)
     grid_parent = comp.grid.parent_run_id
@@ -139,8 +155,11 @@ def log_comparison(uri: str, comp: Comparison, paths: dict[str, dict[str, str]])
         if not run_id:
             continue
         _log_files(c, run_id, paths[key].values())
-        nums = {f"report.{k}": v for k, v in rep["headline"].items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        nums = {
+            f"report.{k}": v
+            for k, v in rep["headline"].items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
         rec = rep["recommendation"]["n_z"]
         if rec is not None:
             nums[RECOMMENDED_METRIC] = rec
@@ -148,8 +167,11 @@ def log_comparison(uri: str, comp: Comparison, paths: dict[str, dict[str, str]])
         c.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in sorted(nums.items())])
         if grid_parent:
             c.set_tag(run_id, GRID_PARENT_TAG, grid_parent)
-            c.set_tag(grid_parent, ALD_PARENT_TAG + key.replace(" ", "_").replace("(", "")
-                      .replace(")", ""), run_id)
+            c.set_tag(
+                grid_parent,
+                ALD_PARENT_TAG + key.replace(" ", "_").replace("(", "").replace(")", ""),
+                run_id,
+            )
     if grid_parent:
         top = paths["comparison"]
         _log_files(c, grid_parent, [top["rules"], top["recommendation"], top["fig_cost"]])

@@ -49,9 +49,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ald_tune.config.vocabulary import COLUMNS, DIRECTIONS, RANKED
 from ald_tune.report.numbers import NAN, finite, last, mean, num, std, trial_cost
 from ald_tune.sweeps.results import TrialRecord
-from ald_tune.config.vocabulary import COLUMNS, DIRECTIONS, RANKED
 
 
 def grid_rows(trials: list[TrialRecord]) -> list[dict]:
@@ -60,8 +60,11 @@ def grid_rows(trials: list[TrialRecord]) -> list[dict]:
         by_nz.setdefault(t.nz, []).append(t)
     rows = []
     for nz in sorted(by_nz):
-        row: dict[str, Any] = {"n_z": nz, "n_seeds": len(by_nz[nz]),
-                               "seeds": sorted((t.seed for t in by_nz[nz]), key=num)}
+        row: dict[str, Any] = {
+            "n_z": nz,
+            "n_seeds": len(by_nz[nz]),
+            "seeds": sorted((t.seed for t in by_nz[nz]), key=num),
+        }
         for m in COLUMNS:
             vals = [last(t, m) for t in by_nz[nz]]
             row[m], row[m + "_std"], row[m + "_n"] = mean(vals), std(vals), len(finite(vals))
@@ -96,7 +99,7 @@ def mean_rank(rows: list[dict]) -> int | None:
             k = j
             while k + 1 < len(vals) and vals[k + 1][0] == vals[j][0]:
                 k += 1
-            for _, i in vals[j:k + 1]:
+            for _, i in vals[j : k + 1]:
                 rows[i]["ranks"][m] = (j + k) / 2 + 1
             j = k + 1
     for r in rows:
@@ -123,32 +126,51 @@ def epoch_noise(trials: list[TrialRecord], m: str) -> tuple[float, int]:
     return (math.sqrt(ss / dof / 2), dof) if dof else (0.0, 0)
 
 
-def criterion(rows: list[dict], grid: list[TrialRecord], metrics: list[str], rel_floor: float) -> dict:
+def criterion(
+    rows: list[dict], grid: list[TrialRecord], metrics: list[str], rel_floor: float
+) -> dict:
     tol: dict[str, dict] = {}
     for m in metrics:
         best_nz, top = best(rows, m)
         if best_nz is None:
-            raise ValueError(f"criterion metric {m!r} has no finite value in any grid trial. "
-                             f"Fix: drop it from criterion_metrics={metrics!r}.")
+            raise ValueError(
+                f"criterion metric {m!r} has no finite value in any grid trial. "
+                f"Fix: drop it from criterion_metrics={metrics!r}."
+            )
         dof = sum(r[m + "_n"] - 1 for r in rows if r[m + "_n"] >= 2)
         if dof > 0:
-            spread = math.sqrt(sum((r[m + "_n"] - 1) * r[m + "_std"] ** 2
-                                   for r in rows if r[m + "_n"] >= 2) / dof)
+            spread = math.sqrt(
+                sum((r[m + "_n"] - 1) * r[m + "_std"] ** 2 for r in rows if r[m + "_n"] >= 2) / dof
+            )
             source = f"grid seeds (pooled sd, {dof} dof)"
         else:
             spread, n = epoch_noise(grid, m)
-            source = (f"one grid seed: epoch-to-epoch noise of the last {NOISE_EPOCHS} epochs "
-                      f"({n} dof)") if n else "none (relative floor only)"
+            source = (
+                (f"one grid seed: epoch-to-epoch noise of the last {NOISE_EPOCHS} epochs ({n} dof)")
+                if n
+                else "none (relative floor only)"
+            )
         floor = rel_floor * abs(top)
-        tol[m] = {"best": top, "best_nz": best_nz, "spread": spread, "spread_source": source,
-                  "rel_floor": floor, "tolerance": max(floor, 2 * spread),
-                  "direction": DIRECTIONS[m]}
+        tol[m] = {
+            "best": top,
+            "best_nz": best_nz,
+            "spread": spread,
+            "spread_source": source,
+            "rel_floor": floor,
+            "tolerance": max(floor, 2 * spread),
+            "direction": DIRECTIONS[m],
+        }
     within = []
     for r in rows:
         r["within_tolerance"] = all(
-            math.isfinite(r[m]) and (r[m] <= t["best"] + t["tolerance"] if t["direction"] == "min"
-                                     else r[m] >= t["best"] - t["tolerance"])
-            for m, t in tol.items())
+            math.isfinite(r[m])
+            and (
+                r[m] <= t["best"] + t["tolerance"]
+                if t["direction"] == "min"
+                else r[m] >= t["best"] - t["tolerance"]
+            )
+            for m, t in tol.items()
+        )
         if r["within_tolerance"]:
             within.append(r["n_z"])
     # The plateau is one span: a grid n_z between two that are within tolerance is on it
@@ -156,9 +178,15 @@ def criterion(rows: list[dict], grid: list[TrialRecord], metrics: list[str], rel
     region = [r["n_z"] for r in rows if within and within[0] <= r["n_z"] <= within[-1]]
     for r in rows:
         r["in_region"] = r["n_z"] in region
-    return {"metrics": metrics, "rel_floor": rel_floor, "tolerances": tol,
-            "within_tolerance": within, "noise_holes": sorted(set(region) - set(within)),
-            "best_region": region, "plateau_edge": region[0] if region else None}
+    return {
+        "metrics": metrics,
+        "rel_floor": rel_floor,
+        "tolerances": tol,
+        "within_tolerance": within,
+        "noise_holes": sorted(set(region) - set(within)),
+        "best_region": region,
+        "plateau_edge": region[0] if region else None,
+    }
 
 
 def in_region(nz: int, grid_nz: list[int], region: list[int]) -> bool:

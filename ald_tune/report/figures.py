@@ -30,8 +30,10 @@ DPI = 150
 
 def _pyplot():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -63,22 +65,31 @@ def plot_metrics_vs_nz(r: dict, path: str) -> str:
         err = [_nan(x[key + "_std"]) if x[key + "_std"] is not None else fallback for x in rows]
         ax.errorbar(nz, mean, yerr=err, marker="o", capsize=3, label="grid (mean ± sd)")
         for lo, hi in _spans(nz, c["best_region"]):
-            ax.axvspan(lo / 1.08, hi * 1.08, color="tab:green", alpha=0.12, lw=0,
-                       label="best region" if lo == c["best_region"][0] else None)
+            ax.axvspan(
+                lo / 1.08,
+                hi * 1.08,
+                color="tab:green",
+                alpha=0.12,
+                lw=0,
+                label="best region" if lo == c["best_region"][0] else None,
+            )
         if tol:
             sign = 1 if tol["direction"] == "min" else -1
-            ax.axhline(tol["best"] + sign * tol["tolerance"], color="tab:green", ls=":",
-                       label="tolerance")
+            ax.axhline(
+                tol["best"] + sign * tol["tolerance"], color="tab:green", ls=":", label="tolerance"
+            )
         for i, s in enumerate(seeds):
-            ax.axvline(s["n_z"], color="tab:red", alpha=0.5, lw=1,
-                       label="ALD n_z" if i == 0 else None)
+            ax.axvline(
+                s["n_z"], color="tab:red", alpha=0.5, lw=1, label="ALD n_z" if i == 0 else None
+            )
             ax.plot([s["n_z"]], [_nan(s[key])], "x", color="tab:red")
         _nz_axis(ax, nz, [s["n_z"] for s in seeds])
         ax.set_ylabel(axis_label(key), fontsize=9)
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=8)
-    fig.suptitle(_title(r, f"metrics against n_z (plateau edge {c['plateau_edge']}, "
-                           "best region shaded)"))
+    fig.suptitle(
+        _title(r, f"metrics against n_z (plateau edge {c['plateau_edge']}, best region shaded)")
+    )
     return _save(fig, plt, path)
 
 
@@ -89,12 +100,21 @@ def plot_ald_vs_epoch(r: dict, path: str) -> str:
     fig, axes = plt.subplots(2, 3, figsize=(14, 8), sharex=True)
     for ax, key in zip(axes.flat, EPOCH_PANELS):
         for cv in curves["ald"]:
-            ax.plot(cv["epoch"], [_nan(v) for v in cv[key]], alpha=0.8,
-                    drawstyle="steps-post" if key == "n_z" else "default",
-                    label=f"ALD seed {cv['seed']}")
+            ax.plot(
+                cv["epoch"],
+                [_nan(v) for v in cv[key]],
+                alpha=0.8,
+                drawstyle="steps-post" if key == "n_z" else "default",
+                label=f"ALD seed {cv['seed']}",
+            )
         for i, cv in enumerate(curves["fixed_optimum"]):
-            ax.plot(cv["epoch"], [_nan(v) for v in cv[key]], "k--", alpha=0.7,
-                    label=f"fixed n_z={curves['fixed_optimum_nz']}" if i == 0 else None)
+            ax.plot(
+                cv["epoch"],
+                [_nan(v) for v in cv[key]],
+                "k--",
+                alpha=0.7,
+                label=f"fixed n_z={curves['fixed_optimum_nz']}" if i == 0 else None,
+            )
         ax.set_ylabel(axis_label(key), fontsize=9)
         ax.grid(alpha=0.3)
     for ax in axes[-1]:
@@ -116,15 +136,22 @@ def plot_cost_vs_distance(reports: list[dict], path: str) -> str:
         for m in r.get("methods", []):
             methods.setdefault(m["method"], m)  # the grid's is the same in every report
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-    for ax, key, label in ((axes[0], "cpu_s", "CPU-seconds per answer (log)"),
-                           (axes[1], "trial_epochs", "trial-epochs per answer (log)")):
+    for ax, key, label in (
+        (axes[0], "cpu_s", "CPU-seconds per answer (log)"),
+        (axes[1], "trial_epochs", "trial-epochs per answer (log)"),
+    ):
         for i, (name, m) in enumerate(methods.items()):
             x, y = _nan(m[key]), _nan(m["distance"])
             if not (math.isfinite(x) and x > 0 and math.isfinite(y)):
                 continue
             ax.scatter([x], [y], s=60, color=f"C{i}", label=name, zorder=3)
-            ax.annotate(f"{name}: n_z {m['n_z']}", (x, y), textcoords="offset points",
-                        xytext=(6, 6), fontsize=8)
+            ax.annotate(
+                f"{name}: n_z {m['n_z']}",
+                (x, y),
+                textcoords="offset points",
+                xytext=(6, 6),
+                fontsize=8,
+            )
         ax.set_xscale("log")
         ax.margins(x=0.25, y=0.1)
         ax.set_xlabel(label)
@@ -134,9 +161,11 @@ def plot_cost_vs_distance(reports: list[dict], path: str) -> str:
     axes[0].legend(fontsize=8)
     first = reports[0] if reports else {}
     rules = ", ".join(str(r.get("rule")) for r in reports if r.get("rule"))
-    fig.suptitle(f"{first.get('dataset') or 'dataset'}"
-                 f"{', rules ' + rules if rules else ''}: compute against distance to the "
-                 "grid's best region")
+    fig.suptitle(
+        f"{first.get('dataset') or 'dataset'}"
+        f"{', rules ' + rules if rules else ''}: compute against distance to the "
+        "grid's best region"
+    )
     return _save(fig, plt, path)
 
 

@@ -20,16 +20,34 @@ per-epoch history of the tracked metrics; each sweep's wall time is the sum of i
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from ald_tune.report.comparison import Comparison, log_comparison
+from ald_tune.config.kinds import (
+    COMPARE_TAG,
+    DATASET_TAG,
+    KINDS,
+    MAIN_RULE_TAG,
+    SWEEP_TAG,
+    SweepKind,
+)
 from ald_tune.errors import ConfigError
-from ald_tune.config.kinds import COMPARE_TAG, DATASET_TAG, KINDS, MAIN_RULE_TAG, SWEEP_TAG, SweepKind
-from ald_tune.sweeps.results import SweepRecord, TrialRecord, history_row, num, sort_trials
-from ald_tune.tracking.runs import COMPLETE_TAG, FINAL_NZ_TAG, NODES_TAG, PARENT_TAG, TRACKED_METRICS, TRIAL_TAG, WALL_METRIC, run_id_text, search_all
-from ald_tune.tracking.store import client, redact_uri
 from ald_tune.report.build import recommend
+from ald_tune.report.comparison import Comparison, log_comparison
+from ald_tune.sweeps.results import SweepRecord, TrialRecord, history_row, num, sort_trials
+from ald_tune.tracking.runs import (
+    COMPLETE_TAG,
+    FINAL_NZ_TAG,
+    NODES_TAG,
+    PARENT_TAG,
+    TRACKED_METRICS,
+    TRIAL_TAG,
+    WALL_METRIC,
+    run_id_text,
+    search_all,
+)
+from ald_tune.tracking.store import client, redact_uri
 
 ENDED = ("FINISHED", "FAILED")
 STATUS = {"FINISHED": "TERMINATED", "KILLED": "STOPPED", "FAILED": "ERROR"}
@@ -40,7 +58,7 @@ class Selection:
     """The parent runs chosen for one comparison, and why."""
 
     grid: Any = None
-    alds: dict[str, Any] = field(default_factory=dict)   # key -> parent run
+    alds: dict[str, Any] = field(default_factory=dict)  # key -> parent run
     asha: Any = None
     fixed: Any = None
     compare: str | None = None
@@ -57,11 +75,15 @@ def parse_pins(items: Sequence[str]) -> dict[str, list[str]]:
     for item in items:
         kind, sep, name = item.partition("=")
         if not sep or not name or kind not in KINDS:
-            raise ConfigError(f"--sweep {item[:200]!r} must look like KIND=NAME with KIND one of "
-                              f"{', '.join(KINDS)}. Fix: e.g. --sweep grid=grid-digits-20261201-101500.")
+            raise ConfigError(
+                f"--sweep {item[:200]!r} must look like KIND=NAME with KIND one of "
+                f"{', '.join(KINDS)}. Fix: e.g. --sweep grid=grid-digits-20261201-101500."
+            )
         if kind != "ald" and kind in pins:
-            raise ConfigError(f"--sweep {kind}= is given twice. Fix: pin one {kind} sweep "
-                              "(only ald= may repeat: one report per ALD sweep).")
+            raise ConfigError(
+                f"--sweep {kind}= is given twice. Fix: pin one {kind} sweep "
+                "(only ald= may repeat: one report per ALD sweep)."
+            )
         pins.setdefault(kind, []).append(name)
     return pins
 
@@ -69,17 +91,25 @@ def parse_pins(items: Sequence[str]) -> dict[str, list[str]]:
 def _parents(c, exp_id: str) -> list:
     """Every sweep parent run that records its kind, newest first."""
 
-    return [r for r in search_all(c, exp_id, order_by=["attributes.start_time DESC"])
-            if r.data.tags.get(SWEEP_TAG) and PARENT_TAG not in r.data.tags
-            and SweepKind.from_tags(r.data.tags) is not None]
+    return [
+        r
+        for r in search_all(c, exp_id, order_by=["attributes.start_time DESC"])
+        if r.data.tags.get(SWEEP_TAG)
+        and PARENT_TAG not in r.data.tags
+        and SweepKind.from_tags(r.data.tags) is not None
+    ]
 
 
 def _key(kind: SweepKind, name: str, rules: Sequence[str | None]) -> str:
     return str(kind.rule) if rules.count(kind.rule) == 1 else f"{kind.rule} ({name})"
 
 
-def select(parents: list, pins: Mapping[str, list[str]] | None = None,
-           experiment: str = "", require_grid: bool = True) -> Selection:
+def select(
+    parents: list,
+    pins: Mapping[str, list[str]] | None = None,
+    experiment: str = "",
+    require_grid: bool = True,
+) -> Selection:
     """Choose the sweeps of one comparison among ``parents`` (newest first; see the module
     docstring). Returns a :class:`Selection` whose ``note`` says what was chosen and why.
 
@@ -96,69 +126,101 @@ def select(parents: list, pins: Mapping[str, list[str]] | None = None,
         for name in names:
             run = by_name.get(name)
             if run is None:
-                raise ConfigError(f"sweep {name[:200]!r} ({kind}) not found in experiment "
-                                  f"{experiment!r}. Fix: pass a name from `ald-tune report "
-                                  f"--experiment {experiment}` (its notes list the sweeps).")
-            if SweepKind.from_tags(run.data.tags).kind != kind:  # type: ignore[union-attr]
-                raise ConfigError(f"sweep {name!r} is a {SweepKind.from_tags(run.data.tags)} "
-                                  f"sweep, not {kind}. Fix: --sweep "
-                                  f"{SweepKind.from_tags(run.data.tags).kind}={name}.")  # type: ignore[union-attr]
+                raise ConfigError(
+                    f"sweep {name[:200]!r} ({kind}) not found in experiment "
+                    f"{experiment!r}. Fix: pass a name from `ald-tune report "
+                    f"--experiment {experiment}` (its notes list the sweeps)."
+                )
+            if _kind(run).kind != kind:
+                raise ConfigError(
+                    f"sweep {name!r} is a {SweepKind.from_tags(run.data.tags)} "
+                    f"sweep, not {kind}. Fix: --sweep "
+                    f"{_kind(run).kind}={name}."
+                )
             pinned.setdefault(kind, []).append(run)
     groups: dict[str, list] = {}
     for r in parents:
         if r.data.tags.get(COMPARE_TAG):
             groups.setdefault(r.data.tags[COMPARE_TAG], []).append(r)
     # A compare's set is complete when every one of its sweeps ended and says so.
-    groups = {g: rs for g, rs in groups.items()
-              if all(r.data.tags.get(COMPLETE_TAG) == "true" and r.info.status in ENDED
-                     for r in rs)}
-    anchor = next((r.data.tags.get(COMPARE_TAG) for rs in pinned.values() for r in rs
-                   if r.data.tags.get(COMPARE_TAG) in groups), None)
+    groups = {
+        g: rs
+        for g, rs in groups.items()
+        if all(r.data.tags.get(COMPLETE_TAG) == "true" and r.info.status in ENDED for r in rs)
+    }
+    anchor = next(
+        (
+            r.data.tags.get(COMPARE_TAG)
+            for rs in pinned.values()
+            for r in rs
+            if r.data.tags.get(COMPARE_TAG) in groups
+        ),
+        None,
+    )
     chosen = anchor or next(iter(groups), None)  # parents are newest first
     pool = groups.get(chosen, []) if chosen else []
     if chosen is None:  # sweeps run on their own: the newest ended one of each kind
         pool = [r for r in parents if r.info.status in ENDED]
     sel = Selection(compare=chosen)
     for kind in ("grid", "asha", "fixed"):
-        runs = pinned.get(kind) or [r for r in pool if SweepKind.from_tags(r.data.tags).kind == kind]  # type: ignore[union-attr]
+        runs = pinned.get(kind) or [r for r in pool if _kind(r).kind == kind]
         setattr(sel, kind, runs[0] if runs else None)
     if sel.fixed is not None and chosen is None and "fixed" not in pinned:
         sel.fixed = None  # fixed runs belong to one compare; apart from it, only when named
-    alds = pinned.get("ald") or _newest_per_rule(
-        [r for r in pool if SweepKind.from_tags(r.data.tags).kind == "ald"])  # type: ignore[union-attr]
-    main = next((r.data.tags.get(MAIN_RULE_TAG) for r in alds if r.data.tags.get(MAIN_RULE_TAG)),
-                None)
-    alds = sorted(alds, key=lambda r: SweepKind.from_tags(r.data.tags).rule != main)  # type: ignore[union-attr]
-    rules = [SweepKind.from_tags(r.data.tags).rule for r in alds]  # type: ignore[union-attr]
-    sel.alds = {_key(SweepKind.from_tags(r.data.tags), r.data.tags[SWEEP_TAG], rules): r  # type: ignore[arg-type]
-                for r in alds}
+    alds = pinned.get("ald") or _newest_per_rule([r for r in pool if _kind(r).kind == "ald"])
+    main = next(
+        (r.data.tags.get(MAIN_RULE_TAG) for r in alds if r.data.tags.get(MAIN_RULE_TAG)), None
+    )
+    alds = sorted(alds, key=lambda r: _kind(r).rule != main)
+    rules = [_kind(r).rule for r in alds]
+    sel.alds = {_key(_kind(r), r.data.tags[SWEEP_TAG], rules): r for r in alds}
     if (require_grid and sel.grid is None) or not sel.alds:
         missing = "ALD" if not sel.alds else "grid"
         raise ConfigError(
             f"experiment {experiment!r} has no finished {missing} sweep to compare "
             f"({len(parents)} sweep parent run(s) record their kind). Fix: run `ald-tune compare`"
             f" (or `ald-tune {'grid' if missing == 'grid' else 'ald'}`), or pin one with "
-            f"--sweep {'grid' if missing == 'grid' else 'ald'}=NAME.")
-    chosen_runs = {"grid": sel.grid, "asha": sel.asha, "fixed": sel.fixed,
-                   **{f"ald ({k})": r for k, r in sel.alds.items()}}
-    listed = ", ".join(f"{k}={r.data.tags[SWEEP_TAG]}" for k, r in chosen_runs.items()
-                       if r is not None)
+            f"--sweep {'grid' if missing == 'grid' else 'ald'}=NAME."
+        )
+    chosen_runs = {
+        "grid": sel.grid,
+        "asha": sel.asha,
+        "fixed": sel.fixed,
+        **{f"ald ({k})": r for k, r in sel.alds.items()},
+    }
+    listed = ", ".join(
+        f"{k}={r.data.tags[SWEEP_TAG]}" for k, r in chosen_runs.items() if r is not None
+    )
     if chosen:
-        why = f"compare {chosen!r}, with the pinned sweeps" if pins else \
-            f"the newest complete compare, {chosen!r}"
+        why = (
+            f"compare {chosen!r}, with the pinned sweeps"
+            if pins
+            else f"the newest complete compare, {chosen!r}"
+        )
     else:
-        why = ("the pinned sweeps; for the other kinds " if pins else "") + \
-            "the newest finished sweep of each kind (no complete compare in the experiment)"
+        why = (
+            "the pinned sweeps; for the other kinds " if pins else ""
+        ) + "the newest finished sweep of each kind (no complete compare in the experiment)"
     others = len({r.data.tags.get(COMPARE_TAG) for r in parents if r.data.tags.get(COMPARE_TAG)})
-    sel.note = (f"sweeps used ({why}; the experiment holds {len(parents)} sweep(s) from "
-                f"{others} compare run(s)): {listed}")
+    sel.note = (
+        f"sweeps used ({why}; the experiment holds {len(parents)} sweep(s) from "
+        f"{others} compare run(s)): {listed}"
+    )
     return sel
+
+
+def _kind(run) -> SweepKind:
+    """The kind a sweep parent run records (every run here was chosen for having one)."""
+    kind = SweepKind.from_tags(run.data.tags)
+    if kind is None:
+        raise ConfigError(f"MLflow run {run.info.run_id} records no sweep kind.")
+    return kind
 
 
 def _newest_per_rule(runs: list) -> list:
     out: dict[str | None, Any] = {}
     for r in runs:  # newest first
-        out.setdefault(SweepKind.from_tags(r.data.tags).rule, r)  # type: ignore[union-attr]
+        out.setdefault(_kind(r).rule, r)
     return list(out.values())
 
 
@@ -176,16 +238,21 @@ def _child_record(c, run) -> TrialRecord:
     seed = tags.get("ald_tune.seed", params.get("train.seed"))
     nz_init = num(params.get("n_z_init", last_nz))
     return TrialRecord(
-        trial_id=tags.get(TRIAL_TAG, run.info.run_id), kind=kind.kind, rule=kind.rule,
+        trial_id=tags.get(TRIAL_TAG, run.info.run_id),
+        kind=kind.kind,
+        rule=kind.rule,
         seed=int(seed) if seed is not None else None,
         n_z_grid=int(nz_init) if kind.mode == "grid" and math.isfinite(nz_init) else None,
         final_n_z=int(num(final)) if final is not None else None,
-        status=STATUS.get(run.info.status, "ERROR"), history=history,
+        status=STATUS.get(run.info.status, "ERROR"),
+        history=history,
         cpus=float(num(params.get("tune.cpus_per_trial", 1.0))),
         gpus=float(num(params.get("tune.gpus_per_trial", 0.0))),
         nodes=tuple(n for n in tags.get(NODES_TAG, "").split(",") if n),
-        run_id=run.info.run_id, path=run.info.artifact_uri,
-        config={"kind": kind.kind, "seed": seed})
+        run_id=run.info.run_id,
+        path=run.info.artifact_uri,
+        config={"kind": kind.kind, "seed": seed},
+    )
 
 
 def sweep_from_mlflow(c, exp_id: str, parent, uri: str | None = None) -> SweepRecord:
@@ -194,14 +261,27 @@ def sweep_from_mlflow(c, exp_id: str, parent, uri: str | None = None) -> SweepRe
     tags, pid = parent.data.tags, parent.info.run_id
     children = search_all(c, exp_id, f"tags.`{PARENT_TAG}` = '{run_id_text(pid)}'")
     walls = {m.step: m.value for m in c.get_metric_history(pid, WALL_METRIC)}
-    wall = sum(walls.values()) if walls else (
-        (parent.info.end_time - parent.info.start_time) / 1000 if parent.info.end_time
-        else math.nan)
-    return SweepRecord(kind=SweepKind.from_tags(tags), name=tags[SWEEP_TAG],
-                       trials=sort_trials(_child_record(c, ch) for ch in children), wall_s=wall,
-                       dataset=tags.get(DATASET_TAG, ""), compare=tags.get(COMPARE_TAG),
-                       main_rule=tags.get(MAIN_RULE_TAG), tracking_uri=uri,
-                       experiment_id=exp_id, parent_run_id=pid)
+    wall = (
+        sum(walls.values())
+        if walls
+        else (
+            (parent.info.end_time - parent.info.start_time) / 1000
+            if parent.info.end_time
+            else math.nan
+        )
+    )
+    return SweepRecord(
+        kind=SweepKind.from_tags(tags),
+        name=tags[SWEEP_TAG],
+        trials=sort_trials(_child_record(c, ch) for ch in children),
+        wall_s=wall,
+        dataset=tags.get(DATASET_TAG, ""),
+        compare=tags.get(COMPARE_TAG),
+        main_rule=tags.get(MAIN_RULE_TAG),
+        tracking_uri=uri,
+        experiment_id=exp_id,
+        parent_run_id=pid,
+    )
 
 
 def experiment_id(c, experiment: str, uri: str) -> str:
@@ -214,15 +294,22 @@ def experiment_id(c, experiment: str, uri: str) -> str:
     exp = c.get_experiment_by_name(experiment)
     if exp is None:
         names = [e.name for e in c.search_experiments(max_results=20)]
-        raise ConfigError(f"MLflow experiment {experiment[:200]!r} not found at {redact_uri(uri)!r}"
-                          f" (it holds {names}). Fix: pass --experiment of a finished sweep "
-                          "(default: ald-tune-<dataset>) and the --tracking-uri it used.")
+        raise ConfigError(
+            f"MLflow experiment {experiment[:200]!r} not found at {redact_uri(uri)!r}"
+            f" (it holds {names}). Fix: pass --experiment of a finished sweep "
+            "(default: ald-tune-<dataset>) and the --tracking-uri it used."
+        )
     return exp.experiment_id
 
 
-def comparison_from_mlflow(uri: str, experiment: str, *,
-                           pins: Mapping[str, list[str]] | None = None,
-                           build: bool = True, **kwargs: Any) -> Comparison:
+def comparison_from_mlflow(
+    uri: str,
+    experiment: str,
+    *,
+    pins: Mapping[str, list[str]] | None = None,
+    build: bool = True,
+    **kwargs: Any,
+) -> Comparison:
     """Rebuild a :class:`~ald_tune.report.comparison.Comparison` from MLflow alone.
 
     Args:
@@ -244,29 +331,47 @@ def comparison_from_mlflow(uri: str, experiment: str, *,
 
     grid = rec(sel.grid)
     metric = sel.grid.data.params.get("tune.metric", "neg_elbo")
-    comp = Comparison(grid=grid, alds={k: rec(r) for k, r in sel.alds.items()},  # type: ignore[arg-type,misc]
-                      asha=rec(sel.asha), fixed=rec(sel.fixed), dataset=grid.dataset,  # type: ignore[union-attr]
-                      compare=sel.compare, metric=metric, note=sel.note)
+    comp = Comparison(
+        grid=grid,
+        alds={k: rec(r) for k, r in sel.alds.items()},
+        asha=rec(sel.asha),
+        fixed=rec(sel.fixed),
+        dataset=grid.dataset,
+        compare=sel.compare,
+        metric=metric,
+        note=sel.note,
+    )
     return comp.build(**kwargs) if build else comp
 
 
-def report_from_mlflow(uri: str, experiment: str, out_dir: str, *,
-                       sweeps: Mapping[str, str] | None = None, log: bool = True,
-                       **kwargs: Any) -> tuple[dict, dict[str, str]]:
+def report_from_mlflow(
+    uri: str,
+    experiment: str,
+    out_dir: str,
+    *,
+    sweeps: Mapping[str, str] | None = None,
+    log: bool = True,
+    **kwargs: Any,
+) -> tuple[dict, dict[str, str]]:
     """Rebuild, write and (with ``log``) log a comparison; returns its main report and the
     paths of the files written for it (``sweeps``: ``{kind: name}`` pins)."""
 
-    comp = comparison_from_mlflow(uri, experiment,
-                                  pins={k: [v] for k, v in (sweeps or {}).items()}, **kwargs)
+    comp = comparison_from_mlflow(
+        uri, experiment, pins={k: [v] for k, v in (sweeps or {}).items()}, **kwargs
+    )
     paths = comp.write(out_dir)
     if log:
         log_comparison(uri, comp, paths)
     return comp.reports[comp.main], paths["comparison"]
 
 
-def recommend_from_mlflow(uri: str, experiment: str, *,
-                          pins: Mapping[str, list[str]] | None = None,
-                          rule: str | None = None) -> dict[str, Any]:
+def recommend_from_mlflow(
+    uri: str,
+    experiment: str,
+    *,
+    pins: Mapping[str, list[str]] | None = None,
+    rule: str | None = None,
+) -> dict[str, Any]:
     """The recommended n_z of the chosen comparison (or of ALD sweeps run without a grid).
 
     Args:
@@ -283,22 +388,37 @@ def recommend_from_mlflow(uri: str, experiment: str, *,
     c = client(uri)
     exp_id = experiment_id(c, experiment, uri)
     sel = select(_parents(c, exp_id), pins, experiment, require_grid=False)
-    keys = [k for k, r in sel.alds.items()
-            if rule is None or SweepKind.from_tags(r.data.tags).rule == rule]  # type: ignore[union-attr]
+    keys = [k for k, r in sel.alds.items() if rule is None or _kind(r).rule == rule]
     if not keys:
-        have = sorted({str(SweepKind.from_tags(r.data.tags).rule) for r in sel.alds.values()})  # type: ignore[union-attr]
-        raise ConfigError(f"--rule {str(rule)[:100]!r}: the chosen sweeps have ALD rules {have}. "
-                          f"Fix: pass one of them, or pin an ALD sweep with --sweep ald=NAME.")
+        have = sorted({str(_kind(r).rule) for r in sel.alds.values()})
+        raise ConfigError(
+            f"--rule {str(rule)[:100]!r}: the chosen sweeps have ALD rules {have}. "
+            f"Fix: pass one of them, or pin an ALD sweep with --sweep ald=NAME."
+        )
     key = keys[0]
     if sel.grid is not None:
-        comp = comparison_from_mlflow(uri, experiment, pins={
-            **{k: [r.data.tags[SWEEP_TAG]] for k, r in (("grid", sel.grid), ("asha", sel.asha),
-                                                       ("fixed", sel.fixed)) if r is not None},
-            "ald": [sel.alds[key].data.tags[SWEEP_TAG]]})
+        comp = comparison_from_mlflow(
+            uri,
+            experiment,
+            pins={
+                **{
+                    k: [r.data.tags[SWEEP_TAG]]
+                    for k, r in (("grid", sel.grid), ("asha", sel.asha), ("fixed", sel.fixed))
+                    if r is not None
+                },
+                "ald": [sel.alds[key].data.tags[SWEEP_TAG]],
+            },
+        )
         rec = dict(next(iter(comp.reports.values()))["recommendation"])
     else:
         ald = sweep_from_mlflow(c, exp_id, sel.alds[key], uri)
-        done = sorted((t for t in ald.trials if t.finished), key=lambda t: (num(t.seed), t.trial_id))
+        done = sorted(
+            (t for t in ald.trials if t.finished), key=lambda t: (num(t.seed), t.trial_id)
+        )
         rec = recommend([t.nz for t in done], ald.kind.rule)
-    return {**rec, "sweep": sel.alds[key].data.tags[SWEEP_TAG], "experiment": experiment,
-            "note": sel.note}
+    return {
+        **rec,
+        "sweep": sel.alds[key].data.tags[SWEEP_TAG],
+        "experiment": experiment,
+        "note": sel.note,
+    }

@@ -17,7 +17,7 @@ TABLE = RANKED
 
 
 def _f(v: Any, digits: int = 3) -> str:
-    if v is None or isinstance(v, float) and not math.isfinite(v):
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     if isinstance(v, bool):
         return "yes" if v else "no"
@@ -42,88 +42,180 @@ def markdown_text(r: dict) -> str:
     """The report as Markdown: headline, grid, criterion, ALD seeds, versus, cost."""
     c, a, g, h = r["criterion"], r["ald"], r["grid"], r["headline"]
     region = ", ".join(map(str, c["best_region"])) or "none"
-    lines = [f"# ALD vs grid search{': ' + r['dataset'] if r['dataset'] else ''}", "",
-             f"- **Grid optimum (plateau edge)**: n_z = {_f(c['plateau_edge'])}; best region "
-             f"{{{region}}}; mean-rank choice n_z = {_f(g['mean_rank_nz'])}",
-             f"- **ALD's n_z**: {', '.join(map(str, a['n_z']))} (mean {_f(a['n_z_mean'], 1)}, "
-             f"sd {_f(a['n_z_std'], 1)}); {a['n_in_region']}/{len(a['seeds'])} in the best "
-             f"region, mean distance {_f(a['distance_mean'], 1)}",
-             f"- **ALD speed-up over the grid**: compute {_f(h.get('speedup_compute'), 2)}x "
-             f"(per ALD seed {_f(h.get('speedup_compute_per_seed'), 2)}x), wall time "
-             f"{_f(h.get('speedup_wall'), 2)}x", ""]
+    lines = [
+        f"# ALD vs grid search{': ' + r['dataset'] if r['dataset'] else ''}",
+        "",
+        f"- **Grid optimum (plateau edge)**: n_z = {_f(c['plateau_edge'])}; best region "
+        f"{{{region}}}; mean-rank choice n_z = {_f(g['mean_rank_nz'])}",
+        f"- **ALD's n_z**: {', '.join(map(str, a['n_z']))} (mean {_f(a['n_z_mean'], 1)}, "
+        f"sd {_f(a['n_z_std'], 1)}); {a['n_in_region']}/{len(a['seeds'])} in the best "
+        f"region, mean distance {_f(a['distance_mean'], 1)}",
+        f"- **ALD speed-up over the grid**: compute {_f(h.get('speedup_compute'), 2)}x "
+        f"(per ALD seed {_f(h.get('speedup_compute_per_seed'), 2)}x), wall time "
+        f"{_f(h.get('speedup_wall'), 2)}x",
+        "",
+    ]
     rec = r.get("recommendation") or {}
     if rec.get("n_z") is not None:
-        lines[-1:] = [f"- **Recommended n_z: {rec['n_z']}** (rule {rec['rule']!r}, per seed "
-                      f"{rec['per_seed']}: {rec['reason']})", ""]
+        lines[-1:] = [
+            f"- **Recommended n_z: {rec['n_z']}** (rule {rec['rule']!r}, per seed "
+            f"{rec['per_seed']}: {rec['reason']})",
+            "",
+        ]
     if "asha" in r["speedup"]:
         s = r["speedup"]["asha"]
-        lines[-1:] = [f"- **ALD speed-up over grid + ASHA**: compute {_f(s['compute'], 2)}x "
-                      f"(per seed {_f(s['compute_per_seed'], 2)}x), wall {_f(s['wall'], 2)}x", ""]
-    lines += [f"## Grid ({g['n_seeds']} seed(s) per n_z, {g['n_errored']} errored trial(s) "
-              "left out)", ""]
-    lines += _table(["n_z", "seeds", *TABLE, "mean rank", "best region"],
-                    [[x["n_z"], x["n_seeds"], *[x[m] for m in TABLE], x["mean_rank"],
-                      _region_cell(x)] for x in g["rows"]])
-    lines += _table(["", *TABLE], [["optimal n_z", *[g["optimum_by_metric"][m]["n_z"]
-                                                     for m in TABLE]]])
-    lines += [f"## Criterion: plateau edge over {', '.join(c['metrics'])}", "",
-              f"Smallest grid n_z whose every criterion metric is within tolerance of the grid's "
-              f"best; tolerance = max({c['rel_floor']} x |best|, 2 x spread over seeds). "
-              f"The best region runs from that edge to the largest n_z within tolerance "
-              f"(one span: a noisy miss inside it is a noise hole). An ALD n_z between two "
-              f"grid points is in the region when both are. "
-              f"Optimum rule used: {c['optimum_rule']}.", ""]
-    lines += _table(["metric", "best", "at n_z", "spread", "spread from", "tolerance"],
-                    [[m, t["best"], t["best_nz"], t["spread"], t["spread_source"], t["tolerance"]]
-                     for m, t in c["tolerances"].items()])
+        lines[-1:] = [
+            f"- **ALD speed-up over grid + ASHA**: compute {_f(s['compute'], 2)}x "
+            f"(per seed {_f(s['compute_per_seed'], 2)}x), wall {_f(s['wall'], 2)}x",
+            "",
+        ]
+    lines += [
+        f"## Grid ({g['n_seeds']} seed(s) per n_z, {g['n_errored']} errored trial(s) left out)",
+        "",
+    ]
+    lines += _table(
+        ["n_z", "seeds", *TABLE, "mean rank", "best region"],
+        [
+            [x["n_z"], x["n_seeds"], *[x[m] for m in TABLE], x["mean_rank"], _region_cell(x)]
+            for x in g["rows"]
+        ],
+    )
+    lines += _table(
+        ["", *TABLE], [["optimal n_z", *[g["optimum_by_metric"][m]["n_z"] for m in TABLE]]]
+    )
+    lines += [
+        f"## Criterion: plateau edge over {', '.join(c['metrics'])}",
+        "",
+        f"Smallest grid n_z whose every criterion metric is within tolerance of the grid's "
+        f"best; tolerance = max({c['rel_floor']} x |best|, 2 x spread over seeds). "
+        f"The best region runs from that edge to the largest n_z within tolerance "
+        f"(one span: a noisy miss inside it is a noise hole). An ALD n_z between two "
+        f"grid points is in the region when both are. "
+        f"Optimum rule used: {c['optimum_rule']}.",
+        "",
+    ]
+    lines += _table(
+        ["metric", "best", "at n_z", "spread", "spread from", "tolerance"],
+        [
+            [m, t["best"], t["best_nz"], t["spread"], t["spread_source"], t["tolerance"]]
+            for m, t in c["tolerances"].items()
+        ],
+    )
     lines += [f"## ALD seeds ({a['n_errored']} errored trial(s) left out)", ""]
-    lines += _table(["seed", "n_z", "in region", "distance", *TABLE[:3], "silhouette", "epochs",
-                     "CPU-s", "fixed run at its n_z"],
-                    [[s["seed"], s["n_z"], s["in_region"], s["distance"], *[s[m] for m in TABLE[:3]],
-                      s["silhouette"], s["epochs"], s["cpu_s"], s["fixed_source"]]
-                     for s in a["seeds"]])
+    lines += _table(
+        [
+            "seed",
+            "n_z",
+            "in region",
+            "distance",
+            *TABLE[:3],
+            "silhouette",
+            "epochs",
+            "CPU-s",
+            "fixed run at its n_z",
+        ],
+        [
+            [
+                s["seed"],
+                s["n_z"],
+                s["in_region"],
+                s["distance"],
+                *[s[m] for m in TABLE[:3]],
+                s["silhouette"],
+                s["epochs"],
+                s["cpu_s"],
+                s["fixed_source"],
+            ]
+            for s in a["seeds"]
+        ],
+    )
     v = r["vs"]
-    lines += [f"## Final metrics: ALD (mean over seeds) vs grid optimum (n_z = "
-              f"{_f(v['optimum_nz'])}) vs fixed runs at ALD's n_z ({v['n_fixed_seeds']} seed(s))",
-              ""]
-    lines += _table(["metric", "ALD", "grid optimum", "fixed at ALD's n_z", "ALD - optimum"],
-                    [[m, x["ald"], x["grid_optimum"],
-                      x["fixed_at_ald_nz"] if x["fixed_at_ald_nz"] is not None else "not run",
-                      x["ald_minus_optimum"]] for m, x in v["metrics"].items()])
+    lines += [
+        f"## Final metrics: ALD (mean over seeds) vs grid optimum (n_z = "
+        f"{_f(v['optimum_nz'])}) vs fixed runs at ALD's n_z ({v['n_fixed_seeds']} seed(s))",
+        "",
+    ]
+    lines += _table(
+        ["metric", "ALD", "grid optimum", "fixed at ALD's n_z", "ALD - optimum"],
+        [
+            [
+                m,
+                x["ald"],
+                x["grid_optimum"],
+                x["fixed_at_ald_nz"] if x["fixed_at_ald_nz"] is not None else "not run",
+                x["ald_minus_optimum"],
+            ]
+            for m, x in v["metrics"].items()
+        ],
+    )
     lines += ["## Cost", ""]
-    lines += _table(["method", "trials", "errored", "trial-epochs", "CPU-s", "GPU-s", "wall s",
-                     "CPU-s from"],
-                    [[k, x["n_trials"], x["n_errored"], x["trial_epochs"], x["cpu_s"], x["gpu_s"],
-                      x["wall_s"], ", ".join(x["cpu_source"])] for k, x in r["cost"].items()])
+    lines += _table(
+        ["method", "trials", "errored", "trial-epochs", "CPU-s", "GPU-s", "wall s", "CPU-s from"],
+        [
+            [
+                k,
+                x["n_trials"],
+                x["n_errored"],
+                x["trial_epochs"],
+                x["cpu_s"],
+                x["gpu_s"],
+                x["wall_s"],
+                ", ".join(x["cpu_source"]),
+            ]
+            for k, x in r["cost"].items()
+        ],
+    )
     lines += ["## Each method's answer and its compute", ""]
-    lines += _table(["method", "n_z", "in best region", "distance", "CPU-s per answer",
-                     "trial-epochs per answer"],
-                    [[x["method"], ", ".join(map(str, x["n_z"])) if isinstance(x["n_z"], list)
-                      else _f(x["n_z"]), x["in_region"], x["distance"], x["cpu_s"],
-                      x["trial_epochs"]] for x in r.get("methods", [])])
+    lines += _table(
+        [
+            "method",
+            "n_z",
+            "in best region",
+            "distance",
+            "CPU-s per answer",
+            "trial-epochs per answer",
+        ],
+        [
+            [
+                x["method"],
+                ", ".join(map(str, x["n_z"])) if isinstance(x["n_z"], list) else _f(x["n_z"]),
+                x["in_region"],
+                x["distance"],
+                x["cpu_s"],
+                x["trial_epochs"],
+            ]
+            for x in r.get("methods", [])
+        ],
+    )
     return "\n".join(lines)
 
 
 def side_by_side(reports: dict) -> str:
     """One Markdown table: each ALD rule's chosen n_z against the grid's best region."""
+
     def num(v, fmt):
         return format(v, fmt) if isinstance(v, (int, float)) else "n/a"
 
     first = next(iter(reports.values()))
     crit = first["criterion"]
-    lines = [f"## ALD rules side by side ({first.get('dataset', '')}): grid optimum n_z = "
-             f"{crit.get('optimum_nz')}, best region {crit.get('best_region')}", "",
-             "| rule | n_z per seed | recommended n_z | mean | sd | in best region | "
-             "mean distance | one ALD run / grid compute | speed-up, all seeds (compute) | "
-             "speed-up (wall) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"## ALD rules side by side ({first.get('dataset', '')}): grid optimum n_z = "
+        f"{crit.get('optimum_nz')}, best region {crit.get('best_region')}",
+        "",
+        "| rule | n_z per seed | recommended n_z | mean | sd | in best region | "
+        "mean distance | one ALD run / grid compute | speed-up, all seeds (compute) | "
+        "speed-up (wall) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for rule, r in reports.items():
         a, sp = r["ald"], r["speedup"].get("grid", {})
         per_seed = sp.get("compute_per_seed")
         share = 1 / per_seed if isinstance(per_seed, (int, float)) and per_seed else None
         rec = (r.get("recommendation") or {}).get("n_z")
-        lines.append(f"| {rule} | {a['n_z']} | {_f(rec)} | {num(a['n_z_mean'], '.1f')} | "
-                     f"{num(a['n_z_std'], '.1f')} | {a['n_in_region']}/{len(a['n_z'])} | "
-                     f"{num(a['distance_mean'], '.1f')} | {num(share, '.3f')} | "
-                     f"{num(sp.get('compute'), '.2f')}x | {num(sp.get('wall'), '.2f')}x |")
+        lines.append(
+            f"| {rule} | {a['n_z']} | {_f(rec)} | {num(a['n_z_mean'], '.1f')} | "
+            f"{num(a['n_z_std'], '.1f')} | {a['n_in_region']}/{len(a['n_z'])} | "
+            f"{num(a['distance_mean'], '.1f')} | {num(share, '.3f')} | "
+            f"{num(sp.get('compute'), '.2f')}x | {num(sp.get('wall'), '.2f')}x |"
+        )
     return "\n".join(lines)

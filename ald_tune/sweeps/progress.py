@@ -33,14 +33,20 @@ class ProgressCallback(tune.Callback):
         self._print(
             f"[{trial.trial_id} {tag} seed={cfg.get('seed')}] epoch {result.get('epoch', -1):4d}  "
             f"n_z {result.get('n_z', -1):3d}  recon {_f(result.get('recon_loss'), '8.3f')}  "
-            f"fid_gen {_f(result.get('fid_gen'), '8.3f')}  fid_recon {_f(result.get('fid_recon'), '8.3f')}  "
-            f"sil {_f(result.get('silhouette'), '6.3f')}  | {result.get('decision', '')}")
+            f"fid_gen {_f(result.get('fid_gen'), '8.3f')}  "
+            f"fid_recon {_f(result.get('fid_recon'), '8.3f')}  "
+            f"sil {_f(result.get('silhouette'), '6.3f')}  | {result.get('decision', '')}"
+        )
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._print(f"[{trial.trial_id}] FAILED (Ray retries it from its last checkpoint "
-                    f"if tune.max_failures allows)")
+        self._print(
+            f"[{trial.trial_id}] FAILED (Ray retries it from its last checkpoint "
+            f"if tune.max_failures allows)"
+        )
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         last = trial.last_result or {}
-        self._print(f"[{trial.trial_id}] done: final n_z {last.get('final_n_z', last.get('n_z_next'))} "
-                    f"after {last.get('training_iteration')} epochs")
+        self._print(
+            f"[{trial.trial_id}] done: final n_z {last.get('final_n_z', last.get('n_z_next'))} "
+            f"after {last.get('training_iteration')} epochs"
+        )

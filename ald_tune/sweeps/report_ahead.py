@@ -20,8 +20,9 @@ Nothing here imports Ray; with ``enabled=False`` jobs run inline.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 
 class ReportAhead:
@@ -42,7 +43,9 @@ class ReportAhead:
     """
 
     def __init__(self, enabled: bool = True) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ald-tune-report") if enabled else None
+        self._pool = (
+            ThreadPoolExecutor(1, thread_name_prefix="ald-tune-report") if enabled else None
+        )
         self._pending: Future | None = None
         self.waited_s = 0.0  # time submit() spent waiting for the job before (diagnostics)
 
@@ -74,7 +77,7 @@ class ReportAhead:
                 self._pool.shutdown(wait=True)
                 self._pool = None
 
-    def __enter__(self) -> "ReportAhead":
+    def __enter__(self) -> ReportAhead:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -15,8 +15,9 @@ JSON-ready. Used by :mod:`ald_tune.report.criterion` and :mod:`ald_tune.report`.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ald_tune.config.vocabulary import TRACKED
 
@@ -83,8 +84,9 @@ class TrialRecord:
     @property
     def time_s(self) -> float:
         """The trial's own seconds: training plus evaluation, summed over its epochs."""
-        return sum(finite(h.get("train_time_s") for h in self.history)) + \
-            sum(finite(h.get("eval_time_s") for h in self.history))
+        return sum(finite(h.get("train_time_s") for h in self.history)) + sum(
+            finite(h.get("eval_time_s") for h in self.history)
+        )
 
     @property
     def nz(self) -> int:
@@ -154,15 +156,19 @@ class SweepRecord:
 
     def table(self) -> str:
         """A plain-text summary table, one row per trial."""
-        head = f"{'trial':<24}{'seed':>5}{'n_z':>6}{'epochs':>8}{'recon':>9}{'fid_gen':>9}" \
-               f"{'fid_rec':>9}{'sil':>7}{'time_s':>8}  status"
+        head = (
+            f"{'trial':<24}{'seed':>5}{'n_z':>6}{'epochs':>8}{'recon':>9}{'fid_gen':>9}"
+            f"{'fid_rec':>9}{'sil':>7}{'time_s':>8}  status"
+        )
         rows = [head, "-" * len(head)]
         for t in self.trials:
             m = t.metrics
-            rows.append(f"{t.trial_id:<24}{str(t.seed):>5}{str(t.final_n_z):>6}{t.epochs:>8}"
-                        f"{m.get('recon_loss', NAN):>9.3f}{m.get('fid_gen', NAN):>9.2f}"
-                        f"{m.get('fid_recon', NAN):>9.2f}{m.get('silhouette', NAN):>7.3f}"
-                        f"{t.time_s:>8.1f}  {t.status}")
+            rows.append(
+                f"{t.trial_id:<24}{t.seed!s:>5}{t.final_n_z!s:>6}{t.epochs:>8}"
+                f"{m.get('recon_loss', NAN):>9.3f}{m.get('fid_gen', NAN):>9.2f}"
+                f"{m.get('fid_recon', NAN):>9.2f}{m.get('silhouette', NAN):>7.3f}"
+                f"{t.time_s:>8.1f}  {t.status}"
+            )
         return "\n".join(rows)
 
 

@@ -32,8 +32,9 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ald_tune.config.kinds import SweepKind
 from ald_tune.config.schema import Config, trial_config
@@ -108,8 +109,10 @@ def _report(metrics: dict[str, Any], folder: str | None) -> None:
         tune.report({**metrics, "reported_at": time.time()})
         return
     try:
-        tune.report({**metrics, "reported_at": time.time()},
-                    checkpoint=tune.Checkpoint.from_directory(folder))
+        tune.report(
+            {**metrics, "reported_at": time.time()},
+            checkpoint=tune.Checkpoint.from_directory(folder),
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)  # Tune has copied it into storage
 
@@ -130,9 +133,11 @@ def train_trial(config: dict[str, Any]) -> None:
             trainer = trainer_class.from_checkpoint(load_checkpoint(folder))
     else:
         trainer = trainer_class(cfg, fixed_n_z=config.get("n_z"))
-    info = TrialInfo(ctx.get_trial_id(), config, cfg, trial_kind(config, cfg), node_id,
-                     ctx.get_trial_dir())
-    callbacks = [load_object(path)(info, trainer, **kwargs)
-                 for path, kwargs in config.get("callbacks") or ()]
+    info = TrialInfo(
+        ctx.get_trial_id(), config, cfg, trial_kind(config, cfg), node_id, ctx.get_trial_dir()
+    )
+    callbacks = [
+        load_object(path)(info, trainer, **kwargs) for path, kwargs in config.get("callbacks") or ()
+    ]
     reporter = TuneReporter(node_id, bool(config.get("report_ahead", cfg.tune.report_ahead)))
     trainer.fit([*callbacks, reporter], Cadence.from_config(cfg))

@@ -19,8 +19,9 @@ from __future__ import annotations
 import glob
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 from ald_tune.config.kinds import SweepKind, read_sweep_file, write_sweep_file
 from ald_tune.config.schema import Config, check_ald_schedule
@@ -117,8 +118,10 @@ def sweep_name(cfg: Config, opts: SweepOptions, storage: str) -> str:
     if opts.resume and "://" not in storage:
         found = sorted(glob.glob(os.path.join(storage, prefix + "*")), key=os.path.getmtime)
         if not found:
-            raise ConfigError(f"--resume: no {opts.mode} sweep on {cfg.data.name} under {storage!r}. "
-                              "Fix: pass --name of the sweep, or the same --storage as before.")
+            raise ConfigError(
+                f"--resume: no {opts.mode} sweep on {cfg.data.name} under {storage!r}. "
+                "Fix: pass --name of the sweep, or the same --storage as before."
+            )
         return os.path.basename(found[-1])
     return prefix + time.strftime("%Y%m%d-%H%M%S")
 
@@ -132,8 +135,10 @@ def validate_before_start(cfg: Config, opts: SweepOptions) -> None:
     if opts.mode == "ald":
         check_ald_schedule(cfg)
     if cfg.tune.search == "optuna" and opts.mode == "grid":
-        raise ConfigError("tune.search=optuna applies to ALD sweeps; the grid is a grid. "
-                          "Fix: use tune.search=none for grid sweeps.")
+        raise ConfigError(
+            "tune.search=optuna applies to ALD sweeps; the grid is a grid. "
+            "Fix: use tune.search=none for grid sweeps."
+        )
     # The trainer's own checks on the data (the engine's loads it and checks the
     # evaluation sizes; a scripted one has none).
     load_object(opts.trainer).check(cfg)
@@ -160,14 +165,18 @@ def check_ray_address(address: str, timeout: float = 5.0) -> None:
         return  # ray.init itself fails fast on these
     host, sep, port = address.split("://", 1)[-1].rpartition(":")  # ray://HOST:PORT or HOST:PORT
     if not sep or not port.isdigit():
-        raise ConfigError(f"Ray address {address!r} must look like HOST:PORT (e.g. 127.0.0.1:6379) "
-                          "or ray://HOST:10001. Fix: pass --address with the address that "
-                          "`ray start --head` printed.")
+        raise ConfigError(
+            f"Ray address {address!r} must look like HOST:PORT (e.g. 127.0.0.1:6379) "
+            "or ray://HOST:10001. Fix: pass --address with the address that "
+            "`ray start --head` printed."
+        )
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as exc:
-        raise ConfigError(f"cannot reach the Ray cluster at {address!r} ({exc}). Fix: start it "
-                          "with `ray start --head`, or drop --address to run locally.") from None
+        raise ConfigError(
+            f"cannot reach the Ray cluster at {address!r} ({exc}). Fix: start it "
+            "with `ray start --head`, or drop --address to run locally."
+        ) from None
 
 
 def init_ray(address: str | None) -> None:
@@ -185,8 +194,10 @@ def init_ray(address: str | None) -> None:
         else:
             ray.init(include_dashboard=False, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ConfigError(f"cannot reach the Ray cluster at {address!r} ({exc}). Fix: start it "
-                          "with `ray start --head`, or drop --address to run locally.") from None
+        raise ConfigError(
+            f"cannot reach the Ray cluster at {address!r} ({exc}). Fix: start it "
+            "with `ray start --head`, or drop --address to run locally."
+        ) from None
 
 
 def uses_asha(cfg: Config, opts: SweepOptions) -> bool:
@@ -197,9 +208,13 @@ def uses_asha(cfg: Config, opts: SweepOptions) -> bool:
 def param_space(cfg: Config, opts: SweepOptions) -> dict[str, Any]:
     from ray import tune
 
-    space: dict[str, Any] = {"space": cfg.to_dict(), "mode": opts.mode,
-                             "kind": opts.sweep_kind(cfg).kind, "trainer": opts.trainer,
-                             "callbacks": [list(c) for c in opts.trial_callbacks]}
+    space: dict[str, Any] = {
+        "space": cfg.to_dict(),
+        "mode": opts.mode,
+        "kind": opts.sweep_kind(cfg).kind,
+        "trainer": opts.trainer,
+        "callbacks": [list(c) for c in opts.trial_callbacks],
+    }
     # ASHA may stop a trial at any report: an epoch trained ahead of it would be wasted.
     space["report_ahead"] = cfg.tune.report_ahead and not uses_asha(cfg, opts)
     seed0 = cfg.train.seed
@@ -221,18 +236,30 @@ def tune_config(cfg: Config, opts: SweepOptions):
     kwargs: dict[str, Any] = {"num_samples": 1}
     if opts.mode == "ald" and cfg.tune.search == "optuna":
         from ray.tune.search.optuna import OptunaSearch
-        kwargs.update(num_samples=cfg.tune.num_samples, search_alg=OptunaSearch(
-            metric=cfg.tune.metric, mode="min", seed=cfg.train.seed))
+
+        kwargs.update(
+            num_samples=cfg.tune.num_samples,
+            search_alg=OptunaSearch(metric=cfg.tune.metric, mode="min", seed=cfg.train.seed),
+        )
     if uses_asha(cfg, opts):
         from ray.tune.schedulers import ASHAScheduler
+
         kwargs["scheduler"] = ASHAScheduler(
-            time_attr="training_iteration", metric=cfg.tune.metric, mode="min",
-            max_t=cfg.train.epochs, grace_period=min(cfg.tune.asha_grace, cfg.train.epochs))
+            time_attr="training_iteration",
+            metric=cfg.tune.metric,
+            mode="min",
+            max_t=cfg.train.epochs,
+            grace_period=min(cfg.tune.asha_grace, cfg.train.epochs),
+        )
     return tune.TuneConfig(**kwargs)
 
 
-def fit_sweep(cfg: Config, opts: SweepOptions, plan: Plan | None = None,
-              on_started: Callable[[Plan], tuple] | None = None) -> SweepRecord:
+def fit_sweep(
+    cfg: Config,
+    opts: SweepOptions,
+    plan: Plan | None = None,
+    on_started: Callable[[Plan], tuple] | None = None,
+) -> SweepRecord:
     """Run (or resume) one ALD or grid sweep under Ray Tune, without tracking.
 
     Args:
@@ -264,9 +291,15 @@ def fit_sweep(cfg: Config, opts: SweepOptions, plan: Plan | None = None,
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     init_ray(opts.address)
     kind = plan.kind
-    info = {"kind": kind.kind, "rule": kind.rule, "compare": opts.compare,
-            "main_rule": opts.main_rule, "dataset": cfg.data.name, "name": plan.name,
-            **{k: v for k, v in read_sweep_file(plan.path).items() if k in ("wall_s", "fits")}}
+    info = {
+        "kind": kind.kind,
+        "rule": kind.rule,
+        "compare": opts.compare,
+        "main_rule": opts.main_rule,
+        "dataset": cfg.data.name,
+        "name": plan.name,
+        **{k: v for k, v in read_sweep_file(plan.path).items() if k in ("wall_s", "fits")},
+    }
     write_sweep_file(plan.path, info)  # what the sweep is, beside Tune's own files
     if on_started is not None:
         opts = replace(opts, trial_callbacks=(*opts.trial_callbacks, *on_started(plan)))
@@ -274,28 +307,51 @@ def fit_sweep(cfg: Config, opts: SweepOptions, plan: Plan | None = None,
     trainable = tune.with_resources(train_trial, resources)
     t0 = time.perf_counter()
     if opts.resume and tune.Tuner.can_restore(plan.path):
-        tuner = tune.Tuner.restore(plan.path, trainable, resume_unfinished=True,
-                                   restart_errored=True)
+        tuner = tune.Tuner.restore(
+            plan.path, trainable, resume_unfinished=True, restart_errored=True
+        )
     else:
         if opts.resume:
-            raise ConfigError(f"--resume: nothing to restore at {plan.path!r}. Fix: check "
-                              "--storage and --name.")
-        tuner = tune.Tuner(trainable, param_space=param_space(cfg, opts),
-                           tune_config=tune_config(cfg, opts), run_config=tune.RunConfig(
-                               name=plan.name, storage_path=plan.storage, verbose=0,
-                               failure_config=tune.FailureConfig(max_failures=cfg.tune.max_failures),
-                               checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                               callbacks=[ProgressCallback(verbose=opts.verbose),
-                                          *result_loggers(), *opts.callbacks]))
+            raise ConfigError(
+                f"--resume: nothing to restore at {plan.path!r}. Fix: check --storage and --name."
+            )
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space(cfg, opts),
+            tune_config=tune_config(cfg, opts),
+            run_config=tune.RunConfig(
+                name=plan.name,
+                storage_path=plan.storage,
+                verbose=0,
+                failure_config=tune.FailureConfig(max_failures=cfg.tune.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                callbacks=[
+                    ProgressCallback(verbose=opts.verbose),
+                    *result_loggers(),
+                    *opts.callbacks,
+                ],
+            ),
+        )
     grid = tuner.fit()
     fit_s = time.perf_counter() - t0
     fits = info["fits"] if isinstance(info.get("fits"), int) else 0
-    info = {**info, "wall_s": float(info.get("wall_s") or 0.0) + fit_s, "fits": fits + 1,
-            "last_fit_s": fit_s}
+    info = {
+        **info,
+        "wall_s": float(info.get("wall_s") or 0.0) + fit_s,
+        "fits": fits + 1,
+        "last_fit_s": fit_s,
+    }
     write_sweep_file(plan.path, info)
-    return SweepRecord(kind=kind, name=plan.name, trials=collect(grid, kind, cfg),
-                       wall_s=info["wall_s"], dataset=cfg.data.name, compare=opts.compare,
-                       main_rule=opts.main_rule, path=plan.path)
+    return SweepRecord(
+        kind=kind,
+        name=plan.name,
+        trials=collect(grid, kind, cfg),
+        wall_s=info["wall_s"],
+        dataset=cfg.data.name,
+        compare=opts.compare,
+        main_rule=opts.main_rule,
+        path=plan.path,
+    )
 
 
 def _once_per_epoch(rows: list[dict]) -> list[dict]:
@@ -318,15 +374,27 @@ def collect(grid, kind: SweepKind, cfg: Config) -> list[TrialRecord]:
         space = (cfgd.get("space") or {}).get("tune", {})
         history = [history_row(int(num(row.get("epoch", i))), row) for i, row in enumerate(rows)]
         status = "ERROR" if r.error else ("TERMINATED" if m.get("run_over") else "STOPPED")
-        out.append(TrialRecord(
-            trial_id=str(m.get("trial_id", os.path.basename(r.path or ""))), kind=kind.kind,
-            rule=kind.rule, seed=cfgd.get("seed"), n_z_grid=cfgd.get("n_z"),
-            final_n_z=m.get("final_n_z", m.get("n_z_next", cfgd.get("n_z"))), status=status,
-            history=history, cpus=float(space.get("cpus_per_trial", cfg.tune.cpus_per_trial)),
-            gpus=float(space.get("gpus_per_trial", cfg.tune.gpus_per_trial)),
-            nodes=tuple(sorted({str(row["node_id"]) for row in rows
-                                if isinstance(row.get("node_id"), str)})),
-            path=r.path, config={k: v for k, v in cfgd.items() if k != "space"}))
+        out.append(
+            TrialRecord(
+                trial_id=str(m.get("trial_id", os.path.basename(r.path or ""))),
+                kind=kind.kind,
+                rule=kind.rule,
+                seed=cfgd.get("seed"),
+                n_z_grid=cfgd.get("n_z"),
+                final_n_z=m.get("final_n_z", m.get("n_z_next", cfgd.get("n_z"))),
+                status=status,
+                history=history,
+                cpus=float(space.get("cpus_per_trial", cfg.tune.cpus_per_trial)),
+                gpus=float(space.get("gpus_per_trial", cfg.tune.gpus_per_trial)),
+                nodes=tuple(
+                    sorted(
+                        {str(row["node_id"]) for row in rows if isinstance(row.get("node_id"), str)}
+                    )
+                ),
+                path=r.path,
+                config={k: v for k, v in cfgd.items() if k != "space"},
+            )
+        )
     return sort_trials(out)
 
 

@@ -12,7 +12,7 @@ two are timed a fraction of a second apart, so the drift cancels in their ratio.
 
 One epoch's timeline::
 
-    trial epoch k  | wait for report k-1 | twin epoch k | (caller) MLflow, checkpoint, submit report k
+    trial epoch k | wait for report k-1 | twin epoch k | (caller) MLflow, checkpoint, report k
     \\_____ trial, with report k-1 in flight _/ \\_ twin _/ \\______________ trial ______________/
 
 Report k-1 is in flight during the trial's epoch k, as in a real trial (the
@@ -20,7 +20,8 @@ driver works on it meanwhile); the trial then waits until it is through (normall
 long since), so no report overlaps the twin's epoch and none of the trial's work
 lands in the twin's time. Each keeps its own torch RNG state, so both follow the
 uninterrupted run's exact path (same sizes, same cost per epoch), and the trial's
-checkpoints are spaced by its own time (:meth:`PairedTrainer.trial_clock`, the cadence's clock), not by
+checkpoints are spaced by its own time (:meth:`PairedTrainer.trial_clock`, the cadence's clock),
+not by
 the pair's.
 
 Records gain ``paired_trial_s`` (epoch k, the wait, and epoch k-1's reporting
@@ -31,8 +32,8 @@ Tune's rows; the last epoch's reporting is not timed (nothing is reported after)
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import Iterator, Sequence
 
 import torch
 
@@ -61,8 +62,13 @@ class PairedTrainer(Trainer):
         ``tune.checkpoint_min_s`` spaces its checkpoints as in an unpaired trial."""
         return time.monotonic() - self.twin_s
 
-    def fit(self, callbacks: Sequence[Callback] = (), cadence: Cadence | None = None, *,
-            stop_on: tuple[type[BaseException], ...] = ()) -> None:
+    def fit(
+        self,
+        callbacks: Sequence[Callback] = (),
+        cadence: Cadence | None = None,
+        *,
+        stop_on: tuple[type[BaseException], ...] = (),
+    ) -> None:
         """As the trainer's, with checkpoints spaced by :meth:`trial_clock`."""
         cadence = replace(cadence or Cadence.from_config(self.cfg), clock=self.trial_clock)
         super().fit(callbacks, cadence, stop_on=stop_on)

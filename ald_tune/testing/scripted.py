@@ -13,7 +13,8 @@ import json
 import math
 import os
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ald_tune.config.schema import Config
 from ald_tune.engine.controller import Controller, Decision, History, Probe, select_units
@@ -29,9 +30,16 @@ def scripted_metrics(n_z: int, epoch: int, seed: int) -> dict[str, float]:
     wobble = 0.01 * math.sin(7 * epoch + 3 * seed + n_z)
     recon = 25.0 + 2.0 * gap + 5.0 / (1 + epoch) + wobble
     kl = 6.0 + 0.5 * min(n_z, BEST_N_Z)
-    return {"recon_loss": recon, "kl": kl, "neg_elbo": recon + kl, "fid_gen": 10.0 + 3 * gap + wobble,
-            "fid_recon": 5.0 + 2 * gap + wobble, "silhouette": 0.2 + 0.004 * epoch - 0.001 * n_z,
-            "accuracy": 0.5, "active_units": float(min(n_z, BEST_N_Z))}
+    return {
+        "recon_loss": recon,
+        "kl": kl,
+        "neg_elbo": recon + kl,
+        "fid_gen": 10.0 + 3 * gap + wobble,
+        "fid_recon": 5.0 + 2 * gap + wobble,
+        "silhouette": 0.2 + 0.004 * epoch - 0.001 * n_z,
+        "accuracy": 0.5,
+        "active_units": float(min(n_z, BEST_N_Z)),
+    }
 
 
 class _Model:
@@ -42,8 +50,9 @@ class _Model:
 class ScriptedTrainer(EpochIterator):
     """Same interface as :class:`ald_tune.engine.trainer.Trainer`; no data, no torch training."""
 
-    def __init__(self, cfg: Config, *, fixed_n_z: int | None = None, splits=None,
-                 controller=None) -> None:
+    def __init__(
+        self, cfg: Config, *, fixed_n_z: int | None = None, splits=None, controller=None
+    ) -> None:
         self.cfg, self.fixed_n_z = cfg, fixed_n_z
         self.model = _Model(fixed_n_z if fixed_n_z is not None else cfg.ald.n_z_init)
         self.controller = controller or make_controller(cfg.ald, fixed_n_z, cfg.train.epochs)
@@ -63,15 +72,24 @@ class ScriptedTrainer(EpochIterator):
         # Tests that must interrupt a sweep mid-way slow the epochs down through the job's env.
         time.sleep(float(os.environ.get("ALD_TUNE_SCRIPTED_EPOCH_S", "0")))
         epoch, n_z = self.epoch, self.model.n_z
-        record = {"epoch": epoch, "n_z": n_z, "train_loss": 0.0,
-                  **scripted_metrics(n_z, epoch, self.cfg.train.seed),
-                  "train_time_s": 0.001, "eval_time_s": 0.0, "cpu_time_s": 0.001}
+        record = {
+            "epoch": epoch,
+            "n_z": n_z,
+            "train_loss": 0.0,
+            **scripted_metrics(n_z, epoch, self.cfg.train.seed),
+            "train_time_s": 0.001,
+            "eval_time_s": 0.0,
+            "cpu_time_s": 0.001,
+        }
         self.history.append(record)
         # Units past BEST_N_Z are nearly collapsed; below it every unit is informative.
         unit_kl = [float(i) if i < BEST_N_Z else 0.01 * (i - BEST_N_Z) for i in range(n_z)]
         decision = self.controller.decide(
-            self.history, n_z, unit_kl,
-            probe=lambda units: [0.0 if n_z > BEST_N_Z else 0.05 for _ in units])
+            self.history,
+            n_z,
+            unit_kl,
+            probe=lambda units: [0.0 if n_z > BEST_N_Z else 0.05 for _ in units],
+        )
         self.model.n_z -= decision.n_remove
         self.decisions.append({"epoch": epoch, "n_z": n_z, **decision.to_dict()})
         self.done = decision.end_run or epoch + 1 >= self.cfg.train.epochs
@@ -80,14 +98,25 @@ class ScriptedTrainer(EpochIterator):
         return EpochResult(epoch, record, decision, self.model.n_z, self.done, "scripted")
 
     def checkpoint(self) -> dict[str, Any]:
-        return {"config": self.cfg.to_dict(), "fixed_n_z": self.fixed_n_z, "n_z": self.model.n_z,
-                "image_shape": [1, 4, 4], "epoch": self.epoch - 1, "model": {}, "optimizer": {},
-                "controller": self.controller.state_dict(), "history": list(self.history),
-                "decisions": list(self.decisions), "rng": {}, "timing": dict(self.timing),
-                "done": self.done, "tracking_run_id": self.tracking_run_id}
+        return {
+            "config": self.cfg.to_dict(),
+            "fixed_n_z": self.fixed_n_z,
+            "n_z": self.model.n_z,
+            "image_shape": [1, 4, 4],
+            "epoch": self.epoch - 1,
+            "model": {},
+            "optimizer": {},
+            "controller": self.controller.state_dict(),
+            "history": list(self.history),
+            "decisions": list(self.decisions),
+            "rng": {},
+            "timing": dict(self.timing),
+            "done": self.done,
+            "tracking_run_id": self.tracking_run_id,
+        }
 
     @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any], **_: Any) -> "ScriptedTrainer":
+    def from_checkpoint(cls, ckpt: dict[str, Any], **_: Any) -> ScriptedTrainer:
         self = cls(Config.from_dict(ckpt["config"]), fixed_n_z=ckpt["fixed_n_z"])
         self.model.n_z = int(ckpt["n_z"])
         self.controller.load_state_dict(ckpt["controller"])
@@ -98,29 +127,45 @@ class ScriptedTrainer(EpochIterator):
 
     def summary(self) -> dict[str, Any]:
         stop = next((d["epoch"] for d in self.decisions if d["stop"]), None)
-        return {"mode": self.mode, "config": self.cfg.to_dict(), "fixed_n_z": self.fixed_n_z,
-                "final_n_z": self.model.n_z, "stop_epoch": stop, "fid_extractor": "scripted",
-                "floor_reached": self.controller.floor_reached,
-                "trial_epochs": len(self.history), "wall_time_s": self.timing["wall_s"],
-                "train_time_s": self.timing["train_s"], "eval_time_s": self.timing["eval_s"],
-                "epochs": self.history, "decisions": self.decisions}
+        return {
+            "mode": self.mode,
+            "config": self.cfg.to_dict(),
+            "fixed_n_z": self.fixed_n_z,
+            "final_n_z": self.model.n_z,
+            "stop_epoch": stop,
+            "fid_extractor": "scripted",
+            "floor_reached": self.controller.floor_reached,
+            "trial_epochs": len(self.history),
+            "wall_time_s": self.timing["wall_s"],
+            "train_time_s": self.timing["train_s"],
+            "eval_time_s": self.timing["eval_s"],
+            "epochs": self.history,
+            "decisions": self.decisions,
+        }
 
     def images(self, n: int = 4) -> dict[str, Any]:
         import torch
+
         shade = int(255 * self.model.n_z / max(1, self.cfg.ald.n_z_init))
         img = torch.full((8, 8, 1), shade, dtype=torch.uint8)
         return {"samples": img, "reconstructions": img}
 
     def save_outputs(self, out_dir: str) -> dict[str, str]:
         os.makedirs(out_dir, exist_ok=True)
-        paths = {"history": os.path.join(out_dir, "history.json"),
-                 "model": os.path.join(out_dir, "model.safetensors")}
+        paths = {
+            "history": os.path.join(out_dir, "history.json"),
+            "model": os.path.join(out_dir, "model.safetensors"),
+        }
         with open(paths["history"], "w", encoding="utf-8") as fh:
             json.dump(self.summary(), fh)
         import torch
         from safetensors.torch import save_file
-        save_file({"n_z": torch.tensor([self.model.n_z])}, paths["model"],
-                  metadata={"n_z": str(self.model.n_z), "scripted": "true"})
+
+        save_file(
+            {"n_z": torch.tensor([self.model.n_z])},
+            paths["model"],
+            metadata={"n_z": str(self.model.n_z), "scripted": "true"},
+        )
         return paths
 
 
@@ -133,14 +178,21 @@ class ScriptedController(Controller):
         self.script = {int(k): v for k, v in script.items()}
         self.how = how
 
-    def decide(self, history: History, n_z: int, unit_kl: Sequence[float] | None = None,
-               probe: Probe | None = None) -> Decision:
+    def decide(
+        self,
+        history: History,
+        n_z: int,
+        unit_kl: Sequence[float] | None = None,
+        probe: Probe | None = None,
+    ) -> Decision:
         action = self.script.get(len(history) - 1)
         if action == "stop":
             return Decision(stop=True, reason="scripted stop")
         if action:
-            return Decision(units=select_units(n_z, min(int(action), n_z - 1), self.how, unit_kl),
-                            reason=f"scripted removal of {action}")
+            return Decision(
+                units=select_units(n_z, min(int(action), n_z - 1), self.how, unit_kl),
+                reason=f"scripted removal of {action}",
+            )
         return Decision(reason="scripted wait")
 
     def state_dict(self) -> dict[str, Any]:

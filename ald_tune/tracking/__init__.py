@@ -8,19 +8,70 @@ May import: :mod:`ald_tune.config`, :mod:`ald_tune.data`, :mod:`ald_tune.engine`
 :mod:`ald_tune.sweeps`. MLflow itself loads inside the functions that talk to it.
 """
 
-from ald_tune.tracking.runs import (
-    COMPLETE_TAG, CONFIG_ARTIFACT, FILTER_PARAMS, FINAL_NZ_TAG, NODES_TAG, PARENT_TAG,
-    TRACKED_METRICS, TRIAL_TAG, WALL_METRIC, filter_params, find_child_run, find_parent_run,
-    finish_run, log_params, log_sweep_wall, run_id_text, search_all, start_parent_run)
-from ald_tune.tracking.store import (
-    QUIET_HTTP_ENV, SECRET_ENV, artifact_root, check_tracking, client, default_tracking_uri,
-    ensure_experiment, git_commit, redact_uri, resolve_tracking_uri, split_credentials)
 from ald_tune.config.kinds import SWEEP_TAG
+from ald_tune.tracking.runs import (
+    COMPLETE_TAG,
+    CONFIG_ARTIFACT,
+    FILTER_PARAMS,
+    FINAL_NZ_TAG,
+    NODES_TAG,
+    PARENT_TAG,
+    TRACKED_METRICS,
+    TRIAL_TAG,
+    WALL_METRIC,
+    filter_params,
+    find_child_run,
+    find_parent_run,
+    finish_run,
+    log_params,
+    log_sweep_wall,
+    run_id_text,
+    search_all,
+    start_parent_run,
+)
+from ald_tune.tracking.store import (
+    QUIET_HTTP_ENV,
+    SECRET_ENV,
+    artifact_root,
+    check_tracking,
+    client,
+    default_tracking_uri,
+    ensure_experiment,
+    git_commit,
+    redact_uri,
+    resolve_tracking_uri,
+    split_credentials,
+)
 
-__all__ = ["COMPLETE_TAG", "CONFIG_ARTIFACT", "FILTER_PARAMS", "FINAL_NZ_TAG", "NODES_TAG",
-           "PARENT_TAG", "QUIET_HTTP_ENV", "SECRET_ENV", "SWEEP_TAG", "TRACKED_METRICS",
-           "TRIAL_TAG", "WALL_METRIC", "artifact_root", "check_tracking", "client",
-           "default_tracking_uri", "ensure_experiment", "filter_params", "find_child_run",
-           "find_parent_run", "finish_run", "git_commit", "log_params", "log_sweep_wall",
-           "redact_uri", "resolve_tracking_uri", "run_id_text", "search_all",
-           "split_credentials", "start_parent_run"]
+__all__ = [
+    "COMPLETE_TAG",
+    "CONFIG_ARTIFACT",
+    "FILTER_PARAMS",
+    "FINAL_NZ_TAG",
+    "NODES_TAG",
+    "PARENT_TAG",
+    "QUIET_HTTP_ENV",
+    "SECRET_ENV",
+    "SWEEP_TAG",
+    "TRACKED_METRICS",
+    "TRIAL_TAG",
+    "WALL_METRIC",
+    "artifact_root",
+    "check_tracking",
+    "client",
+    "default_tracking_uri",
+    "ensure_experiment",
+    "filter_params",
+    "find_child_run",
+    "find_parent_run",
+    "finish_run",
+    "git_commit",
+    "log_params",
+    "log_sweep_wall",
+    "redact_uri",
+    "resolve_tracking_uri",
+    "run_id_text",
+    "search_all",
+    "split_credentials",
+    "start_parent_run",
+]

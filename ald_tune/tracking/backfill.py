@@ -23,17 +23,30 @@ import contextlib
 import json
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
-from ald_tune.errors import ConfigError, DataError
 from ald_tune.config.kinds import read_sweep_file
-from ald_tune.tracking.runs import COMPLETE_TAG, NODES_TAG, TRACKED_METRICS, WALL_METRIC, find_child_run
-from ald_tune.tracking.store import QUIET_HTTP_ENV, check_tracking, client, redact_uri, resolve_tracking_uri
 from ald_tune.config.schema import Config, trial_config
-from ald_tune.sweeps.trainable import trial_kind
-from ald_tune.tracking.trial_logger import PENDING_DIR, TRIAL_CALLBACK, send_pending, trial_logger
+from ald_tune.errors import ConfigError, DataError
 from ald_tune.sweeps.results import TrialRecord, history_row
+from ald_tune.sweeps.trainable import trial_kind
+from ald_tune.tracking.runs import (
+    COMPLETE_TAG,
+    NODES_TAG,
+    TRACKED_METRICS,
+    WALL_METRIC,
+    find_child_run,
+)
+from ald_tune.tracking.store import (
+    QUIET_HTTP_ENV,
+    check_tracking,
+    client,
+    redact_uri,
+    resolve_tracking_uri,
+)
+from ald_tune.tracking.trial_logger import PENDING_DIR, TRIAL_CALLBACK, send_pending, trial_logger
 
 RESULT_FILE = "result.json"
 PARAMS_FILE = "params.json"
@@ -72,14 +85,22 @@ class TrialResults:
         cfg = Config.from_dict(self.config.get("space") or {}, source=self.folder)
         kind = trial_kind(self.config, cfg)
         return TrialRecord(
-            trial_id=str(self.trial_id or os.path.basename(self.folder)), kind=kind.kind,
-            rule=kind.rule, seed=self.config.get("seed"), n_z_grid=self.config.get("n_z"),
+            trial_id=str(self.trial_id or os.path.basename(self.folder)),
+            kind=kind.kind,
+            rule=kind.rule,
+            seed=self.config.get("seed"),
+            n_z_grid=self.config.get("n_z"),
             final_n_z=last.get("final_n_z", last.get("n_z_next", self.config.get("n_z"))),
             status="TERMINATED" if self.finished else "STOPPED",
             history=[history_row(e, r) for e, r in sorted(self.by_epoch().items())],
-            cpus=cfg.tune.cpus_per_trial, gpus=cfg.tune.gpus_per_trial,
-            nodes=tuple(sorted({str(r["node_id"]) for r in rows if isinstance(r.get("node_id"), str)})),
-            path=self.folder, config={k: v for k, v in self.config.items() if k != "space"})
+            cpus=cfg.tune.cpus_per_trial,
+            gpus=cfg.tune.gpus_per_trial,
+            nodes=tuple(
+                sorted({str(r["node_id"]) for r in rows if isinstance(r.get("node_id"), str)})
+            ),
+            path=self.folder,
+            config={k: v for k, v in self.config.items() if k != "space"},
+        )
 
     def by_epoch(self) -> dict[int, dict[str, Any]]:
         """One record per epoch; a trial retried from a checkpoint repeats epochs, and the
@@ -100,8 +121,10 @@ def read_trials(experiment_path: str) -> list[TrialResults]:
     """
     path = os.path.abspath(experiment_path)
     if not os.path.isdir(path):
-        raise DataError(f"Tune experiment folder {path!r} does not exist. Fix: pass the "
-                        "--storage and --name the sweep ran with (its folder is STORAGE/NAME).")
+        raise DataError(
+            f"Tune experiment folder {path!r} does not exist. Fix: pass the "
+            "--storage and --name the sweep ran with (its folder is STORAGE/NAME)."
+        )
     trials = []
     for entry in sorted(os.scandir(path), key=lambda e: e.name):
         params = os.path.join(entry.path, PARAMS_FILE)
@@ -111,8 +134,10 @@ def read_trials(experiment_path: str) -> list[TrialResults]:
             config = json.load(fh)
         trials.append(TrialResults(entry.path, config, _read_records(entry.path)))
     if not trials:
-        raise DataError(f"Tune experiment folder {path!r} holds no trial folders (none has "
-                        f"{PARAMS_FILE}). Fix: check --storage and --name.")
+        raise DataError(
+            f"Tune experiment folder {path!r} holds no trial folders (none has "
+            f"{PARAMS_FILE}). Fix: check --storage and --name."
+        )
     return trials
 
 
@@ -129,7 +154,9 @@ def _read_records(folder: str) -> list[dict[str, Any]]:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError:  # a line cut short by a killed process
-                warnings.warn(f"{results}: skipping an unreadable line.", RuntimeWarning)
+                warnings.warn(
+                    f"{results}: skipping an unreadable line.", RuntimeWarning, stacklevel=2
+                )
     return records
 
 
@@ -150,6 +177,8 @@ def _env_restored(keys) -> Iterator[None]:
 def _open_child_run(trial: TrialResults, trial_id: str, uri: str) -> str:
     """The trial's child run id, created exactly as the trainable would create it."""
     tracking = trial.tracking
+    if tracking is None:
+        raise ConfigError(f"trial {trial_id} in {trial.folder} was not tracked in MLflow.")
     c = client(uri)
     found = find_child_run(c, tracking["experiment_id"], tracking["parent_run_id"], trial_id)
     if found is not None:
@@ -157,11 +186,20 @@ def _open_child_run(trial: TrialResults, trial_id: str, uri: str) -> str:
     # The trainable names, tags and params the run from its config and its first n_z.
     first = trial.by_epoch()[min(trial.by_epoch())]
     with _env_restored(QUIET_HTTP_ENV):
-        logger = trial_logger(trial.config, trial_id, trial_config(trial.config), first["n_z"],
-                              uri, tracking["experiment_id"], tracking["parent_run_id"])
+        logger = trial_logger(
+            trial.config,
+            trial_id,
+            trial_config(trial.config),
+            first["n_z"],
+            uri,
+            tracking["experiment_id"],
+            tracking["parent_run_id"],
+        )
     if logger.run_id is None:
-        raise ConfigError(f"cannot create the MLflow run of trial {trial_id} at "
-                          f"{redact_uri(uri)}. Fix: check that the server is up.")
+        raise ConfigError(
+            f"cannot create the MLflow run of trial {trial_id} at "
+            f"{redact_uri(uri)}. Fix: check that the server is up."
+        )
     return logger.run_id
 
 
@@ -185,11 +223,17 @@ def backfill_trial(trial: TrialResults, trial_id: str, uri: str) -> int:
             metrics.append(Metric(key, float(v), stamp, epoch))
             epochs.add(epoch)
     for i in range(0, len(metrics), 1000):  # MLflow caps a batch at 1,000 metrics
-        c.log_batch(run_id, metrics=metrics[i:i + 1000])
-    nodes = sorted({str(r["node_id"]) for r in records.values() if isinstance(r.get("node_id"), str)})
+        c.log_batch(run_id, metrics=metrics[i : i + 1000])
+    nodes = sorted(
+        {str(r["node_id"]) for r in records.values() if isinstance(r.get("node_id"), str)}
+    )
     have_nodes = c.get_run(run_id).data.tags.get(NODES_TAG, "")
     if nodes and set(have_nodes.split(",")) != set(nodes):
-        c.set_tag(run_id, NODES_TAG, ",".join(sorted(set(nodes) | {n for n in have_nodes.split(",") if n})))
+        c.set_tag(
+            run_id,
+            NODES_TAG,
+            ",".join(sorted(set(nodes) | {n for n in have_nodes.split(",") if n})),
+        )
     if os.path.isdir(pending):
         send_pending(c, run_id, pending)
     if records[max(records)].get("run_over") and c.get_run(run_id).info.status == "RUNNING":
@@ -259,12 +303,17 @@ def backfill_quietly(experiment_path: str, uri: str | None = None) -> dict[str, 
     except Exception as exc:
         storage, name = os.path.split(os.path.abspath(experiment_path))
         reason = "tracking server unreachable" if isinstance(exc, ConfigError) else redact_uri(exc)
-        warnings.warn(f"MLflow could not be backfilled from {experiment_path} ({reason}). Nothing "
-                      f"is lost: Tune's results stay in that folder. Fix: run `ald-tune backfill "
-                      f"--storage {storage} --name {name}` once the tracking server is up.",
-                      RuntimeWarning)
+        warnings.warn(
+            f"MLflow could not be backfilled from {experiment_path} ({reason}). Nothing "
+            f"is lost: Tune's results stay in that folder. Fix: run `ald-tune backfill "
+            f"--storage {storage} --name {name}` once the tracking server is up.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return {}
     if any(added.values()):
-        print(f"MLflow backfill: {sum(added.values())} epochs added to "
-              f"{sum(1 for n in added.values() if n)} trial run(s) from Tune's results.")
+        print(
+            f"MLflow backfill: {sum(added.values())} epochs added to "
+            f"{sum(1 for n in added.values() if n)} trial run(s) from Tune's results."
+        )
     return added

@@ -11,38 +11,63 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
+from ald_tune._version import __version__
 from ald_tune.config.kinds import COMPARE_TAG, DATASET_TAG, MAIN_RULE_TAG, SWEEP_TAG, SweepKind
 from ald_tune.config.vocabulary import TRACKED
-from ald_tune._version import __version__
 from ald_tune.errors import ConfigError
-from ald_tune.tracking.store import check_tracking, client, ensure_experiment, git_commit, redact_uri
+from ald_tune.tracking.store import (
+    check_tracking,
+    client,
+    ensure_experiment,
+    git_commit,
+    redact_uri,
+)
 
 TRIAL_TAG = "ald_tune.trial_id"
 PARENT_TAG = "mlflow.parentRunId"
-NODES_TAG = "ald_tune.nodes"            # the Ray nodes a trial ran on, comma-separated
+NODES_TAG = "ald_tune.nodes"  # the Ray nodes a trial ran on, comma-separated
 FINAL_NZ_TAG = "ald_tune.final_n_z"
 COMPLETE_TAG = "ald_tune.compare_complete"  # every sweep of that compare has finished
-WALL_METRIC = "sweep_wall_s"            # one value per fit of the sweep (resumes add one)
-CONFIG_ARTIFACT = "config.json"         # the whole config, once per sweep
+WALL_METRIC = "sweep_wall_s"  # one value per fit of the sweep (resumes add one)
+CONFIG_ARTIFACT = "config.json"  # the whole config, once per sweep
 TRACKED_METRICS = TRACKED
 #: The few config fields logged as MLflow params, the ones people filter and compare runs
 #: by; the whole config is the parent run's ``config.json`` artifact (a run's params
 #: table would otherwise bury the image cards under ~60 rows).
-FILTER_PARAMS = ("data.name", "model.arch", "train.epochs", "train.batch_size", "train.lr",
-                 "train.beta", "train.seed", "ald.rule", "ald.n_z_init", "eval.fid_extractor",
-                 "tune.metric", "tune.scheduler", "tune.cpus_per_trial", "tune.gpus_per_trial")
+FILTER_PARAMS = (
+    "data.name",
+    "model.arch",
+    "train.epochs",
+    "train.batch_size",
+    "train.lr",
+    "train.beta",
+    "train.seed",
+    "ald.rule",
+    "ald.n_z_init",
+    "eval.fid_extractor",
+    "tune.metric",
+    "tune.scheduler",
+    "tune.cpus_per_trial",
+    "tune.gpus_per_trial",
+)
+
+
 def _params(flat: Mapping[str, Any]) -> list:
     from mlflow.entities import Param
-    return [Param(k, json.dumps(v) if isinstance(v, (list, dict)) else str(v))
-            for k, v in sorted(flat.items())]
+
+    return [
+        Param(k, json.dumps(v) if isinstance(v, (list, dict)) else str(v))
+        for k, v in sorted(flat.items())
+    ]
 
 
 def log_params(c, run_id: str, flat: Mapping[str, Any]) -> None:
     params = _params(flat)
     for i in range(0, len(params), 100):  # MLflow caps a batch at 100 params
-        c.log_batch(run_id, params=params[i:i + 100])
+        c.log_batch(run_id, params=params[i : i + 100])
 
 
 def filter_params(cfg) -> dict[str, Any]:
@@ -67,17 +92,32 @@ def search_all(c, exp_id: str, filter_string: str = "", order_by: list[str] | No
     """Every run of an experiment matching ``filter_string``, page by page."""
     token = None
     while True:
-        page = c.search_runs([exp_id], filter_string=filter_string, max_results=1000,
-                             order_by=order_by, page_token=token)
+        page = c.search_runs(
+            [exp_id],
+            filter_string=filter_string,
+            max_results=1000,
+            order_by=order_by,
+            page_token=token,
+        )
         yield from page
         token = page.token
         if not token:
             return
 
 
-def start_parent_run(uri: str, experiment: str, sweep: str, *, kind: SweepKind, cfg,
-                     space: str | None, resume: bool, compare: str | None = None,
-                     main_rule: str | None = None, runner: str | None = None) -> tuple[str, str]:
+def start_parent_run(
+    uri: str,
+    experiment: str,
+    sweep: str,
+    *,
+    kind: SweepKind,
+    cfg,
+    space: str | None,
+    resume: bool,
+    compare: str | None = None,
+    main_rule: str | None = None,
+    runner: str | None = None,
+) -> tuple[str, str]:
     """Create the sweep's parent run, or find it again with ``resume``.
 
     Its kind (and rule) are written here, once, as tags; the few filter params are
@@ -87,7 +127,6 @@ def start_parent_run(uri: str, experiment: str, sweep: str, *, kind: SweepKind, 
         (experiment_id, parent_run_id)
     """
 
-
     c = client(uri)
     exp_id = ensure_experiment(c, experiment)
     found = find_parent_run(c, exp_id, sweep) if resume else None
@@ -96,9 +135,14 @@ def start_parent_run(uri: str, experiment: str, sweep: str, *, kind: SweepKind, 
         if found.info.status != "RUNNING":
             c.update_run(run_id, status="RUNNING")
         return exp_id, run_id
-    tags = {SWEEP_TAG: sweep, **kind.tags(), "ald_tune.mode": kind.mode,
-            DATASET_TAG: cfg.data.name, "ald_tune.space": str(space),
-            "ald_tune.version": __version__}
+    tags = {
+        SWEEP_TAG: sweep,
+        **kind.tags(),
+        "ald_tune.mode": kind.mode,
+        DATASET_TAG: cfg.data.name,
+        "ald_tune.space": str(space),
+        "ald_tune.version": __version__,
+    }
     if compare:
         tags[COMPARE_TAG] = compare
     if main_rule:
@@ -120,14 +164,20 @@ def log_sweep_wall(uri: str, run_id: str, wall_s: float, step: int) -> None:
     import time
 
     from mlflow.entities import Metric
+
     try:
         check_tracking(uri)  # seconds, where MLflow's own retries would take minutes
-        client(uri).log_batch(run_id, metrics=[Metric(WALL_METRIC, float(wall_s),
-                                                      int(time.time() * 1000), step)])
+        client(uri).log_batch(
+            run_id, metrics=[Metric(WALL_METRIC, float(wall_s), int(time.time() * 1000), step)]
+        )
     except Exception as exc:
-        warnings.warn(f"MLflow run {run_id}: the sweep's wall time could not be logged "
-                      f"({redact_uri(exc)}); it is in the sweep's Tune folder "
-                      f"(ald_tune_sweep.json).", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"MLflow run {run_id}: the sweep's wall time could not be logged "
+            f"({redact_uri(exc)}); it is in the sweep's Tune folder "
+            f"(ald_tune_sweep.json).",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def finish_run(uri: str, run_id: str, status: str = "FINISHED") -> bool:
@@ -137,16 +187,22 @@ def finish_run(uri: str, run_id: str, status: str = "FINISHED") -> bool:
         client(uri).set_terminated(run_id, status=status)
     except Exception as exc:
         reason = "server unreachable" if isinstance(exc, ConfigError) else redact_uri(exc)
-        warnings.warn(f"MLflow run {run_id} at {redact_uri(uri)} could not be marked {status} "
-                      f"({reason}); it shows RUNNING until `ald-tune backfill` (or a --resume) "
-                      "reaches it.", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"MLflow run {run_id} at {redact_uri(uri)} could not be marked {status} "
+            f"({reason}); it shows RUNNING until `ald-tune backfill` (or a --resume) "
+            "reaches it.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return False
     return True
 
 
 def find_child_run(c, experiment_id: str, parent_run_id: str, trial_id: str):
     """The child run of ``trial_id`` under ``parent_run_id``, or None."""
-    for run in search_all(c, experiment_id, f"tags.`{PARENT_TAG}` = '{run_id_text(parent_run_id)}'"):
+    for run in search_all(
+        c, experiment_id, f"tags.`{PARENT_TAG}` = '{run_id_text(parent_run_id)}'"
+    ):
         if run.data.tags.get(TRIAL_TAG) == trial_id:
             return run
     return None

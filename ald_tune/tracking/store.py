@@ -1,18 +1,9 @@
 """The MLflow store: URIs, credentials, reachability, the client, experiments.
 
-Ray's ``MLflowLoggerCallback`` runs on the driver only, cannot nest runs and
-does not reopen runs on restore, so each trial logs through
-:class:`ald_tune.tracking.trial_logger.TrialLogger`, which *finds or creates* its child run by the trial id
-under the sweep's parent run. A trial that Ray retries, or a sweep restored
-with ``--resume``, therefore continues its own run, and epochs already
-logged are never logged twice (steps are checked against the run's history).
-
-When the tracking server goes away mid-sweep, training goes on: metrics,
-images and the final artifacts stay buffered and are retried at each
-checkpoint and at the end (a few tries, a few seconds); whatever still could
-not be sent is rebuilt from Tune's own ``result.json`` by
-:func:`ald_tune.tracking.backfill.backfill` (``ald-tune backfill``). Nothing here
-raises out of a trial because of tracking.
+Only SQLite (``sqlite:////abs/path``) and HTTP servers are accepted: MLflow's file store
+is deprecated, and Tune changes each trial's working directory, so every URI is made
+absolute. :func:`check_tracking` fails within seconds where MLflow's own retries take
+minutes.
 
 Credentials never reach params, tags, Tune's files or messages: a URI's
 ``user:password@`` part moves into ``MLFLOW_TRACKING_USERNAME`` /
@@ -35,8 +26,10 @@ from ald_tune.errors import ConfigError
 # Trial processes fail fast instead and retry on their own, bounded schedule.
 QUIET_HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 SECRET_ENV = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD")
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^/@:\s]*)"
-                       r"(?::(?P<password>[^/@\s]*))?@")
+_USERINFO = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^/@:\s]*)"
+    r"(?::(?P<password>[^/@\s]*))?@"
+)
 
 
 def redact_uri(text: Any) -> str:
@@ -50,6 +43,7 @@ def redact_uri(text: Any) -> str:
         >>> redact_uri("http://ana:s3cret@127.0.0.1:5000")
         'http://ana:***@127.0.0.1:5000'
     """
+
     def mask(m: re.Match) -> str:
         if m.group("password") is None:
             return m.group("scheme") + "***@"
@@ -96,7 +90,7 @@ def resolve_tracking_uri(uri: str | None, run_dir: str) -> str:
     """
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(run_dir)
     if uri.startswith("sqlite:///"):
-        path = uri[len("sqlite:///"):]
+        path = uri[len("sqlite:///") :]
         if not os.path.isabs("/" + path) or not path.startswith("/"):
             # "sqlite:///rel.db" is relative to the working directory, which Tune changes.
             return "sqlite:///" + os.path.abspath(path)
@@ -113,7 +107,8 @@ def resolve_tracking_uri(uri: str | None, run_dir: str) -> str:
     raise ConfigError(
         f"tracking URI {redact_uri(uri)!r} is not supported: MLflow's file store is deprecated "
         "and relative paths break under Ray Tune. Fix: use sqlite:////abs/path/mlflow.db or "
-        "http://HOST:PORT of an `mlflow server`.")
+        "http://HOST:PORT of an `mlflow server`."
+    )
 
 
 def check_tracking(uri: str, timeout: float = 5.0) -> None:
@@ -124,18 +119,23 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
     """
     shown = redact_uri(uri)
     if uri.startswith("sqlite:///"):
-        folder = os.path.dirname(uri[len("sqlite:///"):])
+        folder = os.path.dirname(uri[len("sqlite:///") :])
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"tracking URI {shown!r}: cannot create {folder!r} ({exc}). "
-                              "Fix: pass a --tracking-uri in a writable folder.") from None
+            raise ConfigError(
+                f"tracking URI {shown!r}: cannot create {folder!r} ({exc}). "
+                "Fix: pass a --tracking-uri in a writable folder."
+            ) from None
         if not os.access(folder, os.W_OK):
-            raise ConfigError(f"tracking URI {shown!r}: folder {folder!r} is not writable. "
-                              "Fix: pass a --tracking-uri in a writable folder.")
+            raise ConfigError(
+                f"tracking URI {shown!r}: folder {folder!r} is not writable. "
+                "Fix: pass a --tracking-uri in a writable folder."
+            )
         return
     if uri.startswith(("http://", "https://")):
         import urllib.request
+
         clean = split_credentials(uri)[0]  # /health needs no credentials
         try:
             with urllib.request.urlopen(clean + "/health", timeout=timeout) as resp:
@@ -147,20 +147,28 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
             reason = f"HTTP {resp.status}"
         raise ConfigError(
             f"MLflow tracking server {shown!r} is unreachable ({reason}). Fix: start it "
-            f"(`mlflow server --host 127.0.0.1 --port PORT --backend-store-uri sqlite:////abs/mlflow.db`), "
-            "pass another --tracking-uri, or run with --no-tracking.")
+            "(`mlflow server --host 127.0.0.1 --port PORT --backend-store-uri "
+            "sqlite:////abs/mlflow.db`), "
+            "pass another --tracking-uri, or run with --no-tracking."
+        )
 
 
 def client(uri: str):
     from mlflow import MlflowClient
+
     return MlflowClient(tracking_uri=uri)
 
 
 def git_commit() -> str | None:
     """The checkout's commit when ald-tune runs from a git checkout, else None."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, cwd=os.path.dirname(os.path.abspath(__file__)))
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=os.path.dirname(os.path.abspath(__file__)),
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -173,7 +181,7 @@ def artifact_root(uri: str) -> str | None:
     Tune changes per trial; an HTTP server decides for itself (None).
     """
     if uri.startswith("sqlite:///"):
-        return os.path.join(os.path.dirname(uri[len("sqlite:///"):]), "mlartifacts")
+        return os.path.join(os.path.dirname(uri[len("sqlite:///") :]), "mlartifacts")
     return None
 
 

@@ -24,7 +24,6 @@ from ald_tune.tracking.store import check_tracking, client, redact_uri, resolve_
 from ald_tune.tracking.trial_logger import TRIAL_CALLBACK
 
 
-
 def run_sweep(cfg: Config, opts: SweepOptions) -> SweepRecord:
     """Run (or resume) one ALD or grid sweep, logged to MLflow unless ``opts.tracking`` is
     False, and return its trial records.
@@ -55,20 +54,35 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepRecord:
 
     def open_parent(plan: Plan) -> tuple:  # once Ray is up, before any trial
         exp_id, run_id = start_parent_run(
-            uri, opts.experiment or f"ald-tune-{cfg.data.name}", plan.name, kind=plan.kind,
-            cfg=cfg, space=opts.space, resume=opts.resume, compare=opts.compare,
-            main_rule=opts.main_rule)
+            uri,
+            opts.experiment or f"ald-tune-{cfg.data.name}",
+            plan.name,
+            kind=plan.kind,
+            cfg=cfg,
+            space=opts.space,
+            resume=opts.resume,
+            compare=opts.compare,
+            main_rule=opts.main_rule,
+        )
         parent.update(experiment_id=exp_id, run_id=run_id)
         return ((TRIAL_CALLBACK, {"uri": uri, "experiment_id": exp_id, "parent_run_id": run_id}),)
 
     result = fit_sweep(cfg, opts, plan, on_started=open_parent)
-    result = replace(result, tracking_uri=uri, experiment_id=parent["experiment_id"],
-                     parent_run_id=parent["run_id"])
+    result = replace(
+        result,
+        tracking_uri=uri,
+        experiment_id=parent["experiment_id"],
+        parent_run_id=parent["run_id"],
+    )
     if result.path:
         backfill_quietly(result.path, uri)  # what trials could not send while the server was down
     info = read_sweep_file(result.path or "")
-    log_sweep_wall(uri, parent["run_id"], float(info.get("last_fit_s", result.wall_s)),
-                   step=int(info.get("fits", 1)) - 1)  # warns, never raises
+    log_sweep_wall(
+        uri,
+        parent["run_id"],
+        float(info.get("last_fit_s", result.wall_s)),
+        step=int(info.get("fits", 1)) - 1,
+    )  # warns, never raises
     failed = any(t.errored for t in result.trials)
     finish_run(uri, parent["run_id"], "FAILED" if failed else "FINISHED")
     return result
@@ -85,6 +99,10 @@ def mark_complete(sweeps: list[SweepRecord]) -> None:
             try:
                 client(s.tracking_uri).set_tag(s.parent_run_id, COMPLETE_TAG, "true")
             except Exception as exc:
-                warnings.warn(f"MLflow run {s.parent_run_id}: cannot mark its compare complete "
-                              f"({redact_uri(exc)}). Fix: `ald-tune backfill --name {s.name}` "
-                              "once the server is up.", RuntimeWarning)
+                warnings.warn(
+                    f"MLflow run {s.parent_run_id}: cannot mark its compare complete "
+                    f"({redact_uri(exc)}). Fix: `ald-tune backfill --name {s.name}` "
+                    "once the server is up.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )

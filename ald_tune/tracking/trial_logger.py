@@ -1,4 +1,12 @@
-"""One trial's MLflow logging: :class:`TrialLogger` and the artifacts it could not send.
+"""One trial's MLflow logging: :class:`TrialLogger`, its engine callback, and the artifacts
+it could not send.
+
+Ray's ``MLflowLoggerCallback`` runs on the driver only, cannot nest runs and does not
+reopen runs on restore, so each trial logs through a :class:`TrialLogger`, which *finds
+or creates* its child run by the trial id under the sweep's parent run: a trial that Ray
+retries, or a sweep restored with ``--resume``, continues its own run, and epochs already
+logged are never logged twice (steps are checked against the run's history).
+
 
 A trial finds or creates its child run under the sweep's parent run (so a retry
 or a ``--resume`` continues it), buffers metrics and images, and sends them at
@@ -17,15 +25,23 @@ import sys
 import tempfile
 import time
 import warnings
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ald_tune.config.kinds import SweepKind
 from ald_tune.engine.artifacts import plot_history
 from ald_tune.engine.callbacks import Callback
 from ald_tune.engine.trainer import epoch_metrics
 from ald_tune.tracking.runs import (
-    FINAL_NZ_TAG, NODES_TAG, PARENT_TAG, TRACKED_METRICS, TRIAL_TAG, filter_params, find_child_run,
-    log_params)
+    FINAL_NZ_TAG,
+    NODES_TAG,
+    PARENT_TAG,
+    TRACKED_METRICS,
+    TRIAL_TAG,
+    filter_params,
+    find_child_run,
+    log_params,
+)
 from ald_tune.tracking.store import QUIET_HTTP_ENV, client, redact_uri
 
 FLUSH_BACKOFF_S = (1.0, 2.0)  # sleeps between the 3 tries of a flush: at most 3 s in all
@@ -41,6 +57,7 @@ def _tune_trial_dir() -> str | None:
         return None
     try:
         from ray import tune
+
         with warnings.catch_warnings():  # outside a trial Ray warns and returns None
             warnings.simplefilter("ignore")
             folder = tune.get_context().get_trial_dir()
@@ -54,8 +71,10 @@ def backfill_hint(trial_dir: str | None) -> str:
     if not trial_dir:
         return "`ald-tune backfill --storage STORAGE --name SWEEP` once the server is back"
     sweep = os.path.dirname(os.path.abspath(trial_dir))
-    return (f"`ald-tune backfill --storage {os.path.dirname(sweep)} --name "
-            f"{os.path.basename(sweep)}` once the server is back")
+    return (
+        f"`ald-tune backfill --storage {os.path.dirname(sweep)} --name "
+        f"{os.path.basename(sweep)}` once the server is back"
+    )
 
 
 class TrialLogger:
@@ -80,13 +99,25 @@ class TrialLogger:
             creating one by the trial id.
     """
 
-    def __init__(self, uri: str, experiment_id: str, parent_run_id: str | None, trial_id: str,
-                 tags: Mapping[str, str], params: Mapping[str, Any], run_name: str,
-                 run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        uri: str,
+        experiment_id: str,
+        parent_run_id: str | None,
+        trial_id: str,
+        tags: Mapping[str, str],
+        params: Mapping[str, Any],
+        run_name: str,
+        run_id: str | None = None,
+    ) -> None:
         for key, value in QUIET_HTTP_ENV.items():
             os.environ.setdefault(key, value)  # read by MLflow at each request
         self.uri, self.client = uri, client(uri)
-        self.experiment_id, self.parent_run_id, self.trial_id = experiment_id, parent_run_id, trial_id
+        self.experiment_id, self.parent_run_id, self.trial_id = (
+            experiment_id,
+            parent_run_id,
+            trial_id,
+        )
         self._spec = (dict(tags), dict(params), run_name)
         self.run_id: str | None = None
         self.buffer: list = []  # mlflow Metric objects not yet sent
@@ -111,8 +142,9 @@ class TrialLogger:
             if self._reopen is not None:
                 found = self.client.get_run(self._reopen)
             elif self.parent_run_id is not None:
-                found = find_child_run(self.client, self.experiment_id, self.parent_run_id,
-                                       self.trial_id)
+                found = find_child_run(
+                    self.client, self.experiment_id, self.parent_run_id, self.trial_id
+                )
             else:
                 found = None
             if found is not None:
@@ -125,8 +157,11 @@ class TrialLogger:
                 missing = {k: v for k, v in params.items() if k not in found.data.params}
             else:
                 parent = {PARENT_TAG: self.parent_run_id} if self.parent_run_id else {}
-                run_id = self.client.create_run(self.experiment_id, run_name=run_name, tags={
-                    **tags, TRIAL_TAG: self.trial_id, **parent}).info.run_id
+                run_id = self.client.create_run(
+                    self.experiment_id,
+                    run_name=run_name,
+                    tags={**tags, TRIAL_TAG: self.trial_id, **parent},
+                ).info.run_id
                 missing = params
             if missing:
                 log_params(self.client, run_id, missing)
@@ -147,7 +182,9 @@ class TrialLogger:
             f"trial {self.trial_id}: {what} at {redact_uri(self.uri)} ({redact_uri(exc)}). "
             "Training continues; metrics stay buffered and are retried at each checkpoint; "
             f"anything still missing at the end: {backfill_hint(_tune_trial_dir())}.",
-            RuntimeWarning, stacklevel=3)
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
     # -- logging ---------------------------------------------------------------------------
     def log_epoch(self, epoch: int, metrics: Mapping[str, Any]) -> None:
@@ -180,15 +217,26 @@ class TrialLogger:
         try:
             folder = tempfile.mkdtemp(prefix="ald-tune-final-")
             paths = trainer.save_outputs(folder)
-            plot = plot_history(trainer.history, os.path.join(folder, "history.png"),
-                                title=f"{trainer.mode} run")
+            plot = plot_history(
+                trainer.history, os.path.join(folder, "history.png"), title=f"{trainer.mode} run"
+            )
             files = [os.path.basename(p) for p in (paths["history"], paths["model"], plot)]
             with open(os.path.join(folder, PENDING_FILE), "w", encoding="utf-8") as fh:
-                json.dump({"trial_id": self.trial_id, "files": files,
-                           "tags": {FINAL_NZ_TAG: str(trainer.model.n_z)}}, fh)
+                json.dump(
+                    {
+                        "trial_id": self.trial_id,
+                        "files": files,
+                        "tags": {FINAL_NZ_TAG: str(trainer.model.n_z)},
+                    },
+                    fh,
+                )
         except Exception as exc:
-            warnings.warn(f"trial {self.trial_id}: final outputs could not be written "
-                          f"({redact_uri(exc)}); metrics are unaffected.", RuntimeWarning)
+            warnings.warn(
+                f"trial {self.trial_id}: final outputs could not be written "
+                f"({redact_uri(exc)}); metrics are unaffected.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             return
         self.final_dir = folder
         if self.flush(tries=1 + len(FLUSH_BACKOFF_S)):
@@ -200,9 +248,13 @@ class TrialLogger:
             shutil.move(folder, target)
             self.final_dir = target
         warnings.warn(
-            f"trial {self.trial_id}: final artifacts of MLflow run {self.run_id or '(not created)'} "
+            f"trial {self.trial_id}: final artifacts of MLflow run "
+            f"{self.run_id or '(not created)'} "
             f"could not be sent to {redact_uri(self.uri)}; they are kept in {self.final_dir}. "
-            f"Fix: {backfill_hint(trial_dir)}.", RuntimeWarning)
+            f"Fix: {backfill_hint(trial_dir)}.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
     # -- sending ---------------------------------------------------------------------------
     def flush(self, tries: int | None = None) -> bool:
@@ -232,7 +284,7 @@ class TrialLogger:
         while self.buffer:
             chunk = self.buffer[:1000]  # MLflow caps a batch at 1,000 metrics
             self.client.log_batch(run_id, metrics=chunk)
-            del self.buffer[:len(chunk)]
+            del self.buffer[: len(chunk)]
         if self.nodes != self._nodes_sent:
             self.client.set_tag(run_id, NODES_TAG, ",".join(sorted(self.nodes)))
             self._nodes_sent = set(self.nodes)
@@ -261,7 +313,9 @@ class TrialLogger:
             f"trial {self.trial_id}: MLflow run {self.run_id or '(not created)'} at "
             f"{redact_uri(self.uri)} is incomplete ({n} metric values unsent). Nothing is lost: "
             f"Tune's result.json holds every epoch. Fix: {backfill_hint(_tune_trial_dir())}.",
-            RuntimeWarning)
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def send_pending(c, run_id: str, folder: str) -> None:
@@ -286,8 +340,12 @@ class MLflowCallback(Callback):
 
     wants_images = True
 
-    def __init__(self, logger: TrialLogger, node_id: str = "",
-                 end_tags: Callable[[Any], Mapping[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        logger: TrialLogger,
+        node_id: str = "",
+        end_tags: Callable[[Any], Mapping[str, str]] | None = None,
+    ) -> None:
         self.logger, self.node_id, self.end_tags = logger, node_id, end_tags
 
     def on_epoch_end(self, trainer: Any, result: Any) -> None:
@@ -307,26 +365,38 @@ class MLflowCallback(Callback):
         self.logger.finish(status, tags=self.end_tags(trainer) if self.end_tags else None)
 
 
-def trial_logger(config: Mapping[str, Any], trial_id: str, cfg: Any, first_n_z: int,
-                 uri: str, experiment_id: str, parent_run_id: str) -> TrialLogger:
+def trial_logger(
+    config: Mapping[str, Any],
+    trial_id: str,
+    cfg: Any,
+    first_n_z: int,
+    uri: str,
+    experiment_id: str,
+    parent_run_id: str,
+) -> TrialLogger:
     """The child run of one Tune trial, found again or created as every trial creates it
     (its name, kind tags and filter params), for the trainable and for backfill."""
     kind = SweepKind.for_sweep(config.get("mode", "ald"), cfg, config.get("kind"))
     seed = config.get("seed", 0)
-    name = f"{kind.label}-nz{config['n_z']}-s{seed}" if "n_z" in config else \
-        f"{kind.label}-s{seed}-{trial_id[-5:]}"
+    name = (
+        f"{kind.label}-nz{config['n_z']}-s{seed}"
+        if "n_z" in config
+        else f"{kind.label}-s{seed}-{trial_id[-5:]}"
+    )
     tags = {**kind.tags(), "ald_tune.mode": kind.mode, "ald_tune.seed": str(seed)}
     params = {**filter_params(cfg), "n_z_init": first_n_z}
     return TrialLogger(uri, experiment_id, parent_run_id, trial_id, tags, params, name)
 
 
-def trial_callback(info: Any, trainer: Any, *, uri: str, experiment_id: str,
-                   parent_run_id: str) -> MLflowCallback:
+def trial_callback(
+    info: Any, trainer: Any, *, uri: str, experiment_id: str, parent_run_id: str
+) -> MLflowCallback:
     """The Ray trainable's MLflow callback (named in the trial's config by
     :func:`ald_tune.tracking.sweep.run_sweep`): the trial's child run, continued on a
     retry; the checkpoint carries its run id."""
     first = trainer.history[0]["n_z"] if trainer.history else trainer.model.n_z
-    logger = trial_logger(info.config, info.trial_id, info.cfg, first, uri, experiment_id,
-                          parent_run_id)
+    logger = trial_logger(
+        info.config, info.trial_id, info.cfg, first, uri, experiment_id, parent_run_id
+    )
     trainer.tracking_run_id = logger.run_id
     return MLflowCallback(logger, info.node_id)

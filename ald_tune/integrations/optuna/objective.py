@@ -30,21 +30,21 @@ import os
 import threading
 import uuid
 import warnings
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import optuna
 
-from ald_tune.config.schema import Config, trial_config
 from ald_tune.config.constraints import fail
-from ald_tune.errors import ConfigError
 from ald_tune.config.kinds import SweepKind
+from ald_tune.config.schema import Config, trial_config
 from ald_tune.config.vocabulary import MINIMISED
 from ald_tune.engine.callbacks import Cadence, Callback
 from ald_tune.engine.trainer import Trainer
-from ald_tune.tracking.trial_logger import MLflowCallback, TrialLogger
+from ald_tune.errors import ConfigError
 from ald_tune.tracking.runs import filter_params, find_child_run, finish_run, start_parent_run
 from ald_tune.tracking.store import check_tracking, client, resolve_tracking_uri
-
+from ald_tune.tracking.trial_logger import MLflowCallback, TrialLogger
 
 SEARCHABLE = ("lr", "beta")
 
@@ -114,18 +114,30 @@ class ALDObjective:
             study.optimize(objective, n_trials=3)
     """
 
-    def __init__(self, cfg: Config, *, metric: str | None = None,
-                 search: Mapping[str, tuple[float, float]] | None = None, fixed: bool = False,
-                 tracking_uri: str | None = None, experiment: str | None = None,
-                 study_name: str | None = None, trainer: type | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        metric: str | None = None,
+        search: Mapping[str, tuple[float, float]] | None = None,
+        fixed: bool = False,
+        tracking_uri: str | None = None,
+        experiment: str | None = None,
+        study_name: str | None = None,
+        trainer: type | None = None,
+    ) -> None:
         self.cfg = cfg
         self.metric = metric if metric is not None else cfg.tune.metric
         if self.metric not in MINIMISED:
             raise fail("ALDObjective", "metric", f"one of {MINIMISED} (minimised)", self.metric)
-        self.trainer_class = trainer or Trainer
+        self.trainer_class: Any = trainer or Trainer
         if not hasattr(self.trainer_class, "check") or not hasattr(self.trainer_class, "fit"):
-            raise fail("ALDObjective", "trainer", "a trainer class (like ald_tune.engine.trainer."
-                       "Trainer)", trainer)
+            raise fail(
+                "ALDObjective",
+                "trainer",
+                "a trainer class (like ald_tune.engine.trainer.Trainer)",
+                trainer,
+            )
         self.fixed = bool(fixed)
         self.mode = "grid" if self.fixed else "ald"
         self.kind = SweepKind.for_sweep(self.mode, cfg.replace(tune={"scheduler": "fifo"}))
@@ -135,7 +147,7 @@ class ALDObjective:
         self.tracking_uri = _resolve_uri(tracking_uri)
         self._parents: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()  # study.optimize(n_jobs>1) calls from several threads
-        self._splits: tuple[Any, Any] | None = None
+        self._splits: Any = None
 
     # -- one trial ----------------------------------------------------------------------
     def __call__(self, trial: optuna.trial.BaseTrial) -> float:
@@ -187,8 +199,10 @@ class ALDObjective:
 
     def _value(self, record: Mapping[str, Any]) -> float:
         if self.metric not in record:
-            raise ConfigError(f"The 'metric' parameter of ALDObjective is {self.metric!r}, but the "
-                              f"epoch record has only {sorted(record)}.")
+            raise ConfigError(
+                f"The 'metric' parameter of ALDObjective is {self.metric!r}, but the "
+                f"epoch record has only {sorted(record)}."
+            )
         value = record[self.metric]
         return math.nan if value is None else float(value)
 
@@ -200,13 +214,22 @@ class ALDObjective:
         optimising the same study again continues its parent run.
         """
         if self.tracking_uri is None:
-            raise ConfigError("ALDObjective has no tracking URI. Fix: pass tracking_uri= or "
-                              "set MLFLOW_TRACKING_URI.")
+            raise ConfigError(
+                "ALDObjective has no tracking URI. Fix: pass tracking_uri= or "
+                "set MLFLOW_TRACKING_URI."
+            )
         with self._lock:
             if study_name not in self._parents:
                 exp_id, parent = start_parent_run(
-                    self.tracking_uri, self.experiment, study_name, kind=self.kind, cfg=self.cfg,
-                    space=None, resume=True, runner="optuna")
+                    self.tracking_uri,
+                    self.experiment,
+                    study_name,
+                    kind=self.kind,
+                    cfg=self.cfg,
+                    space=None,
+                    resume=True,
+                    runner="optuna",
+                )
                 self._parents[study_name] = (exp_id, parent)
             return self._parents[study_name]
 
@@ -218,12 +241,17 @@ class ALDObjective:
             if self.tracking_uri:
                 finish_run(self.tracking_uri, parent, status)
 
-    def __enter__(self) -> "ALDObjective":
+    def __enter__(self) -> ALDObjective:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.finish("FINISHED" if exc_type is None else
-                    "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED")
+        self.finish(
+            "FINISHED"
+            if exc_type is None
+            else "KILLED"
+            if issubclass(exc_type, KeyboardInterrupt)
+            else "FAILED"
+        )
 
     def _study_name(self, trial) -> str:
         study = getattr(trial, "study", None)  # FixedTrial has none
@@ -234,12 +262,23 @@ class ALDObjective:
             return None
         study = self._study_name(trial)
         exp_id, parent = self.parent_run(study)
-        tags = {**self.kind.tags(), "ald_tune.mode": self.mode, "ald_tune.seed": str(seed),
-                "ald_tune.optuna_trial": str(trial.number), "ald_tune.integrations.optuna.study": study}
-        params = {**filter_params(cfg), "n_z_init": n_z_init,
-                  **{f"optuna.{k}": v for k, v in trial.params.items()}}
-        name = (f"grid-nz{n_z_init}-s{seed}-t{trial.number}" if self.fixed
-                else f"ald-s{seed}-t{trial.number}")
+        tags = {
+            **self.kind.tags(),
+            "ald_tune.mode": self.mode,
+            "ald_tune.seed": str(seed),
+            "ald_tune.optuna_trial": str(trial.number),
+            "ald_tune.integrations.optuna.study": study,
+        }
+        params = {
+            **filter_params(cfg),
+            "n_z_init": n_z_init,
+            **{f"optuna.{k}": v for k, v in trial.params.items()},
+        }
+        name = (
+            f"grid-nz{n_z_init}-s{seed}-t{trial.number}"
+            if self.fixed
+            else f"ald-s{seed}-t{trial.number}"
+        )
         trial_id = self._child_id(exp_id, parent, f"optuna-{study}-{trial.number}")
         return TrialLogger(self.tracking_uri, exp_id, parent, trial_id, tags, params, name)
 
@@ -255,11 +294,14 @@ class ALDObjective:
         if find_child_run(client(self.tracking_uri), exp_id, parent, trial_id) is None:
             return trial_id
         fresh = f"{trial_id}-{uuid.uuid4().hex[:8]}"
-        warnings.warn(f"MLflow parent run {parent} already has a child for {trial_id!r} (an "
-                      f"earlier study with the same name?); logging this trial as {fresh!r}. "
-                      "Fix: give each new study its own study_name, or reuse it through "
-                      "persistent storage (create_study(storage=..., load_if_exists=True)).",
-                      RuntimeWarning)
+        warnings.warn(
+            f"MLflow parent run {parent} already has a child for {trial_id!r} (an "
+            f"earlier study with the same name?); logging this trial as {fresh!r}. "
+            "Fix: give each new study its own study_name, or reuse it through "
+            "persistent storage (create_study(storage=..., load_if_exists=True)).",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return fresh
 
 
@@ -270,8 +312,13 @@ def _check_search(search, cfg: Config, fixed: bool) -> dict[str, tuple[float, fl
         lr, beta = cfg.tune.lr_range, cfg.tune.beta_range
         return {"lr": (lr[0], lr[1]), "beta": (beta[0], beta[1])}
     if fixed and search:
-        raise fail("ALDObjective", "search", "empty when fixed=True (the grid samples only n_z)",
-                   dict(search), "drop search=, or use fixed=False for ALD trials")
+        raise fail(
+            "ALDObjective",
+            "search",
+            "empty when fixed=True (the grid samples only n_z)",
+            dict(search),
+            "drop search=, or use fixed=False for ALD trials",
+        )
     if not isinstance(search, Mapping) or set(search) - set(SEARCHABLE):
         raise fail("ALDObjective", "search", f"a dict with keys among {SEARCHABLE}", search)
     out = {}
@@ -281,8 +328,11 @@ def _check_search(search, cfg: Config, fixed: bool) -> dict[str, tuple[float, fl
         except (TypeError, ValueError):
             lo = hi = math.nan  # fails the check below
         if not (lo <= hi and (lo >= 0.0 if key == "beta" else lo > 0.0)):
-            must = "a pair (lo, hi) with 0 <= lo <= hi" if key == "beta" else \
-                "a pair (lo, hi) with 0 < lo <= hi (sampled log-uniform)"
+            must = (
+                "a pair (lo, hi) with 0 <= lo <= hi"
+                if key == "beta"
+                else "a pair (lo, hi) with 0 < lo <= hi (sampled log-uniform)"
+            )
             raise fail("ALDObjective", f"search['{key}']", must, rng)
         out[key] = (lo, hi)
     return out
@@ -317,8 +367,9 @@ class _OptunaReporter(Callback):
         if self.trial.should_prune():
             self.pruned = result.epoch
             self.trial.set_user_attr("pruned_epoch", result.epoch)
-            raise optuna.TrialPruned(f"pruned at epoch {result.epoch} "
-                                     f"({self.metric}={self.value:.6g}, n_z={n_z})")
+            raise optuna.TrialPruned(
+                f"pruned at epoch {result.epoch} ({self.metric}={self.value:.6g}, n_z={n_z})"
+            )
 
     def end_tags(self, trainer: Any) -> dict[str, str]:
         return {"ald_tune.pruned_epoch": str(self.pruned)} if self.pruned is not None else {}

@@ -16,8 +16,8 @@ from typing import Any
 
 import optuna
 
-from ald_tune.config.schema import Config
 from ald_tune.config.constraints import fail
+from ald_tune.config.schema import Config
 from ald_tune.integrations.optuna.objective import ALDObjective
 
 MODES = ("ald", "grid")
@@ -42,8 +42,14 @@ def grid_sampler(cfg: Config) -> optuna.samplers.GridSampler:
     return optuna.samplers.GridSampler(space, seed=cfg.train.seed)
 
 
-def make_study(cfg: Config, mode: str = "ald", *, study_name: str | None = None,
-               storage: str | None = None, load_if_exists: bool = False) -> optuna.Study:
+def make_study(
+    cfg: Config,
+    mode: str = "ald",
+    *,
+    study_name: str | None = None,
+    storage: str | None = None,
+    load_if_exists: bool = False,
+) -> optuna.Study:
     """The study :func:`optimize` creates: minimise; GridSampler (grid) or seeded TPE (ALD).
 
     The pruner mirrors the Ray tuners: Optuna's successive halving for a grid
@@ -70,11 +76,20 @@ def make_study(cfg: Config, mode: str = "ald", *, study_name: str | None = None,
     pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
     if mode == "grid" and cfg.tune.scheduler == "asha":
         pruner = optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=min(cfg.tune.asha_grace, cfg.train.epochs), reduction_factor=4)
-    name = study_name or f"{mode}-{cfg.data.name}-{time.strftime('%Y%m%d-%H%M%S')}-" \
-                         f"{uuid.uuid4().hex[:4]}"
-    return optuna.create_study(direction="minimize", sampler=sampler, pruner=pruner,
-                               study_name=name, storage=storage, load_if_exists=load_if_exists)
+            min_resource=min(cfg.tune.asha_grace, cfg.train.epochs), reduction_factor=4
+        )
+    name = (
+        study_name
+        or f"{mode}-{cfg.data.name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+    )
+    return optuna.create_study(
+        direction="minimize",
+        sampler=sampler,
+        pruner=pruner,
+        study_name=name,
+        storage=storage,
+        load_if_exists=load_if_exists,
+    )
 
 
 def _check_mode(mode: str) -> None:
@@ -84,18 +99,33 @@ def _check_mode(mode: str) -> None:
 
 def _check_study(study: optuna.Study, mode: str) -> None:
     if len(study.directions) != 1 or study.direction != optuna.study.StudyDirection.MINIMIZE:
-        raise fail("optimize", "study", "a single-objective study with direction='minimize'",
-                   [d.name for d in study.directions])
+        raise fail(
+            "optimize",
+            "study",
+            "a single-objective study with direction='minimize'",
+            [d.name for d in study.directions],
+        )
     if mode == "grid" and not isinstance(study.sampler, optuna.samplers.GridSampler):
-        raise fail("optimize", "study", "a study whose sampler is optuna.samplers.GridSampler "
-                   "when mode='grid'", type(study.sampler).__name__,
-                   "create it with sampler=ald_tune.integrations.optuna.objective.grid_sampler(cfg)")
+        raise fail(
+            "optimize",
+            "study",
+            "a study whose sampler is optuna.samplers.GridSampler when mode='grid'",
+            type(study.sampler).__name__,
+            "create it with sampler=ald_tune.integrations.optuna.objective.grid_sampler(cfg)",
+        )
 
 
-def optimize(cfg: Config, *, mode: str = "ald", n_trials: int | None = None,
-             tracking_uri: str | None = None, study: optuna.Study | None = None,
-             trainer: type | None = None, experiment: str | None = None,
-             **optimize_kwargs: Any) -> optuna.Study:
+def optimize(
+    cfg: Config,
+    *,
+    mode: str = "ald",
+    n_trials: int | None = None,
+    tracking_uri: str | None = None,
+    study: optuna.Study | None = None,
+    trainer: type | None = None,
+    experiment: str | None = None,
+    **optimize_kwargs: Any,
+) -> optuna.Study:
     """Run an ALD or grid sweep under plain Optuna and return the study.
 
     Args:
@@ -131,13 +161,15 @@ def optimize(cfg: Config, *, mode: str = "ald", n_trials: int | None = None,
         [2, 8, 16]
     """
     _check_mode(mode)
-    objective = ALDObjective(cfg, fixed=mode == "grid", tracking_uri=tracking_uri,
-                             experiment=experiment, trainer=trainer)
+    objective = ALDObjective(
+        cfg, fixed=mode == "grid", tracking_uri=tracking_uri, experiment=experiment, trainer=trainer
+    )
     study = study if study is not None else make_study(cfg, mode)
     _check_study(study, mode)
     if n_trials is None:
-        n_trials = (len(cfg.grid.n_z) * cfg.tune.grid_seeds if mode == "grid"
-                    else cfg.tune.num_samples)
+        n_trials = (
+            len(cfg.grid.n_z) * cfg.tune.grid_seeds if mode == "grid" else cfg.tune.num_samples
+        )
     if objective.tracking_uri is not None:
         objective.parent_run(study.study_name)  # on the main thread, before any trial
     with objective:

@@ -1,0 +1,105 @@
+"""``ald-tune`` itself: --version, --help per command, --print-config, refused flags."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ald_tune.cli.main import main
+
+TINY = [
+    "--set",
+    "train.epochs=6",
+    "--set",
+    "ald.window=4",
+    "--set",
+    "ald.patience=2",
+    "--set",
+    "model.hidden=[32, 32]",
+    "--set",
+    "ald.n_z_init=10",
+    "--set",
+    "eval.n_fid=40",
+]
+
+
+def test_version(capsys):
+    from ald_tune._version import __version__
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"ald-tune {__version__}"
+
+
+@pytest.mark.parametrize(
+    "command", [["train"], ["ald"], ["grid"], ["compare"], ["optuna", "--mode", "grid"]]
+)
+def test_print_config_prints_the_resolved_config_and_starts_nothing(command, capsys, monkeypatch):
+    import yaml
+
+    from ald_tune.config.schema import load_config
+    from ald_tune.sweeps import tuner as tuners
+
+    def tripwire(*a, **k):
+        raise AssertionError("--print-config started Ray")
+
+    monkeypatch.setattr(tuners, "init_ray", tripwire)
+    args = [
+        "--space",
+        "search_spaces/digits.yaml",
+        "--preset",
+        "paper",
+        "--set",
+        "train.epochs=7",
+        "--set",
+        "grid.n_z=[3, 5]",
+    ]
+    assert main([*command, *args, "--print-config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    want = load_config("search_spaces/digits.yaml", "paper", ["train.epochs=7", "grid.n_z=[3, 5]"])
+    assert printed == want.to_dict() and printed["ald"]["rule"] == "paper"
+
+
+def test_compare_help_is_its_own(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["compare", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and out.startswith("usage: ald-tune compare")
+    assert "ald_tune/run.py" not in out and "{compare,ald,grid}" not in out
+    assert "--rules" in out and "--no-fixed" in out and "--print-config" in out
+
+
+@pytest.mark.parametrize(
+    "argv, pattern",
+    [
+        (["ald", "--scheduler", "asha"], r"--scheduler does nothing for ald sweeps.*Fix: drop"),
+        (["compare", "--no-such-flag"], r"unrecognized arguments: --no-such-flag"),
+    ],
+)
+def test_flags_that_do_nothing_are_refused(argv, pattern, capsys, tmp_path):
+    try:
+        rc = main([*argv, "--run-dir", str(tmp_path)])
+    except SystemExit as e:  # argparse's own refusal
+        rc = e.code
+    assert rc == 2 and re.search(pattern, capsys.readouterr().err, re.S)
+    assert not (tmp_path / "ray").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, pattern",
+    [
+        (["ald", "--out", "x"], r"--out applies to the compare mode, not ald"),
+        (["ald", "--no-fixed"], r"--no-fixed applies to the compare mode, not ald"),
+        (["grid", "--out", "x"], r"--out applies to the compare mode, not grid"),
+        (
+            ["ald", "--scheduler", "asha"],
+            r"--scheduler applies to the grid and compare modes, not ald",
+        ),
+    ],
+)
+def test_run_py_refuses_flags_of_other_modes(argv, pattern, capsys, tmp_path):
+    from ald_tune.cli import compare as run
+
+    assert run.main([*argv, "--run-dir", str(tmp_path)]) == 2
+    assert re.search(pattern, capsys.readouterr().err)

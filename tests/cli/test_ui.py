@@ -1,0 +1,131 @@
+"""``ald-tune ui``: the server it starts, the links it prints, and how it stops."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+from ald_tune.cli import ui as ui_cmd
+from ald_tune.cli.main import main
+
+TINY = [
+    "--set",
+    "train.epochs=6",
+    "--set",
+    "ald.window=4",
+    "--set",
+    "ald.patience=2",
+    "--set",
+    "model.hidden=[32, 32]",
+    "--set",
+    "ald.n_z_init=10",
+    "--set",
+    "eval.n_fid=40",
+]
+
+
+def test_ui_serves_the_default_store_on_loopback_and_sigterm_stops_it_all(tmp_path):
+    import psutil
+    from conftest import free_port
+
+    port = free_port()
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ald_tune.cli",
+            "ui",
+            "--run-dir",
+            str(tmp_path),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+    def server_pids():
+        return [
+            p.pid
+            for p in psutil.process_iter(["cmdline"])
+            if str(port) in " ".join(p.info["cmdline"] or []) and p.pid != proc.pid
+        ]
+
+    try:
+        deadline, ok = time.time() + 90, False
+        while time.time() < deadline and not ok:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    ok = r.status == 200
+            except OSError:
+                time.sleep(1)
+        assert ok, "ald-tune ui did not answer on 127.0.0.1"
+        assert server_pids(), "no server process found"
+        proc.send_signal(15)  # SIGTERM to ald-tune ui alone
+        proc.wait(timeout=40)
+        deadline = time.time() + 20
+        while server_pids() and time.time() < deadline:
+            time.sleep(0.5)
+        assert not server_pids(), "the MLflow server outlived ald-tune ui"
+    finally:
+        try:
+            os.killpg(proc.pid, 9)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+
+
+# -- what `ald-tune` itself answers, before anything trains -------------------------------------
+
+
+def test_ui_runs_a_server_without_job_runner_and_prints_the_runs_view_link(
+    tmp_path, monkeypatch, capsys
+):
+    from mlflow import MlflowClient
+
+    db = tmp_path / "mlflow.db"
+    exp = MlflowClient(f"sqlite:///{db}").create_experiment("ald-tune-digits")
+    seen = {}
+
+    class FakeServer:
+        pid = 0
+
+        def __init__(self, cmd, env, **kw):
+            seen.update(cmd=cmd, env=env, kw=kw)
+
+        def wait(self):
+            return 0
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeServer)
+    assert main(["ui", "--run-dir", str(tmp_path), "--port", "5077"]) == 0
+    cmd = seen["cmd"]
+    assert cmd[2:4] == ["mlflow", "server"] and cmd[cmd.index("--host") + 1] == "127.0.0.1"
+    assert seen["env"]["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert seen["kw"]["start_new_session"] is True
+    out = capsys.readouterr().out
+    assert (
+        f"ald-tune-digits: http://127.0.0.1:5077/#/experiments/{exp}?workflowType=machine_learning"
+    ) in out
+
+
+def test_links_open_the_runs_view_of_each_experiment(tmp_path):
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    MlflowClient(uri).create_experiment("a")
+    links = ui_cmd.experiment_links(uri, "http://h:1")
+    assert any(
+        x.startswith("a: http://h:1/#/experiments/")
+        and x.endswith("?workflowType=machine_learning")
+        for x in links
+    )
+    assert ui_cmd.experiment_links(uri, "http://h:1", only="zzz") == []

@@ -1,0 +1,42 @@
+"""The per-epoch evaluation: its record, and the size checks that come before training."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ald_tune.config.schema import EvalConfig, ModelConfig
+from ald_tune.data.datasets import load_dataset, train_val_split
+from ald_tune.engine.evaluate import Evaluator, check_eval_sizes
+from ald_tune.engine.model import build_model
+from ald_tune.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return train_val_split(load_dataset("digits"), 0.1, 0)
+
+
+def test_a_record_holds_every_metric_and_one_kl_per_unit(splits, cache_dir):
+    train, val = splits
+    cfg = EvalConfig(n_fid=40, n_silhouette=100, cache_dir=cache_dir)
+    evaluator = Evaluator(cfg, train, val, seed=0, device=torch.device("cpu"))
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(hidden=(16,)), train.image_shape, 6)
+    record, unit_kl = evaluator(model, epoch=0)
+    for key in ("recon_loss", "kl", "neg_elbo", "fid_gen", "fid_recon", "silhouette"):
+        assert math.isfinite(record[key]), key
+    assert len(unit_kl) == 6 and record["neg_elbo"] == pytest.approx(
+        record["recon_loss"] + record["kl"]
+    )
+    assert evaluator.fid_extractor == "classifier"
+
+
+def test_too_few_validation_images_fail_before_training(splits):
+    _, val = splits
+    with pytest.raises(DataError, match="eval.n_fid"):
+        check_eval_sizes(EvalConfig(n_fid=10_000), val)
+    with pytest.raises(DataError, match="eval.n_silhouette"):
+        check_eval_sizes(EvalConfig(n_silhouette=10_000), val)

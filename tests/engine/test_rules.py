@@ -1,0 +1,52 @@
+"""The rules by name: one class per rule, each with its own JSON state."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ald_tune.config.schema import ALDConfig
+from ald_tune.engine.controller import FixedController
+from ald_tune.engine.rule_ald_tune import ALDTuneRule, ALDTuneState
+from ald_tune.engine.rule_paper import PaperRule, PaperState
+from ald_tune.engine.rules import RULE_CLASSES, make_controller
+
+
+def test_make_controller_gives_one_class_per_rule():
+    assert isinstance(make_controller(ALDConfig(rule="paper")), PaperRule)
+    assert isinstance(make_controller(ALDConfig(rule="ald-tune"), epochs=60), ALDTuneRule)
+    assert isinstance(make_controller(ALDConfig(), fixed_n_z=8), FixedController)
+    assert set(RULE_CLASSES) == {"paper", "ald-tune"}
+
+
+@pytest.mark.parametrize("cls, state", [(PaperRule, PaperState), (ALDTuneRule, ALDTuneState)])
+def test_each_rule_keeps_a_json_state_of_its_own(cls, state):
+    ctl = cls(ALDConfig(rule=cls.rule), 60)
+    saved = json.loads(json.dumps(ctl.state_dict()))
+    assert saved["rule"] == cls.rule and set(saved) == {"rule", *state.__dataclass_fields__}
+    other = cls(ALDConfig(rule=cls.rule), 60)
+    other.load_state_dict(saved)
+    assert other.state == ctl.state
+    with pytest.raises(ValueError, match="this run uses"):
+        other.load_state_dict({**saved, "rule": "fixed"})
+
+
+def test_a_checkpoint_of_0_1_restores_either_rule():
+    old = {
+        "rule": "paper",
+        "step": 1,
+        "switched": True,
+        "stopped": False,
+        "stop_epoch": None,
+        "last_decision": 20,
+        "floor_reached": False,
+        "in_use": -1,
+        "stable": 0,
+    }
+    ctl = PaperRule(ALDConfig(rule="paper"))
+    ctl.load_state_dict(old)
+    assert ctl.state.switched and ctl.state.step == 1 and ctl.state.last_decision == 20
+    tuned = ALDTuneRule(ALDConfig(), 60)
+    tuned.load_state_dict({**old, "rule": "ald-tune", "in_use": 7, "stable": 2})
+    assert (tuned.state.in_use, tuned.state.stable) == (7, 2)

@@ -1,0 +1,41 @@
+"""Latent surgery on any three linear layers: exact, and the optimizer keeps training."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ald_tune.engine.surgery import remove_latent_units
+
+
+def layers(n_z=6, hidden=5, out=4):
+    torch.manual_seed(0)
+    return nn.Linear(hidden, n_z), nn.Linear(hidden, n_z), nn.Linear(n_z, out)
+
+
+def test_removing_units_is_exact_and_slices_the_optimizer_state():
+    mu, logvar, dec = layers()
+    opt = torch.optim.Adam([*mu.parameters(), *logvar.parameters(), *dec.parameters()])
+    z = torch.randn(3, 6)
+    z[:, [1, 4]] = 0.0
+    before = dec(z)
+    mu(torch.randn(2, 5)).sum().backward()
+    opt.step()
+    old = {k: v.clone() for k, v in opt.state[mu.weight].items()}
+    remove_latent_units(mu, logvar, dec, [1, 4], opt)
+    assert (mu.out_features, logvar.out_features, dec.in_features) == (4, 4, 4)
+    assert torch.allclose(dec(z[:, [0, 2, 3, 5]]), before, atol=1e-6)
+    assert opt.state[mu.weight]["exp_avg"].shape == (4, 5)
+    assert torch.equal(opt.state[mu.weight]["exp_avg"], old["exp_avg"][[0, 2, 3, 5]])
+    assert any(p is mu.weight for g in opt.param_groups for p in g["params"])
+
+
+@pytest.mark.parametrize(
+    "units, pattern",
+    [([6], "distinct indices in"), ([1, 1], "distinct"), (list(range(6)), "cannot remove all")],
+)
+def test_bad_units_are_refused(units, pattern):
+    mu, logvar, dec = layers()
+    with pytest.raises(ValueError, match=pattern):
+        remove_latent_units(mu, logvar, dec, units)

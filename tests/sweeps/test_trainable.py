@@ -1,0 +1,56 @@
+"""The trainable's parts that need no Ray: plugins by import path, the kind, the reporter."""
+
+from __future__ import annotations
+
+import pytest
+
+from ald_tune.config.schema import Config
+from ald_tune.engine.callbacks import Cadence
+from ald_tune.sweeps import trainable
+from ald_tune.sweeps.trainable import TuneReporter, load_object, trial_kind
+from ald_tune.testing.scripted import ScriptedTrainer
+
+
+def test_plugins_are_named_by_import_path():
+    assert load_object("ald_tune.testing.scripted:ScriptedTrainer") is ScriptedTrainer
+    with pytest.raises(ValueError, match="package.module:name"):
+        load_object("ald_tune.testing.scripted.ScriptedTrainer")
+
+
+def test_a_trial_knows_its_sweeps_kind_from_its_config():
+    cfg = Config()
+    assert trial_kind({"mode": "grid", "kind": "fixed", "n_z": 5}, cfg).kind == "fixed"
+    assert str(trial_kind({"mode": "ald"}, cfg)) == "ald (ald-tune)"
+
+
+def test_the_reporter_sends_every_epoch_and_a_checkpoint_on_checkpoint_epochs(monkeypatch):
+    sent = []
+    monkeypatch.setattr(
+        trainable,
+        "_report",
+        lambda metrics, folder: sent.append(
+            (metrics["epoch"], folder is not None, metrics["node_id"])
+        ),
+    )
+    trainer = ScriptedTrainer(Config().replace(train={"epochs": 6}, ald={"window": 4}))
+    reporter = TuneReporter("node-1", report_ahead=True)
+    trainer.fit([reporter], Cadence(checkpoint_every=3, image_every=0))
+    assert sent == [
+        (0, False, "node-1"),
+        (1, False, "node-1"),
+        (2, True, "node-1"),
+        (3, False, "node-1"),
+        (4, False, "node-1"),
+        (5, True, "node-1"),
+    ]
+
+
+def test_a_report_error_surfaces_in_the_training_thread(monkeypatch):
+    def fail(metrics, folder):
+        raise SystemExit(0)  # how Tune asks a function trainable to stop
+
+    monkeypatch.setattr(trainable, "_report", fail)
+    trainer = ScriptedTrainer(Config().replace(train={"epochs": 6}, ald={"window": 4}))
+    with pytest.raises(SystemExit):
+        trainer.fit([TuneReporter("n", report_ahead=True)])
+    assert trainer.epoch <= 3  # stopped within an epoch or two of the report

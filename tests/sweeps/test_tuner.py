@@ -1,0 +1,194 @@
+"""Fast path: scripted trainables drive the real tuners on a real Ray runtime into
+real MLflow on SQLite (seconds, no training)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from ald_tune.config.schema import load_config
+from ald_tune.sweeps.tuner import SweepOptions
+from ald_tune.testing import SCRIPTED
+from ald_tune.testing.faults import fail_once
+from ald_tune.testing.scripted import BEST_N_Z
+from ald_tune.tracking.sweep import run_sweep
+
+EPOCHS = 30
+
+
+def cfg_for(*extra):
+    return load_config(
+        "search_spaces/digits.yaml",
+        overrides=[
+            f"train.epochs={EPOCHS}",
+            "grid.n_z=[2, 8, 16]",
+            "tune.num_samples=2",
+            "tune.checkpoint_every=5",
+            "tune.checkpoint_min_s=0",
+            *extra,
+        ],
+    )
+
+
+def opts(tmp_path, mode, **kw):
+    return SweepOptions(
+        mode=mode,
+        run_dir=str(tmp_path),
+        trainer=SCRIPTED,
+        verbose=False,
+        space="search_spaces/digits.yaml",
+        **kw,
+    )
+
+
+def mlflow_runs(result):
+    from mlflow import MlflowClient
+
+    c = MlflowClient(result.tracking_uri)
+    runs = c.search_runs([result.experiment_id], max_results=1000)
+    parent = [r for r in runs if r.info.run_id == result.parent_run_id]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.parent_run_id]
+    return c, parent, children
+
+
+def steps(c, run_id, key="n_z"):
+    hist = c.get_metric_history(run_id, key)
+    return sorted(m.step for m in hist), {m.step: m.value for m in hist}
+
+
+def test_ald_sweep_logs_nested_runs_with_complete_n_z_history(ray_session, tmp_path):
+    result = run_sweep(cfg_for(), opts(tmp_path, "ald"))
+    assert len(result.trials) == 2 and {t.seed for t in result.trials} == {0, 1}
+    c, parent, children = mlflow_runs(result)
+    assert len(parent) == 1 and len(children) == 2
+    p = parent[0]
+    assert p.data.tags["ald_tune.mode"] == "ald" and p.data.tags["ald_tune.dataset"] == "digits"
+    assert p.data.params["train.epochs"] == str(EPOCHS) and p.info.status == "FINISHED"
+    for child in children:
+        assert child.data.tags["ald_tune.mode"] == "ald" and "ald_tune.trial_id" in child.data.tags
+        assert child.data.params["ald.n_z_init"] == "64"
+        got, values = steps(c, child.info.run_id)
+        assert got == list(range(EPOCHS))  # every epoch exactly once
+        path = [values[s] for s in got]
+        assert path[0] == 64 and path == sorted(path, reverse=True) and path[-1] < 64
+        arts = {a.path for a in c.list_artifacts(child.info.run_id)}
+        assert {"history.json", "history.png", "model.safetensors"} <= arts
+        assert any(a.startswith("images") for a in arts)
+        hist = json.loads(open(c.download_artifacts(child.info.run_id, "history.json")).read())
+        assert hist["final_n_z"] == path[-1] or hist["final_n_z"] < path[-1]
+    for t in result.trials:
+        assert t.finished and t.final_n_z < 64
+        assert t.config["report_ahead"] is True  # tune.report one epoch behind
+        assert [h["epoch"] for h in t.history] == list(range(EPOCHS))
+
+
+def test_grid_sweep_expands_in_order_and_stays_flat(ray_session, tmp_path):
+    result = run_sweep(cfg_for(), opts(tmp_path, "grid"))
+    assert [t.n_z_grid for t in result.trials] == [2, 8, 16]
+    c, parent, children = mlflow_runs(result)
+    assert len(children) == 3 and parent[0].data.tags["ald_tune.mode"] == "grid"
+    for child in children:
+        got, values = steps(c, child.info.run_id)
+        assert got == list(range(EPOCHS)) and len(set(values.values())) == 1
+    best = min(result.trials, key=lambda t: t.metrics["recon_loss"])
+    assert best.n_z_grid >= BEST_N_Z
+
+
+def test_asha_on_the_grid_stops_weak_points_early(ray_session, tmp_path):
+    # Largest first, so the strong points reach ASHA's first rung before the weak ones.
+    cfg = cfg_for("tune.scheduler=asha", "tune.asha_grace=3", "grid.n_z=[16, 8, 2, 1]")
+    result = run_sweep(cfg, opts(tmp_path, "grid"))
+    epochs = {t.n_z_grid: t.epochs for t in result.trials}
+    assert epochs[16] == EPOCHS and epochs[1] < EPOCHS and epochs[2] < EPOCHS
+    # ASHA may stop a trial at any report: no epoch is trained ahead of it.
+    assert all(t.config["report_ahead"] is False for t in result.trials)
+
+
+@pytest.mark.parametrize(
+    "min_s, expected",
+    [(0, ["checkpoint_000004", "checkpoint_000005"]), (3600, ["checkpoint_000000"])],
+)
+def test_checkpoints_come_every_n_epochs_but_no_closer_than_checkpoint_min_s(
+    ray_session, tmp_path, min_s, expected
+):
+    """Scripted epochs take microseconds: with a floor of an hour the only checkpoint is the
+    final one; without a floor one every 5 of the 30 epochs (Tune keeps the last two)."""
+    cfg = cfg_for("tune.num_samples=1", f"tune.checkpoint_min_s={min_s}")
+    result = run_sweep(cfg, opts(tmp_path, "ald", tracking=False))
+    (trial,) = result.trials
+    assert sorted(d for d in os.listdir(trial.path) if d.startswith("checkpoint_")) == expected
+    assert trial.finished and trial.epochs == EPOCHS
+
+
+def test_injected_failure_is_retried_from_checkpoint_into_the_same_run(ray_session, tmp_path):
+    marker = str(tmp_path / "failed")
+    result = run_sweep(
+        cfg_for("tune.checkpoint_every=5", "tune.num_samples=1"),
+        opts(tmp_path, "ald", trial_callbacks=(fail_once(12, marker),)),
+    )
+    assert os.path.exists(marker + ".ald.0")  # the failure did happen
+    assert result.trials[0].status == "TERMINATED"
+    c, _, children = mlflow_runs(result)
+    assert len(children) == 1  # retried into the same MLflow run
+    got, values = steps(c, children[0].info.run_id)
+    assert got == list(range(EPOCHS))
+    # Same trajectory as an uninterrupted run of the same seed.
+    clean = run_sweep(cfg_for("tune.num_samples=1"), opts(tmp_path / "clean", "ald"))
+    c2, _, ch2 = mlflow_runs(clean)
+    assert steps(c2, ch2[0].info.run_id)[1] == values
+
+
+def test_resume_after_the_driver_is_killed(ray_session, tmp_path):
+    """Kill a driver process mid-sweep, then --resume: no duplicate runs, all epochs once."""
+    address = ray_session.get_runtime_context().gcs_address
+    script = textwrap.dedent(f"""
+        import ray
+        ray.init(address={address!r}, log_to_driver=False,
+                 runtime_env={{"env_vars": {{"ALD_TUNE_SCRIPTED_EPOCH_S": "0.1"}}}})
+        from ald_tune.config.schema import load_config
+        from ald_tune.sweeps.tuner import SweepOptions
+        from ald_tune.testing import SCRIPTED
+        from ald_tune.tracking.sweep import run_sweep
+        cfg = load_config("search_spaces/digits.yaml", overrides=[
+            "train.epochs={EPOCHS}", "grid.n_z=[2, 8, 16]", "tune.num_samples=2"])
+        run_sweep(cfg, SweepOptions(mode="grid", run_dir={str(tmp_path)!r}, trainer=SCRIPTED,
+                                    name="interrupted", verbose=True))
+    """)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ},
+    )
+    seen = 0
+    try:
+        for line in proc.stdout:  # wait until trials are mid-way
+            seen += "epoch" in line
+            if seen >= 25:
+                break
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert seen >= 25
+    result = run_sweep(cfg_for(), opts(tmp_path, "grid", name="interrupted", resume=True))
+    assert [t.n_z_grid for t in result.trials] == [2, 8, 16]
+    assert all(t.status == "TERMINATED" for t in result.trials)
+    c, parent, children = mlflow_runs(result)
+    assert len(parent) == 1 and len(children) == 3  # no duplicate runs
+    for child in children:
+        assert steps(c, child.info.run_id)[0] == list(range(EPOCHS))
+
+
+def test_bad_tracking_server_fails_fast(ray_session, tmp_path):
+    from ald_tune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"127.0.0.1:9.*unreachable.*--no-tracking"):
+        run_sweep(cfg_for(), opts(tmp_path, "ald", tracking_uri="http://127.0.0.1:9"))
+    with pytest.raises(ConfigError, match="file store is deprecated"):
+        run_sweep(cfg_for(), opts(tmp_path, "ald", tracking_uri=str(tmp_path / "mlruns")))

@@ -1,0 +1,83 @@
+"""The benchmark scripts run end to end (slow: real training, real Ray, in a subprocess).
+
+Their numbers are measured by hand on a quiet machine (README); here a tiny config checks
+that every line they print comes out, with finite numbers, so the scripts cannot rot.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+TINY = [
+    "train.epochs=10",
+    "ald.window=4",
+    "ald.patience=2",
+    "ald.n_z_init=12",
+    "model.hidden=[64, 64]",
+    "eval.n_fid=50",
+    "grid.n_z=[2, 4]",
+    "tune.asha_grace=2",
+]
+
+
+def run_bench(name: str, cache_dir: str, tmp_path, *extra: str) -> str:
+    argv = [sys.executable, os.path.join(ROOT, "benchmarks", name), *extra]
+    for item in [*TINY, f"eval.cache_dir={cache_dir}"]:
+        argv += ["--set", item]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    # Its own Ray session, beside the suite's, in a short folder: Ray's socket paths must
+    # stay under 107 bytes, which pytest's tmp_path can exceed.
+    ray_tmp = tempfile.mkdtemp(prefix="rb", dir="/tmp")
+    env["RAY_TMPDIR"] = ray_tmp
+    try:
+        proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def numbers(line: str) -> list[float]:
+    return [float(x) for x in re.findall(r"[-+]?\d+\.\d+", line)]
+
+
+def test_bench_compare_prints_both_rules_ratios(cache_dir, tmp_path):
+    out = run_bench("bench_compare.py", cache_dir, tmp_path)
+    for rule in ("paper", "ald-tune"):
+        wall = [
+            ln for ln in out.splitlines() if ln.startswith("1. wall time") and f"({rule})" in ln
+        ]
+        assert len(wall) == 1, out
+        assert 0.3 < numbers(wall[0].split("ratio")[1])[0] < 3.0
+        for i, base in ((2, "grid"), (3, "asha")):
+            line = [ln for ln in out.splitlines() if ln.startswith(f"{i}. compute: ALD ({rule})")]
+            assert len(line) == 1 and f"vs {base}" in line[0], out
+            share = numbers(line[0].split("=")[1])[0]
+            assert 0.0 < share < 1.0 and "G = 2" in line[0]
+
+
+def test_bench_tune_overhead_prints_each_setup(cache_dir, tmp_path):
+    out = run_bench("bench_tune_overhead.py", cache_dir, tmp_path, "--rounds", "1")
+    for label in ("tune ", "+mlflow ", "default ", "every-n ", "synchronous "):
+        line = [ln for ln in out.splitlines() if ln.startswith(label)]
+        assert len(line) == 1, out
+        assert "paired" in line[0] and "own process" in line[0], line[0]
+        assert all(math.isfinite(v) for v in numbers(line[0]))
+    assert re.search(r"extra wall time per epoch, default set-up: [-+]\d+\.\d% paired", out), out
+
+
+def test_bench_engine_prints_its_two_targets(cache_dir, tmp_path):
+    out = run_bench("bench_engine.py", cache_dir, tmp_path)
+    assert re.search(r"ratio \d+\.\d{4} \(target <= 1\.05\)", out), out
+    assert re.search(r"eval share \(ALD run, median per epoch\): \d+\.\d%", out), out

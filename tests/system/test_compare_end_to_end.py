@@ -1,0 +1,427 @@
+"""The comparison driver: scripted fast path, the notebook, cluster configs; real cluster (slow)."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from ald_tune.config.schema import load_config
+from ald_tune.sweeps.tuner import SweepOptions
+from ald_tune.testing import SCRIPTED
+from ald_tune.tracking.sweep import run_sweep
+
+
+@pytest.mark.parametrize("path", ["cluster.yaml", "cluster-local.yaml"])
+def test_cluster_configs_pass_rays_own_validation(path):
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    with open(os.path.join(ROOT, path)) as fh:
+        cfg = yaml.safe_load(fh)
+    validate_config(prepare_config(cfg))
+    text = open(os.path.join(ROOT, path)).read()
+    assert "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false" in text and "ALD_TUNE_STORAGE" in text
+    assert "pip install --user -e ~/ald-tune" in text
+
+
+def run_compare(argv: list[str], scripted: bool) -> tuple[int, str]:
+    """``ald_tune/run.py`` in this process (its Ray runtime), stdout captured; ``scripted``
+    swaps in the scripted trainer (fast tests) through the plan's options."""
+    import contextlib
+    import io
+    from dataclasses import replace
+
+    from ald_tune.cli import compare as run
+
+    buf = io.StringIO()
+    real = run.Plan.options
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(buf):
+        if scripted:
+            mp.setattr(
+                run.Plan,
+                "options",
+                lambda self, *a, **kw: replace(
+                    real(self, *a, **kw), trainer=SCRIPTED, verbose=False
+                ),
+            )
+        rc = run.main(argv)
+    return rc, buf.getvalue()
+
+
+def printed_comparison(text: str) -> str:
+    """What compare (or report) printed from the first rule's report to its last line."""
+    return text[text.index("# rule: ") : text.rindex("report written to")].strip()
+
+
+SCRIPTED_ARGS = [
+    "--set",
+    "train.epochs=30",
+    "--set",
+    "grid.n_z=[2, 8, 16, 32]",
+    "--set",
+    "tune.num_samples=2",
+    "--set",
+    "tune.checkpoint_min_s=0",
+    "--set",
+    "ald.n_epochs_after_stop=0",
+]
+
+
+@pytest.fixture(scope="module")
+def scripted_compare(ray_session, tmp_path_factory):
+    """A scripted compare (both rules, fixed runs), then more sweeps in the same store: a
+    lone grid and a lone ALD sweep, newer than the compare."""
+    tmp = tmp_path_factory.mktemp("cmp")
+    rc, text = run_compare(
+        ["--run-dir", str(tmp), "--out", str(tmp / "printed"), *SCRIPTED_ARGS], scripted=True
+    )
+    assert rc == 0, text[-3000:]
+    cfg = load_config(
+        "search_spaces/digits.yaml",
+        overrides=["train.epochs=12", "grid.n_z=[4, 8]", "tune.num_samples=1", "ald.window=6"],
+    )
+    for mode in ("grid", "ald"):
+        run_sweep(cfg, SweepOptions(mode=mode, run_dir=str(tmp), trainer=SCRIPTED, verbose=False))
+    return tmp, text
+
+
+def check_rebuilt_equals_printed(tmp, text: str, out) -> None:
+    """`ald-tune report` prints and writes exactly what compare printed and wrote."""
+    from ald_tune.cli.main import main
+
+    uri = "sqlite:///" + str(tmp / "mlflow.db")
+    printed, rules = tmp / "printed", ("ald-tune", "paper")
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert (
+            main(
+                [
+                    "report",
+                    "--experiment",
+                    "ald-tune-digits",
+                    "--tracking-uri",
+                    uri,
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
+    again = buf.getvalue()
+    assert "sweeps used (the newest complete compare, 'compare-digits-" in again
+    assert printed_comparison(again) == printed_comparison(text)
+    for folder in ("", *rules):
+        a = json.loads((printed / folder / "comparison.json").read_text())
+        b = json.loads((out / folder / "comparison.json").read_text())
+        assert a == b, folder  # every number, every rule
+    assert (printed / "rules.md").read_text() == (out / "rules.md").read_text()
+    assert [
+        json.loads((printed / r / "comparison.json").read_text())["rule"] for r in rules
+    ] == list(rules)
+
+
+def check_each_parent_holds_its_own_report(tmp) -> None:
+    from mlflow import MlflowClient
+
+    from ald_tune.config.kinds import COMPARE_TAG, SweepKind
+
+    c = MlflowClient("sqlite:///" + str(tmp / "mlflow.db"))
+    exp = c.get_experiment_by_name("ald-tune-digits").experiment_id
+    parents = [
+        r
+        for r in c.search_runs([exp])
+        if COMPARE_TAG in r.data.tags and "mlflow.parentRunId" not in r.data.tags
+    ]
+    kinds = {str(SweepKind.from_tags(r.data.tags)): r for r in parents}
+    assert set(kinds) == {"grid", "ald (ald-tune)", "ald (paper)", "fixed"} or set(kinds) == {
+        "grid",
+        "ald (ald-tune)",
+        "ald (paper)",
+    }
+    grid = kinds["grid"]
+    for rule in ("ald-tune", "paper"):
+        run = kinds[f"ald ({rule})"]
+        files = {a.path for a in c.list_artifacts(run.info.run_id, "report")}
+        assert {
+            "report/comparison.json",
+            "report/comparison.md",
+            "report/fig_metrics_vs_nz.png",
+            "report/fig_metrics_vs_nz.svg",
+            "report/fig_cost_vs_distance.png",
+        } <= files
+        local = c.download_artifacts(run.info.run_id, "report/comparison.json", str(tmp / rule))
+        report = json.loads(open(local).read())
+        assert report["rule"] == rule  # its own rule's report
+        assert run.data.tags["ald_tune.recommended_n_z"] == str(report["recommendation"]["n_z"])
+        assert (
+            c.get_run(run.info.run_id).data.metrics["recommended_n_z"]
+            == report["recommendation"]["n_z"]
+        )
+        assert grid.data.tags[f"ald_tune.ald_parent.{rule}"] == run.info.run_id
+        assert run.data.tags["ald_tune.grid_parent"] == grid.info.run_id
+    files = {a.path for a in c.list_artifacts(grid.info.run_id, "report")}
+    assert files == {
+        "report/rules.md",
+        "report/recommendation.json",
+        "report/fig_cost_vs_distance.png",
+        "report/fig_cost_vs_distance.svg",
+    }
+
+
+def test_report_cli_rebuilds_exactly_what_compare_printed(scripted_compare, tmp_path):
+    tmp, text = scripted_compare
+    check_rebuilt_equals_printed(tmp, text, tmp_path / "rebuilt")
+    check_each_parent_holds_its_own_report(tmp)
+
+
+def test_recommend_prints_the_compares_answer(scripted_compare, capsys):
+    from ald_tune.cli.main import main
+
+    tmp, _ = scripted_compare
+    uri = "sqlite:///" + str(tmp / "mlflow.db")
+    want = json.loads((tmp / "printed" / "recommendation.json").read_text())
+    assert (
+        main(["recommend", "--experiment", "ald-tune-digits", "--tracking-uri", uri, "--json"]) == 0
+    )
+    got = json.loads(capsys.readouterr().out)
+    assert {k: got[k] for k in want} == want and got["rule"] == "ald-tune"
+    assert got["sweep"].startswith("aldtune-digits-") and got["per_seed"] and got["reason"]
+    assert (
+        main(
+            [
+                "recommend",
+                "--experiment",
+                "ald-tune-digits",
+                "--tracking-uri",
+                uri,
+                "--rule",
+                "paper",
+            ]
+        )
+        == 0
+    )
+    paper = json.loads((tmp / "printed" / "paper" / "comparison.json").read_text())
+    assert (
+        f"recommended n_z = {paper['recommendation']['n_z']} (rule 'paper'"
+        in capsys.readouterr().out
+    )
+    assert (
+        main(
+            [
+                "recommend",
+                "--experiment",
+                "ald-tune-digits",
+                "--tracking-uri",
+                uri,
+                "--rule",
+                "nope",
+            ]
+        )
+        == 2
+    )
+    assert "--rule 'nope'" in capsys.readouterr().err
+
+
+def test_notebook_shows_what_compare_printed(scripted_compare, tmp_path):
+    tmp, text = scripted_compare
+    md = run_notebook("sqlite:///" + str(tmp / "mlflow.db"), tmp_path)
+    assert md.strip() == printed_comparison(text)
+    for name in ("fig_metrics_vs_nz", "fig_ald_vs_epoch", "fig_cost_vs_distance"):
+        assert os.path.getsize(tmp_path / f"{name}.png") > 1000
+        assert os.path.getsize(tmp_path / f"{name}.svg") > 1000
+
+
+def run_notebook(uri: str, out) -> str:
+    """Execute the notebook against ``uri``; returns the Markdown it displayed."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(os.path.join(ROOT, "notebooks", "comparison_from_mlflow.ipynb"), 4)
+    env = {
+        "MLFLOW_TRACKING_URI": uri,
+        "ALD_TUNE_EXPERIMENT": "ald-tune-digits",
+        "ALD_TUNE_NOTEBOOK_OUT": str(out),
+    }
+    os.makedirs(out, exist_ok=True)
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(out)}}
+        ).execute()
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    md = [
+        o["data"]["text/markdown"]
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if "text/markdown" in o.get("data", {})
+    ]
+    assert len(md) == 1
+    return md[0]
+
+
+def test_report_cli_pins_several_ald_sweeps(scripted_compare, tmp_path, capsys):
+    """`--sweep ald=A --sweep ald=B`: one report per ALD sweep and the rules table."""
+    from ald_tune.cli.main import main
+    from ald_tune.config.kinds import read_sweep_file
+
+    tmp, _ = scripted_compare
+    names = {
+        read_sweep_file(str(p)).get("rule"): p.name
+        for p in (tmp / "ray").iterdir()
+        if read_sweep_file(str(p)).get("compare")
+    }
+    grid = next(
+        p.name
+        for p in (tmp / "ray").iterdir()
+        if read_sweep_file(str(p)).get("kind") == "grid" and read_sweep_file(str(p)).get("compare")
+    )
+    rc = main(
+        [
+            "report",
+            "--experiment",
+            "ald-tune-digits",
+            "--tracking-uri",
+            "sqlite:///" + str(tmp / "mlflow.db"),
+            "--out",
+            str(tmp_path),
+            "--sweep",
+            f"grid={grid}",
+            "--sweep",
+            f"ald={names['paper']}",
+            "--sweep",
+            f"ald={names['ald-tune']}",
+        ]
+    )
+    assert rc == 0
+    table = (tmp_path / "rules.md").read_text()
+    assert "| paper |" in table and "| ald-tune |" in table
+    for rule in ("paper", "ald-tune"):
+        data = json.loads((tmp_path / rule / "comparison.json").read_text())
+        assert data["rule"] == rule and len(data["ald"]["n_z"]) == 2
+    out = capsys.readouterr().out
+    assert "ALD rules side by side" in out and "the pinned sweeps" in out
+
+
+@pytest.mark.slow
+def test_a_real_compare_reads_back_the_same_from_mlflow(cache_dir, ray_session, tmp_path):
+    """Real training: a small compare with both rules and the fixed runs into one store;
+    the CLI report and the notebook rebuild it number for number, and every parent run
+    holds its own report."""
+    rc, text = run_compare(
+        [
+            "--run-dir",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "printed"),
+            "--space",
+            "digits",
+            "--set",
+            "train.epochs=10",
+            "--set",
+            "ald.window=4",
+            "--set",
+            "ald.patience=2",
+            "--set",
+            "ald.n_z_init=12",
+            "--set",
+            "model.hidden=[32, 32]",
+            "--set",
+            "eval.n_fid=40",
+            "--set",
+            f"eval.cache_dir={cache_dir}",
+            "--set",
+            "grid.n_z=[2, 4, 8]",
+            "--set",
+            "tune.num_samples=2",
+            "--set",
+            "tune.checkpoint_min_s=0",
+        ],
+        scripted=False,
+    )
+    assert rc == 0, text[-3000:]
+    assert "recommended n_z = " in text
+    check_rebuilt_equals_printed(tmp_path, text, tmp_path / "rebuilt")
+    check_each_parent_holds_its_own_report(tmp_path)
+    md = run_notebook("sqlite:///" + str(tmp_path / "mlflow.db"), tmp_path / "nb")
+    assert md.strip() == printed_comparison(text)
+
+
+def node_ids(storage: str) -> set[str]:
+    ids = set()
+    for path in glob.glob(os.path.join(storage, "*", "*", "result.json")):
+        with open(path) as fh:
+            for line in fh:
+                if line.strip():
+                    ids.add(json.loads(line).get("node_id"))
+    return ids - {None}
+
+
+@pytest.mark.slow
+def test_comparison_on_a_two_node_local_cluster(two_node_cluster, cache_dir, tmp_path):
+    """`ald_tune/run.py` joins a real two-node cluster; trials run on both nodes."""
+    run_dir = tmp_path / "runs"
+    cmd = [
+        sys.executable,
+        os.path.join(ROOT, "ald_tune", "run.py"),
+        "--address",
+        two_node_cluster["address"],
+        "--run-dir",
+        str(run_dir),
+        "--space",
+        "digits",
+        "--out",
+        str(tmp_path / "report"),
+        "--set",
+        "train.epochs=8",
+        "--set",
+        "ald.window=4",
+        "--set",
+        "ald.patience=2",
+        "--set",
+        "ald.n_z_init=12",
+        "--set",
+        "model.hidden=[32, 32]",
+        "--set",
+        "eval.n_fid=40",
+        "--set",
+        f"eval.cache_dir={cache_dir}",
+        "--set",
+        "grid.n_z=[2, 4, 8]",
+        "--set",
+        "tune.num_samples=2",
+    ]
+    proc = subprocess.run(
+        cmd,
+        env=two_node_cluster["env"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((tmp_path / "report" / "comparison.json").read_text())
+    assert [r["n_z"] for r in report["grid"]["rows"]] == [2, 4, 8]
+    assert len(report["ald"]["seeds"]) == 2 and report["criterion"]["plateau_edge"] in (2, 4, 8)
+    assert report["speedup"] and report["cost"]["grid"]["trial_epochs"] == 24
+    for name in (
+        "comparison.csv",
+        "comparison.md",
+        "fig_metrics_vs_nz.png",
+        "fig_ald_vs_epoch.png",
+    ):
+        assert (tmp_path / "report" / name).stat().st_size > 100
+    assert len(node_ids(str(run_dir / "ray"))) == 2, "trials did not run on both nodes"
+    assert "plateau" in proc.stdout.lower()

@@ -1,0 +1,238 @@
+"""The package as a whole: its layers, imports, old paths, lint, types and docs."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import os
+import pkgutil
+import subprocess
+import sys
+import warnings
+
+import pytest
+from conftest import ROOT
+
+import ald_tune
+import ald_tune.integrations
+from ald_tune._compat import MOVED
+
+#: The layers in data-flow order; a module may import its own layer and those before it.
+LAYERS = [
+    "errors",
+    "_version",
+    "_compat",
+    "config",
+    "data",
+    "engine",
+    "sweeps",
+    "tracking",
+    "report",
+    "integrations",
+    "cli",
+    "run",
+    "testing",
+]
+BASE = {"errors", "_version", "_compat"}  # imported by every layer
+#: Own-package imports allowed inside functions: the ``ray submit`` file's start-up, and the
+#: console command's lazy wrapper (``ald-tune --help`` must not import torch).
+LAZY_OK = {"ald_tune.run", "ald_tune.cli"}
+
+
+def modules() -> list[str]:
+    names = ["ald_tune"]
+    for info in pkgutil.walk_packages(ald_tune.__path__, "ald_tune."):
+        if not info.name.endswith("__main__"):
+            names.append(info.name)
+    return sorted(names)
+
+
+def source(module: str) -> tuple[str, ast.Module]:
+    spec = importlib.util.find_spec(module)
+    path = spec.origin
+    with open(path, encoding="utf-8") as fh:
+        return path, ast.parse(fh.read(), path)
+
+
+def layer(module: str) -> int:
+    part = module.split(".")[1] if "." in module else "_compat"
+    return LAYERS.index(part)
+
+
+def own_imports(tree: ast.Module, module: str):
+    """(imported ald_tune module, top level?) for every import in the file, outside
+    ``if TYPE_CHECKING`` blocks."""
+    top = set(id(n) for n in tree.body)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            node.body = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ald_tune"):
+            for alias in node.names:  # `from ald_tune.x import y` may import module x.y
+                sub = f"{node.module}.{alias.name}"
+                target = (
+                    sub
+                    if importlib.util.find_spec(node.module) and _is_module(sub)
+                    else node.module
+                )
+                yield target, id(node) in top
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("ald_tune"):
+                    yield alias.name, id(node) in top
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ModuleNotFoundError, ValueError):
+        return False
+
+
+def test_every_module_imports_only_its_own_layer_and_those_below():
+    bad = []
+    for module in modules():
+        if module == "ald_tune":
+            continue
+        _, tree = source(module)
+        for target, _top in own_imports(tree, module):
+            if target == "ald_tune" or target.split(".")[1] in BASE:
+                continue
+            if module.startswith("ald_tune.testing"):
+                continue  # test doubles may use every layer
+            if target.startswith("ald_tune.testing"):
+                bad.append(f"{module} imports the test doubles {target}")
+            elif layer(target) > layer(module):
+                bad.append(
+                    f"{module} (layer {LAYERS[layer(module)]}) imports {target} "
+                    f"(layer {LAYERS[layer(target)]})"
+                )
+    assert not bad, "\n".join(bad)
+
+
+def test_imports_between_own_modules_sit_at_the_top_and_form_no_cycle():
+    graph: dict[str, set[str]] = {}
+    inside = []
+    for module in modules():
+        _, tree = source(module)
+        for target, top in own_imports(tree, module):
+            if top:
+                graph.setdefault(module, set()).add(target)
+            elif module not in LAZY_OK:
+                inside.append(f"{module} imports {target} inside a function")
+    assert not inside, "\n".join(inside)
+    # A module's package __init__ runs first when it is imported: count it as an import.
+    for module in modules():
+        parent = module.rpartition(".")[0]
+        if parent.startswith("ald_tune") and parent != module:
+            graph.setdefault(module, set()).add(parent)
+    seen: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> None:
+        seen[m] = 1
+        stack.append(m)
+        for t in sorted(graph.get(m, ())):
+            if t == m or t.startswith(m + "."):
+                continue  # a package importing its own submodules
+            if seen.get(t) == 1:
+                cycle = stack[stack.index(t) :] + [t]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if t not in seen:
+                visit(t)
+        stack.pop()
+        seen[m] = 2
+
+    for m in sorted(graph):
+        if m not in seen:
+            visit(m)
+
+
+def test_each_module_imports_first_in_a_fresh_interpreter():
+    """One interpreter per module (two at a time); the heavy third-party packages are the
+    same for all, so each start is what the first import of that module costs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(module: str) -> str | None:
+        out = subprocess.run(
+            [sys.executable, "-c", f"import {module}"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=300,
+        )
+        return None if out.returncode == 0 else f"{module}: {out.stderr.strip()[-500:]}"
+
+    with ThreadPoolExecutor(2) as pool:
+        failures = [f for f in pool.map(run, modules()) if f]
+    assert not failures, "\n".join(failures)
+
+
+def test_import_ald_tune_is_cheap():
+    code = (
+        "import sys, ald_tune, ald_tune.config, ald_tune.cli.main; "
+        "heavy = {'torch', 'ray', 'mlflow', 'optuna', 'matplotlib'} & set(sys.modules); "
+        "print(sorted(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("old", sorted(MOVED))
+def test_every_old_module_path_still_works_and_warns(old):
+    sys.modules.pop(old, None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = importlib.import_module(old)
+    assert any(
+        issubclass(w.category, DeprecationWarning) and MOVED[old][0] in str(w.message)
+        for w in caught
+    ), [str(w.message) for w in caught]
+    for target in MOVED[old]:
+        public = [n for n in vars(importlib.import_module(target)) if not n.startswith("_")]
+        assert all(hasattr(module, n) for n in public), (old, target)
+
+
+def test_the_public_names_of_ald_tune_resolve():
+    for name in ald_tune.__all__:
+        assert getattr(ald_tune, name) is not None, name
+
+
+def test_every_module_is_imported_by_a_test():
+    imported = set()
+    for folder, _, files in os.walk(os.path.join(ROOT, "tests")):
+        for f in files:
+            if f.endswith(".py"):
+                with open(os.path.join(folder, f), encoding="utf-8") as fh:
+                    tree = ast.parse(fh.read())
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.ImportFrom) and node.module:
+                        imported.add(node.module)
+                        imported.update(f"{node.module}.{a.name}" for a in node.names)
+                    elif isinstance(node, ast.Import):
+                        imported.update(a.name for a in node.names)
+    missing = [m for m in modules() if m not in imported and not m.endswith("__init__")]
+    assert not missing, f"modules no test imports: {missing}"
+
+
+def test_lint_and_format_are_clean():
+    for cmd in (
+        ["check", "ald_tune", "tests", "benchmarks"],
+        ["format", "--check", "ald_tune", "tests", "benchmarks"],
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "ruff", *cmd],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_package_type_checks():
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
