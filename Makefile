@@ -1,12 +1,13 @@
 # Two commands do all the set-up on a fresh clone:
 #   make demo   - create .venv if missing, install, run the comparison (grid vs ALD) on digits
-#   make test   - the same set-up, then the whole test suite (fast and slow)
+#   make test   - the same set-up, then lint, the docs build and the whole test suite (fast and
+#                 slow; the type check is one of its tests)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ald-tune-installed
 
-.PHONY: demo test test-fast install clean
+.PHONY: demo test test-fast lint docs install clean
 
 install: $(STAMP)
 
@@ -30,11 +31,20 @@ $(STAMP): $(PY) setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(PY) ald_tune/run.py --space search_spaces/digits.yaml
 
-test: $(STAMP)
+test: lint docs
 	$(PY) -m pytest -ra
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -ra -m "not slow"
+
+# ruff (lint + format check) over the package, tests and benchmarks
+lint: $(STAMP)
+	$(PY) -m ruff check ald_tune tests benchmarks
+	$(PY) -m ruff format --check ald_tune tests benchmarks
+
+# the documentation site (docs/ -> build/site), warnings are errors
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict -q
 
 clean:
 	rm -rf runs build *.egg-info .pytest_cache
