@@ -53,6 +53,17 @@ class Constraint:
     def full_description(self) -> str:
         return self.describe() + (" or None" if self.optional else "")
 
+    def check(self, value: Any, name: str, owner: str) -> Any:
+        """The coerced value, or the standard :class:`ConfigError` naming ``name`` of
+        ``owner``, what is allowed and the value received."""
+        try:
+            return self.coerce(value)
+        except _Bad:
+            raise ConfigError(
+                f"The '{name}' parameter of {owner} must be {self.full_description()}. "
+                f"Got {value!r} instead."
+            ) from None
+
 
 @dataclass(frozen=True)
 class Int(Constraint):

@@ -42,7 +42,7 @@ from ald_tune.config.constraints import (
     validate_fields,
 )
 from ald_tune.config.kinds import RULES
-from ald_tune.config.vocabulary import TUNE_METRICS, VOTING
+from ald_tune.config.vocabulary import DATASETS, TUNE_METRICS, VOTING
 from ald_tune.errors import ConfigError
 
 METRICS = VOTING
@@ -55,7 +55,7 @@ class DataConfig:
 
     name: str = param(
         "digits",
-        Choice(options=("digits", "mnist", "fashion_mnist", "eurosat", "npz", "folder")),
+        Choice(options=DATASETS),
         "dataset: digits (bundled), mnist, fashion_mnist, eurosat, npz (your file), folder",
     )
     path: str | None = param(
@@ -543,3 +543,9 @@ def load_config(
         section, name, value = parse_override(text)
         merged.setdefault(section, {})[name] = value
     return Config.from_dict(merged, source=source)
+
+
+def tune_constraint(name: str):
+    """The constraint of one ``tune`` field (e.g. ``lr_range``), for callers that take the
+    same value another way (the Optuna objective's ``search=``)."""
+    return {f.name: f for f in fields(TuneConfig)}[name].metadata["check"]

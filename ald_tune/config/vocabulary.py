@@ -1,4 +1,5 @@
-"""The metric vocabulary, defined once: every name a run records, its direction and label.
+"""The vocabulary, defined once: every metric a run records (its direction and label), and
+the dataset names.
 
 Every list of metric names elsewhere (what MLflow tracks, what the report ranks,
 what the figures draw, what Optuna and ASHA may minimise, what the ``paper`` rule
@@ -72,3 +73,7 @@ def axis_label(key: str) -> str:
         return "n_z (latent units)"
     m = METRICS.get(key)
     return m.axis_label if m else key
+
+
+#: Every dataset ``data.name`` may name.
+DATASETS = ("digits", "mnist", "fashion_mnist", "eurosat", "npz", "folder")

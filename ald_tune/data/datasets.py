@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ald_tune.config.vocabulary import DATASETS as _DATASETS
 from ald_tune.data import sources
 from ald_tune.data.sources import read_idx  # noqa: F401  (public here too)
 from ald_tune.errors import DataError
@@ -28,7 +29,7 @@ from ald_tune.errors import DataError
 if TYPE_CHECKING:
     import torch
 
-DATASETS: tuple[str, ...] = ("digits", "mnist", "fashion_mnist", "eurosat", "npz", "folder")
+DATASETS = _DATASETS  # the names ``data.name`` may take (defined in the vocabulary)
 SPLITS: tuple[str, ...] = ("train", "test")
 DEFAULT_ROOT = "~/.cache/ald-tune/data"
 

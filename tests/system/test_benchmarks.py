@@ -1,6 +1,6 @@
 """The benchmark scripts run end to end (slow: real training, real Ray, in a subprocess).
 
-Their numbers are measured by hand on a quiet machine (README); here a tiny config checks
+Their numbers are measured by hand on a quiet machine (docs/benchmarks.md); here a tiny config checks
 that every line they print comes out, with finite numbers, so the scripts cannot rot.
 """
 

@@ -37,7 +37,7 @@ import optuna
 
 from ald_tune.config.constraints import fail
 from ald_tune.config.kinds import SweepKind
-from ald_tune.config.schema import Config, trial_config
+from ald_tune.config.schema import Config, trial_config, tune_constraint
 from ald_tune.config.vocabulary import MINIMISED
 from ald_tune.engine.callbacks import Cadence, Callback
 from ald_tune.engine.trainer import Trainer
@@ -322,19 +322,8 @@ def _check_search(search, cfg: Config, fixed: bool) -> dict[str, tuple[float, fl
     if not isinstance(search, Mapping) or set(search) - set(SEARCHABLE):
         raise fail("ALDObjective", "search", f"a dict with keys among {SEARCHABLE}", search)
     out = {}
-    for key, rng in search.items():
-        try:
-            lo, hi = (float(x) for x in rng)
-        except (TypeError, ValueError):
-            lo = hi = math.nan  # fails the check below
-        if not (lo <= hi and (lo >= 0.0 if key == "beta" else lo > 0.0)):
-            must = (
-                "a pair (lo, hi) with 0 <= lo <= hi"
-                if key == "beta"
-                else "a pair (lo, hi) with 0 < lo <= hi (sampled log-uniform)"
-            )
-            raise fail("ALDObjective", f"search['{key}']", must, rng)
-        out[key] = (lo, hi)
+    for key, rng in search.items():  # the same range rule as tune.lr_range / tune.beta_range
+        out[key] = tune_constraint(f"{key}_range").check(rng, f"search['{key}']", "ALDObjective")
     return out
 
 
