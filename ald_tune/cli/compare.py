@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 
 from ald_tune.cli.common import print_config, resolve_space, sweep_args, sweep_overrides
+from ald_tune.cli.main import run_command
+from ald_tune.config.constraints import check_name
 from ald_tune.config.kinds import RULES, SweepKind, read_sweep_file
 from ald_tune.config.schema import load_config
-from ald_tune.errors import ConfigError, DataError
+from ald_tune.errors import ConfigError
 from ald_tune.report.comparison import Comparison, log_comparison, render
-from ald_tune.sweeps.tuner import SweepOptions, init_ray, storage_path
+from ald_tune.sweeps.tuner import SweepOptions, prepare, storage_path
 from ald_tune.tracking.store import redact_uri
 from ald_tune.tracking.sweep import mark_complete, run_sweep
 
@@ -158,6 +159,18 @@ def compare(cfg, args, space: str, rules: list[str]) -> int:
     """Grid, ALD per rule, fixed runs at ALD's n_z, then the reports (printed, written, logged)."""
 
     plan, main = Plan(args, cfg, space), rules[0]
+    stages = [(cfg.replace(tune={"scheduler": "fifo"}), plan.options("grid", "grid", "grid", main))]
+    if cfg.tune.scheduler == "asha":
+        stages.append((cfg, plan.options("grid", "asha", "asha", main)))
+    for rule in rules:
+        stages.append(
+            (
+                cfg.replace(ald={"rule": rule}),
+                plan.options("ald", "ald", SweepKind("ald", rule).label, main),
+            )
+        )
+    for sub, opts in stages:  # every stage's input is checked before Ray starts
+        prepare(sub, opts)
     print(
         f"compare {plan.compare}: grid, {'grid + ASHA, ' if cfg.tune.scheduler == 'asha' else ''}"
         f"ALD with rule(s) {', '.join(rules)}"
@@ -250,47 +263,53 @@ def check_flags(args, mode: str) -> None:
 def main(
     argv: Sequence[str] | None = None, prog: str = "ald_tune/run.py", modes: bool = True
 ) -> int:
-    """Entry point of ``ald_tune/run.py`` (and, with ``modes=False``, ``ald-tune compare``)."""
+    """Entry point of ``ald_tune/run.py`` (and, with ``modes=False``, ``ald-tune compare``).
 
+    Returns:
+        The exit code: 0 on success, 2 for bad input (before Ray starts), 130 when interrupted.
+    """
     args = build_parser(prog, modes).parse_args(argv)
+    return run_command(lambda: _main(args, prog), prog)
+
+
+def _main(args, prog: str) -> int:
     mode = getattr(args, "mode", "compare")
-    try:
-        check_flags(args, mode)
-        space = resolve_space(args.space)
-        cfg = load_config(space, args.preset, sweep_overrides(args))
-        if args.print_config:
-            return print_config(cfg)
-        # compare runs both rules by default, the configured one first (its report is the main one)
-        both = ",".join(dict.fromkeys([cfg.ald.rule, *RULES]))
-        rules = parse_rules(args.rules, both if mode == "compare" else cfg.ald.rule)
-        init_ray(args.address)
-        if mode == "compare":
-            return compare(cfg, args, space, rules)
-        base = SweepOptions(
-            mode=mode,
-            space=space,
-            name=args.name,
-            run_dir=args.run_dir,
-            storage=args.storage,
-            tracking_uri=args.tracking_uri,
-            tracking=not args.no_tracking,
-            experiment=args.experiment,
-            resume=bool(args.resume),
-            address=args.address,
-        )
-        if mode == "grid":
-            sweeps = [(cfg, replace(base, name=args.name and f"{args.name}-grid"))]
-        else:  # one ALD sweep per rule, named as compare names them
-            sweeps = [
-                (
-                    cfg.replace(ald={"rule": r}),
-                    replace(base, name=args.name and f"{args.name}-{SweepKind('ald', r).label}"),
-                )
-                for r in rules
-            ]
-        for sub, opts in sweeps:
-            print(run_sweep(sub, opts).table())
-        return 0
-    except (ConfigError, DataError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
+    check_flags(args, mode)
+    if args.name is not None:
+        check_name(args.name, "--name")
+    space = resolve_space(args.space)
+    cfg = load_config(space, args.preset, sweep_overrides(args))
+    if args.print_config:
+        return print_config(cfg)
+    # compare runs both rules by default, the configured one first (its report is the main one)
+    both = ",".join(dict.fromkeys([cfg.ald.rule, *RULES]))
+    rules = parse_rules(args.rules, both if mode == "compare" else cfg.ald.rule)
+    if mode == "compare":
+        return compare(cfg, args, space, rules)
+    base = SweepOptions(
+        mode=mode,
+        space=space,
+        name=args.name,
+        run_dir=args.run_dir,
+        storage=args.storage,
+        tracking_uri=args.tracking_uri,
+        tracking=not args.no_tracking,
+        experiment=args.experiment,
+        resume=bool(args.resume),
+        address=args.address,
+    )
+    if mode == "grid":
+        sweeps = [(cfg, replace(base, name=args.name and f"{args.name}-grid"))]
+    else:  # one ALD sweep per rule, named as compare names them
+        sweeps = [
+            (
+                cfg.replace(ald={"rule": r}),
+                replace(base, name=args.name and f"{args.name}-{SweepKind('ald', r).label}"),
+            )
+            for r in rules
+        ]
+    for sub, opts in sweeps:  # every sweep's input is checked before the first starts
+        prepare(sub, opts)
+    for sub, opts in sweeps:
+        print(run_sweep(sub, opts).table())
+    return 0

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from ald_tune._version import __version__
 from ald_tune.cli.common import space_args, store_args, sweep_args
-from ald_tune.errors import ConfigError, DataError
+from ald_tune.errors import ConfigError, DataError, Interrupted
 
 #: command -> the module whose ``run(args)`` carries it out, ``module:function``. Looked
 #: up by name when the command runs, so ``ald-tune --help`` (or a typo) costs no import of
@@ -66,7 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         default=None,
         metavar="CKPT",
-        help="continue from a checkpoint file or the folder holding checkpoint.pt",
+        help="continue from a checkpoint file or the folder holding checkpoint.pt "
+        "(as it was configured; written back to that folder unless --out)",
+    )
+    tr.add_argument(
+        "--overwrite", action="store_true", help="replace the results of an earlier run in --out"
     )
     tr.add_argument(
         "--checkpoint-every",
@@ -190,17 +194,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ald-tune`` console command.
 
     Returns:
-        The process exit code: 0 on success, 2 for bad configuration or data.
+        The process exit code: 0 on success, 2 for bad configuration or data, 130 when
+        interrupted (Ctrl-C), with a line that says how to resume.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["compare"]:
         return _command_compare(argv[1:])
     args = build_parser().parse_args(argv)
+    return run_command(lambda: _command(args.command)(args), "ald-tune")
+
+
+def run_command(command, prog: str) -> int:
+    """Run one command: bad input is one line and exit code 2, Ctrl-C one line and 130."""
+    import logging
+
+    for noisy in ("mlflow", "alembic"):  # the store's start-up chatter is not for users
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        return _command(args.command)(args)
+        return command()
     except (ConfigError, DataError) as exc:
-        print(f"ald-tune: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(f"\n{prog}: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted.", file=sys.stderr)
+        return 130
 
 
 def _command_compare(argv: list[str]) -> int:

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 import warnings
 from typing import Any
 
 from ald_tune.cli.common import print_config, resolve_space
+from ald_tune.config.constraints import check_name
 from ald_tune.config.kinds import SweepKind
 from ald_tune.config.schema import load_config
 from ald_tune.engine.callbacks import Cadence, Callback
 from ald_tune.engine.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from ald_tune.engine.trainer import Trainer
-from ald_tune.errors import ConfigError
+from ald_tune.errors import ConfigError, shown
 from ald_tune.tracking.runs import filter_params
 from ald_tune.tracking.store import check_tracking, client, ensure_experiment, resolve_tracking_uri
 from ald_tune.tracking.trial_logger import MLflowCallback, TrialLogger
@@ -69,11 +71,65 @@ def tracking_callback(args: argparse.Namespace, trainer: Trainer, out: str) -> M
     return MLflowCallback(logger)
 
 
+def check_out_folder(out: str, overwrite: bool) -> None:
+    """``--out`` is a folder this run may write: not a file, writable, and not holding
+    another run's results (unless ``--overwrite``).
+
+    Raises:
+        ConfigError: naming the folder and the fix, before any training.
+    """
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigError(f"--out {shown(out)} is a file, not a folder. Fix: pass a folder.")
+    taken = [
+        f
+        for f in (CHECKPOINT_FILE, "history.json", "model.safetensors")
+        if os.path.exists(os.path.join(out, f))
+    ]
+    if taken and not overwrite:
+        raise ConfigError(
+            f"--out {shown(out)} already holds a run ({', '.join(taken)}). Fix: pass another "
+            f"--out, --resume {shown(out)} to continue it, or --overwrite to replace it."
+        )
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"--out {shown(out)} cannot be created ({exc.strerror}). Fix: pass a writable folder."
+        ) from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {shown(out)} is not writable. Fix: pass a writable folder.")
+
+
 def run(args: argparse.Namespace) -> int:
     """``ald-tune train``."""
+    if args.experiment is not None:
+        check_name(args.experiment, "--experiment")
     if args.fixed_nz is not None and args.fixed_nz < 1:
         raise ConfigError(f"--fixed-nz must be a positive int. Got {args.fixed_nz} instead.")
-    out = os.path.abspath(args.out or os.path.join("runs", time.strftime("train-%Y%m%d-%H%M%S")))
+    if args.resume:
+        given = [
+            flag
+            for flag, value in (
+                ("--space", args.space),
+                ("--preset", args.preset),
+                ("--set", args.overrides),
+                ("--fixed-nz", args.fixed_nz),
+            )
+            if value
+        ]
+        if given:
+            raise ConfigError(
+                f"--resume continues a run as it was configured (its checkpoint holds the "
+                f"config); {', '.join(given)} would be ignored. Fix: drop {', '.join(given)}, "
+                "or start a new run without --resume."
+            )
+        folder = args.resume if os.path.isdir(args.resume) else os.path.dirname(args.resume)
+        out = os.path.abspath(args.out or folder)  # the resumed checkpoint advances
+    else:
+        out = os.path.abspath(
+            args.out or os.path.join("runs", time.strftime("train-%Y%m%d-%H%M%S"))
+        )
+    check_out_folder(out, overwrite=args.overwrite or bool(args.resume))
     if args.resume:
         trainer = Trainer.from_checkpoint(load_checkpoint(args.resume))
         if args.print_config:
@@ -97,9 +153,24 @@ def run(args: argparse.Namespace) -> int:
         f"FID features: {cfg.eval.fid_extractor}; output {out}"
     )
     cadence = Cadence.from_config(cfg, checkpoint_every=args.checkpoint_every, checkpoint_min_s=0.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        trainer.fit(callbacks, cadence)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            trainer.fit(callbacks, cadence)
+    except KeyboardInterrupt:
+        last = (
+            f"its last checkpoint (epoch {writer.epoch}) is {writer.path}"
+            if writer.epoch is not None
+            else "no checkpoint was written yet"
+        )
+        print(
+            f"\nald-tune train: interrupted at epoch {trainer.epoch}; {last}. Resume with "
+            f"`ald-tune train --resume {out}`"
+            + (" (and the same --tracking-uri)" if mlflow is not None else "")
+            + ".",
+            file=sys.stderr,
+        )
+        return 130
     paths = trainer.save_outputs(out)
     s = trainer.summary()
     print(

@@ -16,10 +16,11 @@ themselves and is a heavy import).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ald_tune.errors import ConfigError
+from ald_tune.errors import ConfigError, shown
 
 
 def param(default: Any, check: Constraint, doc: str) -> Any:
@@ -61,7 +62,7 @@ class Constraint:
         except _Bad:
             raise ConfigError(
                 f"The '{name}' parameter of {owner} must be {self.full_description()}. "
-                f"Got {value!r} instead."
+                f"Got {shown(value)} instead."
             ) from None
 
 
@@ -139,6 +140,8 @@ class Choice(Constraint):
         return "one of " + ", ".join(repr(o) for o in self.options)
 
     def _coerce(self, value: Any) -> str:
+        if isinstance(value, bool) and str(value).lower() in self.options:
+            return str(value).lower()  # YAML reads an unquoted `true` as a bool
         if not isinstance(value, str) or value not in self.options:
             raise _Bad
         return value
@@ -146,11 +149,15 @@ class Choice(Constraint):
 
 @dataclass(frozen=True)
 class Text(Constraint):
+    """A non-empty string of at most ``max_len`` characters (paths: the system's limit)."""
+
+    max_len: int = 4096
+
     def describe(self) -> str:
-        return "a non-empty string"
+        return f"a non-empty string of at most {self.max_len} characters"
 
     def _coerce(self, value: Any) -> str:
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or not value.strip() or len(value) > self.max_len:
             raise _Bad
         return value
 
@@ -162,18 +169,21 @@ class IntTuple(Constraint):
     low: int = 1
     unique: bool = True
     min_len: int = 1
+    high: int | None = None
+    max_len: int = 64
 
     def describe(self) -> str:
         uniq = "distinct " if self.unique else ""
-        return f"a list of at least {self.min_len} {uniq}ints, each >= {self.low}"
+        each = f"in [{self.low}, {self.high}]" if self.high is not None else f">= {self.low}"
+        return f"a list of {self.min_len} to {self.max_len} {uniq}ints, each {each}"
 
     def _coerce(self, value: Any) -> tuple[int, ...]:
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
             raise _Bad
         items = tuple(value)
-        if len(items) < self.min_len:
+        if not self.min_len <= len(items) <= self.max_len:
             raise _Bad
-        out = tuple(Int(low=self.low).coerce(v) for v in items)
+        out = tuple(Int(low=self.low, high=self.high).coerce(v) for v in items)
         if self.unique and len(set(out)) != len(out):
             raise _Bad
         return out
@@ -243,12 +253,32 @@ def validate_fields(obj: Any) -> None:
         except _Bad:
             raise ConfigError(
                 f"The '{f.name}' parameter of {cls} must be {check.full_description()}. "
-                f"Got {raw!r} instead."
+                f"Got {shown(raw)} instead."
             ) from None
         object.__setattr__(obj, f.name, value)
 
 
 def fail(cls: str, name: str, must: str, value: Any, fix: str = "") -> ConfigError:
     """Build the standard error for a cross-field rule."""
-    msg = f"The '{name}' parameter of {cls} must be {must}. Got {value!r} instead."
+    msg = f"The '{name}' parameter of {cls} must be {must}. Got {shown(value)} instead."
     return ConfigError(msg + (f" Fix: {fix}" if fix else ""))
+
+
+NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_name(value: Any, flag: str) -> str:
+    """A name the user gives (a sweep, compare, experiment or study): it becomes a folder
+    and an MLflow tag, so only letters, digits, ``.``, ``_`` and ``-``, starting with a
+    letter or digit, at most 100 characters (no path separators, no ``..``, no quotes).
+
+    Raises:
+        ConfigError: naming the flag, the value (bounded) and the fix.
+    """
+    if isinstance(value, str) and NAME_RULE.fullmatch(value) and ".." not in value:
+        return value
+    raise ConfigError(
+        f"{flag} must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or "
+        f"digit (it names a folder and an MLflow tag). Got {shown(value)} instead. "
+        f"Fix: e.g. {flag} my-sweep-1."
+    )

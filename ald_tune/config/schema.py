@@ -43,9 +43,13 @@ from ald_tune.config.constraints import (
 )
 from ald_tune.config.kinds import RULES
 from ald_tune.config.vocabulary import DATASETS, TUNE_METRICS, VOTING
-from ald_tune.errors import ConfigError
+from ald_tune.errors import ConfigError, shown
 
 METRICS = VOTING
+#: Upper bounds: a size past these is a typo, refused before anything is allocated.
+MAX_NZ = 4096
+MAX_WIDTH = 65_536
+MAX_EPOCHS = 100_000
 PAPER_VOTES = (("silhouette", "up"), ("fid_gen", "up"), ("fid_recon", "up"), ("recon_loss", "up"))
 
 
@@ -95,13 +99,19 @@ class ModelConfig:
         "auto", Choice(options=("auto", "mlp", "conv")), "auto: conv for 64x64 RGB, otherwise mlp"
     )
     hidden: tuple[int, ...] = param(
-        (400, 400), IntTuple(low=1, unique=False), "MLP hidden sizes (paper: 400, 400)"
+        (400, 400),
+        IntTuple(low=1, high=MAX_WIDTH, unique=False),
+        "MLP hidden sizes (paper: 400, 400)",
     )
     conv_channels: tuple[int, ...] = param(
-        (32, 32, 32, 32), IntTuple(low=1, unique=False), "conv encoder channels, stride-2 4x4 each"
+        (32, 32, 32, 32),
+        IntTuple(low=1, high=MAX_WIDTH, unique=False),
+        "conv encoder channels, stride-2 4x4 each",
     )
     conv_hidden: tuple[int, ...] = param(
-        (256, 256), IntTuple(low=1, unique=False), "conv net's linear layers before the heads"
+        (256, 256),
+        IntTuple(low=1, high=MAX_WIDTH, unique=False),
+        "conv net's linear layers before the heads",
     )
 
     def __post_init__(self) -> None:
@@ -112,8 +122,8 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation settings, shared by ALD and the grid."""
 
-    epochs: int = param(200, Int(low=1), "epochs of training (paper: 200)")
-    batch_size: int = param(64, Int(low=1), "minibatch size (paper: 64)")
+    epochs: int = param(200, Int(low=1, high=MAX_EPOCHS), "epochs of training (paper: 200)")
+    batch_size: int = param(64, Int(low=1, high=1_000_000), "minibatch size (paper: 64)")
     lr: float = param(1e-3, Float(low=0.0, low_open=True), "Adam learning rate (paper: 1e-3)")
     amsgrad: bool = param(True, Bool(), "Adam's amsgrad variant (paper: true)")
     beta: float = param(1.0, Float(low=0.0), "weight of the KL term (paper: 1)")
@@ -121,7 +131,7 @@ class TrainConfig:
     device: str = param(
         "auto", Choice(options=("auto", "cpu", "cuda")), "auto: CUDA when present, else CPU"
     )
-    threads: int = param(0, Int(low=0), "torch CPU threads; 0 keeps torch's default")
+    threads: int = param(0, Int(low=0, high=1024), "torch CPU threads; 0 keeps torch's default")
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -136,13 +146,19 @@ class ALDConfig:
         Choice(options=RULES),
         "ald-tune: the units in use (docs/rules.md); paper: the authors' rule (metric slopes)",
     )
-    n_z_init: int = param(64, Int(low=1), "latent units at the start (paper: 64)")
-    n_z_min: int = param(1, Int(low=1), "never prune below this many units")
-    n_remove: int = param(5, Int(low=1), "units removed per decision before the switch (paper: 5)")
-    fine_step: int = param(1, Int(low=1), "units removed per decision after the switch (paper: 1)")
-    patience: int = param(5, Int(low=1), "epochs between decisions (paper: 5)")
+    n_z_init: int = param(64, Int(low=1, high=MAX_NZ), "latent units at the start (paper: 64)")
+    n_z_min: int = param(1, Int(low=1, high=MAX_NZ), "never prune below this many units")
+    n_remove: int = param(
+        5, Int(low=1, high=MAX_NZ), "units removed per decision before the switch (paper: 5)"
+    )
+    fine_step: int = param(
+        1, Int(low=1, high=MAX_NZ), "units removed per decision after the switch (paper: 1)"
+    )
+    patience: int = param(5, Int(low=1, high=MAX_EPOCHS), "epochs between decisions (paper: 5)")
     window: int = param(
-        20, Int(low=4), "epochs of history for the switch and stop tests (paper: 20)"
+        20,
+        Int(low=4, high=MAX_EPOCHS),
+        "epochs of history for the switch and stop tests (paper: 20)",
     )
     votes: tuple[tuple[str, str], ...] = param(
         PAPER_VOTES,
@@ -162,15 +178,19 @@ class ALDConfig:
     )
     reserve: int = param(
         4,
-        Int(low=0),
+        Int(low=0, high=MAX_NZ),
         "ald-tune rule: at least this many units beyond those in use stay "
         "until the stop (room to emerge)",
     )
     confirm: int = param(
-        3, Int(low=1), "ald-tune rule: decisions after the first with the same count in use"
+        3,
+        Int(low=1, high=MAX_EPOCHS),
+        "ald-tune rule: decisions after the first with the same count in use",
     )
     margin: int = param(
-        1, Int(low=0), "ald-tune rule: units beyond those in use kept at the stop (docs/rules.md)"
+        1,
+        Int(low=0, high=MAX_NZ),
+        "ald-tune rule: units beyond those in use kept at the stop (docs/rules.md)",
     )
     settle: float = param(
         0.5,
@@ -221,9 +241,9 @@ class EvalConfig:
         Choice(options=("classifier", "inception")),
         "FID features: fast cached classifier, or standard Inception",
     )
-    n_fid: int = param(100, Int(low=2), "images for each FID (paper: 100)")
+    n_fid: int = param(100, Int(low=2, high=100_000), "images for each FID (paper: 100)")
     n_silhouette: int = param(
-        1000, Int(low=4), "validation samples for the silhouette (paper: 1000)"
+        1000, Int(low=4, high=100_000), "validation samples for the silhouette (paper: 1000)"
     )
     silhouette_labels: str = param(
         "kmeans",
@@ -231,9 +251,13 @@ class EvalConfig:
         "kmeans pseudo-labels (no labels needed) or true labels (authors)",
     )
     n_clusters: int | None = param(
-        None, Int(low=2, optional=True), "k for K-means; None uses the number of classes, else 10"
+        None,
+        Int(low=2, high=10_000, optional=True),
+        "k for K-means; None uses the number of classes, else 10",
     )
-    image_every: int = param(10, Int(low=1), "epochs between sample/reconstruction grids")
+    image_every: int = param(
+        10, Int(low=1, high=MAX_EPOCHS), "epochs between sample/reconstruction grids"
+    )
     cache_dir: str | None = param(
         None,
         Text(optional=True),
@@ -250,7 +274,7 @@ class GridConfig:
 
     n_z: tuple[int, ...] = param(
         (2, 4, 8, 16, 32, 64),
-        IntTuple(low=1, unique=True),
+        IntTuple(low=1, high=MAX_NZ, unique=True),
         "latent sizes of the grid (distinct, positive)",
     )
 
@@ -263,9 +287,11 @@ class TuneConfig:
     """How Ray Tune (or Optuna) runs the trials of a sweep."""
 
     num_samples: int = param(
-        3, Int(low=1), "ALD trials: seeds (or Optuna trials with search=optuna)"
+        3, Int(low=1, high=10_000), "ALD trials: seeds (or Optuna trials with search=optuna)"
     )
-    grid_seeds: int = param(1, Int(low=1), "seeds per grid point (their spread sets the tolerance)")
+    grid_seeds: int = param(
+        1, Int(low=1, high=1000), "seeds per grid point (their spread sets the tolerance)"
+    )
     search: str = param(
         "none",
         Choice(options=("none", "optuna")),
@@ -285,16 +311,20 @@ class TuneConfig:
         Choice(options=("fifo", "asha")),
         "grid scheduler: fifo, or asha (early-stops weak grid points)",
     )
-    asha_grace: int = param(10, Int(low=1), "ASHA's grace period in epochs")
+    asha_grace: int = param(10, Int(low=1, high=MAX_EPOCHS), "ASHA's grace period in epochs")
     cpus_per_trial: float = param(
         1.0, Float(low=0.0, low_open=True), "CPUs a trial holds (= its torch threads)"
     )
     gpus_per_trial: float = param(
         0.0, Float(low=0.0), "GPU share a trial holds (0.5 = two per GPU)"
     )
-    max_failures: int = param(1, Int(low=0), "retries of a failed trial from its checkpoint")
+    max_failures: int = param(
+        1, Int(low=0, high=1000), "retries of a failed trial from its checkpoint"
+    )
     checkpoint_every: int = param(
-        5, Int(low=1), "epochs between trial checkpoints (a retry redoes at most N-1)"
+        5,
+        Int(low=1, high=MAX_EPOCHS),
+        "epochs between trial checkpoints (a retry redoes at most N-1)",
     )
     checkpoint_min_s: float = param(
         5.0,
@@ -365,18 +395,21 @@ class Config:
         unknown = set(d) - set(SECTIONS)
         if unknown:
             raise ConfigError(
-                f"{source}: unknown section(s) {sorted(unknown)}; allowed: {list(SECTIONS)}."
+                f"{source}: unknown section(s) {shown(sorted(map(str, unknown)))}; "
+                f"allowed: {list(SECTIONS)}."
             )
         parts = {}
         for name, sec_cls in SECTIONS.items():
             raw = d.get(name) or {}
             if not isinstance(raw, Mapping):
-                raise ConfigError(f"{source}: section '{name}' must be a mapping, got {raw!r}.")
+                raise ConfigError(
+                    f"{source}: section '{name}' must be a mapping, got {shown(raw)}."
+                )
             allowed = {f.name for f in fields(sec_cls)}
             bad = set(raw) - allowed
             if bad:
                 raise ConfigError(
-                    f"{source}: unknown key(s) {sorted(bad)} in section '{name}'; "
+                    f"{source}: unknown key(s) {shown(sorted(map(str, bad)))} in section '{name}'; "
                     f"allowed: {sorted(allowed)}."
                 )
             parts[name] = sec_cls(**raw)
@@ -442,32 +475,69 @@ def parse_override(text: str) -> tuple[str, str, Any]:
 
     if "=" not in text or "." not in text.split("=", 1)[0]:
         raise ConfigError(
-            f"override {text!r} must look like section.field=value, e.g. train.epochs=10."
+            f"override {shown(text)} must look like section.field=value, e.g. train.epochs=10."
         )
     key, raw = text.split("=", 1)
     section, name = key.strip().split(".", 1)
     if section not in SECTIONS:
         raise ConfigError(
-            f"override {text!r}: unknown section {section!r}; allowed: {list(SECTIONS)}."
+            f"override {shown(text)}: unknown section {shown(section, 60)}; "
+            f"allowed: {list(SECTIONS)}."
         )
     allowed = [f.name for f in fields(SECTIONS[section])]
     if name not in allowed:
         raise ConfigError(
-            f"override {text!r}: unknown field {name!r} in section '{section}'; allowed: {allowed}."
+            f"override {shown(text)}: unknown field {shown(name, 60)} in section '{section}'; "
+            f"allowed: {allowed}."
         )
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = safe_yaml(raw, f"override {shown(text)}") if raw.strip() else None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"override {text!r}: value is not valid YAML ({exc}).") from None
+        raise ConfigError(f"override {shown(text)}: value is not valid YAML ({exc}).") from None
     return section, name, value
 
 
 def _merge(base: dict, extra: Mapping, source: str) -> dict:
     for section, values in extra.items():
         if not isinstance(values, Mapping):
-            raise ConfigError(f"{source}: section '{section}' must be a mapping, got {values!r}.")
+            raise ConfigError(
+                f"{source}: section '{section}' must be a mapping, got {shown(values)}."
+            )
         base.setdefault(section, {}).update(values)
     return base
+
+
+MAX_SPACE_BYTES = 1_000_000
+MAX_OVERRIDE_CHARS = 10_000
+
+
+def safe_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load`` without aliases: ``*name`` re-uses a node, and nested aliases
+    expand exponentially when the value is walked or printed (a 440-byte file can stand
+    for gigabytes). A search space never needs one.
+
+    Raises:
+        ConfigError: an alias (naming the source and the fix); ``yaml.YAMLError`` for bad syntax.
+    """
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise ConfigError(
+                    f"{source}: YAML alias *{shown(event.anchor, 40)} (line "
+                    f"{event.start_mark.line + 1}) is not allowed: aliases can expand to "
+                    "huge values. Fix: write the value out instead of &anchor / *alias."
+                )
+            return super().compose_node(parent, index)
+
+    if len(text) > MAX_OVERRIDE_CHARS and source.startswith("override"):
+        raise ConfigError(
+            f"{source} is {len(text):,} characters; at most {MAX_OVERRIDE_CHARS:,}. "
+            "Fix: put long values in the search-space file."
+        )
+    return yaml.load(text, Loader=NoAliases)
 
 
 def read_space(path: str | os.PathLike) -> dict[str, Any]:
@@ -477,30 +547,37 @@ def read_space(path: str | os.PathLike) -> dict[str, Any]:
     path = os.fspath(path)
     if os.path.isdir(path):
         raise ConfigError(
-            f"search-space file {path!r} is a folder, not a YAML file. Fix: pass "
+            f"search-space file {shown(path)} is a folder, not a YAML file. Fix: pass "
             "--space with a file, e.g. search_spaces/digits.yaml."
         )
     if not os.path.isfile(path):
         raise ConfigError(
-            f"search-space file {path!r} does not exist. Fix: pass --space with "
+            f"search-space file {shown(path)} does not exist. Fix: pass --space with "
             "a YAML file, e.g. search_spaces/digits.yaml."
+        )
+    size = os.path.getsize(path)
+    if size > MAX_SPACE_BYTES:
+        raise ConfigError(
+            f"search-space file {shown(path)} is {size:,} bytes; a search space is a few "
+            f"kilobytes (at most {MAX_SPACE_BYTES:,}). Fix: pass the right --space file."
         )
     try:
         with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
+            raw = safe_yaml(fh.read(), f"search-space file {shown(path)}")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
-            f"search-space file {path!r} cannot be read as UTF-8 text: {exc}. "
+            f"search-space file {shown(path)} cannot be read as UTF-8 text: {exc}. "
             "Fix: pass a YAML text file, e.g. search_spaces/digits.yaml."
         ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(
-            f"search-space file {path!r} is not valid YAML: {exc}. Fix: correct "
+            f"search-space file {shown(path)} is not valid YAML: {exc}. Fix: correct "
             "the syntax (plain mappings and lists only; no !!python tags)."
         ) from None
     if not isinstance(raw, dict):
         raise ConfigError(
-            f"search-space file {path!r} must hold a mapping of sections, got {type(raw).__name__}."
+            f"search-space file {shown(path)} must hold a mapping of sections, "
+            f"got {type(raw).__name__}."
         )
     return raw
 

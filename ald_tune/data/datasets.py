@@ -24,7 +24,7 @@ import numpy as np
 from ald_tune.config.vocabulary import DATASETS as _DATASETS
 from ald_tune.data import sources
 from ald_tune.data.sources import read_idx  # noqa: F401  (public here too)
-from ald_tune.errors import DataError
+from ald_tune.errors import DataError, shown
 
 if TYPE_CHECKING:
     import torch
@@ -119,6 +119,19 @@ def load_dataset(
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise DataError(f"limit must be a positive int or None; got {limit!r}.")
     root_dir = Path(root or DEFAULT_ROOT).expanduser().absolute()  # Ray Tune changes the cwd
+    try:
+        return _load(name, path, root_dir, download, split, limit)
+    except OSError as exc:  # a path the system refuses (too long, no permission, a loop)
+        where = shown(exc.filename or path or root_dir)
+        raise DataError(
+            f"dataset {name}: cannot read {where} ({exc.strerror or exc}). "
+            "Fix: check data.path / data.root."
+        ) from None
+
+
+def _load(
+    name: str, path: str | None, root_dir: Path, download: bool, split: str, limit: int | None
+) -> ImageData:
     if name == "digits":
         x, y, source = sources.load_digits()
     elif name in ("mnist", "fashion_mnist"):

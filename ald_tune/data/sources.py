@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import os
 import struct
 from pathlib import Path
 
 import numpy as np
 
-from ald_tune.errors import DataError
+from ald_tune.errors import DataError, shown
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp")
 # Offline copies that ship on these machines and how to install them.
@@ -168,6 +169,7 @@ def load_npz(path: Path, limit: int | None) -> _Arrays:
     if not path.is_file():
         raise DataError(f"{source} does not exist. Fix: check data.path.")
     import zipfile
+    import zlib
 
     if not zipfile.is_zipfile(path):
         raise DataError(
@@ -181,8 +183,11 @@ def load_npz(path: Path, limit: int | None) -> _Arrays:
             y = npz["y"] if "y" in keys else None
     except ValueError as exc:  # object arrays refuse to load without pickle
         raise DataError(f"{source}: {exc}. Fix: save numeric arrays, not object arrays.") from exc
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{source} is not a readable .npz file ({exc}).") from exc
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
+        raise DataError(
+            f"{source} is not a readable .npz file ({type(exc).__name__}: "
+            f"{shown(str(exc))}). Fix: write it again with np.savez."
+        ) from None
     if x is None:
         raise DataError(
             f"{source} has arrays {keys} but no 'x'. "
@@ -217,16 +222,37 @@ def load_folder(path: Path, limit: int | None) -> _Arrays:
 
 
 def _image_files(folder: Path, recursive: bool = False) -> list[Path]:
-    candidates = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in candidates if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """The images in ``folder`` (and below it), each file once: two names for one file
+    (a link) would put the same image in training and validation."""
+    if recursive:  # os.walk does not follow linked folders, so a link loop cannot hang it
+        candidates = [Path(root) / f for root, _, files in os.walk(folder) for f in files]
+    else:
+        candidates = list(folder.iterdir())
+    files = sorted(p for p in candidates if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    seen: dict[str, Path] = {}
+    for p in files:
+        real = os.path.realpath(p)
+        if real in seen:
+            raise DataError(
+                f"image folder {folder}: {p} and {seen[real]} are the same file (a link); it "
+                "would be both a training and a validation image. Fix: remove the link."
+            )
+        seen[real] = p
+    return files
 
 
 def _read_images(files: list[Path], source: str) -> np.ndarray:
     from PIL import Image
 
-    with Image.open(files[0]) as first:
-        mode = "L" if first.mode in _GREY_MODES else "RGB"  # the first image sets the mode
-        width, height = first.size
+    try:
+        with Image.open(files[0]) as first:
+            mode = "L" if first.mode in _GREY_MODES else "RGB"  # the first image sets the mode
+            width, height = first.size
+    except Exception as exc:  # PIL raises several types for broken or hostile files
+        raise DataError(
+            f"{source}: cannot read image {files[0]} ({type(exc).__name__}). "
+            "Fix: replace or remove that file."
+        ) from None
     n_channels = 1 if mode == "L" else 3
     out = np.empty((len(files), n_channels, height, width), dtype=np.uint8)  # (N, C, H, W)
     for i, file in enumerate(files):
@@ -238,8 +264,13 @@ def _read_images(files: list[Path], source: str) -> np.ndarray:
                         f"is {width}x{height}; all images must share one size. Fix: resize them."
                     )
                 pixels = np.asarray(img.convert(mode)).reshape(height, width, n_channels)
-        except OSError as exc:
-            raise DataError(f"{source}: cannot read image {file} ({exc}).") from exc
+        except DataError:
+            raise
+        except Exception as exc:  # truncated or corrupt files, decompression bombs
+            raise DataError(
+                f"{source}: cannot read image {file} ({type(exc).__name__}: "
+                f"{shown(str(exc))}). Fix: replace or remove that file."
+            ) from None
         # The authors reshaped (H, W, C) into (C, H, W), scrambling pixels; we permute.
         out[i] = pixels.transpose(2, 0, 1)
     return out

@@ -17,7 +17,9 @@ import torch
 
 from ald_tune.config.schema import Config
 from ald_tune.config.vocabulary import CURVES, axis_label
+from ald_tune.engine.checkpoint import _first_line, check_stored_shape
 from ald_tune.engine.model import build_model
+from ald_tune.errors import ConfigError, DataError, shown
 
 MODEL_FILE = "model.safetensors"
 HISTORY_PANELS = CURVES
@@ -71,15 +73,47 @@ def save_model(model, cfg_dict: dict[str, Any], image_shape, path: str) -> str:
 
 
 def load_model(path: str):
-    """Rebuild a saved VAE at its stored n_z and load its weights (no pickle)."""
+    """Rebuild a saved VAE at its stored n_z and load its weights (no pickle).
+
+    Raises:
+        DataError: a missing or unreadable file, missing or bad metadata, or weights that
+            do not match the stored config and n_z (checked before the model is built).
+        ConfigError: a stored config that breaks a field's range.
+    """
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    with safe_open(path, framework="pt") as fh:
-        meta = fh.metadata()
-    cfg = Config.from_dict(json.loads(meta["config"]), source=path)
-    model = build_model(cfg.model, tuple(json.loads(meta["image_shape"])), int(meta["n_z"]))
-    model.load_state_dict(load_file(path))
+    source = f"model file {shown(path)}"
+    if not os.path.isfile(path):
+        raise DataError(f"{source} does not exist. Fix: pass a model.safetensors of a run.")
+    try:
+        with safe_open(path, framework="pt") as fh:
+            meta = fh.metadata() or {}
+        weights = load_file(path)
+    except Exception as exc:  # safetensors raises several types for damaged files
+        raise DataError(
+            f"{source} is not a readable safetensors file ({type(exc).__name__})."
+            " Fix: pass a model.safetensors written by ald-tune."
+        ) from None
+    try:
+        cfg = Config.from_dict(json.loads(meta["config"]), source=source)
+        n_z, image_shape = json.loads(meta["n_z"]), json.loads(meta["image_shape"])
+    except (KeyError, ValueError, TypeError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise DataError(
+            f"{source} has no usable ald-tune metadata ({type(exc).__name__}: "
+            f"{shown(str(exc), 80)}). Fix: pass a model.safetensors written by "
+            "ald-tune."
+        ) from None
+    check_stored_shape(n_z, image_shape, weights, source)
+    model = build_model(cfg.model, tuple(image_shape), n_z)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise DataError(
+            f"{source}: its weights do not match its stored config ({_first_line(exc)})."
+        ) from None
     return model
 
 

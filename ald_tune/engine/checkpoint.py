@@ -25,7 +25,8 @@ from typing import Any
 import torch
 
 from ald_tune._version import __version__
-from ald_tune.errors import DataError
+from ald_tune.config.schema import MAX_NZ
+from ald_tune.errors import DataError, shown
 
 SCHEMA_VERSION = 1
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -60,6 +61,45 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike) -> str:
     return path
 
 
+def _first_line(exc: BaseException) -> str:
+    """The start of an error's text, without torch's advice to load with
+    ``weights_only=False`` (which would run the file's code)."""
+    text = str(exc).split("\n")[0]
+    text = text.split("weights_only")[0].rstrip(" ,.(") if "weights_only" in text else text
+    return shown(text, 160)[1:-1]
+
+
+def check_stored_shape(n_z: Any, image_shape: Any, weights: Any, source: str) -> None:
+    """A stored n_z and image shape are bounded and agree with the stored weights, checked
+    before any model is built (a tampered file could otherwise ask for huge tensors).
+
+    Raises:
+        DataError: naming the file, the value and what was expected.
+    """
+    if isinstance(n_z, bool) or not isinstance(n_z, int) or not 1 <= n_z <= MAX_NZ:
+        raise DataError(f"{source}: stored n_z {shown(n_z)} is not an int in [1, {MAX_NZ}].")
+    if (
+        not isinstance(image_shape, (list, tuple))
+        or len(image_shape) != 3
+        or not all(isinstance(d, int) and 1 <= d <= 4096 for d in image_shape)
+        or image_shape[0] not in (1, 3)
+    ):
+        raise DataError(
+            f"{source}: stored image shape {shown(image_shape)} is not "
+            "[C in (1, 3), H, W] with sides in [1, 4096]."
+        )
+    if isinstance(weights, dict):
+        for key, dim in (("mu_head.weight", 0), ("logvar_head.weight", 0), ("dec_in.weight", 1)):
+            found = [v for k, v in weights.items() if str(k).endswith(key)]
+            if found and (
+                not torch.is_tensor(found[0]) or found[0].dim() != 2 or found[0].shape[dim] != n_z
+            ):
+                raise DataError(
+                    f"{source}: its weights ({key}) do not hold n_z={n_z} units; "
+                    "the file is damaged or was edited."
+                )
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load and check a checkpoint written by :func:`save_checkpoint`.
 
@@ -70,14 +110,27 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if os.path.isdir(path):
         path = os.path.join(path, CHECKPOINT_FILE)
     if not os.path.isfile(path):
-        raise DataError(f"checkpoint {path!r} does not exist.")
+        raise DataError(
+            f"checkpoint {shown(path)} does not exist. Fix: pass the checkpoint.pt "
+            "of a run (or the folder holding it)."
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for bad/unsafe files
-        raise DataError(f"checkpoint {path!r} cannot be loaded safely: {exc}") from None
+        raise DataError(
+            f"checkpoint {shown(path)} cannot be loaded safely ({type(exc).__name__}: "
+            f"{_first_line(exc)}); it runs no code and is not loaded. Fix: pass a "
+            "checkpoint.pt written by ald-tune."
+        ) from None
     missing = [k for k in REQUIRED if not isinstance(ckpt, dict) or k not in ckpt]
     if missing:
-        raise DataError(f"checkpoint {path!r} is not an ald-tune checkpoint (missing {missing}).")
+        raise DataError(
+            f"checkpoint {shown(path)} is not an ald-tune checkpoint "
+            f"(missing {missing}). Fix: pass a checkpoint.pt written by ald-tune."
+        )
+    if not isinstance(ckpt["schema_version"], int):
+        raise DataError(f"checkpoint {shown(path)}: schema_version is not an int.")
+    check_stored_shape(ckpt["n_z"], ckpt["image_shape"], ckpt["model"], f"checkpoint {shown(path)}")
     if ckpt["schema_version"] > SCHEMA_VERSION:
         raise DataError(
             f"checkpoint {path!r} has schema {ckpt['schema_version']}, newer than "

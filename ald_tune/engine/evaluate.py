@@ -25,6 +25,7 @@ import torch
 from ald_tune.data.datasets import ImageData, check_enough_samples
 from ald_tune.engine import metrics
 from ald_tune.engine.features import FIDScorer, get_extractor
+from ald_tune.errors import ConfigError, shown
 
 
 def default_cache_dir() -> str:
@@ -43,6 +44,57 @@ def check_eval_sizes(eval_cfg, val: ImageData) -> None:
     check_enough_samples(
         val, eval_cfg.n_silhouette, what="eval.n_silhouette", source=f"{val.name} validation split"
     )
+
+
+def check_cache_dir(eval_cfg) -> None:
+    """The classifier FID extractor's cache folder can be made and written.
+
+    Raises:
+        ConfigError: naming the folder (``eval.cache_dir``) and the fix.
+    """
+    if eval_cfg.fid_extractor != "classifier":
+        return
+    folder = eval_cfg.cache_dir or default_cache_dir()
+    fix = "Fix: set eval.cache_dir to a writable folder."
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"eval.cache_dir {shown(folder)} cannot be created ({exc.strerror or exc}). {fix}"
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"eval.cache_dir {shown(folder)} is not writable. {fix}")
+
+
+def check_clusters(eval_cfg, val: ImageData) -> None:
+    """Fail before training when the silhouette could only be NaN for the whole run: fewer
+    silhouette samples than clusters, or ground-truth labels of one class.
+
+    Raises:
+        ConfigError: naming the field, the value and the fix.
+    """
+    n = min(eval_cfg.n_silhouette, val.n_samples)
+    if eval_cfg.silhouette_labels == "true":
+        if val.y is None:
+            raise ConfigError(
+                f"eval.silhouette_labels='true' needs labels; {val.name} has none. "
+                "Fix: eval.silhouette_labels=kmeans."
+            )
+        classes = int(val.y[:n].unique().numel())
+        if classes < 2:
+            raise ConfigError(
+                f"eval.silhouette_labels='true': the first {n} validation samples of "
+                f"{val.name} hold {classes} class; a silhouette needs two. "
+                "Fix: eval.silhouette_labels=kmeans."
+            )
+        return
+    k = eval_cfg.n_clusters or val.n_classes or 10
+    if n <= k:
+        raise ConfigError(
+            f"eval.n_silhouette={eval_cfg.n_silhouette} gives {n} samples for K-means with "
+            f"k={k} clusters; the silhouette needs more samples than clusters. "
+            f"Fix: raise eval.n_silhouette above {k}, or lower eval.n_clusters."
+        )
 
 
 class Evaluator:

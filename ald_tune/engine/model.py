@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ald_tune.engine.surgery import remove_latent_units
+from ald_tune.errors import ConfigError
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -61,9 +62,10 @@ class ConvNets(nn.Module):
         c, h, w = image_shape
         scale = 2 ** len(channels)
         if h % scale or w % scale:
-            raise ValueError(
-                f"conv net needs H and W divisible by {scale}; got {h}x{w}. "
-                "Use model.arch=mlp or fewer model.conv_channels."
+            raise ConfigError(
+                f"The 'arch' parameter of ModelConfig is 'conv' ({len(channels)} stride-2 convs), "
+                f"which needs image sides divisible by {scale}; the data's images are {h}x{w}. "
+                "Fix: model.arch=mlp (or auto), or fewer model.conv_channels."
             )
         self.image_shape = tuple(image_shape)
         self.grid = (channels[-1], h // scale, w // scale)

@@ -30,10 +30,10 @@ from ald_tune.data.datasets import ImageData, load_dataset, train_val_split
 from ald_tune.engine.artifacts import image_grids, save_run_outputs
 from ald_tune.engine.callbacks import Cadence, Callback, CallbackList
 from ald_tune.engine.controller import Decision
-from ald_tune.engine.evaluate import Evaluator, check_eval_sizes
+from ald_tune.engine.evaluate import Evaluator, check_cache_dir, check_clusters, check_eval_sizes
 from ald_tune.engine.model import build_model, make_optimizer
 from ald_tune.engine.rules import make_controller
-from ald_tune.errors import ConfigError
+from ald_tune.errors import ConfigError, DataError, shown
 
 
 class TrainingDivergedError(RuntimeError):
@@ -197,6 +197,8 @@ class Trainer(EpochIterator):
             torch.set_num_threads(cfg.train.threads)
         self.device = resolve_device(cfg.train.device)
         self.train_data, self.val_data = splits or load_splits(cfg)
+        check_clusters(cfg.eval, self.val_data)  # a silhouette that could only be NaN
+        check_cache_dir(cfg.eval)
         self.evaluator = Evaluator(
             cfg.eval, self.train_data, self.val_data, cfg.train.seed, self.device
         )
@@ -226,6 +228,10 @@ class Trainer(EpochIterator):
         """
         splits = load_splits(cfg)
         check_eval_sizes(cfg.eval, splits[1])
+        check_clusters(cfg.eval, splits[1])
+        check_cache_dir(cfg.eval)
+        n_z = max(cfg.ald.n_z_init, *cfg.grid.n_z)
+        build_model(cfg.model, splits[0].image_shape, n_z)  # the net fits the data (seconds)
         return splits
 
     def run_epoch(self) -> EpochResult:
@@ -322,9 +328,17 @@ class Trainer(EpochIterator):
         if n_z != self.model.n_z:
             self.model = build_model(cfg.model, tuple(ckpt["image_shape"]), n_z).to(self.device)
             self.optimizer = make_optimizer(self.model, cfg.train)
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.controller.load_state_dict(ckpt["controller"])
+        try:
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.controller.load_state_dict(ckpt["controller"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise DataError(
+                f"checkpoint: its weights, optimizer or controller state do not match its "
+                f"config ({type(exc).__name__}: {shown(first)}). Fix: resume from the "
+                "checkpoint.pt the run wrote, unedited."
+            ) from None
         self.history, self.decisions = list(ckpt["history"]), list(ckpt["decisions"])
         self.timing = dict(ckpt.get("timing") or self.timing)
         self.tracking_run_id = ckpt.get("tracking_run_id")

@@ -132,6 +132,7 @@ class SweepRecord:
         main_rule: that compare's main rule.
         path: its Tune folder (None when rebuilt from MLflow).
         tracking_uri, experiment_id, parent_run_id: where MLflow has it (None untracked).
+        interrupted: the sweep was stopped (Ctrl-C) with trials unfinished.
     """
 
     kind: Any
@@ -145,6 +146,7 @@ class SweepRecord:
     tracking_uri: str | None = None
     experiment_id: str | None = None
     parent_run_id: str | None = None
+    interrupted: bool = False
 
     @property
     def mode(self) -> str:

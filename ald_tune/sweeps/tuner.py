@@ -19,13 +19,15 @@ from __future__ import annotations
 import glob
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ald_tune.config.constraints import check_name
 from ald_tune.config.kinds import SweepKind, read_sweep_file, write_sweep_file
 from ald_tune.config.schema import Config, check_ald_schedule
-from ald_tune.errors import ConfigError
+from ald_tune.errors import ConfigError, shown
 from ald_tune.sweeps.progress import ProgressCallback
 from ald_tune.sweeps.result_logs import result_loggers
 from ald_tune.sweeps.results import SweepRecord, TrialRecord, history_row, num, sort_trials
@@ -145,12 +147,76 @@ def validate_before_start(cfg: Config, opts: SweepOptions) -> None:
 
 
 def prepare(cfg: Config, opts: SweepOptions) -> Plan:
-    """Validate and settle the name and folder (no Ray yet)."""
+    """Validate and settle the name and folder (no Ray yet).
+
+    Raises:
+        ConfigError: a bad name, or a storage folder that is a file or not writable.
+    """
+    for flag, value in (
+        ("--name", opts.name),
+        ("--experiment", opts.experiment),
+        ("the compare's name", opts.compare),
+    ):
+        if value is not None:
+            check_name(value, flag)
     validate_before_start(cfg, opts)
     storage = storage_path(opts)
-    name = sweep_name(cfg, opts, storage)
+    check_storage(storage)
+    name = check_name(sweep_name(cfg, opts, storage), "--name")
     path = os.path.join(storage, name) if "://" not in storage else f"{storage.rstrip('/')}/{name}"
     return Plan(name, storage, path, opts.sweep_kind(cfg))
+
+
+def check_storage(storage: str) -> None:
+    """A local storage folder exists (or can be made) and is writable; remote storage is
+    checked by Tune.
+
+    Raises:
+        ConfigError: naming the folder and the fix.
+    """
+    if "://" in storage:
+        return
+    fix = "Fix: pass --storage (or --run-dir) with a writable folder."
+    if os.path.exists(storage) and not os.path.isdir(storage):
+        raise ConfigError(f"Tune storage {shown(storage)} is a file, not a folder. {fix}")
+    try:
+        os.makedirs(storage, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"Tune storage {shown(storage)} cannot be created ({exc.strerror}). {fix}"
+        ) from None
+    if not os.access(storage, os.W_OK | os.X_OK):
+        raise ConfigError(f"Tune storage {shown(storage)} is not writable. {fix}")
+
+
+def check_resources(cfg: Config, local: bool) -> None:
+    """A trial's CPUs and GPUs fit on one node of the cluster (Tune would wait forever).
+
+    On a cluster that may grow (``--address``), a shortfall only warns.
+
+    Raises:
+        ConfigError: on this machine's own cluster, naming the field, the value and the fix.
+    """
+    import ray
+
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    for field, key, need in (
+        ("cpus_per_trial", "CPU", cfg.tune.cpus_per_trial),
+        ("gpus_per_trial", "GPU", cfg.tune.gpus_per_trial),
+    ):
+        best = max((float(n.get(key, 0.0)) for n in nodes), default=0.0)
+        if need > best:
+            text = (
+                f"tune.{field}={need:g}, but no node of the Ray cluster has more than "
+                f"{best:g} {key}(s). Fix: --{field.replace('_', '-')} {best:g} or less"
+                + (" (or run on a machine with a GPU)" if key == "GPU" else "")
+                + "."
+            )
+            if local:
+                raise ConfigError(text)
+            warnings.warn(
+                text + " Trials wait until the cluster grows.", RuntimeWarning, stacklevel=2
+            )
 
 
 def check_ray_address(address: str, timeout: float = 5.0) -> None:
@@ -192,6 +258,9 @@ def init_ray(address: str | None) -> None:
         if address:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         else:
+            # Ray 2.60 has no option to bind its gRPC servers to loopback; they listen on
+            # every interface and refuse clients without the cluster's token (Ray's token
+            # authentication, on by default, which ald-tune never turns off).
             ray.init(include_dashboard=False, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ConfigError(
@@ -290,6 +359,7 @@ def fit_sweep(
     # takes from the trials.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     init_ray(opts.address)
+    check_resources(cfg, local=not (opts.address or os.environ.get("RAY_ADDRESS")))
     kind = plan.kind
     info = {
         "kind": kind.kind,
@@ -332,8 +402,13 @@ def fit_sweep(
                 ],
             ),
         )
-    grid = tuner.fit()
+    grid = tuner.fit()  # on Ctrl-C, Tune stops the trials, saves its state and returns
     fit_s = time.perf_counter() - t0
+    # Trials Tune neither finished nor failed: the sweep was interrupted.
+    states = [
+        t.status for t in getattr(getattr(grid, "_experiment_analysis", None), "trials", None) or ()
+    ]
+    interrupted = any(state not in ("TERMINATED", "ERROR") for state in states)
     fits = info["fits"] if isinstance(info.get("fits"), int) else 0
     info = {
         **info,
@@ -351,6 +426,7 @@ def fit_sweep(
         compare=opts.compare,
         main_rule=opts.main_rule,
         path=plan.path,
+        interrupted=interrupted,
     )
 
 

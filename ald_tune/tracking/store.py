@@ -19,6 +19,7 @@ import subprocess
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from ald_tune.config.constraints import check_name
 from ald_tune.errors import ConfigError
 
 # MLflow's client retries a failed request 7 times with exponential backoff and waits
@@ -26,10 +27,9 @@ from ald_tune.errors import ConfigError
 # Trial processes fail fast instead and retry on their own, bounded schedule.
 QUIET_HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 SECRET_ENV = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD")
-_USERINFO = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^/@:\s]*)"
-    r"(?::(?P<password>[^/@\s]*))?@"
-)
+# scheme://userinfo@host: the userinfo runs to the LAST "@" before the host's "/", so a
+# password holding a raw "@" is masked whole.
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/\s]*)@")
 
 
 def redact_uri(text: Any) -> str:
@@ -45,9 +45,10 @@ def redact_uri(text: Any) -> str:
     """
 
     def mask(m: re.Match) -> str:
-        if m.group("password") is None:
+        user, colon, _ = m.group("userinfo").partition(":")
+        if not colon or "@" in user:
             return m.group("scheme") + "***@"
-        return f"{m.group('scheme')}{m.group('user')}:***@"
+        return f"{m.group('scheme')}{user}:***@"
 
     out = _USERINFO.sub(mask, str(text))
     for var in SECRET_ENV:
@@ -186,6 +187,12 @@ def artifact_root(uri: str) -> str | None:
 
 
 def ensure_experiment(c, name: str) -> str:
+    """The experiment's id, created with an absolute artifact folder if it is new.
+
+    Raises:
+        ConfigError: a name that is not a plain name (it names the artifact folder).
+    """
+    check_name(name, "--experiment")
     exp = c.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id

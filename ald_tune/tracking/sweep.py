@@ -15,11 +15,20 @@ from dataclasses import replace
 
 from ald_tune.config.kinds import read_sweep_file
 from ald_tune.config.schema import Config
+from ald_tune.errors import Interrupted
 from ald_tune.sweeps.results import SweepRecord
 from ald_tune.sweeps.tuner import Plan, SweepOptions, fit_sweep, prepare
 from ald_tune.sweeps.tuner import mark_complete as mark_files_complete
 from ald_tune.tracking.backfill import backfill_quietly
-from ald_tune.tracking.runs import COMPLETE_TAG, finish_run, log_sweep_wall, start_parent_run
+from ald_tune.tracking.runs import (
+    COMPLETE_TAG,
+    PARENT_TAG,
+    finish_run,
+    log_sweep_wall,
+    run_id_text,
+    search_all,
+    start_parent_run,
+)
 from ald_tune.tracking.store import check_tracking, client, redact_uri, resolve_tracking_uri
 from ald_tune.tracking.trial_logger import TRIAL_CALLBACK
 
@@ -47,7 +56,13 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepRecord:
     """
     plan = prepare(cfg, opts)
     if not opts.tracking:
-        return fit_sweep(cfg, opts, plan)
+        result = fit_sweep(cfg, opts, plan)
+        if result.interrupted:
+            raise Interrupted(
+                f"{result.kind} sweep {result.name} interrupted. Resume with the "
+                f"same command and `--resume --name {result.name}`."
+            )
+        return result
     uri = resolve_tracking_uri(opts.tracking_uri, opts.run_dir)
     check_tracking(uri)
     parent: dict[str, str] = {}
@@ -83,9 +98,35 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepRecord:
         float(info.get("last_fit_s", result.wall_s)),
         step=int(info.get("fits", 1)) - 1,
     )  # warns, never raises
+    if result.interrupted:
+        _close_interrupted(uri, parent["experiment_id"], parent["run_id"])
+        raise Interrupted(
+            f"{result.kind} sweep {result.name} interrupted; what the trials reported is kept in "
+            f"Tune's storage and MLflow (runs marked KILLED). Resume with the same command and "
+            f"`--resume --name {result.name}`."
+        )
     failed = any(t.errored for t in result.trials)
     finish_run(uri, parent["run_id"], "FAILED" if failed else "FINISHED")
     return result
+
+
+def _close_interrupted(uri: str, experiment_id: str, parent_run_id: str) -> None:
+    """Runs the interruption left RUNNING (their trials were stopped without a word) are
+    marked KILLED, the parent too; ``--resume`` reopens them."""
+    try:
+        c = client(uri)
+        for run in search_all(
+            c, experiment_id, f"tags.`{PARENT_TAG}` = '{run_id_text(parent_run_id)}'"
+        ):
+            if run.info.status == "RUNNING":
+                c.set_terminated(run.info.run_id, status="KILLED")
+    except Exception as exc:
+        warnings.warn(
+            f"MLflow runs of an interrupted sweep could not be marked KILLED ({redact_uri(exc)}).",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    finish_run(uri, parent_run_id, "KILLED")
 
 
 def mark_complete(sweeps: list[SweepRecord]) -> None:

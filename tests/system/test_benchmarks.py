@@ -1,7 +1,7 @@
 """The benchmark scripts run end to end (slow: real training, real Ray, in a subprocess).
 
-Their numbers are measured by hand on a quiet machine (docs/benchmarks.md); here a tiny config checks
-that every line they print comes out, with finite numbers, so the scripts cannot rot.
+Their numbers are measured by hand on a quiet machine (docs/benchmarks.md); here a tiny
+config checks that every line they print comes out, with finite numbers, so the scripts cannot rot.
 """
 
 from __future__ import annotations

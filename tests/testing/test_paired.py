@@ -74,12 +74,12 @@ def test_the_callers_work_on_an_epoch_counts_for_the_trial_on_the_next_record(ca
     for result in paired:
         records.append(result.record)
         if result.epoch == 2:
-            time.sleep(0.3)  # stands for MLflow, a checkpoint and a report
+            time.sleep(1.0)  # stands for MLflow, a checkpoint and a report
     slow = records[3]["paired_trial_s"] - records[3]["paired_plain_s"]
     usual = max(
         r["paired_trial_s"] - r["paired_plain_s"] for i, r in enumerate(records) if i not in (0, 3)
     )
-    assert slow > 0.25 > usual
+    assert slow > 0.6 > usual  # wide margins: a loaded machine moves epochs by ~0.1 s
 
 
 def test_the_trial_clock_leaves_out_the_twins_epochs(cache_dir):
