@@ -80,8 +80,10 @@ def resolve_space(space: str | None) -> str:
     if os.path.exists(name):
         return os.path.abspath(name)
     if os.sep in name or (os.altsep and os.altsep in name):  # a path that is not there
-        raise ConfigError(f"search-space file {name[:300]!r} does not exist. Fix: check the "
-                          "path, or name a bundled space (--space digits).")
+        raise ConfigError(
+            f"search-space file {name[:300]!r} does not exist. Fix: check the "
+            "path, or name a bundled space (--space digits)."
+        )
     base = os.path.basename(name)
     base = base if base.endswith(".yaml") else base + ".yaml"
     bundled = resources.files("ald_tune").joinpath("search_spaces", base)

@@ -404,11 +404,15 @@ def fit_sweep(
         )
     grid = tuner.fit()  # on Ctrl-C, Tune stops the trials, saves its state and returns
     fit_s = time.perf_counter() - t0
-    # Trials Tune neither finished nor failed: the sweep was interrupted.
+    trials = collect(grid, plan.kind, cfg)
+    # The sweep was interrupted (Ctrl-C: Tune stops every trial and returns) when a trial
+    # neither ran to its end nor failed, and no scheduler stops trials early on purpose.
     states = [
         t.status for t in getattr(getattr(grid, "_experiment_analysis", None), "trials", None) or ()
     ]
-    interrupted = any(state not in ("TERMINATED", "ERROR") for state in states)
+    interrupted = any(state not in ("TERMINATED", "ERROR") for state in states) or (
+        not uses_asha(cfg, opts) and any(t.status == "STOPPED" for t in trials)
+    )
     fits = info["fits"] if isinstance(info.get("fits"), int) else 0
     info = {
         **info,
@@ -420,7 +424,7 @@ def fit_sweep(
     return SweepRecord(
         kind=kind,
         name=plan.name,
-        trials=collect(grid, kind, cfg),
+        trials=trials,
         wall_s=info["wall_s"],
         dataset=cfg.data.name,
         compare=opts.compare,

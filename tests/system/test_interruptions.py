@@ -1,0 +1,141 @@
+"""Ctrl-C, as a user presses it (SIGINT to the command's process group): statuses tell the
+truth, the message says how to resume, and the resume completes with nothing twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT
+
+SPACE = os.path.join(ROOT, "search_spaces", "digits.yaml")
+ALD_TUNE = [sys.executable, "-m", "ald_tune.cli"]
+
+
+def start(argv: list[str], cwd) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("RAY_ADDRESS", None)
+    return subprocess.Popen(
+        [*ALD_TUNE, *argv],
+        cwd=str(cwd),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def press_ctrl_c_after(proc: subprocess.Popen, lines: int, timeout: float = 300) -> str:
+    """Read the output until ``lines`` epoch lines were printed, then SIGINT the group."""
+    seen, text, deadline = 0, [], time.monotonic() + timeout
+    for line in proc.stdout:  # type: ignore[union-attr]
+        text.append(line)
+        seen += "epoch" in line
+        if seen >= lines or time.monotonic() > deadline:
+            break
+    os.killpg(proc.pid, signal.SIGINT)
+    rest, _ = proc.communicate(timeout=240)
+    return "".join(text) + rest
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_sweep_marks_its_runs_killed_and_resume_completes(tmp_path):
+    from mlflow import MlflowClient
+
+    args = [
+        "ald",
+        "--space",
+        SPACE,
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--name",
+        "cut",
+        "--set",
+        "train.epochs=150",
+        "--set",
+        "ald.window=4",
+        "--set",
+        "ald.patience=2",
+        "--set",
+        "eval.n_fid=40",
+        "--set",
+        "tune.num_samples=2",
+        "--set",
+        "tune.checkpoint_min_s=0",
+    ]
+    proc = start(args, tmp_path)
+    out = press_ctrl_c_after(proc, 60)
+    assert proc.returncode == 130, out[-3000:]
+    assert "sweep cut interrupted" in out and "--resume --name cut" in out, out[-3000:]
+    assert "Traceback" not in out
+    c = MlflowClient(f"sqlite:///{tmp_path}/runs/mlflow.db")
+    exp = c.get_experiment_by_name("ald-tune-digits").experiment_id
+    (parent,) = [r for r in c.search_runs([exp]) if r.info.run_name == "cut"]
+    children = [
+        r
+        for r in c.search_runs([exp])
+        if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+    ]
+    assert parent.info.status == "KILLED" and len(children) == 2
+    assert {r.info.status for r in children} == {"KILLED"}
+
+    done = subprocess.run(
+        [*ALD_TUNE, *args, "--resume"],
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    runs = c.search_runs([exp])
+    assert [r.info.run_name for r in runs].count("cut") == 1  # no second parent
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 2 and {r.info.status for r in children} == {"FINISHED"}
+    assert c.get_run(parent.info.run_id).info.status == "FINISHED"
+    for child in children:
+        steps = [m.step for m in c.get_metric_history(child.info.run_id, "n_z")]
+        assert sorted(steps) == list(range(150))  # every epoch once
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_train_says_how_to_resume_and_the_resume_finishes(tmp_path, cache_dir):
+    out_dir = tmp_path / "run"
+    args = [
+        "train",
+        "--space",
+        SPACE,
+        "--out",
+        str(out_dir),
+        "--set",
+        "train.epochs=60",
+        "--set",
+        "ald.window=4",
+        "--set",
+        "eval.n_fid=40",
+        "--set",
+        f"eval.cache_dir={cache_dir}",
+        "--checkpoint-every",
+        "5",
+    ]
+    proc = start(args, tmp_path)
+    out = press_ctrl_c_after(proc, 12)
+    assert proc.returncode == 130, out[-3000:]
+    assert "ald-tune train: interrupted at epoch" in out and "Traceback" not in out
+    assert f"Resume with `ald-tune train --resume {out_dir}`" in out
+    done = subprocess.run(
+        [*ALD_TUNE, "train", "--resume", str(out_dir)],
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    import json
+
+    hist = json.loads((out_dir / "history.json").read_text())
+    assert [e["epoch"] for e in hist["epochs"]] == list(range(60))
