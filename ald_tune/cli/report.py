@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 
+from ald_tune.config.constraints import check_name
 from ald_tune.report.comparison import log_comparison, recommendation_text, render
 from ald_tune.report.mlflow_rebuild import comparison_from_mlflow, parse_pins, recommend_from_mlflow
 from ald_tune.tracking.store import check_tracking, resolve_tracking_uri
@@ -17,6 +18,7 @@ from ald_tune.tracking.store import check_tracking, resolve_tracking_uri
 
 def run_report(args: argparse.Namespace) -> int:
     """``ald-tune report``."""
+    check_name(args.experiment, "--experiment")  # it names the default report folder
     pins = parse_pins(args.sweep)
     uri = resolve_tracking_uri(args.tracking_uri, args.run_dir)
     check_tracking(uri)
