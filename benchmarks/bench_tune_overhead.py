@@ -41,7 +41,7 @@ import time
 
 from _common import parse, start_ray, timed_epochs
 
-NEVER = 10**6  # tune.checkpoint_every past the last epoch: only the final checkpoint
+NEVER = 100_000  # tune.checkpoint_every past the last epoch: only the final checkpoint
 SETUPS = (
     ("tune", False, {"checkpoint_every": NEVER}),
     ("+mlflow", True, {"checkpoint_every": NEVER}),

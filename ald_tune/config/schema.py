@@ -537,7 +537,11 @@ def safe_yaml(text: str, source: str) -> Any:
             f"{source} is {len(text):,} characters; at most {MAX_OVERRIDE_CHARS:,}. "
             "Fix: put long values in the search-space file."
         )
-    return yaml.load(text, Loader=NoAliases)
+    loader = NoAliases(text)  # a SafeLoader: plain mappings, lists and scalars only
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def read_space(path: str | os.PathLike) -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""Tune's per-trial result files (``result.json``, ``progress.csv``), kept whole on retries.
+"""Tune's files kept whole: per-trial results on retries, and the experiment state when
+the driver is killed.
+
+**Result files** (``result.json``, ``progress.csv``).
 
 Ray 2.60's ``JsonLoggerCallback`` and ``CSVLoggerCallback`` copy the trial's file
 from storage over the driver's own copy each time a trial restarts from a
@@ -11,13 +14,83 @@ The two loggers here copy from storage only when the driver has no copy of its
 own (a sweep restored by a new driver with ``--resume``), which is the one case
 where the storage copy is the newest. Tune uses them instead of its defaults
 because it adds a default logger only when none of that type was passed.
+
+**The experiment state** (``experiment_state-*.json``, what ``Tuner.restore`` reads).
+Tune rewrites it in place at every step and copies it into storage, so a driver killed
+while it writes leaves it cut short; ``--resume`` then cannot restore the sweep and
+Tune starts it again without its trials (seen here: 2 of 5 killed drivers under load).
+:class:`StateBackup` keeps a copy of the last state that parses
+(``<file>.last-good``), and :func:`repair_experiment_state` puts it back before a
+restore when the state itself does not parse.
 """
 
 from __future__ import annotations
 
+import glob
+import json
 import os
+import shutil
+import warnings
 
+from ray.tune import Callback
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+STATE_GLOB = "experiment_state-*.json"
+BACKUP_SUFFIX = ".last-good"
+
+
+def _parses(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            json.load(fh)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+class StateBackup(Callback):
+    """After each step, copy the experiment state (when it changed and parses) aside.
+
+    Args:
+        path: the sweep's Tune folder (local storage; remote storage is left to Tune).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.seen: dict[str, float] = {}
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        if "://" in self.path:
+            return
+        for state in glob.glob(os.path.join(self.path, STATE_GLOB)):
+            try:
+                mtime = os.path.getmtime(state)
+            except OSError:
+                continue
+            if self.seen.get(state) == mtime or not _parses(state):
+                continue
+            tmp = state + BACKUP_SUFFIX + ".tmp"
+            shutil.copyfile(state, tmp)
+            os.replace(tmp, state + BACKUP_SUFFIX)
+            self.seen[state] = mtime
+
+
+def repair_experiment_state(path: str) -> list[str]:
+    """Before a restore: put back the last good copy of every state file that does not
+    parse; returns the files repaired (each also warned about)."""
+    repaired = []
+    for state in glob.glob(os.path.join(path, STATE_GLOB)):
+        backup = state + BACKUP_SUFFIX
+        if not _parses(state) and os.path.exists(backup) and _parses(backup):
+            shutil.copyfile(backup, state)
+            repaired.append(state)
+            warnings.warn(
+                f"{state} was cut short (the driver was killed while writing it); "
+                "the sweep resumes from its last good copy.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    return repaired
 
 
 class _KeepDriverCopy:

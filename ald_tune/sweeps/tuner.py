@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import glob
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from ald_tune.config.kinds import SweepKind, read_sweep_file, write_sweep_file
 from ald_tune.config.schema import Config, check_ald_schedule
 from ald_tune.errors import ConfigError, shown
 from ald_tune.sweeps.progress import ProgressCallback
-from ald_tune.sweeps.result_logs import result_loggers
+from ald_tune.sweeps.result_logs import StateBackup, repair_experiment_state, result_loggers
 from ald_tune.sweeps.results import SweepRecord, TrialRecord, history_row, num, sort_trials
 from ald_tune.sweeps.trainable import DEFAULT_TRAINER, load_object, train_trial
 
@@ -179,14 +180,25 @@ def check_storage(storage: str) -> None:
     fix = "Fix: pass --storage (or --run-dir) with a writable folder."
     if os.path.exists(storage) and not os.path.isdir(storage):
         raise ConfigError(f"Tune storage {shown(storage)} is a file, not a folder. {fix}")
-    try:
+    missing = []  # the folders that would be made, deepest first
+    folder = storage
+    while not os.path.exists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    try:  # made and removed again: proof it can be made, and nothing is left behind
         os.makedirs(storage, exist_ok=True)
+        probe = tempfile.mkdtemp(dir=storage, prefix=".ald-tune-probe-")
+        os.rmdir(probe)
     except OSError as exc:
         raise ConfigError(
-            f"Tune storage {shown(storage)} cannot be created ({exc.strerror}). {fix}"
+            f"Tune storage {shown(storage)} cannot be written ({exc.strerror or exc}). {fix}"
         ) from None
-    if not os.access(storage, os.W_OK | os.X_OK):
-        raise ConfigError(f"Tune storage {shown(storage)} is not writable. {fix}")
+    finally:
+        for made in missing:
+            try:
+                os.rmdir(made)
+            except OSError:
+                break
 
 
 def check_resources(cfg: Config, local: bool) -> None:
@@ -376,6 +388,8 @@ def fit_sweep(
     resources = {"cpu": cfg.tune.cpus_per_trial, "gpu": cfg.tune.gpus_per_trial}
     trainable = tune.with_resources(train_trial, resources)
     t0 = time.perf_counter()
+    if opts.resume:
+        repair_experiment_state(plan.path)
     if opts.resume and tune.Tuner.can_restore(plan.path):
         tuner = tune.Tuner.restore(
             plan.path, trainable, resume_unfinished=True, restart_errored=True
@@ -398,6 +412,7 @@ def fit_sweep(
                 callbacks=[
                     ProgressCallback(verbose=opts.verbose),
                     *result_loggers(),
+                    StateBackup(plan.path),
                     *opts.callbacks,
                 ],
             ),

@@ -78,7 +78,7 @@ def test_fixed_nz_baseline(tmp_path, cache_dir):
     [
         (
             ["--set", "train.epochs=0"],
-            "'epochs' parameter of TrainConfig must be an int in [1, inf). Got 0",
+            "'epochs' parameter of TrainConfig must be an int in [1, 100000]. Got 0",
         ),
         (["--space", "nope.yaml"], "search-space file 'nope.yaml' does not exist"),
         (["--set", "data.name=npz", "--set", "data.path=/no/such.npz"], "/no/such.npz"),

@@ -88,3 +88,20 @@ def test_progress_csv_keeps_its_rows_and_one_header(tmp_path):
 @pytest.mark.parametrize("kind", [JsonLoggerCallback, CSVLoggerCallback])
 def test_every_sweep_passes_both_so_tune_adds_no_default_of_that_kind(kind):
     assert sum(isinstance(cb, kind) for cb in result_loggers()) == 1
+
+
+def test_a_state_file_cut_short_is_put_back_from_its_last_good_copy(tmp_path):
+    import json
+
+    from ald_tune.sweeps.result_logs import StateBackup, repair_experiment_state
+
+    state = tmp_path / "experiment_state-2026-12-02_00-00-00.json"
+    state.write_text(json.dumps({"trial_data": [1, 2, 3]}))
+    backup = StateBackup(str(tmp_path))
+    backup.on_step_end(0, [])
+    state.write_text('{"trial_data": [1, 2, 3, 4]')  # the driver was killed mid-write
+    backup.on_step_end(1, [])  # a state that does not parse is not copied
+    with pytest.warns(RuntimeWarning, match="cut short"):
+        assert repair_experiment_state(str(tmp_path)) == [str(state)]
+    assert json.loads(state.read_text()) == {"trial_data": [1, 2, 3]}
+    assert repair_experiment_state(str(tmp_path)) == []  # whole: nothing to do

@@ -201,7 +201,7 @@ def before_ray_cases():
         (
             "storage cannot be made",
             lambda t: ["--storage", "/proc/ald-tune/x"],
-            ["cannot be created", "Fix:"],
+            ["cannot be written", "Fix:"],
         ),
         (
             "conv net on 8x8 images",

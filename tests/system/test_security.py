@@ -144,6 +144,8 @@ def test_every_host_option_defaults_to_localhost():
 def test_ui_starts_mlflow_on_localhost_unless_asked(tmp_path, monkeypatch, capsys):
     import subprocess
 
+    import mlflow  # noqa: F401 - imported before Popen is replaced (its import runs processes)
+
     from ald_tune.cli.main import main
 
     calls = []
