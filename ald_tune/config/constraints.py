@@ -214,6 +214,51 @@ class Votes(Constraint):
 
 
 @dataclass(frozen=True)
+class Kwargs(Constraint):
+    """A mapping of names to plain values (numbers, strings, bools, None, or lists of
+    those), at most ``max_keys``; stored as a sorted tuple of pairs (the configs are
+    frozen), given back as a dict."""
+
+    max_keys: int = 32
+
+    def describe(self) -> str:
+        return (
+            f"a mapping of at most {self.max_keys} names to numbers, strings, bools or "
+            "lists of them"
+        )
+
+    def _coerce(self, value: Any) -> tuple[tuple[str, Any], ...]:
+        if not isinstance(value, dict) and not isinstance(value, (list, tuple)):
+            raise _Bad
+        pairs = value.items() if isinstance(value, dict) else value
+        try:
+            out = tuple(sorted((str(k), _plain(v)) for k, v in pairs))
+        except (TypeError, ValueError):
+            raise _Bad from None
+        if len(out) > self.max_keys or len({k for k, _ in out}) != len(out):
+            raise _Bad
+        if not all(NAME_RULE.fullmatch(k) and "." not in k for k, _ in out):
+            raise _Bad
+        return out
+
+
+def _plain(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError
+        return v
+    if isinstance(v, (list, tuple)) and len(v) <= 256:
+        if any(isinstance(x, (list, tuple, dict)) for x in v):
+            raise ValueError  # one level of lists only
+        return tuple(_plain(x) for x in v)
+    raise ValueError
+
+
+#: Constraints whose values are stored as pairs and written out as mappings.
+PAIRS = (Votes, Kwargs)
+
+
+@dataclass(frozen=True)
 class FloatPair(Constraint):
     """A [low, high] range of positive floats with low < high."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ald_tune.config.constraints import PAIRS
 from ald_tune.config.schema import SECTIONS
 
 INTRO = """# Configuration
@@ -42,8 +43,8 @@ def config_reference() -> str:
         ]
         for f in dataclasses.fields(cls):
             default = f.default  # every section field is a param() with a default
-            if isinstance(default, tuple) and default and isinstance(default[0], tuple):
-                default = dict(default)  # votes: shown as the mapping users write
+            if isinstance(f.metadata["check"], PAIRS):
+                default = dict(default)  # type: ignore[arg-type]  # shown as a mapping
             check = f.metadata["check"]
             allowed = check.describe() + (" or None" if getattr(check, "optional", False) else "")
             out.append(f"| `{name}.{f.name}` | `{default}` | {allowed} | {f.metadata['doc']} |")

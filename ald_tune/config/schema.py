@@ -29,12 +29,14 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ald_tune.config.constraints import (
+    PAIRS,
     Bool,
     Choice,
     Float,
     FloatPair,
     Int,
     IntTuple,
+    Kwargs,
     Text,
     Votes,
     fail,
@@ -55,12 +57,14 @@ PAPER_VOTES = (("silhouette", "up"), ("fid_gen", "up"), ("fid_recon", "up"), ("r
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which images to train on and how to split them."""
+    """Which data to train on (images or feature vectors) and how to split them."""
 
     name: str = param(
         "digits",
         Choice(options=DATASETS),
-        "dataset: digits (bundled), mnist, fashion_mnist, eurosat, npz (your file), folder",
+        "dataset: digits (bundled), mnist, fashion_mnist, eurosat, npz (your file: images or "
+        "an (N, D) array), folder, breast_cancer (bundled, 569 x 30), manifold (synthetic, "
+        "known dimension)",
     )
     path: str | None = param(
         None, Text(optional=True), "file or folder for npz/folder (or idx files for mnist)"
@@ -78,9 +82,22 @@ class DataConfig:
         "share of images held out for validation (paper: 0.1)",
     )
     split_seed: int = param(0, Int(low=0), "seed of the train/validation split")
+    intrinsic_dim: int = param(
+        3, Int(low=1, high=256), "manifold: the number of latent factors d (the true dimension)"
+    )
+    ambient_dim: int = param(64, Int(low=2, high=MAX_WIDTH), "manifold: the number of features D")
+    noise: float = param(0.05, Float(low=0.0, high=10.0), "manifold: the features' noise sd")
 
     def __post_init__(self) -> None:
         validate_fields(self)
+        if self.name == "manifold" and self.intrinsic_dim >= self.ambient_dim:
+            raise fail(
+                "DataConfig",
+                "intrinsic_dim",
+                f"below ambient_dim={self.ambient_dim}",
+                self.intrinsic_dim,
+                "lower data.intrinsic_dim or raise data.ambient_dim",
+            )
         if self.name in ("npz", "folder") and self.path is None:
             raise fail(
                 "DataConfig",
@@ -113,6 +130,23 @@ class ModelConfig:
         IntTuple(low=1, high=MAX_WIDTH, unique=False),
         "conv net's linear layers before the heads",
     )
+    factory: str | None = param(
+        None,
+        Text(optional=True, max_len=300),
+        "your own VAE: package.module:function, called as f(n_z=, sample_shape=, **kwargs); "
+        "it must follow the latent-layer protocol (docs/own-model.md)",
+    )
+    kwargs: tuple[tuple[str, Any], ...] = param((), Kwargs(), "keyword arguments for model.factory")
+    likelihood: str = param(
+        "auto",
+        Choice(options=("auto", "bernoulli", "gaussian")),
+        "p(x|z): auto = bernoulli for images in [0, 1], gaussian for feature vectors",
+    )
+    gaussian_variance: str = param(
+        "learned",
+        Choice(options=("learned", "fixed")),
+        "gaussian likelihood: a learned variance per feature, or fixed at 1 (standardised data)",
+    )
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -126,6 +160,12 @@ class TrainConfig:
     batch_size: int = param(64, Int(low=1, high=1_000_000), "minibatch size (paper: 64)")
     lr: float = param(1e-3, Float(low=0.0, low_open=True), "Adam learning rate (paper: 1e-3)")
     amsgrad: bool = param(True, Bool(), "Adam's amsgrad variant (paper: true)")
+    optimizer: str = param(
+        "adam", Choice(options=("adam", "adamw")), "adam (paper) or adamw; both are resized"
+    )
+    weight_decay: float = param(
+        0.0, Float(low=0.0, high=1.0), "weight decay (adamw: decoupled; adam: L2)"
+    )
     beta: float = param(1.0, Float(low=0.0), "weight of the KL term (paper: 1)")
     seed: int = param(0, Int(low=0), "seed of weights, batches and sampling")
     device: str = param(
@@ -375,8 +415,8 @@ class Config:
             d = {}
             for f in fields(sec):
                 v = getattr(sec, f.name)
-                if f.name == "votes":
-                    v = dict(v)
+                if isinstance(f.metadata.get("check"), PAIRS):
+                    v = {k: list(x) if isinstance(x, tuple) else x for k, x in v}
                 elif isinstance(v, tuple):
                     v = list(v)
                 d[f.name] = v

@@ -76,4 +76,13 @@ def axis_label(key: str) -> str:
 
 
 #: Every dataset ``data.name`` may name.
-DATASETS = ("digits", "mnist", "fashion_mnist", "eurosat", "npz", "folder")
+DATASETS = (
+    "digits",
+    "mnist",
+    "fashion_mnist",
+    "eurosat",
+    "npz",
+    "folder",
+    "breast_cancer",
+    "manifold",
+)

@@ -36,17 +36,31 @@ DEFAULT_ROOT = "~/.cache/ald-tune/data"
 
 @dataclass(frozen=True)
 class ImageData:
-    """Images and optional labels of one dataset, or one split of it.
+    """The samples and optional labels of one dataset, or one split of it: images, or
+    feature vectors (tabular or continuous data).
 
     Attributes:
-        x: Images, (N, C, H, W) float32 in [0, 1], contiguous.
+        x: Images (N, C, H, W) float32 in [0, 1], or vectors (N, D) float32, contiguous.
         y: Labels, (N,) int64, or ``None`` for unlabeled data.
         name: Dataset name, one of :data:`DATASETS`.
+        stats: Vectors only: the per-feature ``{"mean": [...], "std": [...]}`` of the
+            training split that standardised them (stored with the model), else None.
     """
 
     x: torch.Tensor
     y: torch.Tensor | None
     name: str
+    stats: dict | None = None
+
+    @property
+    def is_image(self) -> bool:
+        """Images (N, C, H, W), as opposed to feature vectors (N, D)."""
+        return self.x.dim() == 4
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """The shape of one sample: (C, H, W) or (D,)."""
+        return tuple(int(d) for d in self.x.shape[1:])
 
     @property
     def n_samples(self) -> int:
@@ -54,10 +68,9 @@ class ImageData:
         return int(self.x.shape[0])
 
     @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """Shape (C, H, W) of one image."""
-        c, h, w = self.x.shape[1:]
-        return int(c), int(h), int(w)
+    def image_shape(self) -> tuple[int, ...]:
+        """The shape of one sample (kept for 0.1 callers: :attr:`sample_shape`)."""
+        return self.sample_shape
 
     @property
     def n_classes(self) -> int | None:
@@ -70,7 +83,7 @@ class ImageData:
 
         index = torch.as_tensor(np.asarray(idx), dtype=torch.int64).reshape(-1)
         y = None if self.y is None else self.y[index].contiguous()
-        return ImageData(x=self.x[index].contiguous(), y=y, name=self.name)
+        return ImageData(x=self.x[index].contiguous(), y=y, name=self.name, stats=self.stats)
 
 
 def load_dataset(
@@ -81,8 +94,11 @@ def load_dataset(
     download: bool = True,
     split: str = "train",
     limit: int | None = None,
+    manifold: dict | None = None,
 ) -> ImageData:
     """Load a dataset from the registry.
+
+    Images:
 
     - ``digits``: scikit-learn's 1,797 8x8 grey digits, 10 classes; embedded, offline.
     - ``mnist`` / ``fashion_mnist``: 28x28 grey, 10 classes, looked up in this order: idx files
@@ -94,6 +110,14 @@ def load_dataset(
       float in [0, 1]) and optional integer labels ``y``.
     - ``folder``: ``path`` to .png/.jpg/.jpeg/.bmp images of one size, optionally one subfolder
       per class (label = index of the subfolder in sorted order).
+
+    Feature vectors (standardised on the training split by :func:`train_val_split`):
+
+    - ``npz`` with ``x`` of shape (N, D), any finite numbers.
+    - ``breast_cancer``: scikit-learn's 569 x 30 measurements, 2 classes; embedded, offline.
+    - ``manifold``: a synthetic dataset of known dimension (``manifold = {"intrinsic_dim": d,
+      "ambient_dim": D, "noise": s}``, ``limit`` points, default 5000; see
+      :func:`ald_tune.data.sources.make_manifold`).
 
     Args:
         name: Dataset name, one of :data:`DATASETS`.
@@ -120,7 +144,7 @@ def load_dataset(
         raise DataError(f"limit must be a positive int or None; got {limit!r}.")
     root_dir = Path(root or DEFAULT_ROOT).expanduser().absolute()  # Ray Tune changes the cwd
     try:
-        return _load(name, path, root_dir, download, split, limit)
+        return _load(name, path, root_dir, download, split, limit, manifold or {})
     except OSError as exc:  # a path the system refuses (too long, no permission, a loop)
         where = shown(exc.filename or path or root_dir)
         raise DataError(
@@ -130,10 +154,25 @@ def load_dataset(
 
 
 def _load(
-    name: str, path: str | None, root_dir: Path, download: bool, split: str, limit: int | None
+    name: str,
+    path: str | None,
+    root_dir: Path,
+    download: bool,
+    split: str,
+    limit: int | None,
+    manifold: dict,
 ) -> ImageData:
     if name == "digits":
         x, y, source = sources.load_digits()
+    elif name == "breast_cancer":
+        x, y, source = sources.load_breast_cancer()
+    elif name == "manifold":
+        x, y, source = sources.make_manifold(
+            int(manifold.get("intrinsic_dim", 3)),
+            int(manifold.get("ambient_dim", 64)),
+            float(manifold.get("noise", 0.05)),
+            int(limit or 5000),
+        )
     elif name in ("mnist", "fashion_mnist"):
         x, y, source = sources.load_mnist_family(name, path, root_dir, download, split, limit)
     elif name == "eurosat":
@@ -145,7 +184,10 @@ def _load(
         x, y, source = loader(Path(path).expanduser().absolute(), limit)
     if limit is not None:
         x, y = x[:limit], None if y is None else y[:limit]
-    x_t, y_t = validate_images(x, y, source=source)
+    if _to_numpy(x).ndim == 2:
+        x_t, y_t = validate_vectors(x, y, source=source)
+    else:
+        x_t, y_t = validate_images(x, y, source=source)
     return ImageData(x=x_t, y=y_t, name=name)
 
 
@@ -171,9 +213,9 @@ def validate_images(
     arr = _to_numpy(x)
     if not (arr.ndim == 3 or (arr.ndim == 4 and arr.shape[1] in (1, 3))):
         raise DataError(
-            f"{source}: array 'x' has shape {arr.shape} but ald-tune needs [N,H,W] or [N,C,H,W] "
-            "with C in (1, 3). Fix: reshape it; channels-last [N,H,W,C] becomes [N,C,H,W] "
-            "with x.transpose(0, 3, 1, 2)."
+            f"{source}: array 'x' has shape {arr.shape} but ald-tune needs images [N,H,W] or "
+            "[N,C,H,W] with C in (1, 3), or feature vectors [N,D]. Fix: reshape it; "
+            "channels-last [N,H,W,C] becomes [N,C,H,W] with x.transpose(0, 3, 1, 2)."
         )
     if arr.shape[0] == 0:
         raise DataError(f"{source}: array 'x' is empty (N=0). Fix: provide at least one image.")
@@ -193,8 +235,64 @@ def validate_images(
     return images.contiguous(), labels
 
 
+def validate_vectors(
+    x: Any, y: Any = None, *, source: str
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Check feature vectors (and labels): (N, D) finite numbers, N >= 2.
+
+    Returns:
+        ``(x, y)``: x contiguous float32 (N, D); y int64 (N,) or ``None``.
+
+    Raises:
+        DataError: Naming ``source``, the bad value and the fix.
+    """
+    import torch
+
+    arr = _to_numpy(x)
+    if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 1:
+        raise DataError(
+            f"{source}: array 'x' has shape {arr.shape} but feature vectors are "
+            "(N, D) with N >= 2 and D >= 1. Fix: reshape it."
+        )
+    if arr.dtype.kind not in "fiu":
+        raise DataError(
+            f"{source}: array 'x' has dtype {arr.dtype}; features must be numbers. "
+            "Fix: encode them as floats."
+        )
+    arr = arr.astype(np.float32)
+    if n_bad := int(arr.size - np.count_nonzero(np.isfinite(arr))):
+        raise DataError(f"{source}: array 'x' has {n_bad} NaN/inf values. Fix: replace them.")
+    labels = None if y is None else _validate_labels(y, arr.shape[0], source)
+    return torch.from_numpy(np.ascontiguousarray(arr)), labels
+
+
+def standardize(train: ImageData, val: ImageData) -> tuple[ImageData, ImageData]:
+    """Feature vectors: both splits standardised with the training split's per-feature mean
+    and standard deviation (constant features keep a scale of 1), which are recorded on
+    both (``stats``, stored with the model). Images are returned as they are."""
+    if train.is_image:
+        return train, val
+    mean = train.x.mean(0)
+    std = train.x.std(0, unbiased=False)
+    std = torch_where_zero(std)
+    stats = {"mean": mean.tolist(), "std": std.tolist()}
+
+    def apply(d: ImageData) -> ImageData:
+        return ImageData(x=((d.x - mean) / std).contiguous(), y=d.y, name=d.name, stats=stats)
+
+    return apply(train), apply(val)
+
+
+def torch_where_zero(std: torch.Tensor) -> torch.Tensor:
+    """A scale of 1 where a feature does not vary (no division by zero)."""
+    import torch
+
+    return torch.where(std > 1e-12, std, torch.ones_like(std))
+
+
 def train_val_split(data: ImageData, val_fraction: float, seed: int) -> tuple[ImageData, ImageData]:
-    """Split into training and validation parts by a seeded random permutation.
+    """Split into training and validation parts by a seeded random permutation (feature
+    vectors are then standardised on the training part: :func:`standardize`).
 
     Args:
         data: The dataset to split.
@@ -221,7 +319,7 @@ def train_val_split(data: ImageData, val_fraction: float, seed: int) -> tuple[Im
             "training samples. Fix: lower data.val_fraction or use more data."
         )
     perm = torch.randperm(data.n_samples, generator=torch.Generator().manual_seed(seed))
-    return data.subset(perm[n_val:]), data.subset(perm[:n_val])
+    return standardize(data.subset(perm[n_val:]), data.subset(perm[:n_val]))
 
 
 def check_enough_samples(

@@ -76,6 +76,36 @@ def load_digits() -> _Arrays:
     return x, digits.target, "dataset digits (sklearn.datasets.load_digits)"
 
 
+def load_breast_cancer() -> _Arrays:
+    """scikit-learn's 569 x 30 breast-cancer measurements, 2 classes; embedded, offline."""
+    from sklearn.datasets import load_breast_cancer as load
+
+    data = load()
+    return data.data.astype(np.float32), data.target, "dataset breast_cancer (scikit-learn)"
+
+
+def make_manifold(
+    intrinsic_dim: int, ambient_dim: int, noise: float, n: int, seed: int = 0
+) -> _Arrays:
+    """A synthetic dataset whose dimension is known: ``n`` points on a ``d``-dimensional
+    manifold in ``D`` dimensions.
+
+    d latent factors z ~ U(-1, 1)^d go through a fixed random two-layer map (tanh, then
+    linear; its weights depend only on d, D and ``seed``), and Gaussian noise of sd ``noise``
+    is added per feature. A VAE needs about d latent units to model it.
+    """
+    maker = np.random.default_rng([seed, intrinsic_dim, ambient_dim])  # the map
+    width = max(32, 4 * intrinsic_dim)
+    w1 = maker.normal(0.0, 1.5 / np.sqrt(intrinsic_dim), (intrinsic_dim, width))
+    b1 = maker.normal(0.0, 0.5, width)
+    w2 = maker.normal(0.0, 1.0 / np.sqrt(width), (width, ambient_dim))
+    draw = np.random.default_rng([seed, intrinsic_dim, ambient_dim, n, 1])  # the points
+    z = draw.uniform(-1.0, 1.0, (n, intrinsic_dim))
+    x = np.tanh(z @ w1 + b1) @ w2 + noise * draw.standard_normal((n, ambient_dim))
+    source = f"dataset manifold (d={intrinsic_dim}, D={ambient_dim}, noise={noise:g})"
+    return x.astype(np.float32), None, source
+
+
 def load_mnist_family(
     name: str, path: str | None, root: Path, download: bool, split: str, limit: int | None
 ) -> _Arrays:

@@ -58,8 +58,11 @@ def save_png(img: torch.Tensor, path: str) -> None:
     Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(path)
 
 
-def save_model(model, cfg_dict: dict[str, Any], image_shape, path: str) -> str:
-    """Save weights as safetensors with the architecture in the metadata."""
+def save_model(
+    model, cfg_dict: dict[str, Any], image_shape, path: str, stats: dict | None = None
+) -> str:
+    """Save weights as safetensors with the architecture in the metadata (and, for feature
+    vectors, the training split's per-feature mean and sd that standardise new data)."""
     from safetensors.torch import save_file
 
     meta = {
@@ -67,13 +70,17 @@ def save_model(model, cfg_dict: dict[str, Any], image_shape, path: str) -> str:
         "n_z": str(model.n_z),
         "image_shape": json.dumps(list(image_shape)),
     }
+    if stats is not None:
+        meta["stats"] = json.dumps(stats)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, path, metadata=meta)
     return path
 
 
 def load_model(path: str):
-    """Rebuild a saved VAE at its stored n_z and load its weights (no pickle).
+    """Rebuild a saved VAE at its stored n_z and load its weights (no pickle). A model of
+    feature vectors carries ``model.stats`` (the training split's per-feature ``mean`` and
+    ``std``): standardise new data with them before encoding.
 
     Raises:
         DataError: a missing or unreadable file, missing or bad metadata, or weights that
@@ -108,6 +115,8 @@ def load_model(path: str):
         ) from None
     check_stored_shape(n_z, image_shape, weights, source)
     model = build_model(cfg.model, tuple(image_shape), n_z)
+    # standardise new data with these
+    model.stats = json.loads(meta["stats"]) if "stats" in meta else None
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
@@ -132,6 +141,7 @@ def save_run_outputs(trainer, out_dir: str) -> dict[str, str]:
         trainer.cfg.to_dict(),
         trainer.train_data.image_shape,
         os.path.join(out_dir, MODEL_FILE),
+        stats=trainer.train_data.stats,
     )
     return paths
 

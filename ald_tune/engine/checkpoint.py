@@ -69,6 +69,20 @@ def _first_line(exc: BaseException) -> str:
     return shown(text, 160)[1:-1]
 
 
+#: The widest feature vector a stored model may declare (a tampered file could ask for more).
+MAX_FEATURES = 1 << 20
+
+
+def _sample_shape_ok(shape: Any) -> bool:
+    if not isinstance(shape, (list, tuple)) or not all(
+        isinstance(d, int) and not isinstance(d, bool) for d in shape
+    ):
+        return False
+    if len(shape) == 1:
+        return 1 <= shape[0] <= MAX_FEATURES
+    return len(shape) == 3 and shape[0] in (1, 3) and all(1 <= d <= 4096 for d in shape)
+
+
 def check_stored_shape(n_z: Any, image_shape: Any, weights: Any, source: str) -> None:
     """A stored n_z and image shape are bounded and agree with the stored weights, checked
     before any model is built (a tampered file could otherwise ask for huge tensors).
@@ -78,15 +92,11 @@ def check_stored_shape(n_z: Any, image_shape: Any, weights: Any, source: str) ->
     """
     if isinstance(n_z, bool) or not isinstance(n_z, int) or not 1 <= n_z <= MAX_NZ:
         raise DataError(f"{source}: stored n_z {shown(n_z)} is not an int in [1, {MAX_NZ}].")
-    if (
-        not isinstance(image_shape, (list, tuple))
-        or len(image_shape) != 3
-        or not all(isinstance(d, int) and 1 <= d <= 4096 for d in image_shape)
-        or image_shape[0] not in (1, 3)
-    ):
+    if not _sample_shape_ok(image_shape):
         raise DataError(
-            f"{source}: stored image shape {shown(image_shape)} is not "
-            "[C in (1, 3), H, W] with sides in [1, 4096]."
+            f"{source}: stored sample shape {shown(image_shape)} is neither an image "
+            f"[C in (1, 3), H, W] with sides in [1, 4096] nor a feature vector [D] with D in "
+            f"[1, {MAX_FEATURES}]."
         )
     if isinstance(weights, dict):
         for key, dim in (("mu_head.weight", 0), ("logvar_head.weight", 0), ("dec_in.weight", 1)):

@@ -38,21 +38,22 @@ def default_cache_dir() -> str:
 
 def check_eval_sizes(eval_cfg, val: ImageData) -> None:
     """Fail before training when the validation split is too small for the evaluation."""
-    check_enough_samples(
-        val, eval_cfg.n_fid, what="eval.n_fid", source=f"{val.name} validation split"
-    )
+    if val.is_image:
+        check_enough_samples(
+            val, eval_cfg.n_fid, what="eval.n_fid", source=f"{val.name} validation split"
+        )
     check_enough_samples(
         val, eval_cfg.n_silhouette, what="eval.n_silhouette", source=f"{val.name} validation split"
     )
 
 
-def check_cache_dir(eval_cfg) -> None:
+def check_cache_dir(eval_cfg, images: bool = True) -> None:
     """The classifier FID extractor's cache folder can be made and written.
 
     Raises:
         ConfigError: naming the folder (``eval.cache_dir``) and the fix.
     """
-    if eval_cfg.fid_extractor != "classifier":
+    if eval_cfg.fid_extractor != "classifier" or not images:
         return
     folder = eval_cfg.cache_dir or default_cache_dir()
     fix = "Fix: set eval.cache_dir to a writable folder."
@@ -106,27 +107,37 @@ class Evaluator:
         val: the validation split (every metric is computed on it).
         seed: the run's seed.
         device: where the model lives.
+        fid: compute FID (images only); without it the metrics are the rest.
     """
 
     def __init__(
-        self, eval_cfg, train: ImageData, val: ImageData, seed: int, device: torch.device
+        self,
+        eval_cfg,
+        train: ImageData,
+        val: ImageData,
+        seed: int,
+        device: torch.device,
+        *,
+        fid: bool = True,
     ) -> None:
-
-        check_eval_sizes(eval_cfg, val)
+        if fid:
+            check_eval_sizes(eval_cfg, val)
         self.cfg, self.val, self.seed, self.device = eval_cfg, val, seed, device
-        cache = eval_cfg.cache_dir or default_cache_dir()
-        extractor = get_extractor(
-            eval_cfg.fid_extractor,
-            train_x=train.x,
-            train_y=train.y,
-            cache_dir=cache,
-            seed=0,
-            device=str(device),
-        )
-        # Authors: the reference is the first 100 *training* images; we use validation
-        # images so that fid_recon measures generalisation, not memorisation.
-        self.reference = val.x[: eval_cfg.n_fid].to(device)
-        self.fid = FIDScorer(extractor, self.reference, device=str(device))
+        self.fid: FIDScorer | None = None
+        if fid and val.is_image:  # FID compares images; feature vectors have none
+            cache = eval_cfg.cache_dir or default_cache_dir()
+            extractor = get_extractor(
+                eval_cfg.fid_extractor,
+                train_x=train.x,
+                train_y=train.y,
+                cache_dir=cache,
+                seed=0,
+                device=str(device),
+            )
+            # Authors: the reference is the first 100 *training* images; we use validation
+            # images so that fid_recon measures generalisation, not memorisation.
+            self.reference = val.x[: eval_cfg.n_fid].to(device)
+            self.fid = FIDScorer(extractor, self.reference, device=str(device))
         self.n_clusters = eval_cfg.n_clusters or val.n_classes or 10
         self.sil_x = val.x[: eval_cfg.n_silhouette].to(device)
         self.sil_y = None if val.y is None else val.y[: eval_cfg.n_silhouette].numpy()
@@ -134,7 +145,8 @@ class Evaluator:
 
     @property
     def fid_extractor(self) -> str:
-        return self.fid.extractor_name
+        """The FID features' name, or ``none`` for feature vectors (no FID)."""
+        return self.fid.extractor_name if self.fid is not None else "none"
 
     @torch.no_grad()
     def __call__(self, model, epoch: int) -> tuple[dict[str, float], list[float]]:
@@ -145,8 +157,7 @@ class Evaluator:
         for xb in self.val_x.split(500):
             mu, logvar = model.encode(xb)
             eps = torch.randn(mu.shape, generator=gen).to(mu.device)
-            probs = model.decode(mu + eps * torch.exp(0.5 * logvar))
-            recon += metrics.recon_loss(xb, probs) * len(xb)
+            recon += float(model.recon_nll(xb, mu + eps * torch.exp(0.5 * logvar)).double().sum())
             mus.append(mu)
             logvars.append(logvar)
         n = len(self.val_x)
@@ -155,7 +166,8 @@ class Evaluator:
         out: dict[str, Any] = {"recon_loss": recon / n, "kl": float(unit_kl.sum())}
         out["neg_elbo"] = out["recon_loss"] + out["kl"]  # the ELBO itself has no beta
         out["active_units"] = metrics.active_units(mu)
-        out.update(self._fids(model, gen))
+        if self.fid is not None:
+            out.update(self._fids(model, gen))
         out.update(self._clusters(mu[: len(self.sil_x)]))
         model.train()
         return out, [float(v) for v in unit_kl]
@@ -170,16 +182,18 @@ class Evaluator:
         was_training = model.training
         model.eval()
         mu = model.encode(self.sil_x)[0]  # (N, n_z)
-        base = metrics.recon_loss(self.sil_x, model.decode(mu))
+        base = float(model.recon_nll(self.sil_x, mu).double().mean())
+        scale = abs(base) or 1.0  # a Gaussian NLL may be near 0 or negative
         out = []
         for u in units:
             cut = mu.clone()
             cut[:, u] = 0.0
-            out.append((metrics.recon_loss(self.sil_x, model.decode(cut)) - base) / base)
+            out.append((float(model.recon_nll(self.sil_x, cut).double().mean()) - base) / scale)
         model.train(was_training)
         return out
 
     def _fids(self, model, gen: torch.Generator) -> dict[str, float]:
+        assert self.fid is not None
         z = torch.randn(len(self.reference), model.n_z, generator=gen).to(self.device)
         fid_gen = self.fid.score(model.decode(z))
         # Reconstructions from the posterior means (deterministic given the model).

@@ -1,22 +1,27 @@
-"""Gaussian VAEs: the paper's MLP and conv nets.
+"""VAEs: the paper's MLP and conv nets, or the user's own model, with a likelihood.
 
-n_z has one source of truth: the width of the μ head. :meth:`VAE.remove_units`
-cuts the μ and log σ² heads and the decoder's first layer together
-(:mod:`ald_tune.engine.surgery`), and carries the optimizer's per-parameter state
-(Adam's moments) over for the kept units.
+:class:`VAE` wraps any module that follows the latent-layer protocol
+(:mod:`ald_tune.engine.protocol`): the built-in :class:`MLPNets` and :class:`ConvNets`,
+or what ``model.factory`` returns. n_z has one source of truth: the width of the μ head.
+:meth:`VAE.remove_units` cuts the μ and log σ² heads and the decoder's first layer
+together (:mod:`ald_tune.engine.surgery`), and carries the optimizer's per-parameter
+state (Adam's or AdamW's moments) over for the kept units.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from ald_tune.engine.likelihood import Bernoulli, make_likelihood
+from ald_tune.engine.protocol import check_protocol, latent_layers
 from ald_tune.engine.surgery import remove_latent_units
-from ald_tune.errors import ConfigError
+from ald_tune.errors import ConfigError, shown
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -40,11 +45,12 @@ class MLPNets(nn.Module):
         self.dec_in: nn.Linear = nn.Linear(n_z, rev[0])
         self.dec_body = nn.Sequential(nn.ReLU(), _mlp(rev), nn.Linear(rev[-1], n_in))
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x.flatten(1))  # (B, hidden[-1])
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.body(x.flatten(1))  # (B, hidden[-1])
+        return self.mu_head(h), self.logvar_head(h)  # (B, n_z) each
 
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        out = self.dec_body(self.dec_in(z))  # (B, C*H*W)
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.dec_body(self.dec_in(z))  # (B, prod(sample shape))
         return out.view(-1, *self.image_shape)
 
 
@@ -86,43 +92,60 @@ class ConvNets(nn.Module):
         self.dec_lin = nn.Sequential(nn.ReLU(), _mlp(rev), nn.Linear(rev[-1], n_flat), nn.ReLU())
         self.deconv = nn.Sequential(*dec[:-1])  # no ReLU on the logits
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(self.conv(x))  # (B, hidden[-1])
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.body(self.conv(x))  # (B, hidden[-1])
+        return self.mu_head(h), self.logvar_head(h)  # (B, n_z) each
 
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
         h = self.dec_lin(self.dec_in(z)).view(-1, *self.grid)  # (B, C', h', w')
         return self.deconv(h)  # (B, C, H, W)
 
 
 class VAE(nn.Module):
-    """A Gaussian VAE with a Bernoulli decoder.
+    """A Gaussian-posterior VAE around any net that follows the latent-layer protocol.
 
-    σ = exp(½·log σ²). (The authors' code takes a softmax across latent
-    units as the scale, which couples the units; we use the usual form.)
+    σ = exp(½·log σ²). (The authors' code takes a softmax across latent units as the
+    scale, which couples the units; we use the usual form.)
 
     Args:
-        nets: an :class:`MLPNets` or :class:`ConvNets`.
+        nets: the net: ``encode(x) -> (mu, logvar)``, ``decode(z) -> out`` and its three
+            latent layers (:mod:`ald_tune.engine.protocol`).
+        likelihood: p(x|z) (:mod:`ald_tune.engine.likelihood`); default Bernoulli.
+
+    Raises:
+        ConfigError: a net that breaks the protocol.
     """
 
-    def __init__(self, nets: MLPNets | ConvNets):
+    nets: Any  # the user's module: its encode/decode are not typed by nn.Module
+    likelihood: Any
+    #: the training split's feature means and standard deviations (vectors), for new data
+    stats: dict | None = None
+
+    def __init__(self, nets: nn.Module, likelihood: nn.Module | None = None):
         super().__init__()
+        check_protocol(nets)
         self.nets = nets
+        self.likelihood = likelihood if likelihood is not None else Bernoulli()
 
     @property
     def n_z(self) -> int:
         """The latent size: the width of the μ head (the single source of truth)."""
-        return int(self.nets.mu_head.out_features)
+        return int(latent_layers(self.nets)[0].out_features)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.nets.features(x)
-        return self.nets.mu_head(h), self.nets.logvar_head(h)  # (B, n_z) each
+        return self.nets.encode(x)  # (B, n_z) each
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.nets.decode_logits(z)
+        """The decoder's raw output (logits, or the Gaussian's means)."""
+        return self.nets.decode(z)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Pixel probabilities in [0, 1], shape (B, C, H, W)."""
-        return torch.sigmoid(self.decode_logits(z))
+        """The mean reconstruction: pixel probabilities in [0, 1], or feature means."""
+        return self.likelihood.mean(self.decode_logits(z))
+
+    def recon_nll(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """-log p(x|z) per sample, summed over pixels or features: (N,) nats."""
+        return self.likelihood.nll(self.decode_logits(z), x)
 
     def forward(self, x: torch.Tensor):
         mu, logvar = self.encode(x)
@@ -132,11 +155,10 @@ class VAE(nn.Module):
     def loss(self, x: torch.Tensor, beta: float = 1.0):
         """Negative ELBO per sample, averaged: (loss, recon, kl) as tensors.
 
-        recon is BCE summed over pixels; kl is KL(q(z|x) || N(0, I)) in nats.
+        recon is -log p(x|z) summed over pixels/features; kl is KL(q(z|x) || N(0, I)).
         """
-        logits, mu, logvar = self(x)
-        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-        recon = recon.flatten(1).sum(1).mean()
+        out, mu, logvar = self(x)
+        recon = self.likelihood.nll(out, x).mean()
         kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(1).mean()
         return recon + beta * kl, recon, kl
 
@@ -145,30 +167,97 @@ class VAE(nn.Module):
     ) -> None:
         """Remove latent units from both heads and the decoder's first layer
         (:func:`ald_tune.engine.surgery.remove_latent_units`; n_z follows)."""
-        remove_latent_units(
-            self.nets.mu_head, self.nets.logvar_head, self.nets.dec_in, units, optimizer
-        )
+        remove_latent_units(*latent_layers(self.nets), units, optimizer)
 
 
-def resolve_arch(arch: str, image_shape: tuple[int, int, int]) -> str:
+def resolve_arch(arch: str, image_shape: tuple[int, ...]) -> str:
     """``auto`` picks the conv net for 3-channel images of side >= 32, else the MLP."""
     if arch != "auto":
         return arch
+    if len(image_shape) != 3:
+        return "mlp"
     c, h, w = image_shape
     return "conv" if c == 3 and min(h, w) >= 32 else "mlp"
 
 
-def build_model(model_cfg, image_shape: tuple[int, int, int], n_z: int) -> VAE:
-    """Build a VAE from a :class:`ald_tune.config.ModelConfig` at size ``n_z``."""
-    arch = resolve_arch(model_cfg.arch, image_shape)
-    nets: MLPNets | ConvNets
+def resolve_likelihood(model_cfg, sample_shape: tuple[int, ...]) -> str:
+    """``auto``: Bernoulli for images, Gaussian for feature vectors."""
+    if model_cfg.likelihood != "auto":
+        return model_cfg.likelihood
+    return "bernoulli" if len(sample_shape) == 3 else "gaussian"
+
+
+def build_model(model_cfg, sample_shape: tuple[int, ...], n_z: int) -> VAE:
+    """Build a VAE from a :class:`ald_tune.config.schema.ModelConfig` at size ``n_z``: the
+    user's ``model.factory``, else the built-in net ``model.arch`` names.
+
+    Raises:
+        ConfigError: a factory that cannot be imported or a model that breaks the protocol
+            (naming the layer), or a conv net the images are too small for.
+    """
+    shape = tuple(int(d) for d in sample_shape)
+    likelihood = make_likelihood(
+        resolve_likelihood(model_cfg, shape), shape, model_cfg.gaussian_variance
+    )
+    if model_cfg.factory:
+        user = call_factory(model_cfg.factory, dict(model_cfg.kwargs), n_z, shape)
+        check_protocol(user, n_z)
+        return VAE(user, likelihood)
+    arch = resolve_arch(model_cfg.arch, shape)
+    if arch == "conv" and len(shape) != 3:
+        raise ConfigError(
+            f"The 'arch' parameter of ModelConfig is 'conv', but the data are "
+            f"feature vectors of shape {shape}. Fix: model.arch=mlp (or auto)."
+        )
     if arch == "conv":
-        nets = ConvNets(image_shape, model_cfg.conv_channels, model_cfg.conv_hidden, n_z)
+        nets: nn.Module = ConvNets(shape, model_cfg.conv_channels, model_cfg.conv_hidden, n_z)  # type: ignore[arg-type]
     else:
-        nets = MLPNets(image_shape, model_cfg.hidden, n_z)
-    return VAE(nets)
+        nets = MLPNets(shape, model_cfg.hidden, n_z)  # type: ignore[arg-type]
+    return VAE(nets, likelihood)
 
 
-def make_optimizer(model: nn.Module, train_cfg) -> torch.optim.Adam:
-    """Adam with amsgrad (paper), lr from the config."""
-    return torch.optim.Adam(model.parameters(), lr=train_cfg.lr, amsgrad=train_cfg.amsgrad)
+def call_factory(path: str, kwargs: dict, n_z: int, sample_shape: tuple[int, ...]) -> nn.Module:
+    """``model.factory`` (``package.module:function``) called as
+    ``function(n_z=..., sample_shape=..., **model.kwargs)``.
+
+    Raises:
+        ConfigError: a path that does not import or name a callable, or a factory that fails.
+    """
+    module, sep, name = path.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module), name) if sep else None
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            f"model.factory {shown(path)} cannot be imported ({exc}). Fix: "
+            "install the package that holds it (or put it on PYTHONPATH; on a "
+            "cluster, on every node) and name it as package.module:function."
+        ) from None
+    if not callable(factory):
+        raise ConfigError(
+            f"model.factory {shown(path)} must look like package.module:function "
+            "and name a callable."
+        )
+    try:
+        return factory(n_z=n_z, sample_shape=sample_shape, **kwargs)
+    except TypeError as exc:
+        raise ConfigError(
+            f"model.factory {shown(path)} could not be called as "
+            f"f(n_z=..., sample_shape=..., **model.kwargs) ({exc}). Fix: accept "
+            "those arguments."
+        ) from None
+
+
+#: Optimizers whose state ald-tune slices when it removes units (their per-parameter
+#: moments have the parameter's shape).
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+def make_optimizer(model: nn.Module, train_cfg) -> torch.optim.Optimizer:
+    """Adam (amsgrad as configured; the paper's) or AdamW, lr and weight decay from the config."""
+    cls = OPTIMIZERS[train_cfg.optimizer]
+    return cls(
+        model.parameters(),
+        lr=train_cfg.lr,
+        amsgrad=train_cfg.amsgrad,
+        weight_decay=train_cfg.weight_decay,
+    )

@@ -11,6 +11,9 @@
    pruning stops for good.
 4. Otherwise n_z drops by the step, never below ``n_z_min``.
 
+Votes on a metric the run does not record (FID for feature vectors) are left out: the
+rule votes on the metrics that exist (:func:`voting`).
+
 NaN policy: a non-finite metric value (an undefined silhouette, a failed FID) is left out
 of means and slope fits. A half-window with no finite silhouette cannot switch the step;
 a voting metric with fewer than three finite points in the window votes "no", so the run
@@ -74,7 +77,7 @@ class PaperRule(RuleController):
             st.switched, st.step, switched_now = True, cfg.fine_step, True
         if st.switched:
             votes = self._votes(history)
-            if all(votes.values()):
+            if votes and all(votes.values()):
                 st.stopped, st.stop_epoch = True, epoch
                 end = cfg.n_epochs_after_stop == 0
                 return Decision(stop=True, end_run=end, reason="stop: slopes " + _fmt_votes(votes))
@@ -90,7 +93,7 @@ class PaperRule(RuleController):
         # Authors: slopes over all_data[metric][-window:-1], the window-1 epochs before now.
         span = history[-self.cfg.window : -1]
         out: dict[str, bool] = {}
-        for metric, direction in self.cfg.votes:
+        for metric, direction in voting(self.cfg.votes, history):
             s = slope([h.get(metric, math.nan) for h in span])
             out[metric] = (s > 0 if direction == "up" else s < 0) if math.isfinite(s) else False
         return out
@@ -107,6 +110,13 @@ class PaperRule(RuleController):
             self._warn_floor(n_z - k)
         why = "stop test not met" if st.switched else "silhouette not rising yet"
         return Decision(units=units, reason=prefix + f"remove {k} ({why})")
+
+
+def voting(votes: Sequence[tuple[str, str]], history: History) -> list[tuple[str, str]]:
+    """The votes on metrics the run records: a metric no epoch holds (FID for feature
+    vectors, which have no images) does not vote. A metric recorded as NaN still votes
+    (and votes "no")."""
+    return [(m, d) for m, d in votes if any(m in h for h in history)]
 
 
 def _fmt_votes(votes: Mapping[str, bool]) -> str:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ald_tune.errors import ConfigError
+
 
 @torch.no_grad()
 def remove_latent_units(
@@ -43,6 +45,7 @@ def remove_latent_units(
         raise ValueError(f"cannot remove all {n_z} latent units.")
     if not drop:
         return
+    check_optimizer(optimizer)
     keep = torch.tensor([i for i in range(n_z) if i not in set(drop)])
     for head in (mu_head, logvar_head):
         _resize(head, "weight", lambda t: t[keep], optimizer)
@@ -50,6 +53,22 @@ def remove_latent_units(
         head.out_features = len(keep)
     _resize(dec_in, "weight", lambda t: t[:, keep], optimizer)
     dec_in.in_features = len(keep)
+
+
+def check_optimizer(optimizer: torch.optim.Optimizer | None) -> None:
+    """Only optimizers whose state ald-tune can slice: Adam and AdamW (their moments have
+    each parameter's shape). Another optimizer's state could be silently wrong.
+
+    Raises:
+        ConfigError: naming the optimizer and the fix.
+    """
+    if optimizer is None or type(optimizer) in (torch.optim.Adam, torch.optim.AdamW):
+        return
+    raise ConfigError(
+        f"ald-tune resizes the state of torch.optim.Adam and AdamW only; this "
+        f"model trains with {type(optimizer).__name__}. Fix: use Adam or AdamW "
+        "(train.optimizer), or prune without an optimizer and build a new one."
+    )
 
 
 def _resize(layer: nn.Linear, name: str, cut, optimizer) -> None:

@@ -62,10 +62,14 @@ class EpochResult:
     def line(self) -> str:
         """The per-epoch console line."""
         r = self.record
+        fids = (
+            f"fid_gen {r['fid_gen']:8.3f}  fid_recon {r['fid_recon']:8.3f}  "
+            if "fid_gen" in r
+            else ""  # feature vectors: no FID
+        )
         text = (
             f"epoch {self.epoch:4d}  n_z {r['n_z']:3d}  recon {r['recon_loss']:8.3f}  "
-            f"fid_gen {r['fid_gen']:8.3f}  fid_recon {r['fid_recon']:8.3f}  "
-            f"sil {r['silhouette']:6.3f}  | "
+            f"{fids}sil {r['silhouette']:6.3f}  | "
         )
         d = self.decision
         act = (
@@ -90,7 +94,14 @@ def resolve_device(name: str) -> torch.device:
 def load_splits(cfg: Config) -> tuple[ImageData, ImageData]:
     """Load the configured dataset and split it (seeded)."""
     d = cfg.data
-    data = load_dataset(d.name, path=d.path, root=d.root, download=d.download, limit=d.limit)
+    data = load_dataset(
+        d.name,
+        path=d.path,
+        root=d.root,
+        download=d.download,
+        limit=d.limit,
+        manifold={"intrinsic_dim": d.intrinsic_dim, "ambient_dim": d.ambient_dim, "noise": d.noise},
+    )
     return train_val_split(data, d.val_fraction, d.split_seed)
 
 
@@ -198,7 +209,7 @@ class Trainer(EpochIterator):
         self.device = resolve_device(cfg.train.device)
         self.train_data, self.val_data = splits or load_splits(cfg)
         check_clusters(cfg.eval, self.val_data)  # a silhouette that could only be NaN
-        check_cache_dir(cfg.eval)
+        check_cache_dir(cfg.eval, self.train_data.is_image)
         self.evaluator = Evaluator(
             cfg.eval, self.train_data, self.val_data, cfg.train.seed, self.device
         )
@@ -229,7 +240,7 @@ class Trainer(EpochIterator):
         splits = load_splits(cfg)
         check_eval_sizes(cfg.eval, splits[1])
         check_clusters(cfg.eval, splits[1])
-        check_cache_dir(cfg.eval)
+        check_cache_dir(cfg.eval, splits[0].is_image)
         n_z = max(cfg.ald.n_z_init, *cfg.grid.n_z)
         build_model(cfg.model, splits[0].image_shape, n_z)  # the net fits the data (seconds)
         return splits
@@ -306,6 +317,7 @@ class Trainer(EpochIterator):
             "fixed_n_z": self.fixed_n_z,
             "n_z": self.model.n_z,
             "image_shape": list(self.train_data.image_shape),
+            "stats": self.train_data.stats,
             "epoch": self.epoch - 1,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -372,7 +384,9 @@ class Trainer(EpochIterator):
         }
 
     def images(self, n: int = 64) -> dict[str, torch.Tensor]:
-        """Sample and reconstruction grids as (H, W, C) uint8 tensors."""
+        """Sample and reconstruction grids as (H, W, C) uint8 tensors (none for vectors)."""
+        if not self.val_data.is_image:
+            return {}
         return image_grids(self.model, self.val_data.x, n, self.cfg.train.seed)
 
     def save_outputs(self, out_dir: str) -> dict[str, str]:

@@ -34,7 +34,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from ald_tune.config.vocabulary import COLUMNS, CRITERION, CURVES, RANKED
+from ald_tune.config.vocabulary import COLUMNS, CRITERION, CURVES, RANKED, VOTING
 from ald_tune.report.criterion import criterion, grid_rows, in_region, mean_rank, optima
 from ald_tune.report.figures import plot_ald_vs_epoch, plot_cost_vs_distance, plot_metrics_vs_nz
 from ald_tune.report.numbers import NAN, clean, last, mean, num, ratio, std, trial_cost
@@ -109,7 +109,15 @@ def build_report(
                 "sweep, or pass its experiment/sweep name."
             )
     rows = grid_rows(g_ok)
-    crit = criterion(rows, g_ok, list(criterion_metrics), rel_floor)
+    # The criterion uses the metrics the runs record (feature vectors have no FID).
+    used = [m for m in criterion_metrics if recorded(g_ok, m)]
+    if not used:
+        raise ValueError(
+            f"none of the criterion metrics {list(criterion_metrics)!r} is recorded by the "
+            "grid trials. Fix: pick recorded ones (recon_loss always is)."
+        )
+    crit = criterion(rows, g_ok, used, rel_floor)
+    crit["not_recorded"] = [m for m in criterion_metrics if m not in used]
     grid_sec = {
         "n_trials": len(grid),
         "n_errored": len(grid) - len(g_ok),
@@ -146,10 +154,17 @@ def build_report(
         "speedup": _speedups(cost),
         "curves": _curves(a_ok, _at_nz(fixed or [], opt) or _at_nz(g_ok, opt), opt),
     }
+    if rule == "paper":  # its votes fall back to the metrics that exist
+        report["ald"]["votes_not_recorded"] = [m for m in VOTING if not recorded(a_ok, m)]
     report["methods"] = _methods(report, asha or [], metric, rows)
     report["recommendation"] = recommend(ald_sec["n_z"], rule, ald_sec["seeds"])
     report["headline"] = _headline(report)
     return clean(report)
+
+
+def recorded(trials: list[TrialRecord], metric: str) -> bool:
+    """Some epoch of some trial holds ``metric`` (FID is not recorded for feature vectors)."""
+    return any(metric in h for t in trials for h in t.history)
 
 
 def recommend(

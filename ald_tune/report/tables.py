@@ -38,6 +38,15 @@ def _region_cell(row: dict) -> str:
     return "yes" if row.get("within_tolerance", True) else "yes (noise hole)"
 
 
+def _not_recorded(metrics: list[str] | None, then: str) -> str:
+    if not metrics:
+        return ""
+    return (
+        f" Not recorded: {', '.join(metrics)} (no FID for feature vectors, which are not "
+        f"images); {then}."
+    )
+
+
 def markdown_text(r: dict) -> str:
     """The report as Markdown: headline, grid, criterion, ALD seeds, versus, cost."""
     c, a, g, h = r["criterion"], r["ald"], r["grid"], r["headline"]
@@ -91,7 +100,8 @@ def markdown_text(r: dict) -> str:
         f"The best region runs from that edge to the largest n_z within tolerance "
         f"(one span: a noisy miss inside it is a noise hole). An ALD n_z between two "
         f"grid points is in the region when both are. "
-        f"Optimum rule used: {c['optimum_rule']}.",
+        f"Optimum rule used: {c['optimum_rule']}."
+        + _not_recorded(c.get("not_recorded"), "the criterion uses the others"),
         "",
     ]
     lines += _table(
@@ -102,6 +112,12 @@ def markdown_text(r: dict) -> str:
         ],
     )
     lines += [f"## ALD seeds ({a['n_errored']} errored trial(s) left out)", ""]
+    if a.get("votes_not_recorded"):
+        lines += [
+            "The paper rule voted on the metrics the runs record;"
+            + _not_recorded(a["votes_not_recorded"], "they did not vote"),
+            "",
+        ]
     lines += _table(
         [
             "seed",

@@ -31,6 +31,8 @@ def bad_value(check: C.Constraint):
         return "yes"
     if isinstance(check, C.FloatPair):
         return [2.0, 1.0]
+    if isinstance(check, C.Kwargs):
+        return {"depth": [[1, 2]]}
     raise AssertionError(f"no bad value known for {check!r}")
 
 
@@ -44,6 +46,7 @@ def bad_type(check: C.Constraint):
         C.Text: 5,
         C.Bool: 1,
         C.FloatPair: 0.1,
+        C.Kwargs: 5,
     }[type(check)]
 
 

@@ -143,7 +143,9 @@ _INF[1, 2, 3] = np.inf
 @pytest.mark.parametrize(
     ("arrays", "bad_value"),
     [
-        ({"x": np.zeros((10, 5), np.uint8)}, "(10, 5)"),
+        ({"x": np.zeros((1, 5), np.float32)}, "(1, 5)"),
+        ({"x": np.zeros((10, 5), bool)}, "bool"),
+        ({"x": np.array([[0.0, np.nan], [1.0, 2.0]])}, "1 NaN/inf"),
         ({"x": np.zeros((4, 2, 8, 8), np.uint8)}, "(4, 2, 8, 8)"),
         ({"x": np.zeros((4, 8, 8, 3), np.uint8)}, "transpose"),
         ({"x": np.zeros((4, 8, 8), bool)}, "bool"),

@@ -253,9 +253,28 @@ def test_bad_input_says_what_is_missing():
     grid = grid_trials()
     for t in grid:
         for h in t.history:
-            h.pop("fid_gen")
+            h["fid_gen"] = float("nan")  # recorded, never finite: a broken FID
     with pytest.raises(ValueError, match="'fid_gen' has no finite value"):
         build_report(grid, ald_trials())
+
+
+def test_metrics_not_recorded_leave_the_criterion_and_the_votes():
+    """Feature vectors have no FID: the criterion uses the metrics that exist, the paper
+    rule's missing votes are named, and the Markdown says both."""
+    grid, ald = grid_trials(), ald_trials()
+    for t in [*grid, *ald]:
+        for h in t.history:
+            h.pop("fid_gen"), h.pop("fid_recon")
+    rep = build_report(grid, ald, rule="paper")
+    assert rep["criterion"]["metrics"] == ["recon_loss"]
+    assert rep["criterion"]["not_recorded"] == ["fid_gen", "fid_recon"]
+    assert rep["ald"]["votes_not_recorded"] == ["fid_gen", "fid_recon"]
+    with pytest.raises(ValueError, match="none of the criterion metrics"):
+        build_report(grid, ald, criterion_metrics=("fid_gen",))
+    text = markdown(rep)
+    assert "Not recorded: fid_gen, fid_recon" in text and "they did not vote" in text
+    full = build_report(grid_trials(), ald_trials(), rule="paper")
+    assert full["criterion"]["not_recorded"] == [] and full["ald"]["votes_not_recorded"] == []
 
 
 def test_files_and_markdown(report, tmp_path):

@@ -175,8 +175,8 @@ CASES = [
     (
         "npz-wrong-shape",
         DataError,
-        npz(np.zeros((40, 64), np.uint8)),
-        [r"data\.npz", r"shape \(40, 64\)", r"Fix: reshape"],
+        npz(np.zeros((40, 2, 8, 8), np.uint8)),
+        [r"data\.npz", r"shape \(40, 2, 8, 8\)", r"Fix: reshape"],
     ),
     (
         "npz-channels-last",

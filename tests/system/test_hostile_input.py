@@ -448,7 +448,7 @@ TAMPERED = [
     (
         "a huge image shape",
         lambda c: c.update(image_shape=[3, 100000, 100000]),
-        "stored image shape",
+        "stored sample shape",
     ),
     (
         "config that does not match the weights",
