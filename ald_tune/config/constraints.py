@@ -162,6 +162,24 @@ class Text(Constraint):
         return value
 
 
+#: ``package.module:function`` (a dotted attribute after the colon is allowed too).
+IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+@dataclass(frozen=True)
+class ImportPath(Text):
+    """An import path ``package.module:function``."""
+
+    def describe(self) -> str:
+        return "an import path package.module:function"
+
+    def _coerce(self, value: Any) -> str:
+        text = super()._coerce(value)
+        if not IMPORT_PATH.fullmatch(text):
+            raise _Bad
+        return text
+
+
 @dataclass(frozen=True)
 class IntTuple(Constraint):
     """A non-empty list of ints, each >= ``low``; optionally unique."""

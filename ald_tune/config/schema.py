@@ -35,6 +35,7 @@ from ald_tune.config.constraints import (
     Float,
     FloatPair,
     Int,
+    ImportPath,
     IntTuple,
     Kwargs,
     Text,
@@ -132,7 +133,7 @@ class ModelConfig:
     )
     factory: str | None = param(
         None,
-        Text(optional=True, max_len=300),
+        ImportPath(optional=True, max_len=300),
         "your own VAE: package.module:function, called as f(n_z=, sample_shape=, **kwargs); "
         "it must follow the latent-layer protocol (docs/own-model.md)",
     )

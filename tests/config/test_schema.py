@@ -25,6 +25,8 @@ def bad_value(check: C.Constraint):
         return [check.low - 1]
     if isinstance(check, C.Votes):
         return {"no_such_metric": "up"}
+    if isinstance(check, C.ImportPath):
+        return "not an import path"
     if isinstance(check, C.Text):
         return "   "
     if isinstance(check, C.Bool):
@@ -47,6 +49,7 @@ def bad_type(check: C.Constraint):
         C.Bool: 1,
         C.FloatPair: 0.1,
         C.Kwargs: 5,
+        C.ImportPath: 5,
     }[type(check)]
 
 
