@@ -9,6 +9,7 @@ latent-layer protocol (:mod:`ald_tune.engine.protocol`).
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -18,7 +19,11 @@ class ConvVAE(nn.Module):
     """A small conv VAE of the user's own design: two stride-2 convs, one hidden layer,
     its latent layers under its own names (declared in ``ald_latent_layers``)."""
 
-    ald_latent_layers = {"mu": "to_mu", "logvar": "to_logvar", "decoder_input": "decoder.0"}
+    ald_latent_layers: ClassVar[dict[str, str]] = {
+        "mu": "to_mu",
+        "logvar": "to_logvar",
+        "decoder_input": "decoder.0",
+    }
 
     def __init__(self, n_z: int, sample_shape: tuple[int, ...], width: int = 32, hidden: int = 256):
         super().__init__()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import user_models
 
 from ald_tune.config.schema import ModelConfig, TrainConfig, load_config
 from ald_tune.engine.checkpoint import load_checkpoint, save_checkpoint
@@ -145,9 +144,7 @@ def test_the_trainer_prunes_a_user_model_and_resumes_it_exactly(cache_dir, tmp_p
         if r.epoch == 1:
             break
     path = save_checkpoint(part.checkpoint(), tmp_path / "checkpoint.pt")
-    resumed = Trainer.from_checkpoint(
-        load_checkpoint(path), controller=ScriptedController(script)
-    )
+    resumed = Trainer.from_checkpoint(load_checkpoint(path), controller=ScriptedController(script))
     assert resumed.model.n_z == 9
     list(resumed)
     assert [r["n_z"] for r in resumed.history] == [r["n_z"] for r in full.history]
