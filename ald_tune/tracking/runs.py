@@ -40,6 +40,8 @@ TRACKED_METRICS = TRACKED
 FILTER_PARAMS = (
     "data.name",
     "model.arch",
+    "model.factory",
+    "model.likelihood",
     "train.epochs",
     "train.batch_size",
     "train.lr",
@@ -73,7 +75,7 @@ def log_params(c, run_id: str, flat: Mapping[str, Any]) -> None:
 def filter_params(cfg) -> dict[str, Any]:
     """The :data:`FILTER_PARAMS` of a config, flat."""
     flat = cfg.flat()
-    return {k: flat[k] for k in FILTER_PARAMS if k in flat}
+    return {k: flat[k] for k in FILTER_PARAMS if flat.get(k) is not None}
 
 
 def find_parent_run(c, exp_id: str, sweep: str):

@@ -39,5 +39,8 @@ def test_run_ids_in_filter_strings_must_be_hex_and_params_are_few():
     with pytest.raises(ConfigError, match="not an MLflow run id"):
         runs.run_id_text("x' or '1'='1")
     params = runs.filter_params(Config())
-    assert set(params) == set(runs.FILTER_PARAMS) and params["ald.rule"] == "ald-tune"
+    assert set(params) == set(runs.FILTER_PARAMS) - {"model.factory"}  # None: not logged
+    assert params["ald.rule"] == "ald-tune"
+    own = runs.filter_params(Config().replace(model={"factory": "my_pkg.models:build_vae"}))
+    assert own["model.factory"] == "my_pkg.models:build_vae"
     assert len(params) < 20  # the config itself is the parent's config.json
