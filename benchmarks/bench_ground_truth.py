@@ -68,9 +68,8 @@ def main(argv=None) -> int:
                 flush=True,
             )
     ray.shutdown()
-    print(
-        f"goal (every seed within [d, d+2] and in the grid's best region): {'met' if met else 'NOT met'}"
-    )
+    verdict = "met" if met else "NOT met"
+    print(f"goal (every seed within [d, d+2] and in the grid's best region): {verdict}")
     return 0
 
 

@@ -71,6 +71,13 @@ def test_the_optuna_snippet_runs_as_written_and_closes_its_runs(tiny_configs):
     assert all(r.info.status == "FINISHED" for r in runs)
 
 
+def test_the_own_loop_snippet_prunes_as_written(capsys):
+    exec(compile(python_blocks()[2], "README.md", "exec"), {})
+    last = capsys.readouterr().out.splitlines()[-1]
+    n_z = int(last.split()[1])
+    assert 1 <= n_z < 16 and "stopped" in last, last
+
+
 def test_the_docs_build_with_warnings_as_errors(tmp_path):
     out = subprocess.run(
         [

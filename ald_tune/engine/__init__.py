@@ -1,6 +1,8 @@
 """Layer 3, the engine: one training run that resizes its VAE while it trains.
 
-The VAE nets and latent surgery (``model``, ``surgery``), the controller base and one
+The VAE nets and latent surgery (``model``, ``surgery``), the latent-layer protocol a
+user's own model follows (``protocol``), the decoder's likelihoods (``likelihood``), the
+own-loop pruner (``pruner``), the controller base and one
 module per stop rule (``controller``, ``rule_paper``, ``rule_ald_tune``), metrics and FID
 features (``metrics``, ``features``), the per-epoch evaluation (``evaluate``), the
 trainer with its callbacks and cadence (``trainer``, ``callbacks``), the versioned
