@@ -368,3 +368,61 @@ def test_check_enough_samples(digits: ImageData) -> None:
         "digits validation split has 180 samples but the evaluation needs 1000 "
         "(eval.n_silhouette). Fix: lower eval.n_silhouette or raise data.val_fraction."
     )
+
+
+# -- feature vectors ------------------------------------------------------------------------
+def test_npz_vectors_are_standardised_on_the_training_split(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(5.0, 3.0, (200, 7)).astype(np.float64)
+    x[:, 3] = 2.0  # a constant feature keeps a scale of 1
+    data = load_dataset("npz", path=str(_save_npz(tmp_path, x=x, y=np.arange(200) % 3)))
+    assert not data.is_image and data.sample_shape == (7,) and data.n_classes == 3
+    train, val = train_val_split(data, 0.25, seed=0)
+    assert train.stats == val.stats and train.stats is not None
+    assert torch.allclose(train.x.mean(0), torch.zeros(7), atol=1e-5)
+    std = train.x.std(0, unbiased=False)
+    assert torch.allclose(std[[0, 1, 2, 4, 5, 6]], torch.ones(6), atol=1e-4) and std[3] == 0
+    # validation rows are scaled with the training statistics: undone, they are rows of x
+    raw = val.x * torch.tensor(train.stats["std"]) + torch.tensor(train.stats["mean"])
+    dist = torch.cdist(raw.double(), torch.from_numpy(x)).min(1).values
+    assert float(dist.max()) < 1e-3
+
+
+def test_the_bundled_vector_sets() -> None:
+    bc = load_dataset("breast_cancer")
+    assert bc.x.shape == (569, 30) and bc.n_classes == 2 and not bc.is_image
+    a = load_dataset("manifold", limit=300, manifold={"intrinsic_dim": 4, "ambient_dim": 20})
+    b = load_dataset("manifold", limit=300, manifold={"intrinsic_dim": 4, "ambient_dim": 20})
+    assert a.x.shape == (300, 20) and a.y is None and torch.equal(a.x, b.x)  # seeded
+    c = load_dataset("manifold", limit=300, manifold={"intrinsic_dim": 5, "ambient_dim": 20})
+    assert not torch.equal(a.x, c.x)
+    with pytest.raises(Exception, match="intrinsic_dim"):
+        from ald_tune.config.schema import DataConfig
+
+        DataConfig(name="manifold", intrinsic_dim=20, ambient_dim=20)
+
+
+def test_vector_models_store_their_statistics(tmp_path: Path) -> None:
+    from ald_tune.config.schema import load_config
+    from ald_tune.engine.artifacts import load_model
+    from ald_tune.engine.trainer import Trainer
+
+    cfg = load_config(
+        "search_spaces/breast_cancer.yaml",
+        overrides=[
+            "train.epochs=4",
+            "ald.window=4",
+            "ald.patience=2",
+            "ald.n_z_init=6",
+            "model.hidden=[16]",
+        ],
+    )
+    trainer = Trainer(cfg)
+    results = list(trainer)
+    assert "fid_gen" not in results[-1].record and "fid_gen" not in results[-1].line()
+    assert trainer.images() == {} and trainer.model.likelihood.name == "gaussian"
+    paths = trainer.save_outputs(str(tmp_path))
+    model = load_model(paths["model"])
+    assert model.stats == trainer.train_data.stats and len(model.stats["mean"]) == 30
+    ckpt = trainer.checkpoint()
+    assert ckpt["image_shape"] == [30] and ckpt["stats"] == trainer.train_data.stats

@@ -233,6 +233,16 @@ def before_ray_cases():
             lambda t: ["--set", "model.hidden=[100000000]"],
             ["'hidden' parameter of ModelConfig"],
         ),
+        (
+            "a user model whose heads differ",
+            lambda t: ["--set", "model.factory=user_models:broken_heads"],
+            ["the heads differ in size (to_mu has 64 outputs, to_logvar 65)"],
+        ),
+        (
+            "a model factory that does not import",
+            lambda t: ["--set", "model.factory=my_pkg.models:build_vae"],
+            ["model.factory 'my_pkg.models:build_vae' cannot be imported", "PYTHONPATH"],
+        ),
     ]
 
 
