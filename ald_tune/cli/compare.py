@@ -1,6 +1,7 @@
 """``ald-tune compare`` and ``ald_tune/run.py``: grid sweep, ALD sweeps, fixed runs, report.
 
-Modes: ``compare`` (default: grid, grid + ASHA when ``tune.scheduler=asha``, one ALD
+Modes: ``compare`` (default: grid, the baselines in ``--baselines`` (grid + ASHA, the
+units in use of the grid's widest trial, the intrinsic dimension of the data), one ALD
 sweep per rule in ``--rules``, then fixed runs at ALD's chosen n_z, then one report
 per rule, the side-by-side table and the recommended n_z), ``ald``, ``grid``.
 ``ray.init()`` joins a running cluster (``$RAY_ADDRESS`` or the one started by
@@ -23,8 +24,17 @@ from ald_tune.cli.main import run_command
 from ald_tune.config.constraints import check_name
 from ald_tune.config.kinds import RULES, SweepKind, read_sweep_file
 from ald_tune.config.schema import load_config
+from ald_tune.data.intrinsic import estimate_intrinsic_dim
+from ald_tune.engine.trainer import load_splits
 from ald_tune.errors import ConfigError
-from ald_tune.report.comparison import Comparison, log_comparison, render
+from ald_tune.report.build import INTRINSIC_NAMES
+from ald_tune.report.comparison import (
+    BASELINE_NAMES,
+    BASELINES,
+    Comparison,
+    log_comparison,
+    render,
+)
 from ald_tune.sweeps.tuner import SweepOptions, prepare, storage_path
 from ald_tune.tracking.store import redact_uri
 from ald_tune.tracking.sweep import mark_complete, run_sweep
@@ -60,11 +70,33 @@ def build_parser(prog: str = "ald_tune/run.py", modes: bool = True) -> argparse.
         "both for compare, the space's ald.rule first; that rule alone for ald)",
     )
     p.add_argument(
+        "--baselines",
+        default=",".join(BASELINES),
+        help="cheap baselines run beside ALD, comma-separated, or none: asha (grid + ASHA), "
+        "units (units in use in the grid's widest trial), id (intrinsic dimension, "
+        f"TwoNN and MLE) (default: {','.join(BASELINES)})",
+    )
+    p.add_argument(
         "--no-fixed",
         action="store_true",
         help="skip the fixed runs at ALD's chosen n_z (report uses grid points)",
     )
     return p
+
+
+def parse_baselines(text: str) -> tuple[str, ...]:
+    """The ``--baselines`` list, checked before anything starts."""
+
+    items = [b.strip() for b in str(text).split(",") if b.strip()]
+    if items == ["none"]:
+        return ()
+    bad = [b for b in items if b not in BASELINES]
+    if bad or not items:
+        raise ConfigError(
+            f"--baselines must list {', '.join(BASELINES)} (comma-separated) or none. "
+            f"Got {str(text)[:200]!r}. Fix: e.g. --baselines asha,id."
+        )
+    return tuple(b for b in BASELINES if b in items)
 
 
 def parse_rules(text: str | None, default: str) -> list[str]:
@@ -159,9 +191,11 @@ def compare(cfg, args, space: str, rules: list[str]) -> int:
     """Grid, ALD per rule, fixed runs at ALD's n_z, then the reports (printed, written, logged)."""
 
     plan, main = Plan(args, cfg, space), rules[0]
+    baselines = parse_baselines(args.baselines)
+    asha_cfg = cfg.replace(tune={"scheduler": "asha"}) if "asha" in baselines else None
     stages = [(cfg.replace(tune={"scheduler": "fifo"}), plan.options("grid", "grid", "grid", main))]
-    if cfg.tune.scheduler == "asha":
-        stages.append((cfg, plan.options("grid", "asha", "asha", main)))
+    if asha_cfg is not None:
+        stages.append((asha_cfg, plan.options("grid", "asha", "asha", main)))
     for rule in rules:
         stages.append(
             (
@@ -172,16 +206,27 @@ def compare(cfg, args, space: str, rules: list[str]) -> int:
     for sub, opts in stages:  # every stage's input is checked before Ray starts
         prepare(sub, opts)
     print(
-        f"compare {plan.compare}: grid, {'grid + ASHA, ' if cfg.tune.scheduler == 'asha' else ''}"
-        f"ALD with rule(s) {', '.join(rules)}"
-        f"{'' if args.no_fixed else ', fixed runs at ALD n_z off the grid'}"
+        f"compare {plan.compare}: grid, ALD with rule(s) {', '.join(rules)}"
+        f"{'' if args.no_fixed else ', fixed runs at ALD n_z off the grid'}; baselines: "
+        f"{', '.join(BASELINE_NAMES[b] for b in baselines) or 'none'}"
     )
+    intrinsic = None
+    if "id" in baselines:  # seconds, in this process, before any sweep
+        intrinsic = estimate_intrinsic_dim(load_splits(cfg)[0].x, seed=cfg.train.seed)
+        print(
+            "intrinsic dimension of the training split: "
+            + ", ".join(
+                f"{INTRINSIC_NAMES[k]} {v['dimension']:.2f} "
+                f"(n_z {v['n_z']}, {v['cpu_s']:.1f} CPU-s)"
+                for k, v in intrinsic.items()
+            )
+        )
     grid = run_sweep(
         cfg.replace(tune={"scheduler": "fifo"}), plan.options("grid", "grid", "grid", main)
     )
     asha = (
-        run_sweep(cfg, plan.options("grid", "asha", "asha", main))
-        if cfg.tune.scheduler == "asha"
+        run_sweep(asha_cfg, plan.options("grid", "asha", "asha", main))
+        if asha_cfg is not None
         else None
     )
     alds = {}
@@ -207,6 +252,8 @@ def compare(cfg, args, space: str, rules: list[str]) -> int:
         dataset=cfg.data.name,
         compare=plan.compare,
         metric=cfg.tune.metric,
+        intrinsic=intrinsic,
+        baselines=baselines,
     ).build()
     out = os.path.abspath(
         args.out
@@ -243,6 +290,7 @@ def check_flags(args, mode: str) -> None:
             ),
             ("--out", args.out is not None, "the compare mode", "only it writes a report"),
             ("--no-fixed", args.no_fixed, "the compare mode", "only it runs fixed runs"),
+            *_baselines_flag(args),
         ],
         "grid": [
             (
@@ -253,11 +301,17 @@ def check_flags(args, mode: str) -> None:
             ),
             ("--out", args.out is not None, "the compare mode", "only it writes a report"),
             ("--no-fixed", args.no_fixed, "the compare mode", "only it runs fixed runs"),
+            *_baselines_flag(args),
         ],
     }
     for flag, given, where, why in useless.get(mode, []):
         if given:
             raise ConfigError(f"{flag} applies to {where}, not {mode} ({why}). Fix: drop {flag}.")
+
+
+def _baselines_flag(args) -> list[tuple[str, bool, str, str]]:
+    given = args.baselines != ",".join(BASELINES)
+    return [("--baselines", given, "the compare mode", "only it runs the baselines")]
 
 
 def main(
@@ -275,6 +329,8 @@ def main(
 def _main(args, prog: str) -> int:
     mode = getattr(args, "mode", "compare")
     check_flags(args, mode)
+    if mode == "compare":
+        parse_baselines(args.baselines)
     if args.name is not None:
         check_name(args.name, "--name")
     space = resolve_space(args.space)

@@ -43,6 +43,7 @@ METRICS: dict[str, Metric] = {
         Metric("silhouette", "max", "silhouette of posterior means"),
         Metric("accuracy", "max", "clustering accuracy"),
         Metric("active_units", "", "active units (Cov > 0.01)"),
+        Metric("units_in_use", "", "units in use (mean KL >= ald.kl_threshold)"),
         Metric("train_loss", "min", "training -ELBO (nats)"),
     )
 }
@@ -52,7 +53,7 @@ DIRECTIONS = {m.name: m.better for m in METRICS.values() if m.better}
 #: The validation metrics the grid's table ranks (mean rank) and shows.
 RANKED = ("recon_loss", "fid_gen", "fid_recon", "neg_elbo", "silhouette")
 #: Averaged into the report's tables.
-COLUMNS = (*RANKED, "kl", "accuracy", "active_units")
+COLUMNS = (*RANKED, "kl", "accuracy", "active_units", "units_in_use")
 #: Metrics Optuna may minimise (lower is better; kl too, as the rate of the VAE).
 MINIMISED = (*(m.name for m in METRICS.values() if m.better == "min"), "kl")
 #: Metrics the grid's plateau criterion may use (quality measures with a direction).
@@ -62,7 +63,16 @@ TUNE_METRICS = ("neg_elbo", "recon_loss", "fid_gen", "fid_recon")
 #: The metrics the ``paper`` rule's slope test may vote on.
 VOTING = ("recon_loss", "fid_gen", "fid_recon", "silhouette")
 #: What an epoch sends to MLflow (step = epoch) and what every trial record keeps.
-TRACKED = ("n_z", *METRICS, "train_time_s", "eval_time_s", "cpu_time_s", "stopped", "removed")
+TRACKED = (
+    "n_z",
+    *METRICS,
+    "train_time_s",
+    "eval_time_s",
+    "cpu_time_s",
+    "gpu_time_s",
+    "stopped",
+    "removed",
+)
 #: Per-epoch quantities the figures draw against epoch.
 CURVES = ("n_z", "recon_loss", "fid_gen", "fid_recon", "silhouette", "kl")
 

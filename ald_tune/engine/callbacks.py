@@ -32,10 +32,49 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ald_tune.engine.trainer import EpochResult
+from ald_tune.engine.controller import Decision
+
+
+@dataclass
+class EpochResult:
+    """One finished epoch: its record (metrics at the size it trained at) and decision.
+
+    Attributes:
+        checkpoint_due: :meth:`EpochIterator.fit` makes this a checkpoint epoch.
+        images: the sample and reconstruction grids, on the cadence's image epochs when a
+            callback wants them (else None).
+    """
+
+    epoch: int
+    record: dict[str, Any]
+    decision: Decision
+    n_z_next: int
+    done: bool
+    fid_extractor: str = ""
+    checkpoint_due: bool = False
+    images: dict[str, Any] | None = None
+
+    def line(self) -> str:
+        """The per-epoch console line."""
+        r = self.record
+        fids = (
+            f"fid_gen {r['fid_gen']:8.3f}  fid_recon {r['fid_recon']:8.3f}  "
+            if "fid_gen" in r
+            else ""  # feature vectors: no FID
+        )
+        text = (
+            f"epoch {self.epoch:4d}  n_z {r['n_z']:3d}  recon {r['recon_loss']:8.3f}  "
+            f"{fids}sil {r['silhouette']:6.3f}  | "
+        )
+        d = self.decision
+        act = (
+            f"remove {d.n_remove} -> n_z {self.n_z_next}"
+            if d.n_remove
+            else ("STOP" if d.stop else "keep")
+        )
+        return text + f"{act}: {d.reason}"
 
 
 class Callback:

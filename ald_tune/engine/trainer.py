@@ -17,9 +17,9 @@ noise, same decisions).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,8 +28,7 @@ from ald_tune._version import __version__
 from ald_tune.config.schema import Config, check_ald_schedule
 from ald_tune.data.datasets import ImageData, load_dataset, train_val_split
 from ald_tune.engine.artifacts import image_grids, save_run_outputs
-from ald_tune.engine.callbacks import Cadence, Callback, CallbackList
-from ald_tune.engine.controller import Decision
+from ald_tune.engine.callbacks import Cadence, Callback, CallbackList, EpochResult
 from ald_tune.engine.evaluate import Evaluator, check_cache_dir, check_clusters, check_eval_sizes
 from ald_tune.engine.model import build_model, make_optimizer
 from ald_tune.engine.rules import make_controller
@@ -38,46 +37,6 @@ from ald_tune.errors import ConfigError, DataError, shown
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-@dataclass
-class EpochResult:
-    """One finished epoch: its record (metrics at the size it trained at) and decision.
-
-    Attributes:
-        checkpoint_due: :meth:`EpochIterator.fit` makes this a checkpoint epoch.
-        images: the sample and reconstruction grids, on the cadence's image epochs when a
-            callback wants them (else None).
-    """
-
-    epoch: int
-    record: dict[str, Any]
-    decision: Decision
-    n_z_next: int
-    done: bool
-    fid_extractor: str = ""
-    checkpoint_due: bool = False
-    images: dict[str, Any] | None = None
-
-    def line(self) -> str:
-        """The per-epoch console line."""
-        r = self.record
-        fids = (
-            f"fid_gen {r['fid_gen']:8.3f}  fid_recon {r['fid_recon']:8.3f}  "
-            if "fid_gen" in r
-            else ""  # feature vectors: no FID
-        )
-        text = (
-            f"epoch {self.epoch:4d}  n_z {r['n_z']:3d}  recon {r['recon_loss']:8.3f}  "
-            f"{fids}sil {r['silhouette']:6.3f}  | "
-        )
-        d = self.decision
-        act = (
-            f"remove {d.n_remove} -> n_z {self.n_z_next}"
-            if d.n_remove
-            else ("STOP" if d.stop else "keep")
-        )
-        return text + f"{act}: {d.reason}"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -248,19 +207,24 @@ class Trainer(EpochIterator):
     def run_epoch(self) -> EpochResult:
         """Train one epoch, evaluate, decide, apply the decision."""
         t0, cpu0 = time.perf_counter(), time.process_time()
+        gpu = GPUClock(self.device)
         epoch, n_z = self.epoch, self.model.n_z
         train_loss = self._train_one_epoch(epoch)
         t1 = time.perf_counter()
         record, unit_kl = self.evaluator(self.model, epoch)
         t2 = time.perf_counter()
+        threshold = self.cfg.ald.kl_threshold
         record = {
             "epoch": epoch,
             "n_z": n_z,
             "train_loss": train_loss,
             **record,
+            # the same count the ald-tune rule follows, for every trial (grid ones too)
+            "units_in_use": sum(1 for v in unit_kl if math.isfinite(v) and v >= threshold),
             "train_time_s": t1 - t0,
             "eval_time_s": t2 - t1,
             "cpu_time_s": time.process_time() - cpu0,
+            "gpu_time_s": gpu.seconds(),
         }
         self.history.append(record)
         decision = self.controller.decide(
@@ -392,6 +356,29 @@ class Trainer(EpochIterator):
     def save_outputs(self, out_dir: str) -> dict[str, str]:
         """Write history.json, samples.png, reconstructions.png, model.safetensors."""
         return save_run_outputs(self, out_dir)
+
+
+class GPUClock:
+    """GPU time of one epoch, measured on the device with CUDA events (not estimated).
+
+    Events recorded on the current stream at the start and at :meth:`seconds` time the
+    GPU's own span of the epoch's work (kernels queued in between included: the end
+    event is waited for). On a CPU-only run the GPU time is 0.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.start = self.end = None
+        if device.type == "cuda":
+            self.start = torch.cuda.Event(enable_timing=True)
+            self.end = torch.cuda.Event(enable_timing=True)
+            self.start.record()
+
+    def seconds(self) -> float:
+        if self.start is None or self.end is None:
+            return 0.0
+        self.end.record()
+        self.end.synchronize()
+        return self.start.elapsed_time(self.end) / 1000.0  # ms -> s
 
 
 def epoch_metrics(result: EpochResult, trainer: Any) -> dict[str, Any]:

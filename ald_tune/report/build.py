@@ -31,15 +31,31 @@ import csv
 import json
 import math
 import os
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
 from ald_tune.config.vocabulary import COLUMNS, CRITERION, CURVES, RANKED, VOTING
 from ald_tune.report.criterion import criterion, grid_rows, in_region, mean_rank, optima
 from ald_tune.report.figures import plot_ald_vs_epoch, plot_cost_vs_distance, plot_metrics_vs_nz
-from ald_tune.report.numbers import NAN, clean, last, mean, num, ratio, std, trial_cost
+from ald_tune.report.numbers import (
+    NAN,
+    answer_epochs,
+    clean,
+    finite,
+    last,
+    mean,
+    num,
+    ratio,
+    std,
+    trial_cost,
+    trial_seconds,
+)
 from ald_tune.report.tables import markdown_text
 from ald_tune.sweeps.results import TrialRecord
+
+#: How the report names each intrinsic-dimension estimator.
+INTRINSIC_NAMES = {"twonn": "TwoNN", "mle": "MLE"}
 
 FILES = (
     "comparison.json",
@@ -64,6 +80,8 @@ def build_report(
     metric: str = "neg_elbo",
     criterion_metrics: Sequence[str] = ("recon_loss", "fid_gen", "fid_recon"),
     rel_floor: float = 0.02,
+    intrinsic: dict | None = None,
+    units_baseline: bool = True,
 ) -> dict[str, Any]:
     """Compare ALD's chosen n_z and cost against a grid over fixed n_z.
 
@@ -80,6 +98,9 @@ def build_report(
             its best trial that ran to the end by this metric.
         criterion_metrics: the metrics the plateau edge must satisfy (module docstring).
         rel_floor: the relative tolerance floor (0.02 = 2 % of the best value).
+        intrinsic: the intrinsic-dimension estimates of the training split
+            (:func:`ald_tune.data.intrinsic.estimate_intrinsic_dim`), a baseline method.
+        units_baseline: show the units in use of the grid's widest trial as a method.
 
     Returns:
         A JSON-ready dict: ``grid`` (rows per n_z, optima, mean rank), ``criterion``
@@ -137,7 +158,7 @@ def build_report(
         if crit["plateau_edge"] is not None
         else "mean_rank (no grid n_z is within tolerance on every criterion metric)"
     )
-    ald_sec = _ald_section(a_ok, len(ald), rows, crit["best_region"], fixed or [], g_ok)
+    ald_sec = _ald_section(a_ok, len(ald), rows, crit, fixed or [], g_ok)
     cost = {
         k: _cost(v, (wall or {}).get(k))
         for k, v in (("grid", grid), ("ald", ald), ("asha", asha))
@@ -156,7 +177,15 @@ def build_report(
     }
     if rule == "paper":  # its votes fall back to the metrics that exist
         report["ald"]["votes_not_recorded"] = [m for m in VOTING if not recorded(a_ok, m)]
-    report["methods"] = _methods(report, asha or [], metric, rows)
+    report["methods"] = _methods(
+        report,
+        {"grid": grid, "asha": asha or [], "ald": ald},
+        wall or {},
+        metric,
+        rows,
+        intrinsic,
+        units_baseline,
+    )
     report["recommendation"] = recommend(ald_sec["n_z"], rule, ald_sec["seeds"])
     report["headline"] = _headline(report)
     return clean(report)
@@ -225,11 +254,11 @@ def _ald_section(
     trials: list[TrialRecord],
     n_all: int,
     rows: list[dict],
-    region: list[int],
+    crit: dict,
     fixed: list[TrialRecord],
     grid: list[TrialRecord],
 ) -> dict:
-    grid_nz = [r["n_z"] for r in rows]
+    grid_nz, region = [r["n_z"] for r in rows], crit["best_region"]
     seeds: list[dict[str, Any]] = []
     for t in sorted(trials, key=lambda t: (num(t.seed), str(t.trial_id))):
         nz = num(t.final_n_z)
@@ -247,11 +276,16 @@ def _ald_section(
                 "epochs": t.epochs,
                 "cpu_s": trial_cost(t)[0],
                 **{m: last(t, m) for m in COLUMNS},
+                "answer_epochs": answer_epochs(t),
+                "answer_cpu_s": trial_cost(t, answer_epochs(t))[0],
+                "epochs_at_final_size": t.epochs - answer_epochs(t),
                 "fixed_source": src if ref else "not run",
                 "fixed": {m: mean(last(f, m) for f in ref) for m in COLUMNS} if ref else None,
             }
         )
+        seeds[-1]["gap"] = _gap(seeds[-1], crit["tolerances"])
     nzs = [s["n_z"] for s in seeds]
+    gaps = [s["gap"]["within"] for s in seeds if s["gap"]]
     dists = [int(s["distance"]) for s in seeds if s["distance"] is not None]
     return {
         "n_trials": n_all,
@@ -264,7 +298,30 @@ def _ald_section(
         "distance_mean": mean(dists),
         "distance_max": max(dists) if dists else None,
         "final": {m: mean(s[m] for s in seeds) for m in COLUMNS},
+        "n_fixed_compared": len(gaps),
+        "n_as_good_as_fixed": sum(gaps),
     }
+
+
+def _gap(seed: dict, tolerances: dict) -> dict | None:
+    """ALD's final model against a model trained from scratch at its n_z, on each
+    criterion metric: the difference (ALD - fixed; for a higher-is-better metric,
+    fixed - ALD, so a positive gap is always ALD being worse) against the criterion's
+    tolerance. ``within``: every metric's gap is at most its tolerance."""
+    if not seed["fixed"]:
+        return None
+    metrics = {}
+    for m, t in tolerances.items():
+        sign = 1.0 if t["direction"] == "min" else -1.0
+        diff = sign * (seed[m] - seed["fixed"][m])
+        metrics[m] = {
+            "ald": seed[m],
+            "fixed": seed["fixed"][m],
+            "gap": diff,
+            "tolerance": t["tolerance"],
+            "within": bool(math.isfinite(diff) and diff <= t["tolerance"]),
+        }
+    return {"metrics": metrics, "within": all(x["within"] for x in metrics.values())}
 
 
 def _versus(ald: dict, rows: list[dict], opt: int | None) -> dict:
@@ -323,55 +380,158 @@ def _asha_answer(asha: list[TrialRecord], metric: str) -> int | None:
     return min(done)[1] if done else None
 
 
-def _methods(r: dict, asha: list[TrialRecord], metric: str, rows: list[dict]) -> list[dict]:
-    """Each method's answer beside its compute: the data of the cost-versus-quality figure.
+def _compute(trials: list[TrialRecord], upto: Any = None, wall: Any = None) -> dict[str, float]:
+    """Trial-epochs, CPU-s, GPU-s and wall seconds of these trials, each through its
+    first ``upto(t)`` epochs (all of them without ``upto``); ``wall`` overrides the wall
+    time (a sweep's own), else it is the longest trial's own seconds."""
+    n = [upto(t) if upto else t.epochs for t in trials]
+    costs = [trial_cost(t, k) for t, k in zip(trials, n)]
+    return {
+        "trial_epochs": float(sum(n)),
+        "cpu_s": sum(c[0] for c in costs),
+        "gpu_s": sum(c[1] for c in costs),
+        "wall_s": num(wall)
+        if wall is not None
+        else max((trial_seconds(t.history[:k]) for t, k in zip(trials, n)), default=NAN),
+    }
 
-    The grid answers its optimum (distance 0 by definition); grid + ASHA the n_z of its
-    best surviving trial; ALD each seed's final n_z (one run per answer, so its compute
-    is one seed's: the sweep's over the number of seeds).
+
+def _per_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The mean over runs of each compute figure (one ALD run answers for one seed)."""
+    return {k: mean(r[k] for r in runs) for k in ("trial_epochs", "cpu_s", "gpu_s", "wall_s")}
+
+
+def _method(
+    name: str, nz: Any, where: tuple, answer: dict, total: dict, runs: float, note: str
+) -> dict:
+    inside, _, dist = where
+    return {
+        "method": name,
+        "n_z": nz,
+        "in_region": inside,
+        "distance": dist,
+        **{f"answer_{k}": v for k, v in answer.items()},
+        **{f"total_{k}": v for k, v in total.items()},
+        "runs": runs,
+        "note": note,
+    }
+
+
+def _methods(
+    r: dict,
+    trials: dict[str, list[TrialRecord]],
+    wall: dict[str, Any],
+    metric: str,
+    rows: list[dict],
+    intrinsic: dict | None,
+    units_baseline: bool,
+) -> list[dict]:
+    """Each method's answer beside the compute until it was known and its total compute:
+    the data of the cost-versus-quality figure, ranked by distance to the best region,
+    then compute to the answer (CPU-s).
+
+    * grid: its optimum (distance 0 by definition), known when its last trial ends;
+    * grid + ASHA: the n_z of its best surviving trial, known when the last one ends;
+    * units in use: the last epoch's count of units with mean KL >= ``ald.kl_threshold``
+      in the grid's widest trial(s) (the median over seeds), known when that trial ends
+      (free within the grid; its compute is that one trial's);
+    * TwoNN / MLE: the intrinsic dimension of the training split, rounded (no training);
+    * ALD: each seed's final n_z, known at its stop decision (its compute to the answer
+      is the mean over seeds through that epoch; total: through its last epoch).
     """
     grid_nz, region = [x["n_z"] for x in rows], r["criterion"]["best_region"]
-    cost, out = r["cost"], []
-    g = cost["grid"]
-    out.append(
-        {
-            "method": "grid",
-            "n_z": r["criterion"]["optimum_nz"],
-            "in_region": bool(region),
-            "distance": 0 if region else None,
-            "cpu_s": g["cpu_s"],
-            "trial_epochs": g["trial_epochs"],
-            "runs": g["n_trials"],
-        }
-    )
-    if "asha" in cost:
-        nz = _asha_answer(asha, metric)
-        inside, _, dist = _distance(nz, grid_nz, region) if nz is not None else (None, None, None)
-        out.append(
-            {
-                "method": "grid + ASHA",
-                "n_z": nz,
-                "in_region": inside,
-                "distance": dist,
-                "cpu_s": cost["asha"]["cpu_s"],
-                "trial_epochs": cost["asha"]["trial_epochs"],
-                "runs": cost["asha"]["n_trials"],
-                "metric": metric,
-            }
+
+    def where(nz: Any) -> tuple:
+        return _distance(int(nz), grid_nz, region) if nz is not None else (None, None, None)
+
+    grid = trials["grid"]
+    g = _compute(grid, wall=wall.get("grid"))
+    out = [
+        _method(
+            "grid",
+            r["criterion"]["optimum_nz"],
+            (bool(region), None, 0 if region else None),
+            g,
+            g,
+            len(grid),
+            "known when its last trial ends",
         )
-    a, n = r["ald"], max(1, cost["ald"]["n_trials"])
+    ]
+    if trials.get("asha"):
+        a = _compute(trials["asha"], wall=wall.get("asha"))
+        nz = _asha_answer(trials["asha"], metric)
+        out.append(
+            _method(
+                "grid + ASHA",
+                nz,
+                where(nz),
+                a,
+                a,
+                len(trials["asha"]),
+                f"best surviving trial by {metric}; known when the last one ends",
+            )
+        )
+    widest = [t for t in grid if t.finished and t.nz == max(grid_nz, default=None)]
+    counts = finite(last(t, "units_in_use") for t in widest)
+    if counts and units_baseline:
+        nz = math.ceil(statistics.median(counts))
+        w = _per_run([_compute([t]) for t in widest])
+        out.append(
+            _method(
+                f"units in use (grid n_z = {max(grid_nz)})",
+                nz,
+                where(nz),
+                w,
+                w,
+                1,
+                "free within the grid: its widest trial's last epoch",
+            )
+        )
+    for key, est in (intrinsic or {}).items():
+        c = {"trial_epochs": 0.0, "cpu_s": est["cpu_s"], "gpu_s": 0.0, "wall_s": est["wall_s"]}
+        out.append(
+            _method(
+                f"intrinsic dimension ({INTRINSIC_NAMES.get(key, key)})",
+                est["n_z"],
+                where(est["n_z"]),
+                c,
+                c,
+                0,
+                f"estimate {est['dimension']:.2f} on {est['n_samples']} training samples",
+            )
+        )
+    ald = [t for t in trials["ald"] if t.finished]
+    seeds = r["ald"]["seeds"]
     out.append(
-        {
-            "method": f"ALD ({r['rule']})" if r.get("rule") else "ALD",
-            "n_z": a["n_z"],
-            "in_region": a["n_in_region"] == len(a["seeds"]),
-            "distance": a["distance_mean"],
-            "cpu_s": cost["ald"]["cpu_s"] / n,
-            "trial_epochs": cost["ald"]["trial_epochs"] / n,
-            "runs": 1,
-        }
+        _method(
+            f"ALD ({r['rule']})" if r.get("rule") else "ALD",
+            r["ald"]["n_z"],
+            (
+                r["ald"]["n_in_region"] == len(seeds),
+                None,
+                r["ald"]["distance_mean"],
+            ),
+            _per_run([_compute([t], answer_epochs) for t in ald]),
+            _per_run([_compute([t]) for t in ald]),
+            1,
+            "one run per seed; known at its stop decision",
+        )
     )
-    return out
+    ranked = sorted(
+        range(len(out)),
+        key=lambda i: (
+            _nan_last(out[i]["distance"]),
+            _nan_last(out[i]["answer_cpu_s"]),
+        ),
+    )
+    for rank, i in enumerate(ranked, 1):
+        out[i]["rank"] = rank
+    return sorted(out, key=lambda m: m["rank"])
+
+
+def _nan_last(v: Any) -> float:
+    x = num(v)
+    return x if math.isfinite(x) else math.inf
 
 
 def _curves(ald: list[TrialRecord], fixed: list[TrialRecord], opt: int | None) -> dict:

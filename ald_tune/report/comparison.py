@@ -37,6 +37,32 @@ ALD_PARENT_TAG = "ald_tune.ald_parent."  # + rule, on the grid parent
 GRID_PARENT_TAG = "ald_tune.grid_parent"  # on the other sweeps' parents
 RECOMMENDED_TAG = "ald_tune.recommended_n_z"
 RECOMMENDED_METRIC = "recommended_n_z"
+#: The cheap baselines ``compare`` runs beside ALD by default (``--baselines``).
+BASELINES = ("asha", "units", "id")
+BASELINE_NAMES = {"asha": "grid + ASHA", "units": "units in use", "id": "intrinsic dimension"}
+BASELINES_TAG = "ald_tune.baselines"  # on the grid parent: the --baselines of its compare
+BASELINE_PREFIX = "baseline."  # + estimator + "." + field, metrics on the grid parent
+INTRINSIC_FIELDS = ("dimension", "n_z", "cpu_s", "wall_s", "n_samples")
+
+
+def baselines_from_tag(tag: str | None) -> tuple[str, ...]:
+    """The baselines a grid parent's compare showed (all of them when untagged: sweeps
+    run apart, or before the tag existed)."""
+    if tag is None:
+        return BASELINES
+    return tuple(b for b in BASELINES if b in tag.split(","))
+
+
+def intrinsic_from_metrics(metrics: dict[str, float]) -> dict | None:
+    """The intrinsic-dimension estimates logged on a grid parent (inverse of the logging
+    in :func:`log_comparison`), or None."""
+    out: dict[str, dict] = {}
+    for key, v in metrics.items():
+        if key.startswith(BASELINE_PREFIX) and key.count(".") == 2:
+            _, est, k = key.split(".")
+            if k in INTRINSIC_FIELDS:
+                out.setdefault(est, {})[k] = int(v) if k in ("n_z", "n_samples") else float(v)
+    return {e: v for e, v in out.items() if set(v) == set(INTRINSIC_FIELDS)} or None
 
 
 @dataclass
@@ -54,6 +80,9 @@ class Comparison:
         metric: what ASHA minimised (``tune.metric``).
         reports: key -> the report of that ALD sweep against the grid (:meth:`build`).
         note: how the sweeps were chosen (printed by ``ald-tune report``).
+        intrinsic: the intrinsic-dimension estimates of the training split (a baseline;
+            logged on the grid parent as ``baseline.<estimator>.<field>`` metrics).
+        baselines: the baselines shown (:data:`BASELINES`; tagged on the grid parent).
     """
 
     grid: SweepRecord
@@ -65,6 +94,8 @@ class Comparison:
     metric: str = "neg_elbo"
     reports: dict[str, dict] = field(default_factory=dict)
     note: str = ""
+    intrinsic: dict | None = None
+    baselines: tuple[str, ...] = BASELINES
 
     @property
     def main(self) -> str:
@@ -84,6 +115,8 @@ class Comparison:
                 dataset=self.dataset,
                 rule=ald.kind.rule,
                 metric=self.metric,
+                intrinsic=self.intrinsic if "id" in self.baselines else None,
+                units_baseline="units" in self.baselines,
                 **kwargs,
             )
         return self
@@ -172,6 +205,18 @@ def log_comparison(uri: str, comp: Comparison, paths: dict[str, dict[str, str]])
                 ALD_PARENT_TAG + key.replace(" ", "_").replace("(", "").replace(")", ""),
                 run_id,
             )
+    if grid_parent:
+        c.set_tag(grid_parent, BASELINES_TAG, ",".join(comp.baselines) or "none")
+    if grid_parent and comp.intrinsic:
+        c.log_batch(
+            grid_parent,
+            metrics=[
+                Metric(f"{BASELINE_PREFIX}{est}.{k}", float(v), now, 0)
+                for est, vals in sorted(comp.intrinsic.items())
+                for k, v in sorted(vals.items())
+                if k in INTRINSIC_FIELDS and v is not None
+            ],
+        )
     if grid_parent:
         top = paths["comparison"]
         _log_files(c, grid_parent, [top["rules"], top["recommendation"], top["fig_cost"]])

@@ -125,10 +125,12 @@ def plot_ald_vs_epoch(r: dict, path: str) -> str:
 
 
 def plot_cost_vs_distance(reports: list[dict], path: str) -> str:
-    """Each method's compute per answer against its distance to the best region.
+    """Each method's compute to its answer against its distance to the best region.
 
-    One point per method (grid, grid + ASHA when run, each ALD rule; one ALD rule per
-    report); left panel CPU-seconds, right panel trial-epochs, both on log axes.
+    One point per method (grid, grid + ASHA, units in use, the intrinsic-dimension
+    estimates, each ALD rule; one ALD rule per report); left panel CPU-seconds until the
+    answer was known, right panel trial-epochs, both on log axes (a method with no
+    training has no trial-epochs and appears on the left only).
     """
     plt = _pyplot()
     methods: dict[str, dict] = {}
@@ -137,8 +139,8 @@ def plot_cost_vs_distance(reports: list[dict], path: str) -> str:
             methods.setdefault(m["method"], m)  # the grid's is the same in every report
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     for ax, key, label in (
-        (axes[0], "cpu_s", "CPU-seconds per answer (log)"),
-        (axes[1], "trial_epochs", "trial-epochs per answer (log)"),
+        (axes[0], "answer_cpu_s", "CPU-seconds to the answer (log)"),
+        (axes[1], "answer_trial_epochs", "trial-epochs to the answer (log)"),
     ):
         for i, (name, m) in enumerate(methods.items()):
             x, y = _nan(m[key]), _nan(m["distance"])
@@ -163,7 +165,7 @@ def plot_cost_vs_distance(reports: list[dict], path: str) -> str:
     rules = ", ".join(str(r.get("rule")) for r in reports if r.get("rule"))
     fig.suptitle(
         f"{first.get('dataset') or 'dataset'}"
-        f"{', rules ' + rules if rules else ''}: compute against distance to the "
+        f"{', rules ' + rules if rules else ''}: compute to the answer against distance to the "
         "grid's best region"
     )
     return _save(fig, plt, path)

@@ -12,9 +12,21 @@ import statistics
 from collections.abc import Iterable
 from typing import Any
 
-from ald_tune.sweeps.results import NAN, TrialRecord, finite, num
+from ald_tune.sweeps.results import NAN, TrialRecord, finite, num, trial_seconds
 
-__all__ = ["NAN", "clean", "finite", "last", "mean", "num", "ratio", "std", "trial_cost"]
+__all__ = [
+    "NAN",
+    "answer_epochs",
+    "clean",
+    "finite",
+    "last",
+    "mean",
+    "num",
+    "ratio",
+    "std",
+    "trial_cost",
+    "trial_seconds",
+]
 
 
 def mean(vals: Iterable[Any]) -> float:
@@ -51,14 +63,27 @@ def last(t: TrialRecord, key: str) -> float:
     return num(t.history[-1].get(key)) if t.history else NAN
 
 
-def trial_cost(t: TrialRecord) -> tuple[float, float, str]:
-    """(CPU-s, GPU-s, source of the CPU figure) of one trial.
+def trial_cost(t: TrialRecord, epochs: int | None = None) -> tuple[float, float, str]:
+    """(CPU-s, GPU-s, source of the CPU figure) of one trial, or of its first ``epochs``.
 
     CPU-s: the per-epoch process CPU time, summed; for epochs without it, the trial's
-    seconds x CPUs held. GPU-s: the trial's seconds x the GPU share it held.
+    seconds x CPUs held. GPU-s: the per-epoch GPU time measured with CUDA events
+    (``gpu_time_s``); for trials without it, their seconds x the GPU share they held.
     """
-    secs = t.time_s
-    cpu = [num(h.get("cpu_time_s")) for h in t.history]
+    hist = t.history if epochs is None else t.history[:epochs]
+    secs = trial_seconds(hist)
+    gpu = [num(h.get("gpu_time_s")) for h in hist]
+    gpu_s = sum(gpu) if gpu and all(math.isfinite(x) for x in gpu) else secs * t.gpus
+    cpu = [num(h.get("cpu_time_s")) for h in hist]
     if cpu and all(math.isfinite(x) for x in cpu):
-        return sum(cpu), secs * t.gpus, "cpu_time_s"
-    return secs * t.cpus, secs * t.gpus, "time_s x cpus_per_trial"
+        return sum(cpu), gpu_s, "cpu_time_s"
+    return secs * t.cpus, gpu_s, "time_s x cpus_per_trial"
+
+
+def answer_epochs(t: TrialRecord) -> int:
+    """How many epochs an ALD trial ran until its answer was known: through the epoch of
+    its stop decision (``stopped`` first true), else all of them."""
+    for i, h in enumerate(t.history):
+        if num(h.get("stopped")) >= 0.5:
+            return i + 1
+    return len(t.history)

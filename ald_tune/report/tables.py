@@ -127,6 +127,7 @@ def markdown_text(r: dict) -> str:
             *TABLE[:3],
             "silhouette",
             "epochs",
+            "answer at epoch",
             "CPU-s",
             "fixed run at its n_z",
         ],
@@ -139,12 +140,14 @@ def markdown_text(r: dict) -> str:
                 *[s[m] for m in TABLE[:3]],
                 s["silhouette"],
                 s["epochs"],
+                s.get("answer_epochs"),
                 s["cpu_s"],
                 s["fixed_source"],
             ]
             for s in a["seeds"]
         ],
     )
+    lines += gap_table(a)
     v = r["vs"]
     lines += [
         f"## Final metrics: ALD (mean over seeds) vs grid optimum (n_z = "
@@ -181,29 +184,86 @@ def markdown_text(r: dict) -> str:
             for k, x in r["cost"].items()
         ],
     )
-    lines += ["## Each method's answer and its compute", ""]
+    lines += [
+        "## Every method ranked: distance to the best region, then compute to the answer",
+        "",
+        "Compute to the answer: what ran until the method's n_z was known (ALD: through "
+        "its stop decision; grid: its last trial; grid + ASHA: its last surviving trial); "
+        "ALD and units-in-use figures are per run (one seed).",
+        "",
+    ]
     lines += _table(
         [
+            "rank",
             "method",
             "n_z",
             "in best region",
             "distance",
-            "CPU-s per answer",
-            "trial-epochs per answer",
+            "trial-epochs to answer",
+            "CPU-s to answer",
+            "GPU-s to answer",
+            "wall s to answer",
+            "total CPU-s",
+            "how",
         ],
         [
             [
+                x["rank"],
                 x["method"],
                 ", ".join(map(str, x["n_z"])) if isinstance(x["n_z"], list) else _f(x["n_z"]),
                 x["in_region"],
                 x["distance"],
-                x["cpu_s"],
-                x["trial_epochs"],
+                x["answer_trial_epochs"],
+                x["answer_cpu_s"],
+                x["answer_gpu_s"],
+                x["answer_wall_s"],
+                x["total_cpu_s"],
+                x["note"],
             ]
             for x in r.get("methods", [])
         ],
     )
     return "\n".join(lines)
+
+
+def gap_table(a: dict) -> list[str]:
+    """ALD's final model against the fixed run at its n_z, per seed and criterion metric."""
+    seeds = [s for s in a["seeds"] if s.get("gap")]
+    if not seeds:
+        return []
+    metrics = list(seeds[0]["gap"]["metrics"])
+    lines = [
+        f"## ALD's final model against a model trained at its n_z: "
+        f"{a.get('n_as_good_as_fixed')}/{a.get('n_fixed_compared')} seed(s) within tolerance",
+        "",
+        "Gap = how much worse ALD's final model is than the fixed run at the same n_z "
+        "(negative: better), against the criterion's tolerance.",
+        "",
+    ]
+    lines += _table(
+        [
+            "seed",
+            "n_z",
+            "epochs at final size",
+            *[f"{m} gap (tol)" for m in metrics],
+            "within tolerance",
+        ],
+        [
+            [
+                s["seed"],
+                s["n_z"],
+                s.get("epochs_at_final_size"),
+                *[_gap_cell(s["gap"]["metrics"][m]) for m in metrics],
+                s["gap"]["within"],
+            ]
+            for s in seeds
+        ],
+    )
+    return lines
+
+
+def _gap_cell(x: dict) -> str:
+    return f"{_f(x['gap'])} ({_f(x['tolerance'])})"
 
 
 def side_by_side(reports: dict) -> str:

@@ -84,14 +84,17 @@ class TrialRecord:
     @property
     def time_s(self) -> float:
         """The trial's own seconds: training plus evaluation, summed over its epochs."""
-        return sum(finite(h.get("train_time_s") for h in self.history)) + sum(
-            finite(h.get("eval_time_s") for h in self.history)
-        )
+        return trial_seconds(self.history)
 
     @property
     def nz(self) -> int:
         """The n_z the trial answers: its fixed size, else its final size."""
         return int(self.n_z_grid) if self.n_z_grid is not None else int(num(self.final_n_z))
+
+
+def trial_seconds(history: Iterable[Mapping[str, Any]]) -> float:
+    """A trial's own seconds over these epochs: training plus evaluation, summed."""
+    return sum(sum(finite((h.get("train_time_s"), h.get("eval_time_s")))) for h in history)
 
 
 def history_row(epoch: int, values: Mapping[str, Any]) -> dict[str, float]:

@@ -80,10 +80,12 @@ class ScriptedTrainer(EpochIterator):
             "train_time_s": 0.001,
             "eval_time_s": 0.0,
             "cpu_time_s": 0.001,
+            "gpu_time_s": 0.0,
         }
-        self.history.append(record)
         # Units past BEST_N_Z are nearly collapsed; below it every unit is informative.
         unit_kl = [float(i) if i < BEST_N_Z else 0.01 * (i - BEST_N_Z) for i in range(n_z)]
+        record["units_in_use"] = sum(v >= self.cfg.ald.kl_threshold for v in unit_kl)
+        self.history.append(record)
         decision = self.controller.decide(
             self.history,
             n_z,

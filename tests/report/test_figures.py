@@ -53,7 +53,7 @@ def test_ald_against_epoch(report, tmp_path):
 def test_cost_against_distance(report, tmp_path):
     path = plot_cost_vs_distance([report], str(tmp_path / "c.png"))
     t = texts(path)
-    assert "CPU-seconds per answer (log)" in t and "trial-epochs per answer (log)" in t
+    assert "CPU-seconds to the answer (log)" in t and "trial-epochs to the answer (log)" in t
     assert any("distance to the best region" in x and "lower is better" in x for x in t)
     assert {"grid", "grid + ASHA", "ALD (ald-tune)"} <= set(t)
     assert any(x.startswith("toy, rules ald-tune:") for x in t)

@@ -16,4 +16,4 @@ def test_rules_side_by_side_with_the_recommended_nz():
     assert "| ald-tune | [8, 9, 16] | 9 |" in table and "| paper | [2, 2] | 2 |" in table
     text = markdown_text(a)
     assert "**Recommended n_z: 9** (rule 'ald-tune', per seed [8, 9, 16]" in text
-    assert "## Each method's answer and its compute" in text
+    assert "## Every method ranked" in text

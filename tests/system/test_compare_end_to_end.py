@@ -142,11 +142,9 @@ def check_each_parent_holds_its_own_report(tmp) -> None:
         if COMPARE_TAG in r.data.tags and "mlflow.parentRunId" not in r.data.tags
     ]
     kinds = {str(SweepKind.from_tags(r.data.tags)): r for r in parents}
-    assert set(kinds) == {"grid", "ald (ald-tune)", "ald (paper)", "fixed"} or set(kinds) == {
-        "grid",
-        "ald (ald-tune)",
-        "ald (paper)",
-    }
+    # grid + ASHA runs by default (--baselines); fixed runs only at n_z off the grid
+    assert {"grid", "asha", "ald (ald-tune)", "ald (paper)"} <= set(kinds)
+    assert set(kinds) <= {"grid", "asha", "ald (ald-tune)", "ald (paper)", "fixed"}
     grid = kinds["grid"]
     for rule in ("ald-tune", "paper"):
         run = kinds[f"ald ({rule})"]
@@ -179,6 +177,14 @@ def check_each_parent_holds_its_own_report(tmp) -> None:
 
 def test_report_cli_rebuilds_exactly_what_compare_printed(scripted_compare, tmp_path):
     tmp, text = scripted_compare
+    # The baselines ran by default and are ranked beside ALD (and read back the same).
+    for method in (
+        "| grid + ASHA |",
+        "| units in use (grid n_z = 32) |",
+        "| intrinsic dimension (TwoNN) |",
+        "| intrinsic dimension (MLE) |",
+    ):
+        assert method in text
     check_rebuilt_equals_printed(tmp, text, tmp_path / "rebuilt")
     check_each_parent_holds_its_own_report(tmp)
 
