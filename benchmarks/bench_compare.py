@@ -5,13 +5,25 @@ Prints, from one run on this machine, for each ALD rule (``paper`` and ``ald-tun
    plain loops in this process, alternated (target: at most 1.10);
 2. ALD compute (CPU-seconds, one ALD trial) against the whole grid's compute, both as Ray
    Tune sweeps (target: close to 1/G for a grid of G trials: n_z values x grid seeds);
-3. the same against grid + ASHA.
+3. the same against grid + ASHA;
+4. the answer-sooner targets (docs/comparison.md, "Compute to the answer"), with an
+   ``ald-tune`` sweep that ends ``--after-stop`` epochs after its stop (the early end):
+   ALD compute to the answer / one fixed run (target <= 0.40); ALD early end total
+   compute / grid + ASHA total (<= 0.20); ALD early end wall time to the answer / one
+   fixed run's (<= 0.60); seeds in the grid's best region (full and early end); each
+   seed's final model against the fixed run at its n_z, within the criterion's tolerance
+   (the grid trial at that n_z, when on the grid), and the early end's final metrics
+   against the full-length run's and the grid optimum's.
+
+"One fixed run" is the mean over the grid's trials (same epochs, one n_z each).
 
 Usage: python benchmarks/bench_compare.py [--space FILE] [--preset P] [--set k=v ...]
+       [--after-stop N] [--seeds S]
 """
 
 from __future__ import annotations
 
+import sys
 import tempfile
 
 from _common import parse, start_ray, timed_epochs
@@ -20,6 +32,15 @@ RULES = ("paper", "ald-tune")
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    after, seeds = 10, 1
+    for flag in ("--after-stop", "--seeds"):
+        if flag in argv:
+            i = argv.index(flag)
+            after, seeds = (
+                (int(argv[i + 1]), seeds) if flag == "--after-stop" else (after, int(argv[i + 1]))
+            )
+            del argv[i : i + 2]
     args = parse(__doc__, argv)
     import ray
 
@@ -51,6 +72,15 @@ def main(argv=None) -> int:
             ("grid", "grid", cfg),
             ("asha", "grid", cfg.replace(tune={"scheduler": "asha"})),
             *((r, "ald", cfg.replace(ald={"rule": r})) for r in RULES),
+            ("full", "ald", cfg.replace(ald={"rule": "ald-tune"}, tune={"num_samples": seeds})),
+            (
+                "early",
+                "ald",
+                cfg.replace(
+                    ald={"rule": "ald-tune", "n_epochs_after_stop": after},
+                    tune={"num_samples": seeds},
+                ),
+            ),
         ):
             sweeps[label] = run_sweep(
                 c,
@@ -75,7 +105,60 @@ def main(argv=None) -> int:
                 f"{cost[base]['cpu_s']:.1f} CPU-s = {share:.3f} (1/G = {1 / g:.3f}, G = {g}); "
                 f"trial-epochs {cost['ald']['trial_epochs']} vs {cost[base]['trial_epochs']}"
             )
+    answer_sooner(sweeps, after)
     return 0
+
+
+def answer_sooner(sweeps: dict, after: int) -> None:
+    """Section 4 of the module docstring, from the sweeps already run."""
+    from ald_tune.report.build import build_report
+    from ald_tune.report.numbers import mean, trial_cost
+
+    grid, asha = sweeps["grid"].trials, sweeps["asha"].trials
+    reps = {
+        k: build_report(grid, sweeps[k].trials, asha=asha, rule="ald-tune")
+        for k in ("full", "early")
+    }
+    ald = {
+        k: next(m for m in r["methods"] if m["method"].startswith("ALD")) for k, r in reps.items()
+    }
+    done = [t for t in grid if t.finished]
+    fixed_cpu = mean(trial_cost(t)[0] for t in done)
+    fixed_wall = mean(t.time_s for t in done)
+    asha_cpu = reps["early"]["cost"]["asha"]["cpu_s"]
+    early_total = reps["early"]["cost"]["ald"]["cpu_s"] / reps["early"]["cost"]["ald"]["n_trials"]
+    ratios = (
+        ("ALD compute to answer / one fixed run", ald["full"]["answer_cpu_s"] / fixed_cpu, 0.40),
+        (
+            f"ALD (early end, +{after} epochs) total compute / grid + ASHA total",
+            early_total / asha_cpu,
+            0.20,
+        ),
+        (
+            f"ALD (early end, +{after} epochs) wall to answer / one fixed run's wall",
+            ald["early"]["answer_wall_s"] / fixed_wall,
+            0.60,
+        ),
+    )
+    for name, value, target in ratios:
+        verdict = "met" if value <= target else "NOT met"
+        print(f"4. {name}: {value:.3f} (target <= {target:.2f}: {verdict})")
+    for k, r in reps.items():
+        seeds = r["ald"]["seeds"]
+        gaps = [s["gap"] for s in seeds if s["gap"]]
+        print(
+            f"4. ALD ({k}): n_z {r['ald']['n_z']}, answer at epoch "
+            f"{[s['answer_epochs'] for s in seeds]}; in the best region "
+            f"{r['criterion']['best_region']}: {r['ald']['n_in_region']}/{len(seeds)}; final "
+            f"model within tolerance of the fixed run at its n_z: "
+            f"{sum(g['within'] for g in gaps)}/{len(gaps)} (seeds on the grid)"
+        )
+    vs = {k: r["vs"]["metrics"] for k, r in reps.items()}
+    for m in reps["full"]["criterion"]["metrics"]:
+        print(
+            f"4. final {m}: early end {vs['early'][m]['ald']:.3f}, full length "
+            f"{vs['full'][m]['ald']:.3f}, grid optimum {vs['full'][m]['grid_optimum']:.3f}"
+        )
 
 
 if __name__ == "__main__":

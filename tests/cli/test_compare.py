@@ -6,10 +6,13 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
+import ald_tune.cli.compare
 import ald_tune.run
-from ald_tune.cli.compare import parse_rules
+from ald_tune.cli.compare import parse_baselines, parse_rules
+from ald_tune.errors import ConfigError
 
 
 def test_run_py_is_a_thin_file_that_runs_as_the_ray_submit_target():
@@ -27,3 +30,14 @@ def test_run_py_is_a_thin_file_that_runs_as_the_ray_submit_target():
 def test_rules_are_checked_and_kept_in_order():
     assert parse_rules(None, "ald-tune,paper") == ["ald-tune", "paper"]
     assert parse_rules("paper, paper,ald-tune", "") == ["paper", "ald-tune"]
+
+
+def test_baselines_are_checked_and_can_be_turned_off(capsys):
+    assert parse_baselines("asha,units,id") == ("asha", "units", "id")
+    assert parse_baselines("id, asha") == ("asha", "id")  # one order, whatever was typed
+    assert parse_baselines("none") == ()
+    with pytest.raises(ConfigError, match=r"--baselines must list asha, units, id .*'asha,optuna'"):
+        parse_baselines("asha,optuna")
+    # Only compare runs baselines: the flag is refused on the other modes, before Ray.
+    rc = ald_tune.cli.compare.main(["grid", "--baselines", "none"])
+    assert rc == 2 and "--baselines applies to the compare mode" in capsys.readouterr().err

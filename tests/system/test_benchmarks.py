@@ -53,7 +53,14 @@ def numbers(line: str) -> list[float]:
 
 
 def test_bench_compare_prints_both_rules_ratios(cache_dir, tmp_path):
-    out = run_bench("bench_compare.py", cache_dir, tmp_path)
+    out = run_bench("bench_compare.py", cache_dir, tmp_path, "--after-stop", "2")
+    targets = [ln for ln in out.splitlines() if ln.startswith("4. ") and "target <=" in ln]
+    assert len(targets) == 3, out
+    for line in targets:
+        assert math.isfinite(numbers(line.split(":")[-2])[-1]) and "met" in line, line
+    for k in ("full", "early"):
+        assert any(ln.startswith(f"4. ALD ({k}): n_z [") for ln in out.splitlines()), out
+    assert any(ln.startswith("4. final recon_loss: early end") for ln in out.splitlines()), out
     for rule in ("paper", "ald-tune"):
         wall = [
             ln for ln in out.splitlines() if ln.startswith("1. wall time") and f"({rule})" in ln
@@ -65,6 +72,25 @@ def test_bench_compare_prints_both_rules_ratios(cache_dir, tmp_path):
             assert len(line) == 1 and f"vs {base}" in line[0], out
             share = numbers(line[0].split("=")[1])[0]
             assert 0.0 < share < 1.0 and "G = 2" in line[0]
+
+
+def test_bench_ground_truth_prints_each_dimension(cache_dir, tmp_path):
+    out = run_bench(
+        "bench_ground_truth.py",
+        cache_dir,
+        tmp_path,
+        "--dims",
+        "2",
+        "--set",
+        "data.limit=600",
+        "--set",
+        "tune.num_samples=1",
+        "--set",
+        "tune.grid_seeds=1",
+    )
+    line = [ln for ln in out.splitlines() if ln.startswith("d=2, D=64: ALD (ald-tune) n_z")]
+    assert len(line) == 1 and "within [d, d+2]:" in line[0] and "in region:" in line[0], out
+    assert re.search(r"goal \(every seed .*\): (met|NOT met)", out), out
 
 
 def test_bench_tune_overhead_prints_each_setup(cache_dir, tmp_path):
