@@ -238,6 +238,12 @@ class ALDConfig:
         Float(low=0.0, high=1.0),
         "ald-tune rule: no stop before this share of train.epochs is done",
     )
+    final_share: float = param(
+        0.25,
+        Float(low=0.0, high=0.9),
+        "ald-tune rule: the stop comes at the latest when this share of train.epochs is "
+        "left, to train the model at its final size",
+    )
     max_recon_increase: float = param(
         0.005,
         Float(low=0.0),
@@ -262,6 +268,15 @@ class ALDConfig:
         if self.fine_step > self.n_remove:
             raise fail(
                 "ALDConfig", "fine_step", f"an int in [1, n_remove={self.n_remove}]", self.fine_step
+            )
+        if self.settle > 1 - self.final_share:
+            raise fail(
+                "ALDConfig",
+                "settle",
+                f"a float in [0, 1 - final_share = {1 - self.final_share:g}]",
+                self.settle,
+                "lower ald.settle or ald.final_share (the stop must be able to come "
+                "before the share kept for the final size)",
             )
         if self.kl_dead > self.kl_threshold:
             raise fail(

@@ -56,8 +56,12 @@ class ALDTuneRule(RuleController):
            as far as the probe allows: lowest KL first while the summed rise of the
            validation reconstruction with those units set to 0 (exact, before any
            retraining) stays within ``max_recon_increase``; the rest stay.
-        4. The last decision the run's budget allows stops too, as in 3 (so a run that
-           ends before the count holds still does not keep its waiting units).
+        4. The last decision that leaves ``final_share`` of the run's epochs stops too,
+           as in 3 (so a run whose units die slowly does not keep its waiting units, and
+           its final model trains at its final size long enough to match one trained from
+           scratch at that size: with units dying until the budget's last decision, the
+           digits model had 5 epochs at its final size and a recon loss 0.8 above the
+           fixed run's, twice the tolerance).
         A NaN KL counts as collapsed and sorts first, as in :func:`select_units`.
         """
         cfg, st = self.cfg, self.state
@@ -74,7 +78,10 @@ class ALDTuneRule(RuleController):
         st.in_use = in_use
         floor = max(in_use + cfg.margin, cfg.n_z_min)
         settled = self.epochs is None or epoch + 1 >= cfg.settle * self.epochs
-        last = self.epochs is not None and epoch + cfg.patience >= self.epochs - 1
+        # The last decision that leaves final_share of the epochs to train the final size.
+        last = self.epochs is not None and epoch + cfg.patience >= self.epochs - 1 - math.ceil(
+            cfg.final_share * self.epochs
+        )
         if (st.stable >= cfg.confirm and settled) or last:
             units = select_units(n_z, n_z - floor, "lowest_kl", unit_kl)
             costs = [float(c) for c in probe(units)] if units and probe is not None else []
@@ -101,7 +108,8 @@ class ALDTuneRule(RuleController):
             why = (
                 f"{in_use} units in use for {st.stable + 1} decisions in a row"
                 if st.stable >= cfg.confirm and settled
-                else f"the last decision of the run, {in_use} units in use"
+                else f"the last decision before the final {cfg.final_share:.0%} of the run, "
+                f"{in_use} units in use"
             )
             return Decision(
                 units=units,
