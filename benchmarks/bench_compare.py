@@ -11,8 +11,8 @@ Prints, from one run on this machine, for each ALD rule (``paper`` and ``ald-tun
    ALD compute to the answer / one fixed run (target <= 0.40); ALD early end total
    compute / grid + ASHA total (<= 0.20); ALD early end wall time to the answer / one
    fixed run's (<= 0.60); seeds in the grid's best region (full and early end); each
-   seed's final model against the fixed run at its n_z, within the criterion's tolerance
-   (the grid trial at that n_z, when on the grid), and the early end's final metrics
+   seed's final model against the fixed run at its n_z (run here when off the grid),
+   within the criterion's tolerance, and the early end's final metrics
    against the full-length run's and the grid optimum's.
 
 "One fixed run" is the mean over the grid's trials (same epochs, one n_z each).
@@ -92,6 +92,18 @@ def main(argv=None) -> int:
                     label=label.replace("-", ""),
                 ),
             )
+        # fixed runs at the ALD n_z values off the grid (one seed each), as compare runs them
+        off = sorted(
+            {t.nz for k in ("full", "early") for t in sweeps[k].trials} - set(cfg.grid.n_z)
+        )
+        sweeps["fixed"] = (
+            run_sweep(
+                cfg.replace(grid={"n_z": off}, tune={"grid_seeds": 1}),
+                SweepOptions(mode="grid", run_dir=tmp, tracking=False, verbose=False, label="fix"),
+            )
+            if off
+            else None
+        )
     ray.shutdown()
     g = len(cfg.grid.n_z) * cfg.tune.grid_seeds
     for rule in RULES:
@@ -115,8 +127,9 @@ def answer_sooner(sweeps: dict, after: int) -> None:
     from ald_tune.report.numbers import mean, trial_cost
 
     grid, asha = sweeps["grid"].trials, sweeps["asha"].trials
+    fixed = sweeps["fixed"].trials if sweeps["fixed"] else None
     reps = {
-        k: build_report(grid, sweeps[k].trials, asha=asha, rule="ald-tune")
+        k: build_report(grid, sweeps[k].trials, asha=asha, fixed=fixed, rule="ald-tune")
         for k in ("full", "early")
     }
     ald = {
@@ -151,7 +164,13 @@ def answer_sooner(sweeps: dict, after: int) -> None:
             f"{[s['answer_epochs'] for s in seeds]}; in the best region "
             f"{r['criterion']['best_region']}: {r['ald']['n_in_region']}/{len(seeds)}; final "
             f"model within tolerance of the fixed run at its n_z: "
-            f"{sum(g['within'] for g in gaps)}/{len(gaps)} (seeds on the grid)"
+            f"{sum(g['within'] for g in gaps)}/{len(gaps)}; gap (ALD - fixed; tolerance) "
+            + "; ".join(
+                ", ".join(
+                    f"{m} {x['gap']:+.2f} ({x['tolerance']:.2f})" for m, x in g["metrics"].items()
+                )
+                for g in gaps
+            )
         )
     vs = {k: r["vs"]["metrics"] for k, r in reps.items()}
     for m in reps["full"]["criterion"]["metrics"]:

@@ -239,10 +239,11 @@ class ALDConfig:
         "ald-tune rule: no stop before this share of train.epochs is done",
     )
     final_share: float = param(
-        0.25,
+        0.0,
         Float(low=0.0, high=0.9),
         "ald-tune rule: the stop comes at the latest when this share of train.epochs is "
-        "left, to train the model at its final size",
+        "left, to train the model at its final size (docs/rules.md: on digits 0.25 stops "
+        "while units still die, above the best region)",
     )
     max_recon_increase: float = param(
         0.005,

@@ -33,9 +33,13 @@ class ProgressCallback(tune.Callback):
         self._print(
             f"[{trial.trial_id} {tag} seed={cfg.get('seed')}] epoch {result.get('epoch', -1):4d}  "
             f"n_z {result.get('n_z', -1):3d}  recon {_f(result.get('recon_loss'), '8.3f')}  "
-            f"fid_gen {_f(result.get('fid_gen'), '8.3f')}  "
-            f"fid_recon {_f(result.get('fid_recon'), '8.3f')}  "
-            f"sil {_f(result.get('silhouette'), '6.3f')}  | {result.get('decision', '')}"
+            + (
+                f"fid_gen {_f(result.get('fid_gen'), '8.3f')}  "
+                f"fid_recon {_f(result.get('fid_recon'), '8.3f')}  "
+                if result.get("fid_gen") is not None  # feature vectors have no FID
+                else ""
+            )
+            + f"sil {_f(result.get('silhouette'), '6.3f')}  | {result.get('decision', '')}"
         )
 
     def on_trial_error(self, iteration, trials, trial, **info):

@@ -329,19 +329,19 @@ def test_plateau_rule_last_decision_of_the_budget_stops():
     # The count never holds still (a unit flickers around the threshold), so only the end
     # of the budget stops it: the waiting units go then, not kept in the final model.
     flicker = units(6) + [lambda e: 0.06 if (e // 2) % 2 else 0.02] + units(0, n_z=20)
-    # The last decision that leaves final_share of the epochs to train the final size:
-    # 30 epochs, a quarter kept (8): decisions every 2 epochs from epoch 9, so epoch 19
-    # (19 + 2 >= 30 - 1 - 8); 10 epochs follow at the final size.
     ctl = ALDController(plateau_cfg(), epochs=30)
     ds, n_z = run_units(ctl, [epoch()] * 30, flicker)
     stop = next(i for i, d in enumerate(ds) if d.stop)
-    assert stop == 19 and "the last decision before the final 25% of the run" in ds[stop].reason
+    assert stop == 27 and "the last decision of the run" in ds[stop].reason
     assert n_z in (6, 7) and ctl.stopped
-    # final_share=0: the budget's own last decision (epoch 27), as the rule was first built.
-    ctl = ALDController(plateau_cfg(final_share=0.0, settle=0.5), epochs=30)
+    # With final_share, the last decision that leaves that share of the epochs to train the
+    # final size: 30 epochs, a quarter kept (8), decisions every 2 epochs from epoch 9, so
+    # epoch 19 (19 + 2 >= 30 - 1 - 8); 10 epochs follow at the final size.
+    ctl = ALDController(plateau_cfg(final_share=0.25, settle=0.5), epochs=30)
     ds, n_z = run_units(ctl, [epoch()] * 30, flicker)
     stop = next(i for i, d in enumerate(ds) if d.stop)
-    assert stop == 27 and n_z in (6, 7)
+    assert stop == 19 and "the last decision before the final 25% of the run" in ds[stop].reason
+    assert n_z in (6, 7)
 
 
 def test_settle_must_leave_room_before_the_final_share():

@@ -15,7 +15,7 @@ from ald_tune.engine.trainer import Trainer, TrainingDivergedError
 from ald_tune.errors import DataError
 from ald_tune.testing.scripted import ScriptedController
 
-TIMING = ("train_time_s", "eval_time_s", "cpu_time_s")
+TIMING = ("train_time_s", "eval_time_s", "cpu_time_s", "gpu_time_s")
 
 
 def tiny_cfg(cache_dir, *extra):
@@ -48,6 +48,12 @@ def test_scripted_pruning_updates_n_z_everywhere(cache_dir):
     assert [r.n_z_next for r in results] == [16, 13, 11, 11]
     assert trainer.model.n_z == 11 and trainer.checkpoint()["n_z"] == 11
     assert results[-1].done and len(trainer.history) == 4
+    for r in results:  # every epoch counts the units in use (the rule's threshold) ...
+        assert r.record["units_in_use"] in range(r.record["n_z"] + 1)
+        assert r.record["gpu_time_s"] == 0.0  # ... and times the GPU (none here)
+    if torch.cuda.is_available():  # on a GPU machine: CUDA events time the epoch
+        gpu = list(Trainer(tiny_cfg(cache_dir, "train.epochs=2", "train.device=cuda")))
+        assert all(r.record["gpu_time_s"] > 0 for r in gpu)
 
 
 @pytest.mark.slow
