@@ -238,6 +238,12 @@ class ALDConfig:
         Float(low=0.0, high=1.0),
         "ald-tune rule: no stop before this share of train.epochs is done",
     )
+    rise: float = param(
+        0.25,
+        Float(low=0.0),
+        "ald-tune rule: a waiting unit whose KL grew by more than this share since the last "
+        "decision is emerging: the count is not settled",
+    )
     final_share: float = param(
         0.0,
         Float(low=0.0, high=0.9),

@@ -26,7 +26,8 @@ from ald_tune.engine.controller import (
 @dataclass
 class ALDTuneState(RuleState):
     in_use: int = -1  # units in use at the last decision
-    stable: int = 0  # decisions in a row with that same count
+    stable: int = 0  # decisions in a row with that same count and no unit emerging
+    waiting_kl: float = -1.0  # the highest KL below kl_threshold at the last decision
 
 
 class ALDTuneRule(RuleController):
@@ -78,8 +79,18 @@ class ALDTuneRule(RuleController):
         if unit_kl is None or len(unit_kl) != n_z:
             raise ValueError("the ald-tune rule needs each unit's mean KL (unit_kl).")
         in_use = sum(1 for v in unit_kl if math.isfinite(v) and v >= cfg.kl_threshold)
-        st.stable = st.stable + 1 if in_use == st.in_use else 0
-        st.in_use = in_use
+        # Evidence that a unit is emerging: the strongest waiting unit's KL grew by more
+        # than ald.rise since the last decision (and is no longer dead).
+        waiting = max(
+            (v for v in unit_kl if math.isfinite(v) and v < cfg.kl_threshold), default=0.0
+        )
+        emerging = (
+            st.waiting_kl >= 0
+            and waiting >= cfg.kl_dead
+            and waiting > st.waiting_kl * (1 + cfg.rise)
+        )
+        st.stable = st.stable + 1 if in_use == st.in_use and not emerging else 0
+        st.in_use, st.waiting_kl = in_use, waiting
         floor = max(in_use + cfg.margin, cfg.n_z_min)
         settled = self.epochs is None or epoch + 1 >= cfg.settle * self.epochs
         # The last decision that leaves final_share of the epochs to train the final size.

@@ -238,6 +238,21 @@ def test_plateau_rule_reserve_lets_a_late_unit_emerge():
     assert n_greedy == 8
 
 
+def test_plateau_rule_waits_while_a_waiting_units_kl_rises():
+    # Unit 60's KL climbs (0.02 at epoch 9, +0.01 per decision) and levels off at 0.045,
+    # below kl_threshold: the count in use holds at 8 throughout, but the rising KL is
+    # evidence that the count is not settled, so the stop waits until it stops rising.
+    rising = units(8)
+    rising[60] = lambda e: min(0.045, 0.005 * (e - 5))
+    ctl = ALDController(plateau_cfg())
+    ds, _ = run_units(ctl, [epoch()] * 40, rising)
+    assert next(i for i, d in enumerate(ds) if d.stop) == 13 + 3 * 2  # last rise at 13
+    # Without the evidence (any rise allowed) it stops three decisions after the first.
+    ctl = ALDController(plateau_cfg(rise=1e9))
+    ds, _ = run_units(ctl, [epoch()] * 40, rising)
+    assert next(i for i, d in enumerate(ds) if d.stop) == 9 + 3 * 2
+
+
 def test_plateau_rule_noisy_plateau_never_stops_on_noise():
     # Metrics wobble and the in-use KLs wobble too, but the count in use holds: the rule
     # stops on units, at the count in use, whatever the metric noise says.
