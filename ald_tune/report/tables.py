@@ -161,7 +161,10 @@ def markdown_text(r: dict) -> str:
                 m,
                 x["ald"],
                 x["grid_optimum"],
-                x["fixed_at_ald_nz"] if x["fixed_at_ald_nz"] is not None else "not run",
+                # no fixed run: "not run"; fixed runs without the metric (no FID on vectors): "–"
+                x["fixed_at_ald_nz"]
+                if x["fixed_at_ald_nz"] is not None or v["n_fixed_seeds"]
+                else "not run",
                 x["ald_minus_optimum"],
             ]
             for m, x in v["metrics"].items()

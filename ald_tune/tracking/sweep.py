@@ -23,6 +23,7 @@ from ald_tune.tracking.backfill import backfill_quietly
 from ald_tune.tracking.runs import (
     COMPLETE_TAG,
     PARENT_TAG,
+    TRIAL_TAG,
     finish_run,
     log_sweep_wall,
     run_id_text,
@@ -105,27 +106,43 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepRecord:
             f"Tune's storage and MLflow (runs marked KILLED). Resume with the same command and "
             f"`--resume --name {result.name}`."
         )
+    _close_trial_runs(uri, parent["experiment_id"], parent["run_id"], result.trials)
     failed = any(t.errored for t in result.trials)
     finish_run(uri, parent["run_id"], "FAILED" if failed else "FINISHED")
     return result
 
 
-def _close_interrupted(uri: str, experiment_id: str, parent_run_id: str) -> None:
-    """Runs the interruption left RUNNING (their trials were stopped without a word) are
-    marked KILLED, the parent too; ``--resume`` reopens them."""
+#: The MLflow status of a trial run Tune ended without its trial closing it.
+RUN_STATUS = {"TERMINATED": "FINISHED", "STOPPED": "KILLED", "ERROR": "FAILED"}
+
+
+def _close_trial_runs(
+    uri: str, experiment_id: str, parent_run_id: str, trials: list | None = None
+) -> None:
+    """Trial runs left RUNNING get the status Tune gave their trial (ASHA stops a trial
+    between two reports, before it can close its run); without ``trials`` (an
+    interruption) they are marked KILLED; ``--resume`` reopens them."""
+    status = {t.trial_id: RUN_STATUS.get(t.status, "KILLED") for t in trials or []}
     try:
         c = client(uri)
         for run in search_all(
             c, experiment_id, f"tags.`{PARENT_TAG}` = '{run_id_text(parent_run_id)}'"
         ):
             if run.info.status == "RUNNING":
-                c.set_terminated(run.info.run_id, status="KILLED")
+                trial = run.data.tags.get(TRIAL_TAG)
+                c.set_terminated(run.info.run_id, status=status.get(trial, "KILLED"))
     except Exception as exc:
         warnings.warn(
-            f"MLflow runs of an interrupted sweep could not be marked KILLED ({redact_uri(exc)}).",
+            f"MLflow trial runs left RUNNING could not be closed ({redact_uri(exc)}).",
             RuntimeWarning,
             stacklevel=2,
         )
+
+
+def _close_interrupted(uri: str, experiment_id: str, parent_run_id: str) -> None:
+    """Runs the interruption left RUNNING (their trials were stopped without a word) are
+    marked KILLED, the parent too; ``--resume`` reopens them."""
+    _close_trial_runs(uri, experiment_id, parent_run_id)
     finish_run(uri, parent_run_id, "KILLED")
 
 

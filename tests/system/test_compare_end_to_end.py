@@ -142,6 +142,8 @@ def check_each_parent_holds_its_own_report(tmp) -> None:
         if COMPARE_TAG in r.data.tags and "mlflow.parentRunId" not in r.data.tags
     ]
     kinds = {str(SweepKind.from_tags(r.data.tags)): r for r in parents}
+    # No run is left RUNNING: trials ASHA stopped between reports get Tune's status too.
+    assert not [r.info.run_id for r in c.search_runs([exp]) if r.info.status == "RUNNING"]
     # grid + ASHA runs by default (--baselines); fixed runs only at n_z off the grid
     assert {"grid", "asha", "ald (ald-tune)", "ald (paper)"} <= set(kinds)
     assert set(kinds) <= {"grid", "asha", "ald (ald-tune)", "ald (paper)", "fixed"}
