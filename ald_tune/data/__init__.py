@@ -1,8 +1,10 @@
 """Layer 2, data: the dataset registry (images as one (N, C, H, W) tensor in [0, 1] plus
-optional labels), one reader per source, checks with clear errors, the seeded split.
+optional labels), one reader per source, checks with clear errors, the seeded split, and
+the intrinsic dimension of a split (:mod:`ald_tune.data.intrinsic`, a baseline).
 
 May import: :mod:`ald_tune.config`. Nothing is downloaded at import; torch,
-torchvision, scikit-learn, zarr and PIL load inside the functions that need them.
+torchvision, scikit-learn, scikit-dimension, zarr and PIL load inside the functions that
+need them.
 """
 
 from ald_tune.data.datasets import (

@@ -21,7 +21,7 @@ ESTIMATORS = ("twonn", "mle")
 
 def estimate_intrinsic_dim(
     x: Any, *, n_samples: int = DEFAULT_SAMPLES, seed: int = 0
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, Any]]:
     """Estimate the intrinsic dimension of the samples ``x`` (N, ...) with each estimator.
 
     Args:
