@@ -245,11 +245,10 @@ class ALDConfig:
         "decision is emerging: the count is not settled",
     )
     final_share: float = param(
-        0.0,
-        Float(low=0.0, high=0.9),
-        "ald-tune rule: the stop comes at the latest when this share of train.epochs is "
-        "left, to train the model at its final size (docs/rules.md: on digits 0.25 stops "
-        "while units still die, above the best region)",
+        0.25,
+        Float(low=0.0, high=1.0),
+        "ald-tune rule: the final size trains for at least this share of train.epochs; "
+        "a later stop extends the run (0: it ends at train.epochs)",
     )
     max_recon_increase: float = param(
         0.005,
@@ -275,15 +274,6 @@ class ALDConfig:
         if self.fine_step > self.n_remove:
             raise fail(
                 "ALDConfig", "fine_step", f"an int in [1, n_remove={self.n_remove}]", self.fine_step
-            )
-        if self.settle > 1 - self.final_share:
-            raise fail(
-                "ALDConfig",
-                "settle",
-                f"a float in [0, 1 - final_share = {1 - self.final_share:g}]",
-                self.settle,
-                "lower ald.settle or ald.final_share (the stop must be able to come "
-                "before the share kept for the final size)",
             )
         if self.kl_dead > self.kl_threshold:
             raise fail(

@@ -138,6 +138,11 @@ class Controller:
         """
         raise NotImplementedError
 
+    def run_length(self, epochs: int) -> int:
+        """Epochs the run needs, given its budget ``epochs`` (a rule may extend it after a
+        late stop: :meth:`ald_tune.engine.rule_ald_tune.ALDTuneRule.run_length`)."""
+        return epochs
+
     @property
     def stopped(self) -> bool:
         """Pruning has stopped for good (n_z is final)."""

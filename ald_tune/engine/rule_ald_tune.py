@@ -36,9 +36,16 @@ class ALDTuneRule(RuleController):
     rule = "ald-tune"
     State = ALDTuneState
 
-    def _last_what(self) -> str:
-        share = self.cfg.final_share
-        return f"before the final {share:.0%} of the run" if share else "of the run"
+    def run_length(self, epochs: int) -> int:
+        """Epochs the run needs: ``epochs``, or more after a late stop, so the final size
+        trains for at least ``final_share`` of them (measured on digits, quick preset:
+        units die until the budget's last decision, and 5 epochs at the final size left
+        the recon loss 0.8 nats above a fixed run's at the same n_z, twice the tolerance).
+        """
+        stop = self.state.stop_epoch
+        if not self.state.stopped or stop is None or not self.cfg.final_share:
+            return epochs
+        return max(epochs, stop + 1 + math.ceil(self.cfg.final_share * epochs))
 
     def _decide(
         self, history: History, n_z: int, unit_kl: Sequence[float] | None, probe: Probe | None
@@ -62,11 +69,9 @@ class ALDTuneRule(RuleController):
            validation reconstruction with those units set to 0 (exact, before any
            retraining) stays within ``max_recon_increase``; the rest stay.
         4. The last decision the run's budget allows stops too, as in 3 (so a run that
-           ends before the count holds still does not keep its waiting units); with
-           ``final_share`` > 0, the last decision that leaves that share of the epochs
-           to train the final size (measured on digits, quick preset: 0.25 stops at
-           epoch 40 while units still die, at n_z 15-23, above the best region 4-12;
-           hence 0 by default).
+           ends before the count holds still does not keep its waiting units). A stop
+           that leaves less than ``final_share`` of the epochs extends the run
+           (:meth:`run_length`), so that the final model trains at its size as long.
         A NaN KL counts as collapsed and sorts first, as in :func:`select_units`.
         """
         cfg, st = self.cfg, self.state
@@ -93,10 +98,7 @@ class ALDTuneRule(RuleController):
         st.in_use, st.waiting_kl = in_use, waiting
         floor = max(in_use + cfg.margin, cfg.n_z_min)
         settled = self.epochs is None or epoch + 1 >= cfg.settle * self.epochs
-        # The last decision that leaves final_share of the epochs to train the final size.
-        last = self.epochs is not None and epoch + cfg.patience >= self.epochs - 1 - math.ceil(
-            cfg.final_share * self.epochs
-        )
+        last = self.epochs is not None and epoch + cfg.patience >= self.epochs - 1
         if (st.stable >= cfg.confirm and settled) or last:
             units = select_units(n_z, n_z - floor, "lowest_kl", unit_kl)
             costs = [float(c) for c in probe(units)] if units and probe is not None else []
@@ -123,7 +125,7 @@ class ALDTuneRule(RuleController):
             why = (
                 f"{in_use} units in use for {st.stable + 1} decisions in a row"
                 if st.stable >= cfg.confirm and settled
-                else f"the last decision {self._last_what()}, {in_use} units in use"
+                else f"the last decision of the run, {in_use} units in use"
             )
             return Decision(
                 units=units,

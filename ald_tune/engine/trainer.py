@@ -236,7 +236,9 @@ class Trainer(EpochIterator):
         if decision.units:
             self.model.remove_units(decision.units, self.optimizer)
         self.decisions.append({"epoch": epoch, "n_z": n_z, **decision.to_dict()})
-        self.done = decision.end_run or epoch + 1 >= self.cfg.train.epochs
+        self.done = decision.end_run or epoch + 1 >= self.controller.run_length(
+            self.cfg.train.epochs
+        )
         self.timing["train_s"] += t1 - t0
         self.timing["eval_s"] += t2 - t1
         self.timing["wall_s"] += time.perf_counter() - t0

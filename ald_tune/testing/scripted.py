@@ -94,7 +94,9 @@ class ScriptedTrainer(EpochIterator):
         )
         self.model.n_z -= decision.n_remove
         self.decisions.append({"epoch": epoch, "n_z": n_z, **decision.to_dict()})
-        self.done = decision.end_run or epoch + 1 >= self.cfg.train.epochs
+        self.done = decision.end_run or epoch + 1 >= self.controller.run_length(
+            self.cfg.train.epochs
+        )
         dt = time.perf_counter() - t0 + 0.001
         self.timing = {k: self.timing[k] + (dt if k != "eval_s" else 0.0) for k in self.timing}
         return EpochResult(epoch, record, decision, self.model.n_z, self.done, "scripted")

@@ -11,7 +11,6 @@ import pytest
 from ald_tune.config.schema import ALDConfig
 from ald_tune.engine.controller import FixedController, PruningFloorWarning, select_units, slope
 from ald_tune.engine.rules import ALDController
-from ald_tune.errors import ConfigError
 from ald_tune.testing.scripted import ScriptedController
 
 
@@ -349,20 +348,16 @@ def test_plateau_rule_last_decision_of_the_budget_stops():
     stop = next(i for i, d in enumerate(ds) if d.stop)
     assert stop == 27 and "the last decision of the run" in ds[stop].reason
     assert n_z in (6, 7) and ctl.stopped
-    # With final_share, the last decision that leaves that share of the epochs to train the
-    # final size: 30 epochs, a quarter kept (8), decisions every 2 epochs from epoch 9, so
-    # epoch 19 (19 + 2 >= 30 - 1 - 8); 10 epochs follow at the final size.
-    ctl = ALDController(plateau_cfg(final_share=0.25, settle=0.5), epochs=30)
-    ds, n_z = run_units(ctl, [epoch()] * 30, flicker)
-    stop = next(i for i, d in enumerate(ds) if d.stop)
-    assert stop == 19 and "the last decision before the final 25% of the run" in ds[stop].reason
-    assert n_z in (6, 7)
+    # The stop came 2 epochs before the end: final_share (a quarter, 8 epochs) extends the
+    # run so the final size trains that long.
+    assert ctl.run_length(30) == 27 + 1 + 8
+    assert ALDController(plateau_cfg(final_share=0.0), epochs=30).run_length(30) == 30
 
 
-def test_settle_must_leave_room_before_the_final_share():
-    msg = r"'settle' parameter of ALDConfig.*1 - final_share = 0.25"
-    with pytest.raises(ConfigError, match=msg):
-        ALDConfig(settle=0.9, final_share=0.75)
+def test_an_early_stop_does_not_extend_the_run():
+    ctl = ALDController(plateau_cfg(), epochs=40)
+    ds, _ = run_units(ctl, [epoch()] * 40, units(8))
+    assert ctl.stopped and ctl.state.stop_epoch == 19 and ctl.run_length(40) == 40
 
 
 def test_plateau_rule_keeps_margin_spare_units_at_the_stop():

@@ -122,3 +122,18 @@ def test_nan_loss_fails_with_clear_message(cache_dir):
     trainer = Trainer(tiny_cfg(cache_dir, "train.lr=1e9", "train.epochs=4", "ald.window=4"))
     with pytest.raises(TrainingDivergedError, match=r"loss became .* at epoch \d+.*lower train.lr"):
         list(trainer)
+
+
+def test_a_late_stop_extends_the_run_so_the_final_size_trains_long_enough():
+    from ald_tune.testing.scripted import ScriptedTrainer
+
+    # 12 epochs, first decision at epoch 9 = the budget's last: the stop leaves 2 epochs;
+    # final_share 0.25 asks for 3, so the run goes on to epoch 12 (13 epochs).
+    cfg = load_config(
+        "search_spaces/digits.yaml",
+        overrides=["train.epochs=12", "ald.window=10", "ald.patience=2", "ald.settle=0"],
+    )
+    trainer = ScriptedTrainer(cfg)
+    results = list(trainer)
+    assert trainer.controller.state.stop_epoch == 9 and len(results) == 13
+    assert len(list(ScriptedTrainer(cfg.replace(ald={"final_share": 0.0})))) == 12
