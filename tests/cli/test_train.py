@@ -135,7 +135,10 @@ def test_the_checkpoint_writer_and_printer_are_callbacks(tmp_path, capsys):
     from ald_tune.testing.scripted import ScriptedTrainer
 
     trainer = ScriptedTrainer(
-        load_config("search_spaces/digits.yaml", overrides=["train.epochs=5", "ald.window=4"])
+        load_config(
+            "search_spaces/digits.yaml",
+            overrides=["train.epochs=5", "ald.window=4", "ald.final_share=0"],
+        )
     )
     writer = train_cmd.CheckpointFile(str(tmp_path))
     trainer.fit([train_cmd.PrintEpochs(), writer], Cadence(checkpoint_every=2, image_every=0))

@@ -333,7 +333,7 @@ def test_plateau_rule_waits_for_the_settle_share_of_the_budget():
     assert "no stop before epoch 29" in ds[15].reason
     assert (
         ALDConfig().rule == "ald-tune"
-        and ALDConfig().settle == 0.5
+        and ALDConfig().settle == 0.3
         and ALDConfig().reserve == 4
         and ALDConfig().margin == 1
     )
@@ -357,7 +357,7 @@ def test_plateau_rule_last_decision_of_the_budget_stops():
 def test_an_early_stop_does_not_extend_the_run():
     ctl = ALDController(plateau_cfg(), epochs=40)
     ds, _ = run_units(ctl, [epoch()] * 40, units(8))
-    assert ctl.stopped and ctl.state.stop_epoch == 19 and ctl.run_length(40) == 40
+    assert ctl.stopped and ctl.state.stop_epoch == 15 and ctl.run_length(40) == 40
 
 
 def test_plateau_rule_keeps_margin_spare_units_at_the_stop():

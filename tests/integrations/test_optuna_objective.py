@@ -31,6 +31,7 @@ def cfg_for(*extra):
             "ald.patience=2",
             "grid.n_z=[2, 8, 16]",
             "tune.num_samples=2",
+            "ald.final_share=0",  # every run exactly EPOCHS long (no extension after a late stop)
             *extra,
         ],
     )

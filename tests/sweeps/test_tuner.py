@@ -30,6 +30,7 @@ def cfg_for(*extra):
             "tune.num_samples=2",
             "tune.checkpoint_every=5",
             "tune.checkpoint_min_s=0",
+            "ald.final_share=0",  # runs exactly EPOCHS long (no extension after a late stop)
             *extra,
         ],
     )
