@@ -63,7 +63,9 @@ def test_bench_compare_prints_both_rules_ratios(cache_dir, tmp_path):
     assert any(ln.startswith("4. final recon_loss: early end") for ln in out.splitlines()), out
     for rule in ("paper", "ald-tune"):
         wall = [
-            ln for ln in out.splitlines() if ln.startswith("1. wall time") and f"({rule})" in ln
+            ln
+            for ln in out.splitlines()
+            if ln.startswith("1. wall time per epoch") and f"({rule})" in ln
         ]
         assert len(wall) == 1, out
         assert 0.3 < numbers(wall[0].split("ratio")[1])[0] < 3.0
