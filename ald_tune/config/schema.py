@@ -245,7 +245,7 @@ class ALDConfig:
         "decision is emerging: the count is not settled",
     )
     final_share: float = param(
-        0.25,
+        0.0,
         Float(low=0.0, high=1.0),
         "ald-tune rule: the final size trains for at least this share of train.epochs; "
         "a later stop extends the run (0: it ends at train.epochs)",

@@ -348,14 +348,16 @@ def test_plateau_rule_last_decision_of_the_budget_stops():
     stop = next(i for i, d in enumerate(ds) if d.stop)
     assert stop == 27 and "the last decision of the run" in ds[stop].reason
     assert n_z in (6, 7) and ctl.stopped
+    assert ctl.run_length(30) == 30  # final_share 0 (the default): the run ends on time
     # The stop came 2 epochs before the end: final_share (a quarter, 8 epochs) extends the
     # run so the final size trains that long.
-    assert ctl.run_length(30) == 27 + 1 + 8
-    assert ALDController(plateau_cfg(final_share=0.0), epochs=30).run_length(30) == 30
+    ctl = ALDController(plateau_cfg(final_share=0.25), epochs=30)
+    run_units(ctl, [epoch()] * 30, flicker)
+    assert ctl.state.stop_epoch == 27 and ctl.run_length(30) == 27 + 1 + 8
 
 
 def test_an_early_stop_does_not_extend_the_run():
-    ctl = ALDController(plateau_cfg(), epochs=40)
+    ctl = ALDController(plateau_cfg(final_share=0.25), epochs=40)
     ds, _ = run_units(ctl, [epoch()] * 40, units(8))
     assert ctl.stopped and ctl.state.stop_epoch == 15 and ctl.run_length(40) == 40
 

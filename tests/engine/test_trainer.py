@@ -131,7 +131,13 @@ def test_a_late_stop_extends_the_run_so_the_final_size_trains_long_enough():
     # final_share 0.25 asks for 3, so the run goes on to epoch 12 (13 epochs).
     cfg = load_config(
         "search_spaces/digits.yaml",
-        overrides=["train.epochs=12", "ald.window=10", "ald.patience=2", "ald.settle=0"],
+        overrides=[
+            "train.epochs=12",
+            "ald.window=10",
+            "ald.patience=2",
+            "ald.settle=0",
+            "ald.final_share=0.25",
+        ],
     )
     trainer = ScriptedTrainer(cfg)
     results = list(trainer)

@@ -86,6 +86,8 @@ def test_bench_ground_truth_prints_each_dimension(cache_dir, tmp_path):
         "--set",
         "data.limit=600",
         "--set",
+        "eval.n_silhouette=100",
+        "--set",
         "tune.num_samples=1",
         "--set",
         "tune.grid_seeds=1",

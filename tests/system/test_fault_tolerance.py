@@ -484,6 +484,8 @@ def test_a_lost_worker_node_gets_its_trials_rescheduled(two_node_cluster, cache_
         os.path.join(ROOT, "ald_tune", "run.py"),
         "compare",
         "--no-fixed",
+        "--baselines",
+        "none",
         "--rules",
         "paper",
         "--address",
