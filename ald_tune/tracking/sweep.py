@@ -124,6 +124,7 @@ def _close_trial_runs(
     interruption) they are marked KILLED; ``--resume`` reopens them."""
     status = {t.trial_id: RUN_STATUS.get(t.status, "KILLED") for t in trials or []}
     try:
+        check_tracking(uri)  # seconds, where MLflow's own retries would take minutes
         c = client(uri)
         for run in search_all(
             c, experiment_id, f"tags.`{PARENT_TAG}` = '{run_id_text(parent_run_id)}'"
