@@ -27,7 +27,6 @@ from ald_tune.config.schema import load_config
 from ald_tune.data.intrinsic import estimate_intrinsic_dim
 from ald_tune.engine.trainer import load_splits
 from ald_tune.errors import ConfigError
-from ald_tune.report.build import INTRINSIC_NAMES
 from ald_tune.report.comparison import (
     BASELINE_NAMES,
     BASELINES,
@@ -35,6 +34,7 @@ from ald_tune.report.comparison import (
     log_comparison,
     render,
 )
+from ald_tune.report.methods import INTRINSIC_NAMES
 from ald_tune.sweeps.tuner import SweepOptions, prepare, storage_path
 from ald_tune.tracking.store import redact_uri
 from ald_tune.tracking.sweep import mark_complete, run_sweep

@@ -101,7 +101,8 @@ class EpochIterator:
             callbacks: the run's side effects, called in order.
             cadence: when to checkpoint and draw images; default from the config.
             stop_on: exceptions that stop the run from outside (besides Ctrl-C and
-                ``SystemExit``): the callbacks' run end says ``KILLED``, not ``FAILED``.
+                ``SystemExit``): the callbacks' run end says ``KILLED`` (``FINISHED`` when
+                the last epoch was done), not ``FAILED``.
 
         Raises:
             Whatever a callback or the training raises, after every callback's
@@ -123,7 +124,9 @@ class EpochIterator:
                     cbs.on_checkpoint(self, result)
                     last = cadence.clock()
         except (KeyboardInterrupt, SystemExit, *stop_on):  # type: ignore[misc]
-            status = "KILLED"
+            # Stopped at the report of its last epoch (ASHA stops every trial that reaches
+            # max_t there): the run did finish.
+            status = "FINISHED" if self.done else "KILLED"
             raise
         except BaseException:
             status = "FAILED"

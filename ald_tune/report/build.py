@@ -31,31 +31,26 @@ import csv
 import json
 import math
 import os
-import statistics
 from collections.abc import Sequence
 from typing import Any
 
 from ald_tune.config.vocabulary import COLUMNS, CRITERION, CURVES, RANKED, VOTING
-from ald_tune.report.criterion import criterion, grid_rows, in_region, mean_rank, optima
+from ald_tune.report.criterion import criterion, distance, grid_rows, mean_rank, optima
 from ald_tune.report.figures import plot_ald_vs_epoch, plot_cost_vs_distance, plot_metrics_vs_nz
+from ald_tune.report.methods import rank_methods
 from ald_tune.report.numbers import (
     NAN,
     answer_epochs,
     clean,
-    finite,
     last,
     mean,
     num,
     ratio,
     std,
     trial_cost,
-    trial_seconds,
 )
 from ald_tune.report.tables import markdown_text
 from ald_tune.sweeps.results import TrialRecord
-
-#: How the report names each intrinsic-dimension estimator.
-INTRINSIC_NAMES = {"twonn": "TwoNN", "mle": "MLE"}
 
 FILES = (
     "comparison.json",
@@ -177,7 +172,7 @@ def build_report(
     }
     if rule == "paper":  # its votes fall back to the metrics that exist
         report["ald"]["votes_not_recorded"] = [m for m in VOTING if not recorded(a_ok, m)]
-    report["methods"] = _methods(
+    report["methods"] = rank_methods(
         report,
         {"grid": grid, "asha": asha or [], "ald": ald},
         wall or {},
@@ -243,13 +238,6 @@ def _at_nz(trials: list[TrialRecord], nz: Any) -> list[TrialRecord]:
     return [t for t in trials if t.finished and t.n_z_grid is not None and int(t.n_z_grid) == nz]
 
 
-def _distance(nz: int, grid_nz: list[int], region: list[int]) -> tuple[bool, int | None, Any]:
-    """(in the region, nearest region member, distance in n_z: 0 inside)."""
-    inside = in_region(nz, grid_nz, region)
-    near = min(region, key=lambda r: (abs(r - nz), r)) if region else None
-    return inside, near, 0 if inside else (abs(nz - near) if near is not None else None)
-
-
 def _ald_section(
     trials: list[TrialRecord],
     n_all: int,
@@ -263,7 +251,8 @@ def _ald_section(
     for t in sorted(trials, key=lambda t: (num(t.seed), str(t.trial_id))):
         nz = num(t.final_n_z)
         nz = int(nz if math.isfinite(nz) else last(t, "n_z"))
-        inside, near, dist = _distance(nz, grid_nz, region)
+        inside, near, dist = distance(nz, grid_nz, region)
+        answer = answer_epochs(t)
         ref, src = (_at_nz(fixed, nz), "fixed") if _at_nz(fixed, nz) else (_at_nz(grid, nz), "grid")
         seeds.append(
             {
@@ -276,9 +265,9 @@ def _ald_section(
                 "epochs": t.epochs,
                 "cpu_s": trial_cost(t)[0],
                 **{m: last(t, m) for m in COLUMNS},
-                "answer_epochs": answer_epochs(t),
-                "answer_cpu_s": trial_cost(t, answer_epochs(t))[0],
-                "epochs_at_final_size": t.epochs - answer_epochs(t),
+                "answer_epochs": answer,
+                "answer_cpu_s": trial_cost(t, answer)[0],
+                "epochs_at_final_size": t.epochs - answer,
                 "fixed_source": src if ref else "not run",
                 "fixed": {m: mean(last(f, m) for f in ref) for m in COLUMNS} if ref else None,
             }
@@ -372,166 +361,6 @@ def _speedups(cost: dict) -> dict:
                 "wall": ratio(b["wall_s"], ald["wall_s"]),
             }
     return out
-
-
-def _asha_answer(asha: list[TrialRecord], metric: str) -> int | None:
-    """Grid + ASHA's n_z: its best trial (lowest ``metric``) among those that ran to the end."""
-    done = [(last(t, metric), t.nz) for t in asha if t.finished and math.isfinite(last(t, metric))]
-    return min(done)[1] if done else None
-
-
-def _compute(trials: list[TrialRecord], upto: Any = None, wall: Any = None) -> dict[str, float]:
-    """Trial-epochs, CPU-s, GPU-s and wall seconds of these trials, each through its
-    first ``upto(t)`` epochs (all of them without ``upto``); ``wall`` overrides the wall
-    time (a sweep's own), else it is the longest trial's own seconds."""
-    n = [upto(t) if upto else t.epochs for t in trials]
-    costs = [trial_cost(t, k) for t, k in zip(trials, n)]
-    return {
-        "trial_epochs": float(sum(n)),
-        "cpu_s": sum(c[0] for c in costs),
-        "gpu_s": sum(c[1] for c in costs),
-        "wall_s": num(wall)
-        if wall is not None
-        else max((trial_seconds(t.history[:k]) for t, k in zip(trials, n)), default=NAN),
-    }
-
-
-def _per_run(runs: list[dict[str, float]]) -> dict[str, float]:
-    """The mean over runs of each compute figure (one ALD run answers for one seed)."""
-    return {k: mean(r[k] for r in runs) for k in ("trial_epochs", "cpu_s", "gpu_s", "wall_s")}
-
-
-def _method(
-    name: str, nz: Any, where: tuple, answer: dict, total: dict, runs: float, note: str
-) -> dict:
-    inside, _, dist = where
-    return {
-        "method": name,
-        "n_z": nz,
-        "in_region": inside,
-        "distance": dist,
-        **{f"answer_{k}": v for k, v in answer.items()},
-        **{f"total_{k}": v for k, v in total.items()},
-        "runs": runs,
-        "note": note,
-    }
-
-
-def _methods(
-    r: dict,
-    trials: dict[str, list[TrialRecord]],
-    wall: dict[str, Any],
-    metric: str,
-    rows: list[dict],
-    intrinsic: dict | None,
-    units_baseline: bool,
-) -> list[dict]:
-    """Each method's answer beside the compute until it was known and its total compute:
-    the data of the cost-versus-quality figure, ranked by distance to the best region,
-    then compute to the answer (CPU-s).
-
-    * grid: its optimum (distance 0 by definition), known when its last trial ends;
-    * grid + ASHA: the n_z of its best surviving trial, known when the last one ends;
-    * units in use: the last epoch's count of units with mean KL >= ``ald.kl_threshold``
-      in the grid's widest trial(s) (the median over seeds), known when that trial ends
-      (free within the grid; its compute is that one trial's);
-    * TwoNN / MLE: the intrinsic dimension of the training split, rounded (no training);
-    * ALD: each seed's final n_z, known at its stop decision (its compute to the answer
-      is the mean over seeds through that epoch; total: through its last epoch).
-    """
-    grid_nz, region = [x["n_z"] for x in rows], r["criterion"]["best_region"]
-
-    def where(nz: Any) -> tuple:
-        return _distance(int(nz), grid_nz, region) if nz is not None else (None, None, None)
-
-    grid = trials["grid"]
-    g = _compute(grid, wall=wall.get("grid"))
-    out = [
-        _method(
-            "grid",
-            r["criterion"]["optimum_nz"],
-            (bool(region), None, 0 if region else None),
-            g,
-            g,
-            len(grid),
-            "known when its last trial ends",
-        )
-    ]
-    if trials.get("asha"):
-        a = _compute(trials["asha"], wall=wall.get("asha"))
-        nz = _asha_answer(trials["asha"], metric)
-        out.append(
-            _method(
-                "grid + ASHA",
-                nz,
-                where(nz),
-                a,
-                a,
-                len(trials["asha"]),
-                f"best surviving trial by {metric}; known when the last one ends",
-            )
-        )
-    widest = [t for t in grid if t.finished and t.nz == max(grid_nz, default=None)]
-    counts = finite(last(t, "units_in_use") for t in widest)
-    if counts and units_baseline:
-        nz = math.ceil(statistics.median(counts))
-        w = _per_run([_compute([t]) for t in widest])
-        out.append(
-            _method(
-                f"units in use (grid n_z = {max(grid_nz)})",
-                nz,
-                where(nz),
-                w,
-                w,
-                1,
-                "free within the grid: its widest trial's last epoch",
-            )
-        )
-    for key, est in (intrinsic or {}).items():
-        c = {"trial_epochs": 0.0, "cpu_s": est["cpu_s"], "gpu_s": 0.0, "wall_s": est["wall_s"]}
-        out.append(
-            _method(
-                f"intrinsic dimension ({INTRINSIC_NAMES.get(key, key)})",
-                est["n_z"],
-                where(est["n_z"]),
-                c,
-                c,
-                0,
-                f"estimate {est['dimension']:.2f} on {est['n_samples']} training samples",
-            )
-        )
-    ald = [t for t in trials["ald"] if t.finished]
-    seeds = r["ald"]["seeds"]
-    out.append(
-        _method(
-            f"ALD ({r['rule']})" if r.get("rule") else "ALD",
-            r["ald"]["n_z"],
-            (
-                r["ald"]["n_in_region"] == len(seeds),
-                None,
-                r["ald"]["distance_mean"],
-            ),
-            _per_run([_compute([t], answer_epochs) for t in ald]),
-            _per_run([_compute([t]) for t in ald]),
-            1,
-            "one run per seed; known at its stop decision",
-        )
-    )
-    ranked = sorted(
-        range(len(out)),
-        key=lambda i: (
-            _nan_last(out[i]["distance"]),
-            _nan_last(out[i]["answer_cpu_s"]),
-        ),
-    )
-    for rank, i in enumerate(ranked, 1):
-        out[i]["rank"] = rank
-    return sorted(out, key=lambda m: m["rank"])
-
-
-def _nan_last(v: Any) -> float:
-    x = num(v)
-    return x if math.isfinite(x) else math.inf
 
 
 def _curves(ald: list[TrialRecord], fixed: list[TrialRecord], opt: int | None) -> dict:

@@ -195,3 +195,10 @@ def in_region(nz: int, grid_nz: list[int], region: list[int]) -> bool:
     lo = max((g for g in grid_nz if g < nz), default=None)
     hi = min((g for g in grid_nz if g > nz), default=None)
     return lo in region and hi in region
+
+
+def distance(nz: int, grid_nz: list[int], region: list[int]) -> tuple[bool, int | None, Any]:
+    """(in the region, nearest region member, distance in n_z: 0 inside)."""
+    inside = in_region(nz, grid_nz, region)
+    near = min(region, key=lambda r: (abs(r - nz), r)) if region else None
+    return inside, near, 0 if inside else (abs(nz - near) if near is not None else None)

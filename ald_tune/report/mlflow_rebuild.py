@@ -250,7 +250,7 @@ def _child_record(c, run) -> TrialRecord:
         seed=int(seed) if seed is not None else None,
         n_z_grid=int(nz_init) if kind.mode == "grid" and math.isfinite(nz_init) else None,
         final_n_z=int(num(final)) if final is not None else None,
-        status=_status(run.info.status, len(history), params.get("train.epochs")),
+        status=STATUS.get(run.info.status, "ERROR"),
         history=history,
         cpus=float(num(params.get("tune.cpus_per_trial", 1.0))),
         gpus=float(num(params.get("tune.gpus_per_trial", 0.0))),
@@ -288,16 +288,6 @@ def sweep_from_mlflow(c, exp_id: str, parent, uri: str | None = None) -> SweepRe
         experiment_id=exp_id,
         parent_run_id=pid,
     )
-
-
-def _status(mlflow_status: str, epochs: int, budget: Any) -> str:
-    """The record's status. A run KILLED after its last epoch ran to the end: ASHA stops
-    every trial that reaches max_t = train.epochs at that report, before the trial
-    function can close its run, while Tune's own record says it finished."""
-    status = STATUS.get(mlflow_status, "ERROR")
-    if status == "STOPPED" and epochs >= num(budget):
-        return "TERMINATED"
-    return status
 
 
 def experiment_id(c, experiment: str, uri: str) -> str:
