@@ -224,9 +224,9 @@ class ALDConfig:
         "until the stop (room to emerge)",
     )
     confirm: int = param(
-        3,
+        1,
         Int(low=1, high=MAX_EPOCHS),
-        "ald-tune rule: decisions after the first with the same count in use",
+        "ald-tune rule: decisions in a row in which the count in use has not grown",
     )
     margin: int = param(
         1,
@@ -234,9 +234,10 @@ class ALDConfig:
         "ald-tune rule: units beyond those in use kept at the stop (docs/rules.md)",
     )
     settle: float = param(
-        0.3,
+        0.0,
         Float(low=0.0, high=1.0),
-        "ald-tune rule: no stop before this share of train.epochs is done",
+        "ald-tune rule: no stop before this share of train.epochs is done (0: the "
+        "evidence alone decides)",
     )
     rise: float = param(
         0.25,
@@ -245,15 +246,17 @@ class ALDConfig:
         "decision is emerging: the count is not settled",
     )
     final_share: float = param(
-        0.0,
+        1.0,
         Float(low=0.0, high=1.0),
-        "ald-tune rule: the final size trains for at least this share of train.epochs; "
-        "a later stop extends the run (0: it ends at train.epochs)",
+        "ald-tune rule: the final size trains for at least this share of train.epochs "
+        "(1: as long as a model trained at that size from scratch); a stop after "
+        "(1 - share) x train.epochs extends the run (0: it ends at train.epochs)",
     )
     max_recon_increase: float = param(
         0.005,
         Float(low=0.0),
-        "ald-tune rule: at the stop the reserve goes if zeroing it raises val recon by <= this",
+        "ald-tune rule: at the stop a unit not in use stays if zeroing it alone raises "
+        "the validation recon by more than this share",
     )
     n_epochs_after_stop: int | None = param(
         None,

@@ -215,7 +215,8 @@ class Pruner:
             n_z=self.n_z,
             units=decision.units,
             stop=decision.stop,
-            end_run=decision.end_run or (self.epochs is not None and epoch + 1 >= self.epochs),
+            end_run=decision.end_run
+            or (self.epochs is not None and epoch + 1 >= self.controller.run_length(self.epochs)),
             reason=decision.reason,
             metrics={k: v for k, v in record.items() if isinstance(v, (int, float))},
         )

@@ -1,10 +1,11 @@
 """The ``ald-tune`` rule (the default): follow the units in use, not the metric slopes.
 
 Dead units (mean KL below ``kl_dead``) go at once, keeping a reserve of at least
-``reserve`` beyond those in use (KL >= ``kl_threshold``) for units still emerging; when
-the number in use holds still for ``confirm`` decisions (and ``settle`` of the epochs are
-done), pruning stops and the units not in use go too, but for ``margin`` spare ones (if a
-probe of the exact effect of zeroing them on the validation reconstruction allows).
+``reserve`` beyond those in use (KL >= ``kl_threshold``) for units still emerging. As soon
+as the number in use has stopped growing (``confirm`` decisions in a row without a rise,
+no waiting unit's KL rising either), pruning stops and the units not in use go too, but
+for ``margin`` spare ones and any unit whose own removal the probe shows to cost more
+than ``max_recon_increase`` of the validation reconstruction.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from ald_tune.engine.controller import (
 @dataclass
 class ALDTuneState(RuleState):
     in_use: int = -1  # units in use at the last decision
-    stable: int = 0  # decisions in a row with that same count and no unit emerging
+    stable: int = 0  # decisions in a row without a rise in that count or an emerging unit
+    peak: int = -1  # the count in use when that run of decisions began (its highest)
     waiting_kl: float = -1.0  # the highest KL below kl_threshold at the last decision
 
 
@@ -37,11 +39,11 @@ class ALDTuneRule(RuleController):
     State = ALDTuneState
 
     def run_length(self, epochs: int) -> int:
-        """Epochs the run needs: ``epochs``, or, with ``final_share`` > 0 (default 0), more
-        after a late stop, so the final size trains for at least that share of them
-        (measured on digits, quick preset: units die until the budget's last decision, and
-        5 epochs at the final size left the recon loss 0.8 nats above a fixed run's at the
-        same n_z, twice the tolerance; a quarter halved the gap).
+        """Epochs the run needs: ``epochs``, or, with ``final_share`` > 0, more after a
+        late stop, so that the final size trains for at least that share of ``epochs``
+        (a model that starts wide lags one trained at its size from the start: measured
+        on digits, quick preset, a stop at epoch 19 left the final model 0.4-0.7 nats of
+        recon loss behind fixed runs at its n_z after 40 epochs, within 0.3 after 60).
         """
         stop = self.state.stop_epoch
         if not self.state.stopped or stop is None or not self.cfg.final_share:
@@ -52,7 +54,7 @@ class ALDTuneRule(RuleController):
         self, history: History, n_z: int, unit_kl: Sequence[float] | None, probe: Probe | None
     ) -> Decision:
         """The ``ald-tune`` rule: follow the number of units in use, keep a small reserve for
-        units that are still emerging, and stop once that number holds still.
+        units that are still emerging, and stop once that number has stopped growing.
 
         1. Wait until the history holds ``window`` epochs, then decide every ``patience``.
         2. A unit is *in use* when its mean KL is at least ``kl_threshold``, *dead* below
@@ -60,19 +62,15 @@ class ALDTuneRule(RuleController):
            those in use stay (the highest-KL ones): measured on MNIST, a wide model's units
            fall silent by epoch 20, half of them wake weakly by epoch 35 and the 9th and
            10th units it ends up using come from those, by epoch 50-70.
-        3. When the count in use is the same for ``confirm`` decisions after the first,
-           and at least ``settle`` of the run's epochs are done (units keep emerging until
-           well into training: epochs 50-70 of 100 on MNIST), pruning stops. Every unit
-           not in use goes except ``margin`` spare ones (the n_z a model trained from
-           scratch needs is one above the units it ends up using: on FashionMNIST the
-           grid's n_z = 6 models use 5 units, and 5 from scratch misses the tolerance),
-           as far as the probe allows: lowest KL first while the summed rise of the
-           validation reconstruction with those units set to 0 (exact, before any
-           retraining) stays within ``max_recon_increase``; the rest stay.
+        3. *Settled*: for ``confirm`` decisions in a row the count in use has not grown and
+           no waiting unit is emerging (the strongest one's KL has not risen by more than
+           ``rise`` since the last decision), and ``settle`` of the epochs are done (0 by
+           default: the evidence decides). While the count only falls, the model is
+           giving up units, so what it uses now bounds what it will need: a unit too
+           many is cheap (it dies and costs nothing), one too few misses the plateau.
+           Pruning stops (:meth:`_stop`).
         4. The last decision the run's budget allows stops too, as in 3 (so a run that
-           ends before the count holds still does not keep its waiting units). A stop
-           that leaves less than ``final_share`` of the epochs extends the run
-           (:meth:`run_length`), so that the final model trains at its size as long.
+           ends before the count settles does not keep its waiting units).
         A NaN KL counts as collapsed and sorts first, as in :func:`select_units`.
         """
         cfg, st = self.cfg, self.state
@@ -95,59 +93,77 @@ class ALDTuneRule(RuleController):
             and waiting >= cfg.kl_dead
             and waiting > st.waiting_kl * (1 + cfg.rise)
         )
-        st.stable = st.stable + 1 if in_use == st.in_use and not emerging else 0
+        grew = st.in_use < 0 or in_use > st.in_use
+        st.stable = st.stable + 1 if not grew and not emerging else 0
+        st.peak = st.peak if st.stable else in_use
         st.in_use, st.waiting_kl = in_use, waiting
-        floor = max(in_use + cfg.margin, cfg.n_z_min)
         settled = self.epochs is None or epoch + 1 >= cfg.settle * self.epochs
         last = self.epochs is not None and epoch + cfg.patience >= self.epochs - 1
-        if (st.stable >= cfg.confirm and settled) or last:
-            units = select_units(n_z, n_z - floor, "lowest_kl", unit_kl)
-            costs = [float(c) for c in probe(units)] if units and probe is not None else []
-            kept, total = "", 0.0
-            if costs and not sum(costs) <= cfg.max_recon_increase:  # NaN: not allowed either
-                # Lowest KL first while the summed cost stays within the limit; the rest stay.
-                by_kl = sorted(
-                    zip(units, costs),
-                    key=lambda uc: (not math.isnan(unit_kl[uc[0]]), unit_kl[uc[0]], uc[0]),
-                )
-                chosen = []
-                for u, c in by_kl:
-                    if not total + c <= cfg.max_recon_increase:
-                        break
-                    chosen.append(u)
-                    total += c
-                kept = (
-                    f"; {len(units) - len(chosen)} kept (removing all costs "
-                    f"{sum(costs):+.2%} recon)"
-                )
-                units = tuple(sorted(chosen))
-            st.stopped, st.stop_epoch = True, epoch
-            spare = f", keep {floor - in_use} spare" if floor > in_use and units else ""
-            why = (
-                f"{in_use} units in use for {st.stable + 1} decisions in a row"
-                if st.stable >= cfg.confirm and settled
-                else f"the last decision of the run, {in_use} units in use"
-            )
-            return Decision(
-                units=units,
-                stop=True,
-                end_run=cfg.n_epochs_after_stop == 0,
-                reason=f"stop: {why}"
-                + (f", remove {len(units)} collapsed" if units else "")
-                + spare
-                + kept,
-            )
+        evidence = st.stable >= cfg.confirm and settled
+        if evidence or last:
+            # The count wobbles by a unit as weak units cross kl_threshold: the stop keeps
+            # the highest count of the settled run of decisions (at the last one, its own).
+            count = st.peak if evidence else in_use
+            return self._stop(n_z, count, unit_kl, probe, epoch, late=not evidence)
+        return self._prune_dead(n_z, in_use, unit_kl, settled)
+
+    def _stop(
+        self,
+        n_z: int,
+        in_use: int,
+        unit_kl: Sequence[float],
+        probe: Probe | None,
+        epoch: int,
+        late: bool,
+    ) -> Decision:
+        """Stop pruning: every unit not in use goes but for ``margin`` spare ones (the n_z a
+        model trained from scratch needs is one above the units it ends up using: on
+        FashionMNIST the grid's n_z = 6 models use 5 units, and 5 from scratch misses the
+        tolerance), except a unit whose own removal raises the validation reconstruction
+        by more than ``max_recon_increase`` (the probe: exact, before any retraining)."""
+        cfg, st = self.cfg, self.state
+        floor = max(in_use + cfg.margin, cfg.n_z_min)
+        units = select_units(n_z, n_z - floor, "lowest_kl", unit_kl)
+        costs = [float(c) for c in probe(units)] if units and probe is not None else []
+        # A unit stays when its cost is over the limit (or NaN: not known to be cheap).
+        kept = [u for u, c in zip(units, costs) if not c <= cfg.max_recon_increase]
+        units = tuple(u for u in units if u not in set(kept))
+        st.stopped, st.stop_epoch = True, epoch
+        why = (
+            f"the last decision of the run, {in_use} units in use"
+            if late
+            else f"at most {in_use} units in use over {st.stable + 1} decisions, not growing"
+        )
+        return Decision(
+            units=units,
+            stop=True,
+            end_run=cfg.n_epochs_after_stop == 0,
+            reason=f"stop: {why}"
+            + (f", remove {len(units)} collapsed" if units else "")
+            + (f", keep {floor - in_use} spare" if floor > in_use and units else "")
+            + (
+                f"; {len(kept)} kept (each costs more than {cfg.max_recon_increase:.2%} recon)"
+                if kept
+                else ""
+            ),
+        )
+
+    def _prune_dead(
+        self, n_z: int, in_use: int, unit_kl: Sequence[float], settled: bool
+    ) -> Decision:
+        """Remove the dead units, keeping ``reserve`` beyond those in use."""
+        cfg, st = self.cfg, self.state
         alive = sum(1 for v in unit_kl if math.isfinite(v) and v >= cfg.kl_dead)
         keep = max(alive, in_use + cfg.reserve, cfg.n_z_min)
         if n_z <= keep:
             wait = (
                 ""
-                if settled
+                if settled or self.epochs is None
                 else f"; no stop before epoch {math.ceil(cfg.settle * self.epochs) - 1}"
             )
             return Decision(
                 reason=f"hold: {in_use} units in use "
-                f"({st.stable + 1}/{cfg.confirm + 1} in a row{wait})"
+                f"({st.stable}/{cfg.confirm} decisions without growth{wait})"
             )
         if keep == cfg.n_z_min and in_use + cfg.reserve < cfg.n_z_min:
             self._warn_floor(keep)

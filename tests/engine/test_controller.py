@@ -283,20 +283,43 @@ def test_plateau_rule_ignores_overfitting_without_pruning():
     assert n_z == 8 and ours.stopped  # ours prunes to the units in use
 
 
-def test_plateau_rule_keeps_the_reserve_when_removing_it_costs():
+def test_plateau_rule_keeps_a_unit_whose_own_removal_costs():
+    # Each reserve unit alone costs 1% (> 0.5%): both stay.
     ctl = ALDController(plateau_cfg())
-    ds, n_z = run_units(ctl, [epoch()] * 40, units(8), cost=lambda us: 0.02)
+    ds, n_z = run_units(ctl, [epoch()] * 40, units(8), cost=lambda us: 0.01 * len(us))
     stop = next(d for d in ds if d.stop)
-    assert not stop.units and "2 kept (removing all costs +2.00% recon)" in stop.reason
+    assert not stop.units and "2 kept (each costs more than 0.50% recon)" in stop.reason
     assert n_z == 10 and ctl.stopped
-    # Removing all 2 costs 0.8% (> 0.5%), one alone 0.4%: the lowest-KL one goes.
+    # Each costs 0.4%, together 0.8%: each is judged alone (the summed cost of many weak
+    # units overstates what retraining leaves of it), so both go.
     ctl = ALDController(plateau_cfg())
     ds, n_z = run_units(ctl, [epoch()] * 40, units(8), cost=lambda us: 0.004 * len(us))
     stop = next(d for d in ds if d.stop)
-    assert len(stop.units) == 1 and "1 kept" in stop.reason and n_z == 9
+    assert len(stop.units) == 2 and "kept" not in stop.reason and n_z == 8
     ctl = ALDController(plateau_cfg())  # an undefined cost keeps it too
     _, n_z = run_units(ctl, [epoch()] * 40, units(8), cost=lambda us: math.nan)
     assert n_z == 10
+
+
+def test_plateau_rule_stops_once_a_falling_count_stops_growing():
+    # Units die one by one (digits: the count falls for most of the run): the count never
+    # holds still, but it does not grow, so what the model uses now bounds what it needs;
+    # the rule stops after `confirm` such decisions, at the count then in use.
+    def dying(i):
+        return lambda e: 1.0 if i < 6 else (0.3 if e < 9 + 2 * (i - 5) else 0.001)
+
+    falling = [dying(i) for i in range(12)] + units(0, n_z=52)
+    ctl = ALDController(plateau_cfg(confirm=1))
+    ds, n_z = run_units(ctl, [epoch()] * 40, falling)
+    stop = next(i for i, d in enumerate(ds) if d.stop)
+    assert stop == 11 and "at most 12 units in use over 2 decisions" in ds[stop].reason
+    # 12 in use at epoch 9, 11 at epoch 11 (unit 6 died): the highest count stays (margin 0)
+    assert n_z == 12
+    # A count that grows restarts the wait.
+    growing = units(6, late=[(60, 11), (61, 13)])
+    ctl = ALDController(plateau_cfg(confirm=1))
+    ds, n_z = run_units(ctl, [epoch()] * 40, growing)
+    assert next(i for i, d in enumerate(ds) if d.stop) == 15 and n_z == 8
 
 
 def test_plateau_rule_nan_kl_is_collapsed_and_floor_warns():
@@ -333,7 +356,8 @@ def test_plateau_rule_waits_for_the_settle_share_of_the_budget():
     assert "no stop before epoch 29" in ds[15].reason
     assert (
         ALDConfig().rule == "ald-tune"
-        and ALDConfig().settle == 0.3
+        and ALDConfig().settle == 0.0
+        and ALDConfig().confirm == 1
         and ALDConfig().reserve == 4
         and ALDConfig().margin == 1
     )
