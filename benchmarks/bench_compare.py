@@ -166,7 +166,9 @@ def answer_sooner(sweeps: dict, after: int) -> None:
             f"{[s['answer_epochs'] for s in seeds]}; in the best region "
             f"{r['criterion']['best_region']}: {r['ald']['n_in_region']}/{len(seeds)}; final "
             f"model within tolerance of the fixed run at its n_z: "
-            f"{sum(g['within'] for g in gaps)}/{len(gaps)}; gap (ALD - fixed; tolerance) "
+            f"{sum(g['within'] for g in gaps)}/{len(gaps)} (control, two grid seeds at one "
+            f"n_z: {r['ald']['control_within']}/{r['ald']['control_pairs']} pairs); gap "
+            "(ALD - fixed; tolerance) "
             + "; ".join(
                 ", ".join(
                     f"{m} {x['gap']:+.2f} ({x['tolerance']:.2f})" for m, x in g["metrics"].items()

@@ -275,6 +275,7 @@ def _ald_section(
         seeds[-1]["gap"] = _gap(seeds[-1], crit["tolerances"])
     nzs = [s["n_z"] for s in seeds]
     gaps = [s["gap"]["within"] for s in seeds if s["gap"]]
+    pairs = _seed_pairs(grid, crit["tolerances"])
     dists = [int(s["distance"]) for s in seeds if s["distance"] is not None]
     return {
         "n_trials": n_all,
@@ -289,7 +290,32 @@ def _ald_section(
         "final": {m: mean(s[m] for s in seeds) for m in COLUMNS},
         "n_fixed_compared": len(gaps),
         "n_as_good_as_fixed": sum(gaps),
+        # the same test between two grid seeds at one n_z: how often noise alone fails it
+        "control_pairs": len(pairs),
+        "control_within": sum(pairs),
     }
+
+
+def _seed_pairs(grid: list[TrialRecord], tolerances: dict) -> list[bool]:
+    """The final-model test applied to the grid's own seeds: for every n_z and every
+    ordered pair of its seeds (a, b), is b within tolerance of a on every criterion
+    metric? Two models of one size differ by seed and evaluation noise alone, so this
+    is the rate at which a model as good as the fixed run passes the test."""
+    by_nz: dict[Any, list[TrialRecord]] = {}
+    for t in grid:
+        by_nz.setdefault(t.n_z_grid, []).append(t)
+    out = []
+    for runs in by_nz.values():
+        for a in runs:
+            for b in runs:
+                if a is not b:
+                    seed = {
+                        **{m: last(b, m) for m in COLUMNS},
+                        "fixed": {m: last(a, m) for m in COLUMNS},
+                    }
+                    gap = _gap(seed, tolerances)
+                    out.append(bool(gap and gap["within"]))
+    return out
 
 
 def _gap(seed: dict, tolerances: dict) -> dict | None:

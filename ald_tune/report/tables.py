@@ -243,6 +243,13 @@ def gap_table(a: dict) -> list[str]:
         "(negative: better), against the criterion's tolerance.",
         "",
     ]
+    if a.get("control_pairs"):
+        lines += [
+            f"Control: two grid seeds at the same n_z pass the same test in "
+            f"{a['control_within']}/{a['control_pairs']} ordered pairs (seed and "
+            "evaluation noise alone).",
+            "",
+        ]
     lines += _table(
         [
             "seed",

@@ -44,6 +44,10 @@ from ald_tune.engine.trainer import epoch_metrics
 from ald_tune.sweeps.report_ahead import ReportAhead
 
 DEFAULT_TRAINER = "ald_tune.engine.trainer:Trainer"
+#: How long Tune waits for a finished or stopped trial's thread before it reuses the actor
+#: (Ray's default, 2 s, is shorter than closing an MLflow run can take on a busy machine,
+#: and a reset that times out fails the next trial). Read in the actor at each reset.
+REUSE_WAIT_ENV = ("TUNE_FUNCTION_THREAD_TIMEOUT_S", "60")
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,7 @@ def train_trial(config: dict[str, Any]) -> None:
     import ray
     from ray import tune
 
+    os.environ.setdefault(*REUSE_WAIT_ENV)
     ctx = tune.get_context()
     node_id = ray.get_runtime_context().get_node_id()
     cpus = ctx.get_trial_resources().required_resources.get("CPU", 1.0)

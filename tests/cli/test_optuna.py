@@ -36,6 +36,8 @@ def test_optuna_command_stores_the_study_for_optuna_dashboard(tmp_path, cache_di
                 f"eval.cache_dir={cache_dir}",
                 "--set",
                 "grid.n_z=[2, 4]",
+                "--set",
+                "tune.grid_seeds=1",
                 "--storage",
                 storage,
                 "--study-name",

@@ -22,6 +22,8 @@ TINY = [
     "--set",
     "ald.n_z_init=10",
     "--set",
+    "ald.final_share=0",  # the run is exactly train.epochs long
+    "--set",
     "eval.n_fid=40",
 ]
 

@@ -31,7 +31,8 @@ class Log(Callback):
 
 def cfg(epochs=7):
     return load_config(
-        "search_spaces/digits.yaml", overrides=[f"train.epochs={epochs}", "ald.window=4"]
+        "search_spaces/digits.yaml",
+        overrides=[f"train.epochs={epochs}", "ald.window=4", "ald.final_share=0"],
     )
 
 

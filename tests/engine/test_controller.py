@@ -358,6 +358,7 @@ def test_plateau_rule_waits_for_the_settle_share_of_the_budget():
         ALDConfig().rule == "ald-tune"
         and ALDConfig().settle == 0.0
         and ALDConfig().confirm == 1
+        and ALDConfig().final_share == 1.0
         and ALDConfig().reserve == 4
         and ALDConfig().margin == 1
     )
@@ -372,12 +373,15 @@ def test_plateau_rule_last_decision_of_the_budget_stops():
     stop = next(i for i, d in enumerate(ds) if d.stop)
     assert stop == 27 and "the last decision of the run" in ds[stop].reason
     assert n_z in (6, 7) and ctl.stopped
-    assert ctl.run_length(30) == 30  # final_share 0 (the default): the run ends on time
-    # The stop came 2 epochs before the end: final_share (a quarter, 8 epochs) extends the
-    # run so the final size trains that long.
+    # final_share 1 (the default): the final size trains a whole budget after the stop
+    assert ctl.run_length(30) == 27 + 1 + 30
+    # final_share a quarter: 8 epochs after the stop
     ctl = ALDController(plateau_cfg(final_share=0.25), epochs=30)
     run_units(ctl, [epoch()] * 30, flicker)
     assert ctl.state.stop_epoch == 27 and ctl.run_length(30) == 27 + 1 + 8
+    ctl = ALDController(plateau_cfg(final_share=0.0), epochs=30)
+    run_units(ctl, [epoch()] * 30, flicker)
+    assert ctl.run_length(30) == 30  # final_share 0: the run ends on time
 
 
 def test_an_early_stop_does_not_extend_the_run():

@@ -32,6 +32,7 @@ def cfg_for(*extra):
             "grid.n_z=[2, 8, 16]",
             "tune.num_samples=2",
             "ald.final_share=0",  # every run exactly EPOCHS long (no extension after a late stop)
+            "tune.grid_seeds=1",  # one trial per grid n_z
             *extra,
         ],
     )

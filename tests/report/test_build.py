@@ -319,6 +319,8 @@ def test_report_from_mlflow_matches_the_sweep_results(ray_session, tmp_path):
             "tune.num_samples=2",
             "tune.checkpoint_every=5",
             "tune.checkpoint_min_s=0",
+            "tune.grid_seeds=1",
+            "ald.final_share=0",
         ],
     )
     res = {

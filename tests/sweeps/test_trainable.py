@@ -32,7 +32,9 @@ def test_the_reporter_sends_every_epoch_and_a_checkpoint_on_checkpoint_epochs(mo
             (metrics["epoch"], folder is not None, metrics["node_id"])
         ),
     )
-    trainer = ScriptedTrainer(Config().replace(train={"epochs": 6}, ald={"window": 4}))
+    trainer = ScriptedTrainer(
+        Config().replace(train={"epochs": 6}, ald={"window": 4, "final_share": 0.0})
+    )
     reporter = TuneReporter("node-1", report_ahead=True)
     trainer.fit([reporter], Cadence(checkpoint_every=3, image_every=0))
     assert sent == [
@@ -50,7 +52,9 @@ def test_a_report_error_surfaces_in_the_training_thread(monkeypatch):
         raise SystemExit(0)  # how Tune asks a function trainable to stop
 
     monkeypatch.setattr(trainable, "_report", fail)
-    trainer = ScriptedTrainer(Config().replace(train={"epochs": 6}, ald={"window": 4}))
+    trainer = ScriptedTrainer(
+        Config().replace(train={"epochs": 6}, ald={"window": 4, "final_share": 0.0})
+    )
     with pytest.raises(SystemExit):
         trainer.fit([TuneReporter("n", report_ahead=True)])
     assert trainer.epoch <= 3  # stopped within an epoch or two of the report

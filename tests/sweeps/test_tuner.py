@@ -31,6 +31,7 @@ def cfg_for(*extra):
             "tune.checkpoint_every=5",
             "tune.checkpoint_min_s=0",
             "ald.final_share=0",  # runs exactly EPOCHS long (no extension after a late stop)
+            "tune.grid_seeds=1",  # one trial per grid n_z
             *extra,
         ],
     )
@@ -156,7 +157,8 @@ def test_resume_after_the_driver_is_killed(ray_session, tmp_path):
         from ald_tune.testing import SCRIPTED
         from ald_tune.tracking.sweep import run_sweep
         cfg = load_config("search_spaces/digits.yaml", overrides=[
-            "train.epochs={EPOCHS}", "grid.n_z=[2, 8, 16]", "tune.num_samples=2"])
+            "train.epochs={EPOCHS}", "grid.n_z=[2, 8, 16]", "tune.num_samples=2",
+            "tune.grid_seeds=1", "ald.final_share=0"])
         run_sweep(cfg, SweepOptions(mode="grid", run_dir={str(tmp_path)!r}, trainer=SCRIPTED,
                                     name="interrupted", verbose=True))
     """)

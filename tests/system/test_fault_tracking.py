@@ -42,6 +42,8 @@ def cfg_for(*extra):
             "tune.num_samples=1",
             "tune.checkpoint_every=5",
             "tune.checkpoint_min_s=0",
+            "tune.grid_seeds=1",
+            "ald.final_share=0",  # runs exactly EPOCHS long
             *extra,
         ],
     )
@@ -114,7 +116,7 @@ def quick_retries(monkeypatch):
 def scripted_trainer(epochs=12):
     cfg = load_config(
         "search_spaces/digits.yaml",
-        overrides=[f"train.epochs={epochs}", "ald.window=4", "ald.patience=2"],
+        overrides=[f"train.epochs={epochs}", "ald.window=4", "ald.patience=2", "ald.final_share=0"],
     )
     return ScriptedTrainer(cfg)
 
