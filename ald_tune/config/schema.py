@@ -389,6 +389,12 @@ class TuneConfig:
         "two checkpoints and MLflow sends (bounds their cost on short "
         "epochs; a retry then redoes at most this long); 0: none",
     )
+    reuse_actors: bool = param(
+        True,
+        Bool(),
+        "one worker process serves trial after trial (a new one spends seconds importing "
+        "torch, torchmetrics and MLflow: benchmarks/bench_sweeps.py)",
+    )
     report_ahead: bool = param(
         True,
         Bool(),

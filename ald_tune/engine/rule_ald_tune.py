@@ -68,7 +68,8 @@ class ALDTuneRule(RuleController):
            default: the evidence decides). While the count only falls, the model is
            giving up units, so what it uses now bounds what it will need: a unit too
            many is cheap (it dies and costs nothing), one too few misses the plateau.
-           Pruning stops (:meth:`_stop`).
+           Pruning stops (:meth:`_stop`) at the highest count of those decisions (the
+           count wobbles by a unit as weak units cross ``kl_threshold``).
         4. The last decision the run's budget allows stops too, as in 3 (so a run that
            ends before the count settles does not keep its waiting units).
         A NaN KL counts as collapsed and sorts first, as in :func:`select_units`.
@@ -101,8 +102,6 @@ class ALDTuneRule(RuleController):
         last = self.epochs is not None and epoch + cfg.patience >= self.epochs - 1
         evidence = st.stable >= cfg.confirm and settled
         if evidence or last:
-            # The count wobbles by a unit as weak units cross kl_threshold: the stop keeps
-            # the highest count of the settled run of decisions (at the last one, its own).
             count = st.peak if evidence else in_use
             return self._stop(n_z, count, unit_kl, probe, epoch, late=not evidence)
         return self._prune_dead(n_z, in_use, unit_kl, settled)

@@ -314,12 +314,11 @@ def param_space(cfg: Config, opts: SweepOptions) -> dict[str, Any]:
 def tune_config(cfg: Config, opts: SweepOptions):
     from ray import tune
 
-    # One worker process serves trial after trial: a new trial process spends ~7 s
-    # importing torch, torchmetrics and MLflow before its first epoch, as long as 30 of
-    # its epochs on digits (the grid's wall time halves: 135 -> 69 s; grid + ASHA, whose
-    # stopped trials each cost a start, 69 -> 34 s). The trainable gives a stopped trial
-    # time to close its MLflow run before the actor is reset (REUSE_WAIT_ENV).
-    kwargs: dict[str, Any] = {"num_samples": 1, "reuse_actors": True}
+    # One worker process serves trial after trial (tune.reuse_actors): a new trial process
+    # spends ~7 s importing torch, torchmetrics and MLflow before its first epoch, as long
+    # as 30 of its epochs on digits (benchmarks/bench_sweeps.py). The trainable gives a
+    # stopped trial time to close its MLflow run before the actor is reset (REUSE_WAIT_ENV).
+    kwargs: dict[str, Any] = {"num_samples": 1, "reuse_actors": cfg.tune.reuse_actors}
     if opts.mode == "ald" and cfg.tune.search == "optuna":
         from ray.tune.search.optuna import OptunaSearch
 

@@ -111,3 +111,11 @@ def test_bench_engine_prints_its_two_targets(cache_dir, tmp_path):
     out = run_bench("bench_engine.py", cache_dir, tmp_path)
     assert re.search(r"ratio \d+\.\d{4} \(target <= 1\.05\)", out), out
     assert re.search(r"eval share \(ALD run, median per epoch\): \d+\.\d%", out), out
+
+
+def test_bench_sweeps_prints_both_ratios(cache_dir, tmp_path):
+    out = run_bench("bench_sweeps.py", cache_dir, tmp_path, "--rounds", "1")
+    for head in ("1. training epoch", "2. grid sweep"):
+        line = [ln for ln in out.splitlines() if ln.startswith(head)]
+        assert len(line) == 1 and "ratio" in line[0], out
+        assert all(math.isfinite(v) and v > 0 for v in numbers(line[0]))
