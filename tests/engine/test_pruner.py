@@ -164,3 +164,18 @@ def test_bad_use_is_refused_clearly():
 
 def _latent_params(model):
     return [model.mu_head.weight, model.logvar_head.weight, model.dec_in.weight]
+
+
+def test_the_pruner_asks_for_the_epochs_the_final_size_needs():
+    # Without n_epochs_after_stop, end_run comes when the final size has trained
+    # final_share x epochs after the stop (by default a whole budget), not at `epochs`.
+    x, val = data()
+    torch.manual_seed(0)
+    model = TabularVAE(16, (12,), hidden=32)
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    rule = {**RULE, "n_epochs_after_stop": None}
+    pruner = Pruner(model, opt, ald=rule, epochs=EPOCHS, likelihood="gaussian")
+    run(model, opt, pruner, x, val, stop=3 * EPOCHS)
+    stop = pruner.controller.state.stop_epoch
+    assert pruner.stopped and stop is not None
+    assert len(pruner.steps) == stop + 1 + EPOCHS > EPOCHS
