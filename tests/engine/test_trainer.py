@@ -143,3 +143,19 @@ def test_a_late_stop_extends_the_run_so_the_final_size_trains_long_enough():
     results = list(trainer)
     assert trainer.controller.state.stop_epoch == 9 and len(results) == 13
     assert len(list(ScriptedTrainer(cfg.replace(ald={"final_share": 0.0})))) == 12
+
+
+def test_a_process_that_ran_other_trials_trains_the_same_numbers(cache_dir):
+    # Ray Tune reuses a worker process for trial after trial (tune.reuse_actors): a trial
+    # must not depend on what ran before it in the process.
+    cfg = tiny_cfg(cache_dir)
+
+    def run(fixed_n_z=None):
+        t = Trainer(cfg, fixed_n_z=fixed_n_z)
+        for _ in t:
+            pass
+        return strip(t.history)
+
+    first = run(4)
+    run()  # an ALD run in between (it prunes, so its optimizer and model change size)
+    assert run(4) == first
