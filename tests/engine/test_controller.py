@@ -312,7 +312,7 @@ def test_plateau_rule_stops_once_a_falling_count_stops_growing():
     ctl = ALDController(plateau_cfg(confirm=1))
     ds, n_z = run_units(ctl, [epoch()] * 40, falling)
     stop = next(i for i, d in enumerate(ds) if d.stop)
-    assert stop == 11 and "at most 12 units in use over 2 decisions" in ds[stop].reason
+    assert stop == 11 and "at most 12 units in use at the last 2 decisions" in ds[stop].reason
     # 12 in use at epoch 9, 11 at epoch 11 (unit 6 died): the highest count stays (margin 0)
     assert n_z == 12
     # A count that grows restarts the wait.
@@ -356,7 +356,7 @@ def test_plateau_rule_waits_for_the_settle_share_of_the_budget():
     assert "no stop before epoch 29" in ds[15].reason
     assert (
         ALDConfig().rule == "ald-tune"
-        and ALDConfig().settle == 0.0
+        and ALDConfig().settle == 0.2
         and ALDConfig().confirm == 1
         and ALDConfig().final_share == 1.0
         and ALDConfig().reserve == 4
