@@ -234,7 +234,7 @@ class ALDConfig:
         "ald-tune rule: units beyond those in use kept at the stop (docs/rules.md)",
     )
     settle: float = param(
-        0.2,
+        0.3,
         Float(low=0.0, high=1.0),
         "ald-tune rule: no stop before this share of train.epochs is done (units still "
         "collapse and re-emerge then; docs/rules.md)",

@@ -64,10 +64,10 @@ class ALDTuneRule(RuleController):
            10th units it ends up using come from those, by epoch 50-70.
         3. *Settled*: for ``confirm`` decisions in a row the count in use has not grown and
            no waiting unit is emerging (the strongest one's KL has not risen by more than
-           ``rise`` since the last decision), and ``settle`` of the epochs are done (a
-           fifth by default: before that, units still collapse and re-emerge; on the
-           manifold set a 7th unit is in use at epoch 14 of 150, KL 0.9, and dead by
-           epoch 19). While the count only falls, the model is
+           ``rise`` since the last decision), and ``settle`` of the epochs are done (0.3
+           by default: before that, units still collapse and re-emerge, so a falling count
+           is not settled; on the manifold set with d = 10 the count is 16, 13, 9, 12, 12
+           at epochs 9-29 of 150 and 10 from epoch 39). While the count only falls, the model is
            giving up units, so what it uses now bounds what it will need: a unit too
            many is cheap (it dies and costs nothing), one too few misses the plateau.
            Pruning stops (:meth:`_stop`) at the highest count of those decisions (the

@@ -356,7 +356,7 @@ def test_plateau_rule_waits_for_the_settle_share_of_the_budget():
     assert "no stop before epoch 29" in ds[15].reason
     assert (
         ALDConfig().rule == "ald-tune"
-        and ALDConfig().settle == 0.2
+        and ALDConfig().settle == 0.3
         and ALDConfig().confirm == 1
         and ALDConfig().final_share == 1.0
         and ALDConfig().reserve == 4
