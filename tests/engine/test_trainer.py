@@ -29,6 +29,7 @@ def tiny_cfg(cache_dir, *extra):
             "ald.n_z_init=16",
             f"eval.cache_dir={cache_dir}",
             "eval.n_fid=50",
+            "ald.final_share=0",  # exactly train.epochs long
             *extra,
         ],
     )

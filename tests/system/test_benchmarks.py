@@ -28,6 +28,7 @@ TINY = [
     "eval.n_fid=50",
     "grid.n_z=[2, 4]",
     "tune.asha_grace=2",
+    "tune.grid_seeds=1",
 ]
 
 

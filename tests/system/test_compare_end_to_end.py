@@ -410,6 +410,8 @@ def test_comparison_on_a_two_node_local_cluster(two_node_cluster, cache_dir, tmp
         "grid.n_z=[2, 4, 8]",
         "--set",
         "tune.num_samples=2",
+        "--set",
+        "tune.grid_seeds=1",  # one trial per grid n_z
     ]
     proc = subprocess.run(
         cmd,

@@ -58,6 +58,8 @@ def test_ctrl_c_on_a_sweep_marks_its_runs_killed_and_resume_completes(tmp_path):
         "--set",
         "train.epochs=150",
         "--set",
+        "ald.final_share=0",  # exactly 150 epochs
+        "--set",
         "ald.window=4",
         "--set",
         "ald.patience=2",
@@ -113,6 +115,8 @@ def test_ctrl_c_on_train_says_how_to_resume_and_the_resume_finishes(tmp_path, ca
         str(out_dir),
         "--set",
         "train.epochs=60",
+        "--set",
+        "ald.final_share=0",  # exactly 60 epochs
         "--set",
         "ald.window=4",
         "--set",

@@ -23,7 +23,8 @@ def compare(tmp_path, *sets: str, space: str = "digits", rules: str = "ald-tune"
     argv += ["--space", os.path.join(ROOT, "search_spaces", f"{space}.yaml")]
     argv += ["--run-dir", str(tmp_path), "--out", str(tmp_path / "report"), "--rules", rules]
     argv += ["--no-fixed", "--baselines", "none", "--set", "tune.num_samples=1"]
-    argv += ["--set", "tune.checkpoint_min_s=0"]
+    argv += ["--set", "tune.checkpoint_min_s=0", "--set", "tune.grid_seeds=1"]
+    argv += ["--set", "ald.final_share=0"]  # every run exactly train.epochs long
     for s in sets:
         argv += ["--set", s]
     done = subprocess.run(argv, cwd=str(tmp_path), env=env, capture_output=True, text=True)

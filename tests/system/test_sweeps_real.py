@@ -36,6 +36,8 @@ def tiny(cache_dir, *extra):
             "tune.checkpoint_every=2",
             "tune.checkpoint_min_s=0",
             "ald.rule=paper",
+            "tune.grid_seeds=1",  # one trial per grid n_z
+            "ald.final_share=0",  # runs exactly EPOCHS long
             *extra,
         ],
     )  # the paper rule prunes on a fixed schedule: resizes to test
