@@ -173,6 +173,12 @@ class TrainConfig:
         "auto", Choice(options=("auto", "cpu", "cuda")), "auto: CUDA when present, else CPU"
     )
     threads: int = param(0, Int(low=0, high=1024), "torch CPU threads; 0 keeps torch's default")
+    nested_dropout: bool = param(
+        False,
+        Bool(),
+        "fixed-size runs only: drop a random tail of the latent units per sample so every "
+        "grid-size prefix decodes (compare --baselines nested)",
+    )
 
     def __post_init__(self) -> None:
         validate_fields(self)

@@ -31,6 +31,7 @@ from ald_tune.engine.artifacts import image_grids, save_run_outputs
 from ald_tune.engine.callbacks import Cadence, Callback, CallbackList, EpochResult
 from ald_tune.engine.evaluate import Evaluator, check_cache_dir, check_clusters, check_eval_sizes
 from ald_tune.engine.model import build_model, make_optimizer
+from ald_tune.engine.nested import evaluate_prefixes, nested_loss, prefix_sizes
 from ald_tune.engine.rules import make_controller
 from ald_tune.errors import ConfigError, DataError, shown
 
@@ -147,7 +148,9 @@ class Trainer(EpochIterator):
 
     Args:
         cfg: the run's configuration.
-        fixed_n_z: train at this n_z without pruning (the grid baseline).
+        fixed_n_z: train at this n_z without pruning (the grid baseline); with
+            ``train.nested_dropout`` a nested run (:mod:`ald_tune.engine.nested`) whose
+            last epoch's record holds its prefix curve under ``prefixes``.
         splits: pre-loaded (train, val) data; loaded from ``cfg.data`` if None.
         controller: override the controller (tests use a scripted one).
 
@@ -164,6 +167,12 @@ class Trainer(EpochIterator):
         controller=None,
     ) -> None:
         self.cfg, self.fixed_n_z = cfg, fixed_n_z
+        if fixed_n_z is None and cfg.train.nested_dropout:
+            raise ConfigError(
+                "train.nested_dropout=true trains one fixed-size run, but this is an ALD run "
+                "(it resizes itself). Fix: give it a fixed n_z (ald-tune train --fixed-nz N), "
+                "or run it as `ald-tune compare --baselines nested`."
+            )
         if fixed_n_z is None and controller is None:
             check_ald_schedule(cfg)
         if cfg.train.threads:
@@ -178,6 +187,8 @@ class Trainer(EpochIterator):
         torch.manual_seed(cfg.train.seed)
         n_z = fixed_n_z if fixed_n_z is not None else cfg.ald.n_z_init
         self.model = build_model(cfg.model, self.train_data.image_shape, n_z).to(self.device)
+        # nested dropout: the prefix lengths it trains and evaluates (None: a plain run)
+        self.prefixes = prefix_sizes(cfg.grid.n_z, n_z) if cfg.train.nested_dropout else None
         self.optimizer = make_optimizer(self.model, cfg.train)
         self.controller = controller or make_controller(cfg.ald, fixed_n_z, cfg.train.epochs)
         self.batches = torch.Generator().manual_seed(cfg.train.seed)
@@ -244,6 +255,8 @@ class Trainer(EpochIterator):
         )
         self.timing["train_s"] += t1 - t0
         self.timing["eval_s"] += t2 - t1
+        if self.prefixes and self.done:  # the curve, once, counted as this epoch's evaluation
+            self._prefix_curve(record, epoch)
         self.timing["wall_s"] += time.perf_counter() - t0
         return EpochResult(
             epoch, record, decision, self.model.n_z, self.done, self.evaluator.fid_extractor
@@ -255,7 +268,12 @@ class Trainer(EpochIterator):
         order = torch.randperm(n, generator=self.batches).to(self.device)
         total = 0.0
         for b, idx in enumerate(order.split(bs)):
-            loss, _, _ = self.model.loss(self.train_x[idx], self.cfg.train.beta)
+            if self.prefixes:  # prefix lengths drawn from the batch generator (resumable)
+                loss, _, _ = nested_loss(
+                    self.model, self.train_x[idx], self.cfg.train.beta, self.prefixes, self.batches
+                )
+            else:
+                loss, _, _ = self.model.loss(self.train_x[idx], self.cfg.train.beta)
             if not torch.isfinite(loss):
                 raise TrainingDivergedError(
                     f"loss became {loss.item()} at epoch {epoch}, batch {b} "
@@ -274,6 +292,20 @@ class Trainer(EpochIterator):
                 "The last good checkpoint is kept. Fix: lower train.lr or train.beta."
             )
         return total / n
+
+    def _prefix_curve(self, record: dict[str, Any], epoch: int) -> None:
+        """Evaluate every prefix of a nested run (its last epoch): the curve goes into the
+        record, its seconds into the epoch's evaluation and CPU time."""
+        t0, cpu0, gpu = time.perf_counter(), time.process_time(), GPUClock(self.device)
+        curve = evaluate_prefixes(
+            self.model, self.evaluator, self.prefixes or (), epoch, self.cfg.ald.kl_threshold
+        )
+        record["prefixes"] = {str(k): v for k, v in curve.items()}
+        dt = time.perf_counter() - t0
+        record["eval_time_s"] += dt
+        record["cpu_time_s"] += time.process_time() - cpu0
+        record["gpu_time_s"] += gpu.seconds()
+        self.timing["eval_s"] += dt
 
     # -- checkpoint ---------------------------------------------------------------------
     def checkpoint(self) -> dict[str, Any]:
