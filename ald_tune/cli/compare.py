@@ -1,7 +1,8 @@
 """``ald-tune compare`` and ``ald_tune/run.py``: grid sweep, ALD sweeps, fixed runs, report.
 
 Modes: ``compare`` (default: grid, the baselines in ``--baselines`` (grid + ASHA, the
-units in use of the grid's widest trial, the intrinsic dimension of the data), one ALD
+units in use of the grid's widest trial, the intrinsic dimension of the data, and on
+request nested dropout: one wide run per seed, every grid-size prefix evaluated), one ALD
 sweep per rule in ``--rules``, then fixed runs at ALD's chosen n_z, then one report
 per rule, the side-by-side table and the recommended n_z), ``ald``, ``grid``.
 ``ray.init()`` joins a running cluster (``$RAY_ADDRESS`` or the one started by
@@ -30,6 +31,7 @@ from ald_tune.errors import ConfigError
 from ald_tune.report.comparison import (
     BASELINE_NAMES,
     BASELINES,
+    DEFAULT_BASELINES,
     Comparison,
     log_comparison,
     render,
@@ -71,10 +73,11 @@ def build_parser(prog: str = "ald_tune/run.py", modes: bool = True) -> argparse.
     )
     p.add_argument(
         "--baselines",
-        default=",".join(BASELINES),
-        help="cheap baselines run beside ALD, comma-separated, or none: asha (grid + ASHA), "
+        default=",".join(DEFAULT_BASELINES),
+        help="baselines run beside ALD, comma-separated, or none: asha (grid + ASHA), "
         "units (units in use in the grid's widest trial), id (intrinsic dimension, "
-        f"TwoNN and MLE) (default: {','.join(BASELINES)})",
+        "TwoNN and MLE), nested (nested dropout: one wide run per seed whose every "
+        f"grid-size prefix is evaluated) (default: {','.join(DEFAULT_BASELINES)})",
     )
     p.add_argument(
         "--no-fixed",
@@ -94,7 +97,7 @@ def parse_baselines(text: str) -> tuple[str, ...]:
     if bad or not items:
         raise ConfigError(
             f"--baselines must list {', '.join(BASELINES)} (comma-separated) or none. "
-            f"Got {str(text)[:200]!r}. Fix: e.g. --baselines asha,id."
+            f"Got {str(text)[:200]!r}. Fix: e.g. --baselines asha,id,nested."
         )
     return tuple(b for b in BASELINES if b in items)
 
@@ -196,6 +199,13 @@ def compare(cfg, args, space: str, rules: list[str]) -> int:
     stages = [(cfg.replace(tune={"scheduler": "fifo"}), plan.options("grid", "grid", "grid", main))]
     if asha_cfg is not None:
         stages.append((asha_cfg, plan.options("grid", "asha", "asha", main)))
+    nested = None
+    if "nested" in baselines:  # one wide run per seed (as many as ALD's), every prefix evaluated
+        nested = (
+            cfg.replace(train={"nested_dropout": True}, tune={"scheduler": "fifo"}),
+            plan.options("grid", "nested", "nested", main),
+        )
+        stages.append(nested)
     for rule in rules:
         stages.append(
             (
@@ -229,6 +239,7 @@ def compare(cfg, args, space: str, rules: list[str]) -> int:
         if asha_cfg is not None
         else None
     )
+    nested_sweep = run_sweep(*nested) if nested is not None else None
     alds = {}
     for rule in rules:
         kind = SweepKind("ald", rule)
@@ -242,7 +253,7 @@ def compare(cfg, args, space: str, rules: list[str]) -> int:
             plan, [t.final_n_z for a in alds.values() for t in a.trials if t.final_n_z], main
         )
     )
-    sweeps = [s for s in (grid, asha, fixed, *alds.values()) if s is not None]
+    sweeps = [s for s in (grid, asha, nested_sweep, fixed, *alds.values()) if s is not None]
     mark_complete(sweeps)
     comp = Comparison(
         grid=grid,
@@ -254,6 +265,7 @@ def compare(cfg, args, space: str, rules: list[str]) -> int:
         metric=cfg.tune.metric,
         intrinsic=intrinsic,
         baselines=baselines,
+        nested=nested_sweep,
     ).build()
     out = os.path.abspath(
         args.out
@@ -310,7 +322,7 @@ def check_flags(args, mode: str) -> None:
 
 
 def _baselines_flag(args) -> list[tuple[str, bool, str, str]]:
-    given = args.baselines != ",".join(BASELINES)
+    given = args.baselines != ",".join(DEFAULT_BASELINES)
     return [("--baselines", given, "the compare mode", "only it runs the baselines")]
 
 

@@ -1,13 +1,15 @@
 """What a sweep *is*: its kind (and ALD rule), defined once and written once.
 
-A comparison is made of sweeps of four kinds:
+A comparison is made of sweeps of five kinds:
 
-========  =====================================================================
-``grid``  the grid baseline: one fixed-n_z trial per ``grid.n_z`` value (FIFO)
-``asha``  the same grid under ASHA early stopping (the stronger baseline)
-``fixed`` fixed-n_z runs at the n_z values ALD chose that the grid lacks
-``ald``   ALD trials (one per seed) that resize themselves, with one stop rule
-========  =====================================================================
+========== ==================================================================
+``grid``   the grid baseline: one fixed-n_z trial per ``grid.n_z`` value (FIFO)
+``asha``   the same grid under ASHA early stopping (the stronger baseline)
+``fixed``  fixed-n_z runs at the n_z values ALD chose that the grid lacks
+``ald``    ALD trials (one per seed) that resize themselves, with one stop rule
+``nested`` nested-dropout trials (one per seed) at the grid's widest n_z, each
+           ending with its metrics at every grid n_z prefix (a one-run baseline)
+========== ==================================================================
 
 A sweep's kind and rule are written once, when it starts: as tags on its MLflow
 parent run (:data:`KIND_TAG`, :data:`RULE_TAG`, plus :data:`COMPARE_TAG` naming the
@@ -26,7 +28,7 @@ from typing import Any
 
 from ald_tune.errors import ConfigError
 
-KINDS = ("grid", "asha", "fixed", "ald")
+KINDS = ("grid", "asha", "fixed", "ald", "nested")
 RULES = ("paper", "ald-tune")
 
 SWEEP_TAG = "ald_tune.sweep"  # the sweep's name (its Tune folder)
@@ -63,7 +65,8 @@ class SweepKind:
 
     @property
     def mode(self) -> str:
-        """What its trials do: ``ald`` (resize themselves) or ``grid`` (fixed n_z)."""
+        """What its trials do: ``ald`` (resize themselves) or ``grid`` (fixed n_z; the
+        nested-dropout trials too)."""
         return "ald" if self.kind == "ald" else "grid"
 
     @property

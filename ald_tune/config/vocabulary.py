@@ -73,6 +73,13 @@ TRACKED = (
     "stopped",
     "removed",
 )
+#: A nested-dropout run's last epoch holds its prefix curve under this key:
+#: ``{"<k>": {metric: value}}``, one entry per prefix length k (:mod:`ald_tune.engine.nested`).
+PREFIX_KEY = "prefixes"
+#: What each prefix of that curve keeps (in trial records, MLflow and the report).
+PREFIX_METRICS = (*COLUMNS, "eval_time_s")
+#: The MLflow key of a prefix metric (step = the prefix length k), e.g. ``prefix.fid_gen``.
+PREFIX_MLFLOW = "prefix."
 #: Per-epoch quantities the figures draw against epoch.
 CURVES = ("n_z", "recon_loss", "fid_gen", "fid_recon", "silhouette", "kl")
 

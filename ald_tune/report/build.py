@@ -38,6 +38,7 @@ from ald_tune.config.vocabulary import COLUMNS, CRITERION, CURVES, RANKED, VOTIN
 from ald_tune.report.criterion import criterion, distance, grid_rows, mean_rank, optima
 from ald_tune.report.figures import plot_ald_vs_epoch, plot_cost_vs_distance, plot_metrics_vs_nz
 from ald_tune.report.methods import rank_methods
+from ald_tune.report.nested import nested_section
 from ald_tune.report.numbers import (
     NAN,
     answer_epochs,
@@ -77,6 +78,7 @@ def build_report(
     rel_floor: float = 0.02,
     intrinsic: dict | None = None,
     units_baseline: bool = True,
+    nested: list[TrialRecord] | None = None,
 ) -> dict[str, Any]:
     """Compare ALD's chosen n_z and cost against a grid over fixed n_z.
 
@@ -86,7 +88,8 @@ def build_report(
         asha: optional records of a grid + ASHA sweep (its answer and cost).
         fixed: optional fixed-n_z trials at ALD's chosen n_z values; without one at a
             seed's n_z, the grid trial at that exact n_z stands in, else "not run".
-        wall: wall time of each sweep in seconds, keys ``grid``, ``ald``, ``asha``.
+        wall: wall time of each sweep in seconds, keys ``grid``, ``ald``, ``asha``,
+            ``nested``.
         dataset: the dataset's name, for the titles.
         rule: the ALD sweep's stop rule, for the titles and the recommendation.
         metric: what ASHA minimised (``tune.metric``): grid + ASHA's answer is the n_z of
@@ -96,12 +99,15 @@ def build_report(
         intrinsic: the intrinsic-dimension estimates of the training split
             (:func:`ald_tune.data.intrinsic.estimate_intrinsic_dim`), a baseline method.
         units_baseline: show the units in use of the grid's widest trial as a method.
+        nested: optional records of a nested-dropout sweep (one wide run per seed with
+            its prefix curve): its answers (:mod:`ald_tune.report.nested`) and cost.
 
     Returns:
         A JSON-ready dict: ``grid`` (rows per n_z, optima, mean rank), ``criterion``
         (tolerances, region, plateau edge), ``ald`` (per seed, summary), ``vs`` (final
         metrics against the grid optimum and the fixed run at ALD's n_z), ``cost``,
         ``speedup``, ``methods`` (each method's answer, distance and compute),
+        ``nested`` (with ``nested``: each seed's prefix curve and answer),
         ``recommendation``, ``headline`` and ``curves`` (for the figures).
 
     Raises:
@@ -156,7 +162,7 @@ def build_report(
     ald_sec = _ald_section(a_ok, len(ald), rows, crit, fixed or [], g_ok)
     cost = {
         k: _cost(v, (wall or {}).get(k))
-        for k, v in (("grid", grid), ("ald", ald), ("asha", asha))
+        for k, v in (("grid", grid), ("ald", ald), ("asha", asha), ("nested", nested))
         if v
     }
     report: dict[str, Any] = {
@@ -172,9 +178,11 @@ def build_report(
     }
     if rule == "paper":  # its votes fall back to the metrics that exist
         report["ald"]["votes_not_recorded"] = [m for m in VOTING if not recorded(a_ok, m)]
+    if nested:
+        report["nested"] = nested_section(nested, rows, crit, g_ok)
     report["methods"] = rank_methods(
         report,
-        {"grid": grid, "asha": asha or [], "ald": ald},
+        {"grid": grid, "asha": asha or [], "ald": ald, "nested": nested or []},
         wall or {},
         metric,
         rows,

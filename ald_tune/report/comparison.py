@@ -37,9 +37,16 @@ ALD_PARENT_TAG = "ald_tune.ald_parent."  # + rule, on the grid parent
 GRID_PARENT_TAG = "ald_tune.grid_parent"  # on the other sweeps' parents
 RECOMMENDED_TAG = "ald_tune.recommended_n_z"
 RECOMMENDED_METRIC = "recommended_n_z"
-#: The cheap baselines ``compare`` runs beside ALD by default (``--baselines``).
-BASELINES = ("asha", "units", "id")
-BASELINE_NAMES = {"asha": "grid + ASHA", "units": "units in use", "id": "intrinsic dimension"}
+#: The baselines ``compare`` can run beside ALD (``--baselines``).
+BASELINES = ("asha", "units", "id", "nested")
+#: Those it runs by default (nested dropout trains one wide run per seed: opt in).
+DEFAULT_BASELINES = ("asha", "units", "id")
+BASELINE_NAMES = {
+    "asha": "grid + ASHA",
+    "units": "units in use",
+    "id": "intrinsic dimension",
+    "nested": "nested dropout",
+}
 BASELINES_TAG = "ald_tune.baselines"  # on the grid parent: the --baselines of its compare
 BASELINE_PREFIX = "baseline."  # + estimator + "." + field, metrics on the grid parent
 INTRINSIC_FIELDS = ("dimension", "n_z", "cpu_s", "wall_s", "n_samples")
@@ -47,7 +54,8 @@ INTRINSIC_FIELDS = ("dimension", "n_z", "cpu_s", "wall_s", "n_samples")
 
 def baselines_from_tag(tag: str | None) -> tuple[str, ...]:
     """The baselines a grid parent's compare showed (all of them when untagged: sweeps
-    run apart, or before the tag existed)."""
+    run apart, or before the tag existed; nested dropout shows only where its sweep is
+    found)."""
     if tag is None:
         return BASELINES
     return tuple(b for b in BASELINES if b in tag.split(","))
@@ -75,6 +83,7 @@ class Comparison:
             sweeps share a rule); the first is the main one.
         asha: the grid + ASHA sweep, when run.
         fixed: the fixed runs at ALD's n_z values, when run.
+        nested: the nested-dropout sweep (one wide run per seed), when run.
         dataset: ``data.name``.
         compare: the ``compare`` run that made the sweeps (None for sweeps run apart).
         metric: what ASHA minimised (``tune.metric``).
@@ -96,6 +105,7 @@ class Comparison:
     note: str = ""
     intrinsic: dict | None = None
     baselines: tuple[str, ...] = BASELINES
+    nested: SweepRecord | None = None
 
     @property
     def main(self) -> str:
@@ -104,7 +114,11 @@ class Comparison:
 
     def build(self, **kwargs: Any) -> Comparison:
         """One report per ALD sweep against the grid (``kwargs`` go to ``build_report``)."""
-        wall = {"grid": self.grid.wall_s, **({"asha": self.asha.wall_s} if self.asha else {})}
+        wall = {
+            "grid": self.grid.wall_s,
+            **({"asha": self.asha.wall_s} if self.asha else {}),
+            **({"nested": self.nested.wall_s} if self.nested else {}),
+        }
         for key, ald in self.alds.items():
             self.reports[key] = build_report(
                 self.grid.trials,
@@ -117,6 +131,7 @@ class Comparison:
                 metric=self.metric,
                 intrinsic=self.intrinsic if "id" in self.baselines else None,
                 units_baseline="units" in self.baselines,
+                nested=self.nested.trials if self.nested and "nested" in self.baselines else None,
                 **kwargs,
             )
         return self
@@ -220,7 +235,7 @@ def log_comparison(uri: str, comp: Comparison, paths: dict[str, dict[str, str]])
     if grid_parent:
         top = paths["comparison"]
         _log_files(c, grid_parent, [top["rules"], top["recommendation"], top["fig_cost"]])
-    for sweep in (comp.asha, comp.fixed):
+    for sweep in (comp.asha, comp.fixed, comp.nested):
         if sweep is not None and sweep.parent_run_id and grid_parent:
             c.set_tag(sweep.parent_run_id, GRID_PARENT_TAG, grid_parent)
 

@@ -1,7 +1,7 @@
 """Every method's answer beside its compute: the ranking of the report's ``methods``.
 
 Each method (the grid, grid + ASHA, the units in use of the grid's widest trial, the
-intrinsic-dimension estimates, ALD) gets its n_z, whether it lies in the grid's best
+intrinsic-dimension estimates, nested dropout, ALD) gets its n_z, whether it lies in the grid's best
 region and its distance to it, the compute until its answer was known (``answer_*``:
 trial-epochs, CPU-s, GPU-s, wall seconds) and in total (``total_*``). They are ranked by
 distance, then by CPU-seconds to the answer. Used by :func:`ald_tune.report.build.build_report`.
@@ -92,6 +92,9 @@ def rank_methods(
       in the grid's widest trial(s) (the median over seeds), known when that trial ends
       (free within the grid; its compute is that one trial's);
     * TwoNN / MLE: the intrinsic dimension of the training split, rounded (no training);
+    * nested dropout: each seed's answer from its wide run's prefix curve
+      (:mod:`ald_tune.report.nested`), known when that run ends; total: plus one fixed
+      run at the answer;
     * ALD: each seed's final n_z, known at its stop decision (its compute to the answer
       is the mean over seeds through that epoch; total: through its last epoch).
     """
@@ -156,6 +159,8 @@ def rank_methods(
                 f"estimate {est['dimension']:.2f} on {est['n_samples']} training samples",
             )
         )
+    if r.get("nested", {}).get("seeds"):
+        out.append(_nested_method(r["nested"], trials["nested"], grid))
     ald = [t for t in trials["ald"] if t.finished]
     seeds = r["ald"]["seeds"]
     out.append(
@@ -183,6 +188,32 @@ def rank_methods(
     for rank, i in enumerate(ranked, 1):
         out[i]["rank"] = rank
     return sorted(out, key=lambda m: m["rank"])
+
+
+def _nested_method(n: dict, nested: list[TrialRecord], grid: list[TrialRecord]) -> dict:
+    """Nested dropout: each seed's answer from its wide run's prefix curve, known when
+    that run (and its prefix evaluations) ends; to a trained model, one fixed run at the
+    answer more, its cost measured from the grid's trials at that n_z (per seed, then
+    the mean over seeds, like ALD's)."""
+    runs = {t.trial_id: t for t in nested}
+    answer, trained = [], []
+    for s in n["seeds"]:
+        run = _compute([runs[s["trial_id"]]])
+        at = [g for g in grid if g.finished and g.n_z_grid == s["n_z"]]
+        fixed = _per_run([_compute([g]) for g in at]) if at else dict.fromkeys(run, NAN)
+        answer.append(run)
+        trained.append({k: run[k] + fixed[k] for k in run})
+    width = n["seeds"][0]["width"]
+    return _method(
+        f"nested dropout (n_z = {width})",
+        n["n_z"],
+        (n["n_in_region"] == len(n["seeds"]), None, n["distance_mean"]),
+        _per_run(answer),
+        _per_run(trained),
+        1,
+        "one wide run per seed, every prefix evaluated at its end; total: plus one fixed "
+        "run at its answer (a grid trial's cost)",
+    )
 
 
 def _nan_last(v: Any) -> float:

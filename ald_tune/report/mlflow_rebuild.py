@@ -7,14 +7,16 @@ each sweep started, :mod:`ald_tune.config.kinds`), never guessed from how their 
    report each.
 2. Otherwise the newest *complete* set made by one ``compare`` (every sweep of it
    finished: the tag :data:`ald_tune.tracking.COMPLETE_TAG`) supplies every kind not
-   pinned: its grid, its ALD sweep of each rule, and its grid + ASHA and fixed runs if
-   it made them.
+   pinned: its grid, its ALD sweep of each rule, and its grid + ASHA, fixed runs and
+   nested-dropout runs if it made them.
 3. With no complete compare, the newest ended sweep of each kind (each rule) run on
    its own.
 
 Each child run becomes a :class:`~ald_tune.sweeps.results.TrialRecord` with its
-per-epoch history of the tracked metrics; each sweep's wall time is the sum of its
-``sweep_wall_s`` values (one per fit). So the rebuilt report equals the printed one.
+per-epoch history of the tracked metrics (and, for a nested-dropout run, its prefix
+curve: the ``prefix.<metric>`` metrics, step = the prefix length); each sweep's wall
+time is the sum of its ``sweep_wall_s`` values (one per fit). So the rebuilt report
+equals the printed one.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ald_tune.config.kinds import (
     SWEEP_TAG,
     SweepKind,
 )
+from ald_tune.config.vocabulary import PREFIX_METRICS, PREFIX_MLFLOW
 from ald_tune.errors import ConfigError
 from ald_tune.report.build import recommend
 from ald_tune.report.comparison import (
@@ -41,7 +44,14 @@ from ald_tune.report.comparison import (
     intrinsic_from_metrics,
     log_comparison,
 )
-from ald_tune.sweeps.results import SweepRecord, TrialRecord, history_row, num, sort_trials
+from ald_tune.sweeps.results import (
+    SweepRecord,
+    TrialRecord,
+    history_row,
+    num,
+    prefix_curve,
+    sort_trials,
+)
 from ald_tune.tracking.runs import (
     COMPLETE_TAG,
     FINAL_NZ_TAG,
@@ -67,6 +77,7 @@ class Selection:
     alds: dict[str, Any] = field(default_factory=dict)  # key -> parent run
     asha: Any = None
     fixed: Any = None
+    nested: Any = None
     compare: str | None = None
     note: str = ""
 
@@ -168,7 +179,7 @@ def select(
     if chosen is None:  # sweeps run on their own: the newest ended one of each kind
         pool = [r for r in parents if r.info.status in ENDED]
     sel = Selection(compare=chosen)
-    for kind in ("grid", "asha", "fixed"):
+    for kind in ("grid", "asha", "fixed", "nested"):
         runs = pinned.get(kind) or [r for r in pool if _kind(r).kind == kind]
         setattr(sel, kind, runs[0] if runs else None)
     if sel.fixed is not None and chosen is None and "fixed" not in pinned:
@@ -192,6 +203,7 @@ def select(
         "grid": sel.grid,
         "asha": sel.asha,
         "fixed": sel.fixed,
+        "nested": sel.nested,
         **{f"ald ({k})": r for k, r in sel.alds.items()},
     }
     listed = ", ".join(
@@ -239,6 +251,10 @@ def _child_record(c, run) -> TrialRecord:
     history = [history_row(s, steps[s]) for s in sorted(steps)]
     tags, params = run.data.tags, run.data.params
     kind = SweepKind.from_tags(tags) or SweepKind("ald", params.get("ald.rule", "ald-tune"))
+    curve: dict[str, dict[str, float]] = {}
+    for m in PREFIX_METRICS if kind.kind == "nested" else ():  # step = the prefix length
+        for x in c.get_metric_history(run.info.run_id, PREFIX_MLFLOW + m):
+            curve.setdefault(str(x.step), {})[m] = x.value
     last_nz = history[-1].get("n_z") if history else None
     final = tags.get(FINAL_NZ_TAG, last_nz)
     seed = tags.get("ald_tune.seed", params.get("train.seed"))
@@ -258,6 +274,7 @@ def _child_record(c, run) -> TrialRecord:
         run_id=run.info.run_id,
         path=run.info.artifact_uri,
         config={"kind": kind.kind, "seed": seed},
+        prefixes=prefix_curve(curve),
     )
 
 
@@ -342,6 +359,7 @@ def comparison_from_mlflow(
         alds={k: rec(r) for k, r in sel.alds.items()},
         asha=rec(sel.asha),
         fixed=rec(sel.fixed),
+        nested=rec(sel.nested),
         dataset=grid.dataset,
         compare=sel.compare,
         metric=metric,

@@ -170,6 +170,7 @@ def markdown_text(r: dict) -> str:
             for m, x in v["metrics"].items()
         ],
     )
+    lines += nested_lines(r)
     lines += ["## Cost", ""]
     lines += _table(
         ["method", "trials", "errored", "trial-epochs", "CPU-s", "GPU-s", "wall s", "CPU-s from"],
@@ -227,6 +228,64 @@ def markdown_text(r: dict) -> str:
         ],
     )
     return "\n".join(lines)
+
+
+def nested_lines(r: dict) -> list[str]:
+    """Nested dropout: each seed's answer from its prefix curve, and the curve (mean over
+    seeds) beside the grid at each n_z (none without a nested sweep)."""
+    n = r.get("nested")
+    if not n or not n.get("seeds"):
+        return []
+    metrics = list(r["criterion"]["metrics"])
+    tols = n["seeds"][0]["tolerances"]
+    lines = [
+        f"## Nested dropout: one run of n_z = {n['seeds'][0]['width']} per seed, every "
+        f"prefix evaluated ({n['n_in_region']}/{len(n['seeds'])} answers in the best region)",
+        "",
+        "Answer: the smallest prefix within tolerance of the curve's own best on every "
+        "criterion metric, tolerance = max(rel_floor x |curve best|, 2 x the grid's spread) "
+        "(docs/comparison.md). Beside it, the answer of the plateau test with the grid's "
+        "best and tolerance.",
+        "",
+    ]
+    lines += _table(
+        ["metric", "grid best", "curve best (seed 1)", "grid spread", "tolerance (seed 1)"],
+        [[m, t["grid_best"], t["best"], t["spread"], t["tolerance"]] for m, t in tols.items()],
+    )
+    lines += _table(
+        [
+            "seed",
+            "n_z",
+            "in region",
+            "distance",
+            "prefixes within tolerance",
+            "with the grid's best",
+            "epochs",
+            "CPU-s (prefix evaluation s)",
+        ],
+        [
+            [
+                s["seed"],
+                s["n_z"],
+                s["in_region"],
+                s["distance"],
+                ", ".join(map(str, s["within"])) or "none",
+                s["answer_by_grid_best"],
+                s["epochs"],
+                f"{_f(s['cpu_s'])} ({_f(s['prefix_eval_s'])})",
+            ]
+            for s in n["seeds"]
+        ],
+    )
+    grid = {x["n_z"]: x for x in r["grid"]["rows"]}
+    lines += _table(
+        ["n_z", *[f"{m}: grid / nested" for m in metrics]],
+        [
+            [c["n_z"], *[f"{_f(grid.get(c['n_z'], {}).get(m))} / {_f(c[m])}" for m in metrics]]
+            for c in n["curve_mean"]
+        ],
+    )
+    return lines
 
 
 def gap_table(a: dict) -> list[str]:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ald_tune.config.vocabulary import TRACKED
+from ald_tune.config.vocabulary import PREFIX_METRICS, TRACKED
 
 NAN = math.nan
 #: TERMINATED: ran to its last epoch; STOPPED: stopped early by a scheduler (ASHA);
@@ -46,6 +46,8 @@ class TrialRecord:
         run_id: its MLflow run, when tracked.
         path: its Tune folder (or MLflow artifact URI).
         config: the trial's own settings (Tune's param space without the space).
+        prefixes: a nested-dropout trial's metrics at each prefix length k (its last
+            epoch, :func:`prefix_curve`); empty for every other trial.
     """
 
     trial_id: str
@@ -62,6 +64,7 @@ class TrialRecord:
     run_id: str | None = None
     path: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    prefixes: dict[int, dict[str, float]] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -105,6 +108,26 @@ def history_row(epoch: int, values: Mapping[str, Any]) -> dict[str, float]:
         if isinstance(v, (int, float)):  # bools too (stopped, removed)
             row[key] = float(v)
     return row
+
+
+def prefix_curve(value: Any) -> dict[int, dict[str, float]]:
+    """A nested run's prefix curve as its last record holds it (``{"<k>": {metric:
+    value}}``, under :data:`~ald_tune.config.vocabulary.PREFIX_KEY`), as ``{k: {metric:
+    float}}`` with the :data:`~ald_tune.config.vocabulary.PREFIX_METRICS` present,
+    sorted by k; ``{}`` for anything else."""
+    if not isinstance(value, Mapping):
+        return {}
+    out = {}
+    for k, vals in value.items():
+        size = num(k)
+        if not (math.isfinite(size) and size == int(size) and isinstance(vals, Mapping)):
+            continue
+        out[int(size)] = {
+            m: float(vals[m])
+            for m in PREFIX_METRICS
+            if isinstance(vals.get(m), (int, float)) and not isinstance(vals.get(m), bool)
+        }
+    return dict(sorted(out.items()))
 
 
 def num(v: Any) -> float:

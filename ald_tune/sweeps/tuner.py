@@ -28,10 +28,18 @@ from typing import Any
 from ald_tune.config.constraints import check_name
 from ald_tune.config.kinds import SweepKind, read_sweep_file, write_sweep_file
 from ald_tune.config.schema import Config, check_ald_schedule
+from ald_tune.config.vocabulary import PREFIX_KEY
 from ald_tune.errors import ConfigError, shown
 from ald_tune.sweeps.progress import ProgressCallback
 from ald_tune.sweeps.result_logs import StateBackup, repair_experiment_state, result_loggers
-from ald_tune.sweeps.results import SweepRecord, TrialRecord, history_row, num, sort_trials
+from ald_tune.sweeps.results import (
+    SweepRecord,
+    TrialRecord,
+    history_row,
+    num,
+    prefix_curve,
+    sort_trials,
+)
 from ald_tune.sweeps.trainable import DEFAULT_TRAINER, load_object, train_trial
 
 MODES = ("ald", "grid")
@@ -137,6 +145,19 @@ def validate_before_start(cfg: Config, opts: SweepOptions) -> None:
         raise ConfigError(f"a {opts.kind!r} sweep cannot run in mode {opts.mode!r}.")
     if opts.mode == "ald":
         check_ald_schedule(cfg)
+    nested = opts.sweep_kind(cfg).kind == "nested"
+    if nested != cfg.train.nested_dropout:
+        raise ConfigError(
+            f"train.nested_dropout={str(cfg.train.nested_dropout).lower()} in a "
+            f"{opts.sweep_kind(cfg)} sweep: nested dropout trains the nested sweep's runs "
+            "only. Fix: "
+            + (
+                "set train.nested_dropout=true for it."
+                if nested
+                else "drop train.nested_dropout (run it as `ald-tune compare --baselines "
+                "nested`, or `ald-tune train --fixed-nz N`)."
+            )
+        )
     if cfg.tune.search == "optuna" and opts.mode == "grid":
         raise ConfigError(
             "tune.search=optuna applies to ALD sweeps; the grid is a grid. "
@@ -282,8 +303,13 @@ def init_ray(address: str | None) -> None:
 
 
 def uses_asha(cfg: Config, opts: SweepOptions) -> bool:
-    """ASHA runs on grid sweeps only (ALD trials end themselves)."""
-    return opts.mode == "grid" and cfg.tune.scheduler == "asha"
+    """ASHA runs on grid sweeps only (ALD trials end themselves; a nested run's answer
+    comes at its last epoch)."""
+    return (
+        opts.mode == "grid"
+        and opts.sweep_kind(cfg).kind != "nested"
+        and cfg.tune.scheduler == "asha"
+    )
 
 
 def param_space(cfg: Config, opts: SweepOptions) -> dict[str, Any]:
@@ -299,7 +325,10 @@ def param_space(cfg: Config, opts: SweepOptions) -> dict[str, Any]:
     # ASHA may stop a trial at any report: an epoch trained ahead of it would be wasted.
     space["report_ahead"] = cfg.tune.report_ahead and not uses_asha(cfg, opts)
     seed0 = cfg.train.seed
-    if opts.mode == "grid":
+    if opts.sweep_kind(cfg).kind == "nested":  # one wide run per seed, as many seeds as ALD
+        space["n_z"] = nested_width(cfg)
+        space["seed"] = tune.grid_search(list(range(seed0, seed0 + cfg.tune.num_samples)))
+    elif opts.mode == "grid":
         space["n_z"] = tune.grid_search(list(cfg.grid.n_z))
         space["seed"] = tune.grid_search(list(range(seed0, seed0 + cfg.tune.grid_seeds)))
     elif cfg.tune.search == "optuna":
@@ -309,6 +338,12 @@ def param_space(cfg: Config, opts: SweepOptions) -> dict[str, Any]:
     else:
         space["seed"] = tune.grid_search(list(range(seed0, seed0 + cfg.tune.num_samples)))
     return space
+
+
+def nested_width(cfg: Config) -> int:
+    """The n_z of a nested-dropout run: the grid's widest, so every grid n_z is one of
+    its prefixes and the curve lines up with the grid point for point."""
+    return max(cfg.grid.n_z)
 
 
 def tune_config(cfg: Config, opts: SweepOptions):
@@ -492,6 +527,7 @@ def collect(grid, kind: SweepKind, cfg: Config) -> list[TrialRecord]:
                 ),
                 path=r.path,
                 config={k: v for k, v in cfgd.items() if k != "space"},
+                prefixes=prefix_curve(m.get(PREFIX_KEY)) if m.get("run_over") else {},
             )
         )
     return sort_trials(out)

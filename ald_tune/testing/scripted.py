@@ -18,6 +18,7 @@ from typing import Any
 
 from ald_tune.config.schema import Config
 from ald_tune.engine.controller import Controller, Decision, History, Probe, select_units
+from ald_tune.engine.nested import prefix_sizes
 from ald_tune.engine.rules import make_controller
 from ald_tune.engine.trainer import EpochIterator, EpochResult
 
@@ -40,6 +41,18 @@ def scripted_metrics(n_z: int, epoch: int, seed: int) -> dict[str, float]:
         "accuracy": 0.5,
         "active_units": float(min(n_z, BEST_N_Z)),
     }
+
+
+def scripted_curve(cfg: Config, n_z: int, epoch: int) -> dict[str, dict[str, float]]:
+    """A nested run's prefix curve (as the engine's last record holds it): the scripted
+    metrics at each grid n_z prefix, a little worse than a model trained at that size
+    (its units share one decoder)."""
+    curve = {}
+    for k in prefix_sizes(cfg.grid.n_z, n_z):
+        m = scripted_metrics(k, epoch, cfg.train.seed)
+        m.update(recon_loss=m["recon_loss"] + 0.5, fid_gen=m["fid_gen"] + 1.0)
+        curve[str(k)] = {**m, "units_in_use": float(min(k, BEST_N_Z)), "eval_time_s": 0.001}
+    return curve
 
 
 class _Model:
@@ -72,7 +85,7 @@ class ScriptedTrainer(EpochIterator):
         # Tests that must interrupt a sweep mid-way slow the epochs down through the job's env.
         time.sleep(float(os.environ.get("ALD_TUNE_SCRIPTED_EPOCH_S", "0")))
         epoch, n_z = self.epoch, self.model.n_z
-        record = {
+        record: dict[str, Any] = {
             "epoch": epoch,
             "n_z": n_z,
             "train_loss": 0.0,
@@ -97,6 +110,8 @@ class ScriptedTrainer(EpochIterator):
         self.done = decision.end_run or epoch + 1 >= self.controller.run_length(
             self.cfg.train.epochs
         )
+        if self.cfg.train.nested_dropout and self.done:
+            record["prefixes"] = scripted_curve(self.cfg, n_z, epoch)
         dt = time.perf_counter() - t0 + 0.001
         self.timing = {k: self.timing[k] + (dt if k != "eval_s" else 0.0) for k in self.timing}
         return EpochResult(epoch, record, decision, self.model.n_z, self.done, "scripted")

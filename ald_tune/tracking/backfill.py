@@ -29,8 +29,9 @@ from typing import Any
 
 from ald_tune.config.kinds import read_sweep_file
 from ald_tune.config.schema import Config, trial_config
+from ald_tune.config.vocabulary import PREFIX_KEY
 from ald_tune.errors import ConfigError, DataError
-from ald_tune.sweeps.results import TrialRecord, history_row
+from ald_tune.sweeps.results import TrialRecord, history_row, prefix_curve
 from ald_tune.sweeps.trainable import trial_kind
 from ald_tune.tracking.runs import (
     COMPLETE_TAG,
@@ -46,7 +47,13 @@ from ald_tune.tracking.store import (
     redact_uri,
     resolve_tracking_uri,
 )
-from ald_tune.tracking.trial_logger import PENDING_DIR, TRIAL_CALLBACK, send_pending, trial_logger
+from ald_tune.tracking.trial_logger import (
+    PENDING_DIR,
+    TRIAL_CALLBACK,
+    prefix_metrics,
+    send_pending,
+    trial_logger,
+)
 
 RESULT_FILE = "result.json"
 PARAMS_FILE = "params.json"
@@ -100,6 +107,7 @@ class TrialResults:
             ),
             path=self.folder,
             config={k: v for k, v in self.config.items() if k != "space"},
+            prefixes=prefix_curve(last.get(PREFIX_KEY)) if self.finished else {},
         )
 
     def by_epoch(self) -> dict[int, dict[str, Any]]:
@@ -222,6 +230,15 @@ def backfill_trial(trial: TrialResults, trial_id: str, uri: str) -> int:
             stamp = int(float(r.get("timestamp", 0)) * 1000)  # Tune's report time, seconds
             metrics.append(Metric(key, float(v), stamp, epoch))
             epochs.add(epoch)
+    last = max(records)
+    curve = prefix_metrics(  # a nested run's prefix curve (its last epoch's record)
+        records[last].get(PREFIX_KEY),
+        int(float(records[last].get("timestamp", 0)) * 1000),
+        have=lambda key: {m.step for m in c.get_metric_history(run_id, key)},
+    )
+    if curve:
+        metrics += curve
+        epochs.add(last)
     for i in range(0, len(metrics), 1000):  # MLflow caps a batch at 1,000 metrics
         c.log_batch(run_id, metrics=metrics[i : i + 1000])
     nodes = sorted(

@@ -29,9 +29,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ald_tune.config.kinds import SweepKind
+from ald_tune.config.vocabulary import PREFIX_KEY, PREFIX_METRICS, PREFIX_MLFLOW
 from ald_tune.engine.artifacts import plot_history
 from ald_tune.engine.callbacks import Callback
 from ald_tune.engine.trainer import epoch_metrics
+from ald_tune.sweeps.results import prefix_curve
 from ald_tune.tracking.runs import (
     FINAL_NZ_TAG,
     NODES_TAG,
@@ -201,6 +203,7 @@ class TrialLogger:
             v = metrics.get(k)
             if isinstance(v, (int, float)):  # bools included: stopped/removed are metrics
                 self.buffer.append(Metric(k, float(v), now, epoch))
+        self.buffer += prefix_metrics(metrics.get(PREFIX_KEY), now)
         self.logged_steps.add(epoch)
 
     def log_images(self, images: Mapping[str, Any], step: int) -> None:
@@ -316,6 +319,24 @@ class TrialLogger:
             RuntimeWarning,
             stacklevel=2,
         )
+
+
+def prefix_metrics(curve: Any, stamp: int, have: Callable[[str], set] | None = None) -> list:
+    """A nested run's prefix curve as MLflow metrics: ``prefix.<metric>`` with step = the
+    prefix length (the UI draws each against n_z), leaving out the steps ``have(key)``
+    says the run already holds."""
+    from mlflow.entities import Metric
+
+    out = []
+    by_size = prefix_curve(curve)
+    for m in PREFIX_METRICS if by_size else ():
+        key, skip = PREFIX_MLFLOW + m, have(PREFIX_MLFLOW + m) if have else set()
+        out += [
+            Metric(key, vals[m], stamp, k)
+            for k, vals in by_size.items()
+            if m in vals and k not in skip
+        ]
+    return out
 
 
 def send_pending(c, run_id: str, folder: str) -> None:

@@ -75,11 +75,20 @@ SCRIPTED_ARGS = [
 
 @pytest.fixture(scope="module")
 def scripted_compare(ray_session, tmp_path_factory):
-    """A scripted compare (both rules, fixed runs), then more sweeps in the same store: a
-    lone grid and a lone ALD sweep, newer than the compare."""
+    """A scripted compare (both rules, fixed runs, every baseline, nested dropout too), then
+    more sweeps in the same store: a lone grid and a lone ALD sweep, newer than the compare."""
     tmp = tmp_path_factory.mktemp("cmp")
     rc, text = run_compare(
-        ["--run-dir", str(tmp), "--out", str(tmp / "printed"), *SCRIPTED_ARGS], scripted=True
+        [
+            "--run-dir",
+            str(tmp),
+            "--out",
+            str(tmp / "printed"),
+            "--baselines",
+            "asha,units,id,nested",
+            *SCRIPTED_ARGS,
+        ],
+        scripted=True,
     )
     assert rc == 0, text[-3000:]
     cfg = load_config(
@@ -144,10 +153,22 @@ def check_each_parent_holds_its_own_report(tmp) -> None:
     kinds = {str(SweepKind.from_tags(r.data.tags)): r for r in parents}
     # No run is left RUNNING: trials ASHA stopped between reports get Tune's status too.
     assert not [r.info.run_id for r in c.search_runs([exp]) if r.info.status == "RUNNING"]
-    # grid + ASHA runs by default (--baselines); fixed runs only at n_z off the grid
-    assert {"grid", "asha", "ald (ald-tune)", "ald (paper)"} <= set(kinds)
-    assert set(kinds) <= {"grid", "asha", "ald (ald-tune)", "ald (paper)", "fixed"}
+    # grid + ASHA runs by default (--baselines), nested on request; fixed runs only at n_z
+    # off the grid
+    assert {"grid", "asha", "nested", "ald (ald-tune)", "ald (paper)"} <= set(kinds)
+    assert set(kinds) <= {"grid", "asha", "nested", "ald (ald-tune)", "ald (paper)", "fixed"}
     grid = kinds["grid"]
+    # each nested trial's run holds its prefix curve: prefix.<metric>, step = the prefix
+    nested = [
+        r
+        for r in c.search_runs([exp])
+        if r.data.tags.get("mlflow.parentRunId") == kinds["nested"].info.run_id
+    ]
+    assert len(nested) == 2  # one wide run per seed (tune.num_samples)
+    for run in nested:
+        steps = [m.step for m in c.get_metric_history(run.info.run_id, "prefix.recon_loss")]
+        assert sorted(steps) == [2, 8, 16, 32] and run.data.tags["ald_tune.kind"] == "nested"
+    assert kinds["nested"].data.tags["ald_tune.grid_parent"] == grid.info.run_id
     for rule in ("ald-tune", "paper"):
         run = kinds[f"ald ({rule})"]
         files = {a.path for a in c.list_artifacts(run.info.run_id, "report")}
@@ -185,6 +206,8 @@ def test_report_cli_rebuilds_exactly_what_compare_printed(scripted_compare, tmp_
         "| units in use (grid n_z = 32) |",
         "| intrinsic dimension (TwoNN) |",
         "| intrinsic dimension (MLE) |",
+        "| nested dropout (n_z = 32) |",
+        "## Nested dropout: one run of n_z = 32 per seed",
     ):
         assert method in text
     check_rebuilt_equals_printed(tmp, text, tmp_path / "rebuilt")
