@@ -138,7 +138,7 @@ def check_rebuilt_equals_printed(tmp, text: str, out) -> None:
     ] == list(rules)
 
 
-def check_each_parent_holds_its_own_report(tmp) -> None:
+def check_each_parent_holds_its_own_report(tmp, nested: bool = True) -> None:
     from mlflow import MlflowClient
 
     from ald_tune.config.kinds import COMPARE_TAG, SweepKind
@@ -155,20 +155,12 @@ def check_each_parent_holds_its_own_report(tmp) -> None:
     assert not [r.info.run_id for r in c.search_runs([exp]) if r.info.status == "RUNNING"]
     # grid + ASHA runs by default (--baselines), nested on request; fixed runs only at n_z
     # off the grid
-    assert {"grid", "asha", "nested", "ald (ald-tune)", "ald (paper)"} <= set(kinds)
+    assert {"grid", "asha", "ald (ald-tune)", "ald (paper)"} <= set(kinds)
     assert set(kinds) <= {"grid", "asha", "nested", "ald (ald-tune)", "ald (paper)", "fixed"}
+    assert ("nested" in kinds) == nested
     grid = kinds["grid"]
-    # each nested trial's run holds its prefix curve: prefix.<metric>, step = the prefix
-    nested = [
-        r
-        for r in c.search_runs([exp])
-        if r.data.tags.get("mlflow.parentRunId") == kinds["nested"].info.run_id
-    ]
-    assert len(nested) == 2  # one wide run per seed (tune.num_samples)
-    for run in nested:
-        steps = [m.step for m in c.get_metric_history(run.info.run_id, "prefix.recon_loss")]
-        assert sorted(steps) == [2, 8, 16, 32] and run.data.tags["ald_tune.kind"] == "nested"
-    assert kinds["nested"].data.tags["ald_tune.grid_parent"] == grid.info.run_id
+    if nested:
+        check_nested_runs(c, exp, kinds["nested"], grid)
     for rule in ("ald-tune", "paper"):
         run = kinds[f"ald ({rule})"]
         files = {a.path for a in c.list_artifacts(run.info.run_id, "report")}
@@ -196,6 +188,20 @@ def check_each_parent_holds_its_own_report(tmp) -> None:
         "report/fig_cost_vs_distance.png",
         "report/fig_cost_vs_distance.svg",
     }
+
+
+def check_nested_runs(c, exp: str, parent, grid, sizes=(2, 8, 16, 32)) -> None:
+    """Each nested trial's run holds its prefix curve: prefix.<metric>, step = the prefix."""
+    runs = [
+        r
+        for r in c.search_runs([exp])
+        if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+    ]
+    assert len(runs) == 2  # one wide run per seed (tune.num_samples)
+    for run in runs:
+        steps = [m.step for m in c.get_metric_history(run.info.run_id, "prefix.recon_loss")]
+        assert sorted(steps) == list(sizes) and run.data.tags["ald_tune.kind"] == "nested"
+    assert parent.data.tags["ald_tune.grid_parent"] == grid.info.run_id
 
 
 def test_report_cli_rebuilds_exactly_what_compare_printed(scripted_compare, tmp_path):
@@ -385,9 +391,69 @@ def test_a_real_compare_reads_back_the_same_from_mlflow(cache_dir, ray_session, 
     assert rc == 0, text[-3000:]
     assert "recommended n_z = " in text
     check_rebuilt_equals_printed(tmp_path, text, tmp_path / "rebuilt")
-    check_each_parent_holds_its_own_report(tmp_path)
+    check_each_parent_holds_its_own_report(tmp_path, nested=False)
     md = run_notebook("sqlite:///" + str(tmp_path / "mlflow.db"), tmp_path / "nb")
     assert md.strip() == printed_comparison(text)
+
+
+@pytest.mark.slow
+def test_nested_dropout_for_real_on_digits(cache_dir, ray_session, tmp_path):
+    """Real training, few epochs: `compare --baselines nested` on digits. Each seed's wide
+    run ends with its metrics at every grid n_z, answers a grid n_z, is ranked with its
+    compute, and `ald-tune report` rebuilds the same from MLflow."""
+    import contextlib
+    import io
+    import math
+
+    from mlflow import MlflowClient
+
+    from ald_tune.cli.main import main
+    from ald_tune.config.kinds import COMPARE_TAG, SweepKind
+
+    sets = {
+        "train.epochs": 10,
+        "ald.window": 4,
+        "ald.patience": 2,
+        "ald.n_z_init": 12,
+        "model.hidden": "[32, 32]",
+        "eval.n_fid": 40,
+        "eval.cache_dir": cache_dir,
+        "grid.n_z": "[2, 4, 8]",
+        "tune.num_samples": 2,
+        "tune.checkpoint_min_s": 0,
+    }
+    argv = ["--run-dir", str(tmp_path), "--out", str(tmp_path / "printed"), "--space", "digits"]
+    argv += ["--baselines", "nested", "--rules", "ald-tune", "--no-fixed"]
+    rc, text = run_compare(argv + [f"--set={k}={v}" for k, v in sets.items()], scripted=False)
+    assert rc == 0, text[-3000:]
+    rep = json.loads((tmp_path / "printed" / "comparison.json").read_text())
+    seeds = rep["nested"]["seeds"]
+    assert len(seeds) == 2
+    for s in seeds:
+        assert s["width"] == 8 and list(s["curve"]) == ["2", "4", "8"] and s["n_z"] in (2, 4, 8)
+        assert s["epochs"] == 10 and s["cpu_s"] > 0 and s["prefix_eval_s"] > 0
+        for c in s["curve"].values():
+            assert all(math.isfinite(c[m]) for m in ("recon_loss", "fid_gen", "fid_recon"))
+    method = next(x for x in rep["methods"] if x["method"] == "nested dropout (n_z = 8)")
+    assert method["n_z"] == [s["n_z"] for s in seeds]
+    assert method["total_cpu_s"] > method["answer_cpu_s"] > 0  # plus one fixed run
+    assert "## Nested dropout: one run of n_z = 8 per seed" in text
+    buf = io.StringIO()
+    uri = "sqlite:///" + str(tmp_path / "mlflow.db")
+    with contextlib.redirect_stdout(buf):
+        argv = ["report", "--experiment", "ald-tune-digits", "--tracking-uri", uri]
+        assert main([*argv, "--out", str(tmp_path / "rebuilt")]) == 0
+    assert printed_comparison(buf.getvalue()) == printed_comparison(text)
+    again = json.loads((tmp_path / "rebuilt" / "comparison.json").read_text())
+    assert again == rep  # every number, the curves too
+    c = MlflowClient(uri)
+    exp = c.get_experiment_by_name("ald-tune-digits").experiment_id
+    parents = {
+        str(SweepKind.from_tags(r.data.tags)): r
+        for r in c.search_runs([exp])
+        if COMPARE_TAG in r.data.tags and "mlflow.parentRunId" not in r.data.tags
+    }
+    check_nested_runs(c, exp, parents["nested"], parents["grid"], sizes=(2, 4, 8))
 
 
 def node_ids(storage: str) -> set[str]:
