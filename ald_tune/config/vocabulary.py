@@ -74,7 +74,8 @@ TRACKED = (
     "removed",
 )
 #: A nested-dropout run's last epoch holds its prefix curve under this key:
-#: ``{"<k>": {metric: value}}``, one entry per prefix length k (:mod:`ald_tune.engine.nested`).
+#: ``{"<k>": {metric: value}}``, one entry per prefix length k
+#: (:mod:`ald_tune.engine.nested_dropout`).
 PREFIX_KEY = "prefixes"
 #: What each prefix of that curve keeps (in trial records, MLflow and the report).
 PREFIX_METRICS = (*COLUMNS, "eval_time_s")

@@ -5,7 +5,8 @@ user's own model follows (``protocol``), the decoder's likelihoods (``likelihood
 own-loop pruner (``pruner``), the controller base and one
 module per stop rule (``controller``, ``rule_paper``, ``rule_ald_tune``), metrics and FID
 features (``metrics``, ``features``), the per-epoch evaluation (``evaluate``), the
-trainer with its callbacks and cadence (``trainer``, ``callbacks``), the versioned
+trainer with its callbacks and cadence (``trainer``, ``callbacks``), nested (tail)
+dropout training and its prefix curve (``nested_dropout``), the versioned
 checkpoint (``checkpoint``) and what a run leaves on disk (``artifacts``).
 
 May import: :mod:`ald_tune.config`, :mod:`ald_tune.data`. Imports no Ray, MLflow or

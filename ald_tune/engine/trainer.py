@@ -31,7 +31,7 @@ from ald_tune.engine.artifacts import image_grids, save_run_outputs
 from ald_tune.engine.callbacks import Cadence, Callback, CallbackList, EpochResult
 from ald_tune.engine.evaluate import Evaluator, check_cache_dir, check_clusters, check_eval_sizes
 from ald_tune.engine.model import build_model, make_optimizer
-from ald_tune.engine.nested import evaluate_prefixes, nested_loss, prefix_sizes
+from ald_tune.engine.nested_dropout import evaluate_prefixes, nested_loss, prefix_sizes
 from ald_tune.engine.rules import make_controller
 from ald_tune.errors import ConfigError, DataError, shown
 
@@ -149,7 +149,7 @@ class Trainer(EpochIterator):
     Args:
         cfg: the run's configuration.
         fixed_n_z: train at this n_z without pruning (the grid baseline); with
-            ``train.nested_dropout`` a nested run (:mod:`ald_tune.engine.nested`) whose
+            ``train.nested_dropout`` a nested run (:mod:`ald_tune.engine.nested_dropout`) whose
             last epoch's record holds its prefix curve under ``prefixes``.
         splits: pre-loaded (train, val) data; loaded from ``cfg.data`` if None.
         controller: override the controller (tests use a scripted one).

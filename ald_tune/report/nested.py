@@ -1,6 +1,6 @@
 """Nested dropout's answer: the grid's criterion applied to each nested run's own curve.
 
-A nested-dropout trial (:mod:`ald_tune.engine.nested`) ends with its metrics at every
+A nested-dropout trial (:mod:`ald_tune.engine.nested_dropout`) ends with its metrics at every
 grid n_z prefix: the whole metrics-against-n_z curve from one run. Its answer is that
 curve's plateau edge, found with the grid's criterion (:mod:`ald_tune.report.criterion`):
 

@@ -9,7 +9,7 @@ import torch
 
 from ald_tune.config.schema import load_config
 from ald_tune.engine.model import VAE, MLPNets
-from ald_tune.engine.nested import (
+from ald_tune.engine.nested_dropout import (
     evaluate_prefixes,
     nested_loss,
     prefix_mask,
