@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KIND=NAME",
-        help="pin a sweep by name (KIND: grid, asha, fixed, ald); default: the newest "
+        help="pin a sweep by name (KIND: grid, asha, fixed, nested, ald); default: the newest "
         "complete compare. Several ald=NAME: one report each",
     )
     rp.add_argument(

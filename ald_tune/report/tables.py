@@ -248,8 +248,10 @@ def nested_lines(r: dict) -> list[str]:
         "best and tolerance.",
         "",
     ]
+    first = f"seed {n['seeds'][0]['seed']}"
+    lines += _vs_ald(r)
     lines += _table(
-        ["metric", "grid best", "curve best (seed 1)", "grid spread", "tolerance (seed 1)"],
+        ["metric", "grid best", f"curve best ({first})", "grid spread", f"tolerance ({first})"],
         [[m, t["grid_best"], t["best"], t["spread"], t["tolerance"]] for m, t in tols.items()],
     )
     lines += _table(
@@ -261,7 +263,7 @@ def nested_lines(r: dict) -> list[str]:
             "prefixes within tolerance",
             "with the grid's best",
             "epochs",
-            "CPU-s (prefix evaluation s)",
+            "CPU-s (prefix evaluation, wall s)",
         ],
         [
             [
@@ -286,6 +288,33 @@ def nested_lines(r: dict) -> list[str]:
         ],
     )
     return lines
+
+
+def _vs_ald(r: dict) -> list[str]:
+    """One plain sentence: nested dropout's answers and compute beside ALD's."""
+    by = {x["method"]: x for x in r.get("methods", [])}
+    nest = next((x for k, x in by.items() if k.startswith("nested dropout")), None)
+    ald = next((x for k, x in by.items() if k.startswith("ALD")), None)
+    edge = r["criterion"]["optimum_nz"]
+    if not nest or not ald or not edge:
+        return []
+    n_nz, a_nz = list(nest["n_z"]), list(r["ald"]["n_z"])
+    n_x, a_x = sum(n_nz) / len(n_nz) / edge, sum(a_nz) / len(a_nz) / edge
+    closer = (
+        "nested dropout answers closer to the edge than ALD"
+        if n_x < a_x
+        else "ALD answers closer to the edge than nested dropout"
+        if a_x < n_x
+        else "both answer as close to the edge"
+    )
+    return [
+        f"**Beside {ald['method']}**: nested dropout n_z {n_nz} (mean {_f(n_x, 2)} x the "
+        f"edge {edge}), ALD {a_nz} ({_f(a_x, 2)} x): {closer}. Per seed, compute to the "
+        f"answer {_f(nest['answer_cpu_s'], 1)} CPU-s against ALD's "
+        f"{_f(ald['answer_cpu_s'], 1)}; to a trained model {_f(nest['total_cpu_s'], 1)} "
+        f"against {_f(ald['total_cpu_s'], 1)}.",
+        "",
+    ]
 
 
 def gap_table(a: dict) -> list[str]:

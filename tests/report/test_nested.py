@@ -104,6 +104,14 @@ def test_each_seed_answers_and_the_method_counts_the_run_then_one_fixed_run(repo
     text = markdown(report)
     assert "## Nested dropout: one run of n_z = 32 per seed" in text
     assert "| 0 | 8 | yes | 0 | 8, 16, 32 | – |" in text
+    assert "| metric | grid best | curve best (seed 0) |" in text
+    # said plainly: which of the two one-run methods answers closer to the edge, at what cost
+    assert (
+        "**Beside ALD (ald-tune)**: nested dropout n_z [8, 16] (mean 1.50 x the edge 8), "
+        "ALD [7, 9] (1.00 x): ALD answers closer to the edge than nested dropout. Per seed, "
+        "compute to the answer 30.0 CPU-s against ALD's 20.0; to a trained model 40.0 "
+        "against 20.0." in text
+    )
     assert "| 8 | 20.200 / 25.700 |" in text  # the grid beside the curve (mean of seeds)
     json.dumps(report, allow_nan=False)  # JSON-ready
 
