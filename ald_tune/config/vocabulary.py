@@ -58,6 +58,9 @@ COLUMNS = (*RANKED, "kl", "accuracy", "active_units", "units_in_use")
 MINIMISED = (*(m.name for m in METRICS.values() if m.better == "min"), "kl")
 #: Metrics the grid's plateau criterion may use (quality measures with a direction).
 CRITERION = tuple(m for m in DIRECTIONS if m != "train_loss")
+#: The plateau test's metrics by default: the report's criterion, and what the ``ald-tune``
+#: rule compares a trial with its twin on (generative quality, each with a direction).
+PLATEAU = ("recon_loss", "fid_gen", "fid_recon")
 #: What ``tune.metric`` may name (validation metrics of the last epoch).
 TUNE_METRICS = ("neg_elbo", "recon_loss", "fid_gen", "fid_recon")
 #: The metrics the ``paper`` rule's slope test may vote on.

@@ -27,7 +27,8 @@ BEST_N_Z = 8
 def scripted_metrics(n_z: int, epoch: int, seed: int) -> dict[str, float]:
     """A deterministic curve: better up to BEST_N_Z, then a flat, slightly noisy plateau."""
     gap = max(0, BEST_N_Z - n_z)
-    wobble = 0.01 * math.sin(7 * epoch + 3 * seed + n_z)
+    # the same for every n_z at an epoch: a twin and its trial differ by the gap alone
+    wobble = 0.01 * math.sin(7 * epoch + 3 * seed)
     recon = 25.0 + 2.0 * gap + 5.0 / (1 + epoch) + wobble
     kl = 6.0 + 0.5 * min(n_z, BEST_N_Z)
     return {
@@ -40,6 +41,12 @@ def scripted_metrics(n_z: int, epoch: int, seed: int) -> dict[str, float]:
         "accuracy": 0.5,
         "active_units": float(min(n_z, BEST_N_Z)),
     }
+
+
+def scripted_unit_kl(n_z: int) -> list[float]:
+    """Each unit's KL: BEST_N_Z - 1 informative units (a model trained from scratch
+    needs one spare), the rest collapsed."""
+    return [1.0 + i if i < BEST_N_Z - 1 else 0.001 for i in range(n_z)]
 
 
 class _Model:
@@ -62,6 +69,7 @@ class ScriptedTrainer(EpochIterator):
         self.tracking_run_id: str | None = None
         self.done = False
         self.device = "cpu"
+        self.twin_n_z: int | None = None  # the twin's size during a paired trial
 
     @classmethod
     def check(cls, cfg: Config) -> None:
@@ -82,16 +90,28 @@ class ScriptedTrainer(EpochIterator):
             "cpu_time_s": 0.001,
             "gpu_time_s": 0.0,
         }
-        # Units past BEST_N_Z are nearly collapsed; below it every unit is informative.
-        unit_kl = [float(i) if i < BEST_N_Z else 0.01 * (i - BEST_N_Z) for i in range(n_z)]
+        unit_kl = scripted_unit_kl(n_z)
         record["units_in_use"] = sum(v >= self.cfg.ald.kl_threshold for v in unit_kl)
+        twin_kl = None
+        if self.twin_n_z is not None:  # a paired trial: the twin's curve at its size
+            twin = scripted_metrics(self.twin_n_z, epoch, self.cfg.train.seed)
+            record.update({f"twin.{k}": v for k, v in twin.items()})
+            twin_kl = scripted_unit_kl(self.twin_n_z)
         self.history.append(record)
         decision = self.controller.decide(
             self.history,
             n_z,
             unit_kl,
             probe=lambda units: [0.0 if n_z > BEST_N_Z else 0.05 for _ in units],
+            twin_kl=twin_kl,
         )
+        if decision.verdict == "undo" and self.twin_n_z is not None:
+            self.model.n_z = self.twin_n_z
+        if decision.verdict is not None:
+            self.twin_n_z = None
+        self.model.n_z += decision.grow
+        if decision.twin:
+            self.twin_n_z = self.model.n_z
         self.model.n_z -= decision.n_remove
         self.decisions.append({"epoch": epoch, "n_z": n_z, **decision.to_dict()})
         self.done = decision.end_run or epoch + 1 >= self.controller.run_length(
@@ -117,6 +137,7 @@ class ScriptedTrainer(EpochIterator):
             "timing": dict(self.timing),
             "done": self.done,
             "tracking_run_id": self.tracking_run_id,
+            "twin": None if self.twin_n_z is None else {"n_z": self.twin_n_z},
         }
 
     @classmethod
@@ -127,6 +148,7 @@ class ScriptedTrainer(EpochIterator):
         self.history, self.decisions = list(ckpt["history"]), list(ckpt["decisions"])
         self.timing, self.done = dict(ckpt["timing"]), bool(ckpt["done"])
         self.tracking_run_id = ckpt.get("tracking_run_id")
+        self.twin_n_z = (ckpt.get("twin") or {}).get("n_z")
         return self
 
     def summary(self) -> dict[str, Any]:
@@ -188,6 +210,7 @@ class ScriptedController(Controller):
         n_z: int,
         unit_kl: Sequence[float] | None = None,
         probe: Probe | None = None,
+        twin_kl: Sequence[float] | None = None,
     ) -> Decision:
         action = self.script.get(len(history) - 1)
         if action == "stop":
