@@ -223,7 +223,8 @@ class ALDConfig:
     reserve: int = param(
         4,
         Int(low=0, high=MAX_NZ),
-        "units rule: at least this many units beyond those in use stay "
+        "ald-tune rule: units beyond those in use kept at its first cut; units rule: at "
+        "least this many units beyond those in use stay "
         "until the stop (room to emerge)",
     )
     confirm: int = param(

@@ -61,6 +61,8 @@ CRITERION = tuple(m for m in DIRECTIONS if m != "train_loss")
 #: The plateau test's metrics by default: the report's criterion, and what the ``ald-tune``
 #: rule compares a trial with its twin on (generative quality, each with a direction).
 PLATEAU = ("recon_loss", "fid_gen", "fid_recon")
+#: The prefix of a paired trial's twin's metrics in an epoch's record (``twin.recon_loss``).
+TWIN_PREFIX = "twin."
 #: What ``tune.metric`` may name (validation metrics of the last epoch).
 TUNE_METRICS = ("neg_elbo", "recon_loss", "fid_gen", "fid_recon")
 #: The metrics the ``paper`` rule's slope test may vote on.
@@ -75,6 +77,8 @@ TRACKED = (
     "gpu_time_s",
     "stopped",
     "removed",
+    # during a paired trial of the ald-tune rule, the twin's plateau metrics
+    *(TWIN_PREFIX + m for m in PLATEAU),
 )
 #: Per-epoch quantities the figures draw against epoch.
 CURVES = ("n_z", "recon_loss", "fid_gen", "fid_recon", "silhouette", "kl")

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from ald_tune.config.schema import ALDConfig, EvalConfig
+from ald_tune.config.vocabulary import TWIN_PREFIX
 from ald_tune.data.datasets import ImageData
 from ald_tune.engine.evaluate import Evaluator
 from ald_tune.engine.likelihood import LIKELIHOODS, make_likelihood
@@ -45,7 +46,7 @@ from ald_tune.engine.model import VAE
 from ald_tune.engine.protocol import check_protocol, latent_layer_names, latent_layers
 from ald_tune.engine.rules import make_controller
 from ald_tune.engine.surgery import check_optimizer, remove_latent_units
-from ald_tune.engine.twin import TWIN_PREFIX, Twin, apply_decision
+from ald_tune.engine.twin import Twin, apply_decision
 from ald_tune.errors import ConfigError, DataError, shown
 
 #: The version of :meth:`Pruner.state_dict`'s layout.
@@ -217,7 +218,7 @@ class Pruner:
         if self.twin is not None:
             self._warn_untrained_twin()
             twin_vae = VAE(self.twin.model, vae.likelihood)
-            twin_record, twin_kl = evaluator(twin_vae, epoch)
+            twin_record, twin_kl = evaluator(twin_vae, epoch, clusters=False)
             record.update({TWIN_PREFIX + k: v for k, v in twin_record.items()})
         record = {"epoch": epoch, "n_z": n_z, **record}
         self.history.append(record)

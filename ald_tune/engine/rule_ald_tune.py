@@ -1,25 +1,23 @@
 """The ``ald-tune`` rule (the default): remove units while a twin shows they are not missed.
 
-Every decision is a *paired trial* (:mod:`ald_tune.engine.twin`): the rule removes
-units, and a twin, the model as it was, trains beside it on the same batches for
-``ald.patience`` epochs. The removal stands when, over the trial's second half, no
-criterion metric of the report's plateau test (``recon_loss``, ``fid_gen``,
-``fid_recon``: those the run records) is worse than the twin's by more than
-``ald.noise_z`` times that metric's own epoch-to-epoch noise, measured on the twins of
-this run; otherwise it is undone and the twin takes over. Which units it tries:
-
-1. the units not in use (mean KL below ``ald.kl_threshold``) but ``ald.margin`` spare
-   ones, for units that still emerge;
-2. when the units in use fill the model (but for its spares), one in use less: the
-   spares and the weakest unit in use go;
-3. after a removal was undone, half-way between the largest size that failed and the
-   size the model has (bisection).
-
-It stops when a trial of one unit in use less fails, when the bisection has closed, or
-at the last decision the epoch budget allows. The answer is the last size that passed,
-with ``ald.margin`` spare units over the units it uses (new, zero-weight units are added
-when it has fewer): a model trained from scratch needs one unit more than the units it
-ends up using (measured on FashionMNIST: docs/rules.md).
+1. After ``ald.window`` epochs, the units not in use (mean KL below ``ald.kl_threshold``)
+   go, but ``ald.reserve`` of them stay as room for units still emerging (measured on
+   MNIST: the 9th and 10th units in use emerge after epoch 35 of 100).
+2. Then every ``ald.patience`` epochs a **paired trial** (:mod:`ald_tune.engine.twin`)
+   asks whether the model can do with one unit in use less: the spare units and the
+   weakest unit in use go, and a twin, the model as it was, trains beside it on the same
+   batches. At the next decision the removal stands when, over the trial's second half,
+   no criterion metric of the report's plateau test (``recon_loss``, ``fid_gen``,
+   ``fid_recon``: those the run records) is worse than the twin's by more than
+   ``ald.noise_z`` times that metric's epoch-to-epoch noise, measured on this run's twins
+   (the next trial starts at once); when it is worse by more than that, the removal is
+   undone (the twin, which trained all along, takes over) and pruning stops; in between,
+   the trial goes on once for another ``patience`` epochs (a unit that is taking on work
+   costs more as training goes on).
+3. At the stop, or at the last decision the epoch budget allows, the model keeps the
+   units it uses and ``ald.margin`` spare ones (a model trained from scratch needs one
+   unit more than the units it ends up using: measured on FashionMNIST, docs/rules.md);
+   spare units are added when it has fewer (zero weights: the output is unchanged).
 """
 
 from __future__ import annotations
@@ -30,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ald_tune.config.vocabulary import DIRECTIONS, PLATEAU
+from ald_tune.config.vocabulary import DIRECTIONS, PLATEAU, TWIN_PREFIX
 from ald_tune.engine.controller import (
     Decision,
     History,
@@ -39,17 +37,13 @@ from ald_tune.engine.controller import (
     RuleState,
     select_units,
 )
-from ald_tune.engine.twin import TWIN_PREFIX
 
 
 @dataclass
 class ALDTuneState(RuleState):
-    lo: int = 0  # the largest size a trial showed to be too small (0: none yet)
-    trial_epoch: int = -1  # the epoch the trial in progress started after (-1: none)
-    trial_to: int = 0  # the size it tries
-    trial_last: bool = False  # it tries one unit in use less (its failure ends the search)
+    first_cut: bool = False  # step 1 is done
+    trial_epoch: int = -1  # the epoch the paired trial in progress started after (-1: none)
     trial_extended: bool = False  # it was unclear once and goes on
-    first_cut: bool = False  # the first removal (of units not in use, without a twin) is done
     # each criterion metric's epoch-to-epoch noise, pooled over the twins: [ss, dof]
     noise: dict[str, list[float]] = field(default_factory=dict)
 
@@ -90,9 +84,8 @@ class ALDTuneRule(RuleController):
         probe: Probe | None,
         twin_kl: Sequence[float] | None = None,
     ) -> Decision:
-        """One decision every ``patience`` epochs from ``window``: judge the trial in
-        progress, then start the next one or stop (module docstring). A NaN KL counts
-        as a unit not in use; a NaN metric is left out of the judgement."""
+        """One decision every ``patience`` epochs from ``window`` (module docstring). A
+        NaN KL counts as a unit not in use; a NaN metric is left out of the judgement."""
         cfg, st = self.cfg, self.state
         epoch = len(history) - 1
         if len(history) < cfg.window:
@@ -103,93 +96,82 @@ class ALDTuneRule(RuleController):
         st.last_decision = epoch
         if unit_kl is None or len(unit_kl) != n_z:
             raise ValueError("the ald-tune rule needs each unit's mean KL (unit_kl).")
-        verdict, why = None, ""
         kl = list(unit_kl)
-        if st.trial_epoch >= 0:
-            outcome, why = self._judge(history)
-            if outcome == "unclear" and not st.trial_extended and not self._last_call(epoch):
-                st.trial_extended = True
-                return Decision(reason=f"unclear: {why}; the trial goes on")
-            hurt = outcome == "hurt"
-            verdict = "undo" if hurt else "keep"
-            last, tried = st.trial_last, st.trial_to
-            self._add_noise(history[st.trial_epoch + 1 :])
-            st.trial_epoch, st.trial_last, st.trial_extended = -1, False, False
-            if hurt:
-                st.lo = max(st.lo, tried)
-                n_z = len(twin_kl) if twin_kl is not None else n_z
-                kl = list(twin_kl) if twin_kl is not None else kl
-                if last:
-                    return self._finish(epoch, n_z, kl, verdict, f"undo: {why}")
-        return self._next(epoch, n_z, kl, verdict, why)
+        if not st.first_cut:
+            return self._first_cut(epoch, n_z, kl)
+        if st.trial_epoch < 0:  # a trial always runs after the first cut; resumed 0.x states
+            return self._trial(epoch, n_z, kl, None, "")
+        outcome, why = self._judge(history)
+        if outcome == "unclear" and not st.trial_extended and not self._last_call(epoch):
+            st.trial_extended = True
+            return Decision(reason=f"unclear: {why}; the trial goes on")
+        self._add_noise(history[st.trial_epoch + 1 :])
+        st.trial_epoch, st.trial_extended = -1, False
+        if outcome == "hurt":
+            twin = list(twin_kl) if twin_kl is not None else kl
+            return self._finish(epoch, len(twin), twin, "undo", f"undo: {why}")
+        return self._trial(epoch, n_z, kl, "keep", f"keep: {why}")
 
-    def _next(
+    def _first_cut(self, epoch: int, n_z: int, kl: list[float]) -> Decision:
+        """Step 1: the units not in use go, but ``reserve`` (no twin: a wide model
+        spreads a little over many weak units, and a twin would judge the cut on the
+        epochs it takes to gather that into fewer, not on what the model can hold;
+        measured on MNIST, a paired cut 64 -> 13 at epoch 19 was 11.6 worse on fid_recon
+        after 5 epochs and, kept, ended at the plateau's edge)."""
+        cfg, st = self.cfg, self.state
+        st.first_cut = True
+        count = in_use(kl, cfg.kl_threshold)
+        keep = min(n_z, max(count + cfg.reserve, cfg.n_z_min, 1))
+        if self._last_call(epoch):
+            return self._finish(epoch, n_z, kl, None, "the budget's last decision")
+        if keep >= n_z:
+            return self._trial(epoch, n_z, kl, None, f"{count} in use of {n_z}")
+        return Decision(
+            units=select_units(n_z, n_z - keep, "lowest_kl", kl),
+            reason=f"remove {n_z - keep} not in use ({count} in use, {keep - count} kept as room)",
+        )
+
+    def _trial(
         self, epoch: int, n_z: int, kl: list[float], verdict: str | None, why: str
     ) -> Decision:
-        """Start the next trial (module docstring, 1-3), or stop."""
+        """Step 2: a paired trial of one unit in use less, or the stop."""
         cfg, st = self.cfg, self.state
-        prefix = (f"{verdict}: {why}; " if verdict else "") if why else ""
+        prefix = f"{why}; " if why else ""
         if self._last_call(epoch):
             return self._finish(epoch, n_z, kl, verdict, prefix + "the budget's last decision")
         count = in_use(kl, cfg.kl_threshold)
-        target, last = count + cfg.margin, False
-        if target >= n_z:
-            target, last = count - 1, True
-        if target <= st.lo:
-            target, last = (st.lo + n_z + 1) // 2, False
-        if target < cfg.n_z_min:
-            self._warn_floor(n_z)
-            target = cfg.n_z_min
-        if target >= n_z or target < 1:
-            return self._finish(epoch, n_z, kl, verdict, prefix + f"{n_z} passed, {st.lo} did not")
-        units = select_units(n_z, n_z - target, "lowest_kl", kl)
-        if not st.first_cut and not last and count >= 1:
-            # The first cut, of the units not in use at the window's end, goes without a
-            # twin: a wide model spreads a little over many weak units, and a twin would
-            # judge the cut on the epochs it takes to gather that into fewer, not on what
-            # the model can hold (measured on MNIST: the cut 64 -> 13 at epoch 19 was 11.6
-            # worse on fid_recon after 5 epochs, and ended at the plateau's edge when kept).
-            st.first_cut = True
-            return Decision(
-                units=units,
-                verdict=verdict,
-                reason=prefix + f"remove {n_z - target} not in use ({count} in use, "
-                f"{cfg.margin} spare kept)",
-            )
-        st.first_cut = True
-        st.trial_epoch, st.trial_to, st.trial_last = epoch, target, last
-        what = (
-            "one unit in use less"
-            if last
-            else (
-                "between the sizes that passed and failed"
-                if st.lo and target > count + cfg.margin
-                else f"the {count} in use and {cfg.margin} spare"
-            )
-        )
+        target = count - 1
+        if target < max(cfg.n_z_min, 1):
+            if cfg.n_z_min > 1:
+                self._warn_floor(n_z)
+            return self._finish(epoch, n_z, kl, verdict, prefix + "no unit in use to spare")
+        st.trial_epoch = epoch
         return Decision(
-            units=units,
+            units=select_units(n_z, n_z - target, "lowest_kl", kl),
             twin=True,
             verdict=verdict,
-            reason=prefix + f"try {n_z} -> {target} ({what}) beside a twin",
+            reason=prefix + f"try {n_z} -> {target} (one of the {count} in use less) beside a twin",
         )
 
     def _finish(
         self, epoch: int, n_z: int, kl: list[float], verdict: str | None, why: str
     ) -> Decision:
-        """Stop: the answer is the model now, with ``margin`` spare units over those it
-        uses (added when it has fewer)."""
+        """Stop: the model keeps the units it uses and ``margin`` spare ones (adding new
+        ones or removing the least used), never more than it started with."""
         cfg, st = self.cfg, self.state
-        # never wider than the run started
-        want = min(max(n_z, in_use(kl, cfg.kl_threshold) + cfg.margin), max(n_z, cfg.n_z_init))
+        count = in_use(kl, cfg.kl_threshold)
+        want = min(max(count + cfg.margin, cfg.n_z_min, 1), max(n_z, cfg.n_z_init))
         st.stopped, st.stop_epoch = True, epoch
-        grow = want - n_z
+        grow = max(0, want - n_z)
+        units = select_units(n_z, n_z - want, "lowest_kl", kl) if want < n_z else ()
+        change = f"; add {grow} spare" if grow else (f"; remove {len(units)}" if units else "")
         return Decision(
+            units=units,
             stop=True,
             end_run=cfg.n_epochs_after_stop == 0,
             verdict=verdict,
             grow=grow,
-            reason=f"stop: {why}" + (f"; add {grow} spare" if grow else "") + f"; n_z {want}",
+            reason=f"stop: {why}{change}; {count} in use, n_z {want}",
         )
 
     def _last_call(self, epoch: int) -> bool:

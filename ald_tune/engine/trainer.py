@@ -25,6 +25,7 @@ import torch
 
 from ald_tune._version import __version__
 from ald_tune.config.schema import Config, check_ald_schedule
+from ald_tune.config.vocabulary import TWIN_PREFIX
 from ald_tune.data.datasets import ImageData, load_dataset, train_val_split
 from ald_tune.engine.artifacts import image_grids, save_run_outputs
 from ald_tune.engine.callbacks import Cadence, Callback, CallbackList, EpochResult
@@ -32,7 +33,7 @@ from ald_tune.engine.evaluate import Evaluator, check_cache_dir, check_clusters,
 from ald_tune.engine.model import build_model, make_optimizer
 from ald_tune.engine.rule_ald_tune import in_use
 from ald_tune.engine.rules import make_controller
-from ald_tune.engine.twin import TWIN_PREFIX, Twin, apply_decision
+from ald_tune.engine.twin import Twin, apply_decision
 from ald_tune.errors import ConfigError, DataError, shown
 
 
@@ -222,7 +223,7 @@ class Trainer(EpochIterator):
         record, unit_kl = self.evaluator(self.model, epoch)
         twin_kl = None
         if self.twin is not None:
-            twin_record, twin_kl = self.evaluator(self.twin.model, epoch)
+            twin_record, twin_kl = self.evaluator(self.twin.model, epoch, clusters=False)
             record.update({TWIN_PREFIX + k: v for k, v in twin_record.items()})
         t2 = time.perf_counter()
         record = {

@@ -30,9 +30,6 @@ from ald_tune.engine.controller import Decision
 from ald_tune.engine.protocol import latent_layers
 from ald_tune.engine.surgery import add_latent_units, remove_latent_units
 
-#: The prefix of a twin's metrics in an epoch's record (``twin.recon_loss``, ...).
-TWIN_PREFIX = "twin."
-
 
 @dataclass
 class Twin:
