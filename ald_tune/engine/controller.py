@@ -38,20 +38,20 @@ class Decision:
     """What to do after one epoch.
 
     A driver carries it out in one order (:func:`ald_tune.engine.twin.apply_decision`):
-    the ``verdict`` on the trial in progress, then ``grow``, then a new ``twin``, then the
-    removal of ``units``.
+    the ``verdict`` on the trial in progress, then a new ``twin`` (the model as it is
+    then), then ``grow``, then the removal of ``units``.
 
     Attributes:
         units: indices of the latent units to remove now (may be empty).
         stop: pruning stopped at this epoch (n_z is final from here on).
         end_run: training ends after this epoch.
         reason: one human-readable line saying why.
-        twin: a paired trial starts: a copy of the model as it is now (before ``units``
-            go) trains beside it on the same batches, and each epoch's record holds the
-            copy's metrics too (``twin.<metric>``), until a ``verdict``.
+        twin: a paired trial starts: a copy of the model as it is now (before ``grow``
+            and ``units``) trains beside it on the same batches, and each epoch's record
+            holds the copy's metrics too (``twin.<metric>``), until a ``verdict``.
         verdict: the paired trial in progress ends: ``keep`` (the removal stands, the
             copy goes) or ``undo`` (the copy takes the model's place).
-        grow: add this many new units (a spare: the decoder ignores them at first).
+        grow: add this many new units, last (the decoder ignores them at first).
     """
 
     units: tuple[int, ...] = ()

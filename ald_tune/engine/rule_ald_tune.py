@@ -1,23 +1,28 @@
-"""The ``ald-tune`` rule (the default): remove units while a twin shows they are not missed.
+"""The ``ald-tune`` rule (the default): change n_z only where a twin shows it matters.
 
 1. After ``ald.window`` epochs, the units not in use (mean KL below ``ald.kl_threshold``)
-   go, but ``ald.reserve`` of them stay as room for units still emerging (measured on
-   MNIST: the 9th and 10th units in use emerge after epoch 35 of 100).
-2. Then every ``ald.patience`` epochs a **paired trial** (:mod:`ald_tune.engine.twin`)
-   asks whether the model can do with one unit in use less: the spare units and the
-   weakest unit in use go, and a twin, the model as it was, trains beside it on the same
-   batches. At the next decision the removal stands when, over the trial's second half,
-   no criterion metric of the report's plateau test (``recon_loss``, ``fid_gen``,
-   ``fid_recon``: those the run records) is worse than the twin's by more than
-   ``ald.noise_z`` times that metric's epoch-to-epoch noise, measured on this run's twins
-   (the next trial starts at once); when it is worse by more than that, the removal is
-   undone (the twin, which trained all along, takes over) and pruning stops; in between,
-   the trial goes on once for another ``patience`` epochs (a unit that is taking on work
-   costs more as training goes on).
-3. At the stop, or at the last decision the epoch budget allows, the model keeps the
-   units it uses and ``ald.margin`` spare ones (a model trained from scratch needs one
-   unit more than the units it ends up using: measured on FashionMNIST, docs/rules.md);
-   spare units are added when it has fewer (zero weights: the output is unchanged).
+   go but ``ald.margin`` spare ones, without a twin (see :meth:`ALDTuneRule._first_cut`).
+2. Then, every ``ald.patience`` epochs, a **paired trial** (:mod:`ald_tune.engine.twin`):
+   units go, and a twin, the model as it was, trains beside it on the same batches. At
+   the next decision the removal stands when, over the trial's second half, no criterion
+   metric of the report's plateau test (``recon_loss``, ``fid_gen``, ``fid_recon``: those
+   the run records) is worse than the twin's by more than ``ald.noise_z`` times that
+   metric's epoch-to-epoch noise, measured on this run's twins; when some metric is, the
+   removal is undone (the twin, which trained all along, takes over); in between, the
+   trial goes on once for another ``patience`` epochs (a unit that is taking on work
+   costs more as training goes on). Which units go: those not in use but ``margin``
+   spare ones, while there are more; else one unit in use less (the spares and the
+   weakest unit in use).
+3. Pruning stops at the first removal undone, at the size the twin had. If no removal
+   has stood by then, nothing says that size is large enough (a narrow start, or a first
+   cut made before the units the data needs had woken: measured on MNIST from n_z 32):
+   the rule then tries **one unit more** (a new unit with zero weights, beside a twin
+   without it) and keeps it while some metric gets better than the twin's by more than
+   ``noise_z`` x its noise, and none worse.
+4. At the stop, or at the last decision the epoch budget allows, the model keeps at least
+   ``margin`` spare units over those it uses (added when it has fewer: a model trained
+   from scratch needs one unit more than the units it ends up using, measured on
+   FashionMNIST, docs/rules.md), never more than it started with.
 """
 
 from __future__ import annotations
@@ -43,7 +48,9 @@ from ald_tune.engine.controller import (
 class ALDTuneState(RuleState):
     first_cut: bool = False  # step 1 is done
     trial_epoch: int = -1  # the epoch the paired trial in progress started after (-1: none)
+    trial_kind: str = ""  # what it tries: "cut" (units not in use), "less" (one in use), "grow"
     trial_extended: bool = False  # it was unclear once and goes on
+    kept: int = 0  # removals that stood
     # each criterion metric's epoch-to-epoch noise, pooled over the twins: [ss, dof]
     noise: dict[str, list[float]] = field(default_factory=dict)
 
@@ -99,48 +106,55 @@ class ALDTuneRule(RuleController):
         kl = list(unit_kl)
         if not st.first_cut:
             return self._first_cut(epoch, n_z, kl)
-        if st.trial_epoch < 0:  # a trial always runs after the first cut; resumed 0.x states
-            return self._trial(epoch, n_z, kl, None, "")
-        outcome, why = self._judge(history)
+        if st.trial_epoch < 0:
+            return self._next(epoch, n_z, kl, None, "")
+        grow = st.trial_kind == "grow"
+        outcome, why = self._judge(history, grow)
         if outcome == "unclear" and not st.trial_extended and not self._last_call(epoch):
             st.trial_extended = True
             return Decision(reason=f"unclear: {why}; the trial goes on")
         self._add_noise(history[st.trial_epoch + 1 :])
         st.trial_epoch, st.trial_extended = -1, False
-        if outcome == "hurt":
+        if outcome != "free":  # a removal that hurt, or a unit more that did not help
             twin = list(twin_kl) if twin_kl is not None else kl
+            if not grow and not st.kept:  # nothing says the twin's size is enough
+                return self._grow(epoch, len(twin), "undo", f"undo: {why}")
             return self._finish(epoch, len(twin), twin, "undo", f"undo: {why}")
-        return self._trial(epoch, n_z, kl, "keep", f"keep: {why}")
+        if grow:  # the unit more helped: try one more
+            return self._grow(epoch, n_z, "keep", f"keep: {why}")
+        st.kept += 1
+        return self._next(epoch, n_z, kl, "keep", f"keep: {why}")
 
     def _first_cut(self, epoch: int, n_z: int, kl: list[float]) -> Decision:
-        """Step 1: the units not in use go, but ``reserve`` (no twin: a wide model
-        spreads a little over many weak units, and a twin would judge the cut on the
-        epochs it takes to gather that into fewer, not on what the model can hold;
-        measured on MNIST, a paired cut 64 -> 13 at epoch 19 was 11.6 worse on fid_recon
-        after 5 epochs and, kept, ended at the plateau's edge)."""
+        """Step 1, without a twin: a wide model spreads a little over many weak units,
+        and a twin would judge the cut on the epochs it takes to gather that into fewer,
+        not on what the model can hold (measured on MNIST: a paired cut 64 -> 13 at epoch
+        19 was 11.6 worse on fid_recon after 5 epochs and, kept, ended at the edge)."""
         cfg, st = self.cfg, self.state
         st.first_cut = True
         count = in_use(kl, cfg.kl_threshold)
-        keep = min(n_z, max(count + cfg.reserve, cfg.n_z_min, 1))
-        if self._last_call(epoch):
-            return self._finish(epoch, n_z, kl, None, "the budget's last decision")
-        if keep >= n_z:
-            return self._trial(epoch, n_z, kl, None, f"{count} in use of {n_z}")
+        keep = min(n_z, max(count + cfg.margin, cfg.n_z_min, 1))
+        if keep >= n_z or self._last_call(epoch):
+            return self._next(epoch, n_z, kl, None, f"{count} of {n_z} in use")
         return Decision(
             units=select_units(n_z, n_z - keep, "lowest_kl", kl),
-            reason=f"remove {n_z - keep} not in use ({count} in use, {keep - count} kept as room)",
+            reason=f"remove {n_z - keep} not in use ({count} in use, {keep - count} spare)",
         )
 
-    def _trial(
+    def _next(
         self, epoch: int, n_z: int, kl: list[float], verdict: str | None, why: str
     ) -> Decision:
-        """Step 2: a paired trial of one unit in use less, or the stop."""
+        """Step 2: the next removal beside a twin, or the stop."""
         cfg, st = self.cfg, self.state
         prefix = f"{why}; " if why else ""
         if self._last_call(epoch):
             return self._finish(epoch, n_z, kl, verdict, prefix + "the budget's last decision")
         count = in_use(kl, cfg.kl_threshold)
-        target = count - 1
+        target, st.trial_kind = count + cfg.margin, "cut"
+        what = f"the {count} in use and {cfg.margin} spare"
+        if target >= n_z:
+            target, st.trial_kind = count - 1, "less"
+            what = f"one of the {count} in use less"
         if target < max(cfg.n_z_min, 1):
             if cfg.n_z_min > 1:
                 self._warn_floor(n_z)
@@ -150,41 +164,62 @@ class ALDTuneRule(RuleController):
             units=select_units(n_z, n_z - target, "lowest_kl", kl),
             twin=True,
             verdict=verdict,
-            reason=prefix + f"try {n_z} -> {target} (one of the {count} in use less) beside a twin",
+            reason=prefix + f"try {n_z} -> {target} ({what}) beside a twin",
+        )
+
+    def _grow(self, epoch: int, n_z: int, verdict: str, why: str) -> Decision:
+        """Step 3: one unit more beside a twin without it (never past ``n_z_init``)."""
+        cfg, st = self.cfg, self.state
+        if n_z >= cfg.n_z_init or self._last_call(epoch):
+            st.stopped, st.stop_epoch = True, epoch
+            return Decision(
+                stop=True,
+                end_run=cfg.n_epochs_after_stop == 0,
+                verdict=verdict,
+                reason=f"stop: {why}; n_z {n_z}",
+            )
+        st.trial_epoch, st.trial_kind = epoch, "grow"
+        return Decision(
+            twin=True,
+            grow=1,
+            verdict=verdict,
+            reason=f"{why}; try {n_z} -> {n_z + 1} (one unit more) beside a twin",
         )
 
     def _finish(
         self, epoch: int, n_z: int, kl: list[float], verdict: str | None, why: str
     ) -> Decision:
-        """Stop: the model keeps the units it uses and ``margin`` spare ones (adding new
-        ones or removing the least used), never more than it started with."""
+        """Stop: the model keeps at least ``margin`` spare units over those it uses
+        (added when it has fewer), never more than it started with."""
         cfg, st = self.cfg, self.state
         count = in_use(kl, cfg.kl_threshold)
-        want = min(max(count + cfg.margin, cfg.n_z_min, 1), max(n_z, cfg.n_z_init))
+        want = min(max(count + cfg.margin, n_z), max(n_z, cfg.n_z_init))
         st.stopped, st.stop_epoch = True, epoch
-        grow = max(0, want - n_z)
-        units = select_units(n_z, n_z - want, "lowest_kl", kl) if want < n_z else ()
-        change = f"; add {grow} spare" if grow else (f"; remove {len(units)}" if units else "")
+        grow = want - n_z
         return Decision(
-            units=units,
             stop=True,
             end_run=cfg.n_epochs_after_stop == 0,
             verdict=verdict,
             grow=grow,
-            reason=f"stop: {why}{change}; {count} in use, n_z {want}",
+            reason=f"stop: {why}"
+            + (f"; add {grow} spare" if grow else "")
+            + f"; {count} in use, n_z {want}",
         )
 
     def _last_call(self, epoch: int) -> bool:
         """No trial fits in the budget after this decision."""
         return self.epochs is not None and epoch + self.cfg.patience >= self.epochs - 1
 
-    def _judge(self, history: History) -> tuple[str, str]:
+    def _judge(self, history: History, grow: bool) -> tuple[str, str]:
         """(outcome, why): compare the trial's last ``patience - patience // 2`` epochs
         with the twin's, each criterion metric against its noise s (pooled over this
-        run's twins, this trial's included). ``hurt``: some metric is worse by more than
-        ``noise_z`` x s; ``unclear``: none is, but some by more than (``noise_z`` - 1) x s
-        (a unit that is taking on work costs more as training goes on: the trial goes on
-        once); ``free`` otherwise."""
+        run's twins, this trial's included). A removal: ``hurt`` when some metric is
+        worse by more than ``noise_z`` x s, ``unclear`` when some is worse by more than
+        (``noise_z`` - 1) x s, else ``free``. A unit more: ``free`` (it stays) when some
+        metric is better by more than ``noise_z`` x s and none worse by that much,
+        ``unclear`` when some is better by more than (``noise_z`` - 1) x s, else
+        ``none``. A NaN noise is not known to be small: a removal hurts, a unit more
+        does not help."""
         cfg, st = self.cfg, self.state
         trial = list(history[st.trial_epoch + 1 :])
         saved = {m: list(v) for m, v in st.noise.items()}
@@ -192,22 +227,27 @@ class ALDTuneRule(RuleController):
         noise = {m: self.noise(m) for m in PLATEAU}
         st.noise = saved
         q = cfg.patience - cfg.patience // 2
-        hurt, unclear, parts = [], [], []
+        worse, better, unclear, parts = [], [], [], []
         for m in PLATEAU:
             diffs = [_worse(m, rec.get(m), rec.get(TWIN_PREFIX + m)) for rec in trial[-q:]]
             diffs = [d for d in diffs if math.isfinite(d)]
             if not diffs:
                 continue
-            cost = statistics.fmean(diffs)
-            limit = cfg.noise_z * noise[m]
-            parts.append(f"{m} {cost:+.3g} (limit {limit:.3g})")
-            if not cost <= limit:  # NaN noise: not known to be free
-                hurt.append(m)
-            elif cost > (cfg.noise_z - 1) * noise[m]:
+            cost, s = statistics.fmean(diffs), noise[m]
+            parts.append(f"{m} {cost:+.3g} (limit {cfg.noise_z * s:.3g})")
+            if not cost <= cfg.noise_z * s:  # NaN noise: not known to be small
+                worse.append(m)
+            elif grow and cost < -cfg.noise_z * s:
+                better.append(m)
+            elif (-cost if grow else cost) > (cfg.noise_z - 1) * s:
                 unclear.append(m)
         why = ", ".join(parts) or "no criterion metric recorded"
-        if hurt:
-            return "hurt", f"{'/'.join(hurt)} worse than the twin's: {why}"
+        if worse:
+            return ("none" if grow else "hurt"), f"{'/'.join(worse)} worse than the twin's: {why}"
+        if grow:
+            if better:
+                return "free", f"{'/'.join(better)} better than the twin's: {why}"
+            return ("unclear" if unclear else "none"), f"no better than the twin: {why}"
         return ("unclear" if unclear else "free"), why
 
     def _add_noise(self, trial: list[Mapping[str, Any]]) -> None:

@@ -74,12 +74,13 @@ class Twin:
         stored n_z (a twin is never smaller than its model), then the stored state."""
         n_z = state.get("n_z")
         now = int(latent_layers(model)[0].out_features)
-        if isinstance(n_z, bool) or not isinstance(n_z, int) or not now <= n_z <= MAX_NZ:
-            raise ValueError(f"the twin's n_z {n_z!r} is not an int in [{now}, {MAX_NZ}].")
+        if isinstance(n_z, bool) or not isinstance(n_z, int) or not 1 <= n_z <= MAX_NZ:
+            raise ValueError(f"the twin's n_z {n_z!r} is not an int in [1, {MAX_NZ}].")
         twin = cls.of(model, optimizer)
-        extra = n_z - now
-        if extra > 0:
-            add_latent_units(*latent_layers(twin.model), extra, twin.optimizer)
+        if n_z > now:
+            add_latent_units(*latent_layers(twin.model), n_z - now, twin.optimizer)
+        elif n_z < now:
+            remove_latent_units(*latent_layers(twin.model), range(n_z, now), twin.optimizer)
         twin.model.load_state_dict(state["model"])
         if twin.optimizer is not None and state.get("optimizer") is not None:
             twin.optimizer.load_state_dict(state["optimizer"])
@@ -93,7 +94,7 @@ def apply_decision(
     twin: Twin | None,
 ) -> Twin | None:
     """Carry out ``decision`` on ``model`` (and ``optimizer``) in place: the verdict,
-    spare units, a new twin, the removal.
+    a new twin (the model as it is then), new units, the removal.
 
     An ``undo`` gives the model back its units and loads the twin's weights and optimizer
     state into it (in place, so that whoever holds the model and optimizer keeps them).
@@ -111,26 +112,27 @@ def apply_decision(
         if decision.verdict == "undo":
             take_over(twin, model, optimizer)
         twin = None
-    if decision.grow:
-        add_latent_units(*latent_layers(model), decision.grow, optimizer)
-    if decision.twin:
+    if decision.twin:  # before a growth too: a twin is the model as it was
         if twin is not None:
             raise ValueError("a paired trial started while another runs.")
         twin = Twin.of(model, optimizer)
+    if decision.grow:
+        add_latent_units(*latent_layers(model), decision.grow, optimizer)
     if decision.units:
         remove_latent_units(*latent_layers(model), decision.units, optimizer)
     return twin
 
 
 def take_over(twin: Twin, model: nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
-    """Make ``model`` (and ``optimizer``) the twin, in place: grow the model back to the
-    twin's size, then load the twin's weights and optimizer state."""
+    """Make ``model`` (and ``optimizer``) the twin, in place: give the model the twin's
+    size (units back after a removal; the new last units off after a growth), then load
+    the twin's weights and optimizer state."""
     n_twin = int(latent_layers(twin.model)[0].out_features)
-    extra = n_twin - int(latent_layers(model)[0].out_features)
-    if extra > 0:
-        add_latent_units(*latent_layers(model), extra, optimizer)
-    elif extra < 0:  # pragma: no cover - a twin is the model before a removal
-        raise ValueError(f"a twin of n_z={n_twin} cannot replace a larger model.")
+    n_model = int(latent_layers(model)[0].out_features)
+    if n_twin > n_model:
+        add_latent_units(*latent_layers(model), n_twin - n_model, optimizer)
+    elif n_twin < n_model:  # spare units are added last (surgery.add_latent_units)
+        remove_latent_units(*latent_layers(model), range(n_twin, n_model), optimizer)
     model.load_state_dict(twin.model.state_dict())
     if optimizer is not None and twin.optimizer is not None:
         optimizer.load_state_dict(twin.optimizer.state_dict())

@@ -109,9 +109,9 @@ class ScriptedTrainer(EpochIterator):
             self.model.n_z = self.twin_n_z
         if decision.verdict is not None:
             self.twin_n_z = None
-        self.model.n_z += decision.grow
         if decision.twin:
             self.twin_n_z = self.model.n_z
+        self.model.n_z += decision.grow
         self.model.n_z -= decision.n_remove
         self.decisions.append({"epoch": epoch, "n_z": n_z, **decision.to_dict()})
         self.done = decision.end_run or epoch + 1 >= self.controller.run_length(
