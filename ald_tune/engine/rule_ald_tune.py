@@ -9,16 +9,16 @@
    the run records) is worse than the twin's by more than ``ald.noise_z`` times that
    metric's epoch-to-epoch noise, measured on this run's twins; when some metric is, the
    removal is undone (the twin, which trained all along, takes over); in between, the
-   trial goes on once for another ``patience`` epochs (a unit that is taking on work
-   costs more as training goes on). Which units go: those not in use but ``margin``
+   removal's trial goes on once for another ``patience`` epochs (a unit that is taking
+   on work costs more as training goes on). Which units go: those not in use but ``margin``
    spare ones, while there are more; else one unit in use less (the spares and the
    weakest unit in use).
 3. Pruning stops at the first removal undone, at the size the twin had. If no removal
-   has stood by then, nothing says that size is large enough (a narrow start, or a first
-   cut made before the units the data needs had woken: measured on MNIST from n_z 32):
-   the rule then tries **one unit more** (a new unit with zero weights, beside a twin
-   without it) and keeps it while some metric gets better than the twin's by more than
-   ``noise_z`` x its noise, and none worse.
+   has stood by then and the twin uses every unit it has, nothing says that size is
+   large enough (a narrow start, or a first cut made before the units the data needs had
+   woken: measured on MNIST from n_z 32): the rule then tries **one unit more** (a new
+   unit with zero weights, beside a twin without it) and keeps it while some metric gets
+   better than the twin's by more than ``noise_z`` x its noise, and none worse.
 4. At the stop, or at the last decision the epoch budget allows, the model keeps at least
    ``margin`` spare units over those it uses (added when it has fewer: a model trained
    from scratch needs one unit more than the units it ends up using, measured on
@@ -110,14 +110,16 @@ class ALDTuneRule(RuleController):
             return self._next(epoch, n_z, kl, None, "")
         grow = st.trial_kind == "grow"
         outcome, why = self._judge(history, grow)
-        if outcome == "unclear" and not st.trial_extended and not self._last_call(epoch):
+        extend = not grow and not st.trial_extended and not self._last_call(epoch)
+        if outcome == "unclear" and extend:
             st.trial_extended = True
             return Decision(reason=f"unclear: {why}; the trial goes on")
         self._add_noise(history[st.trial_epoch + 1 :])
         st.trial_epoch, st.trial_extended = -1, False
         if outcome != "free":  # a removal that hurt, or a unit more that did not help
             twin = list(twin_kl) if twin_kl is not None else kl
-            if not grow and not st.kept:  # nothing says the twin's size is enough
+            full = in_use(twin, self.cfg.kl_threshold) >= len(twin)
+            if not grow and not st.kept and full:  # nothing says the twin's size is enough
                 return self._grow(epoch, len(twin), "undo", f"undo: {why}")
             return self._finish(epoch, len(twin), twin, "undo", f"undo: {why}")
         if grow:  # the unit more helped: try one more

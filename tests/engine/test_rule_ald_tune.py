@@ -107,7 +107,8 @@ def test_an_unclear_trial_goes_on_once_then_is_judged():
     assert d.verdict is None and not d.units and not d.twin and "unclear" in d.reason
     more = [rec(30.0 + w + 3.0, twin=30.0 + w) for w in TWIN_NOISE]
     d = rule.decide(hist + trial(1.5 * s) + more, 4, kl(4, 4), twin_kl=kl(5, 6))
-    assert d.verdict == "undo" and d.twin and d.grow == 1  # nothing stood yet: one more
+    assert d.verdict == "undo" and d.stop  # the twin keeps a spare: no unit more to try
+    assert not d.grow and "5 in use, n_z 6" in d.reason
 
 
 def test_a_metric_without_a_noise_estimate_is_not_known_to_be_free():
