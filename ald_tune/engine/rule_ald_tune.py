@@ -9,8 +9,8 @@
    the run records) is worse than the twin's by more than ``ald.noise_z`` times that
    metric's epoch-to-epoch noise, measured on this run's twins; when some metric is, the
    removal is undone (the twin, which trained all along, takes over); in between, the
-   removal's trial goes on once for another ``patience`` epochs (a unit that is taking
-   on work costs more as training goes on). Which units go: those not in use but ``margin``
+   trial of a unit in use goes on once for another ``patience`` epochs (a unit that is
+   taking on work costs more as training goes on). Which units go: those not in use but ``margin``
    spare ones, while there are more; else one unit in use less (the spares and the
    weakest unit in use).
 3. Pruning stops at the first removal undone, at the size the twin had. If no removal
@@ -110,10 +110,13 @@ class ALDTuneRule(RuleController):
             return self._next(epoch, n_z, kl, None, "")
         grow = st.trial_kind == "grow"
         outcome, why = self._judge(history, grow)
-        extend = not grow and not st.trial_extended and not self._last_call(epoch)
+        # Only a unit in use can be taking on work (costing more as training goes on).
+        extend = st.trial_kind == "less" and not st.trial_extended and not self._last_call(epoch)
         if outcome == "unclear" and extend:
             st.trial_extended = True
             return Decision(reason=f"unclear: {why}; the trial goes on")
+        if outcome == "unclear":  # within the limit after all: a removal stands, a unit more goes
+            outcome = "none" if grow else "free"
         self._add_noise(history[st.trial_epoch + 1 :])
         st.trial_epoch, st.trial_extended = -1, False
         if outcome != "free":  # a removal that hurt, or a unit more that did not help
