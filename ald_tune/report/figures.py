@@ -225,7 +225,8 @@ def plot_cost_vs_distance(reports: list[dict], path: str) -> str:
     ax.set_ylabel("n_z chosen (latent units; the edge is the grid's optimum)")
     ax.grid(alpha=0.3)
     _labels(ax, fig, points)
-    fig.legend(loc="lower center", ncol=3, fontsize=8, frameon=False)
+    if ax.get_legend_handles_labels()[0]:  # the region and its edge (none without a region)
+        fig.legend(loc="lower center", ncol=3, fontsize=8, frameon=False)
     rules = ", ".join(str(r.get("rule")) for r in reports if r.get("rule"))
     fig.suptitle(
         f"{first.get('dataset') or 'dataset'}{', rules ' + rules if rules else ''}: n_z chosen "

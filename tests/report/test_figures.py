@@ -7,7 +7,7 @@ import re
 
 import pytest
 from PIL import Image
-from test_build import ald_trials, grid_trials
+from test_build import MEANS, ald_trials, grid_trials
 
 from ald_tune.report.build import build_report
 from ald_tune.report.figures import (
@@ -100,3 +100,12 @@ def test_labels_never_overlap_and_stay_in_the_column(anchors, gap):
     order = sorted(range(len(anchors)), key=lambda i: (anchors[i], i))
     assert [ys[i] for i in order] == s
     assert place_labels([0.2, 0.8], 0.1) == [0.2, 0.8]
+
+
+def test_the_cost_figure_without_a_best_region(tmp_path, recwarn):
+    means = {**MEANS, "fid_gen": {2: 1.0, 4: 5.0, 8: 10.0, 16: 20.0, 32: 40.0}}
+    rep = build_report(grid_trials(means=means), ald_trials(), rule="ald-tune")
+    assert rep["criterion"]["best_region"] == []
+    t = texts(plot_cost_vs_distance([rep], str(tmp_path / "c.png")))
+    assert "ALD (ald-tune): n_z 7, 9" in t and "best region" not in t
+    assert not [w for w in recwarn if "legend" in str(w.message)]
