@@ -26,6 +26,34 @@ def _f(v: Any, digits: int = 3) -> str:
     return f"{v:.{digits}g}" if abs(v) >= 1000 else f"{v:.{digits}f}"
 
 
+def _x(v: Any) -> str:
+    """A grid-step count or an n_z / edge ratio: two decimals at most ("2.75", "3", "-1");
+    a list (ALD's seeds) comma-separated."""
+    if isinstance(v, list):
+        return ", ".join(_x(x) for x in v) if any(x is not None for x in v) else "–"
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    return f"{v:.2f}".rstrip("0").rstrip(".")
+
+
+def _of(m: dict, flag: str, count: str) -> Any:
+    """A method's in-region / near-edge cell: ALD's as "k/N" seeds, others yes/no."""
+    if "n_seeds" in m and m[flag] is not None:
+        return f"{m[count]}/{m['n_seeds']}"
+    return m[flag]
+
+
+def _near_text(c: dict, a: dict) -> str:
+    """The ALD headline's part about the edge (empty without a region)."""
+    if c.get("plateau_edge") is None:
+        return ""
+    return (
+        f"; {a['n_near_edge']}/{len(a['seeds'])} near its edge (n_z <= "
+        f"{_x(c['near_edge_max_nz'])}), on average {_x(a['steps_above_edge_mean'])} grid "
+        f"steps above it, {_x(a['nz_over_edge_mean'])}x the edge"
+    )
+
+
 def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(c if isinstance(c, str) else _f(c) for c in r) + " |" for r in rows]
@@ -58,7 +86,7 @@ def markdown_text(r: dict) -> str:
         f"{{{region}}}; mean-rank choice n_z = {_f(g['mean_rank_nz'])}",
         f"- **ALD's n_z**: {', '.join(map(str, a['n_z']))} (mean {_f(a['n_z_mean'], 1)}, "
         f"sd {_f(a['n_z_std'], 1)}); {a['n_in_region']}/{len(a['seeds'])} in the best "
-        f"region, mean distance {_f(a['distance_mean'], 1)}",
+        f"region, mean distance {_f(a['distance_mean'], 1)}" + _near_text(c, a),
         f"- **ALD speed-up over the grid**: compute {_f(h.get('speedup_compute'), 2)}x "
         f"(per ALD seed {_f(h.get('speedup_compute_per_seed'), 2)}x), wall time "
         f"{_f(h.get('speedup_wall'), 2)}x",
@@ -100,6 +128,10 @@ def markdown_text(r: dict) -> str:
         f"The best region runs from that edge to the largest n_z within tolerance "
         f"(one span: a noisy miss inside it is a noise hole). An ALD n_z between two "
         f"grid points is in the region when both are. "
+        f"Grid steps above the edge: how many grid n_z lie above the edge up to n_z (off "
+        f"the grid, plus the fraction of the way to the next grid point; negative below "
+        f"it). Near the edge: in the region and n_z <= max(edge + 2, 1.5 x edge)"
+        f"{' = ' + _x(c['near_edge_max_nz']) if c.get('near_edge_max_nz') else ''}. "
         f"Optimum rule used: {c['optimum_rule']}."
         + _not_recorded(c.get("not_recorded"), "the criterion uses the others"),
         "",
@@ -124,6 +156,9 @@ def markdown_text(r: dict) -> str:
             "n_z",
             "in region",
             "distance",
+            "near edge",
+            "grid steps above edge",
+            "n_z / edge",
             *TABLE[:3],
             "silhouette",
             "epochs",
@@ -137,6 +172,9 @@ def markdown_text(r: dict) -> str:
                 s["n_z"],
                 s["in_region"],
                 s["distance"],
+                s.get("near_edge"),
+                _x(s.get("steps_above_edge")),
+                _x(s.get("nz_over_edge")),
                 *[s[m] for m in TABLE[:3]],
                 s["silhouette"],
                 s["epochs"],
@@ -188,11 +226,15 @@ def markdown_text(r: dict) -> str:
         ],
     )
     lines += [
-        "## Every method ranked: distance to the best region, then compute to the answer",
+        "## Every method ranked: in the best region, then near its edge, then compute to a "
+        "trained model at the answer",
         "",
-        "Compute to the answer: what ran until the method's n_z was known (ALD: through "
-        "its stop decision; grid: its last trial; grid + ASHA: its last surviving trial); "
-        "ALD and units-in-use figures are per run (one seed).",
+        "Compute to a trained model: until a model at the method's n_z has trained (ALD: its "
+        "run; grid and grid + ASHA: their total; units in use and intrinsic dimension: the "
+        "answer plus one fixed run at that n_z, its cost as the note says). Compute to the "
+        "answer: until its n_z was known (ALD: through its stop decision; grid: its last "
+        "trial; grid + ASHA: its last surviving trial). ALD and units-in-use figures are per "
+        "run (one seed); ALD's in-region and near-edge cells count its seeds.",
         "",
     ]
     lines += _table(
@@ -201,12 +243,15 @@ def markdown_text(r: dict) -> str:
             "method",
             "n_z",
             "in best region",
-            "distance",
+            "near edge",
+            "grid steps above edge",
+            "n_z / edge",
+            "CPU-s to a trained model",
+            "trial-epochs to a trained model",
             "trial-epochs to answer",
             "CPU-s to answer",
             "GPU-s to answer",
             "wall s to answer",
-            "total CPU-s",
             "how",
         ],
         [
@@ -214,13 +259,16 @@ def markdown_text(r: dict) -> str:
                 x["rank"],
                 x["method"],
                 ", ".join(map(str, x["n_z"])) if isinstance(x["n_z"], list) else _f(x["n_z"]),
-                x["in_region"],
-                x["distance"],
+                _of(x, "in_region", "n_in_region"),
+                _of(x, "near_edge", "n_near_edge"),
+                _x(x["steps_above_edge"]),
+                _x(x["nz_over_edge"]),
+                x["trained_cpu_s"],
+                x["trained_trial_epochs"],
                 x["answer_trial_epochs"],
                 x["answer_cpu_s"],
                 x["answer_gpu_s"],
                 x["answer_wall_s"],
-                x["total_cpu_s"],
                 x["note"],
             ]
             for x in r.get("methods", [])
@@ -286,21 +334,29 @@ def side_by_side(reports: dict) -> str:
     crit = first["criterion"]
     lines = [
         f"## ALD rules side by side ({first.get('dataset', '')}): grid optimum n_z = "
-        f"{crit.get('optimum_nz')}, best region {crit.get('best_region')}",
+        f"{crit.get('optimum_nz')}"
+        + (f" (near it: n_z <= {_x(crit['near_edge_max_nz'])})" if crit.get("plateau_edge") else "")
+        + f", best region {crit.get('best_region')}",
         "",
         "| rule | n_z per seed | recommended n_z | mean | sd | in best region | "
-        "mean distance | one ALD run / grid compute | speed-up, all seeds (compute) | "
-        "speed-up (wall) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "near its edge | grid steps above edge | mean distance | one ALD run / grid compute | "
+        "speed-up, all seeds (compute) | speed-up (wall) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for rule, r in reports.items():
         a, sp = r["ald"], r["speedup"].get("grid", {})
         per_seed = sp.get("compute_per_seed")
         share = 1 / per_seed if isinstance(per_seed, (int, float)) and per_seed else None
         rec = (r.get("recommendation") or {}).get("n_z")
+        near = (
+            f"{a['n_near_edge']}/{len(a['n_z'])}"
+            if r["criterion"].get("plateau_edge") is not None
+            else "–"
+        )
         lines.append(
             f"| {rule} | {a['n_z']} | {_f(rec)} | {num(a['n_z_mean'], '.1f')} | "
             f"{num(a['n_z_std'], '.1f')} | {a['n_in_region']}/{len(a['n_z'])} | "
+            f"{near} | {_x([s['steps_above_edge'] for s in a['seeds']])} | "
             f"{num(a['distance_mean'], '.1f')} | {num(share, '.3f')} | "
             f"{num(sp.get('compute'), '.2f')}x | {num(sp.get('wall'), '.2f')}x |"
         )
