@@ -29,7 +29,7 @@ from typing import Any
 from ald_tune.errors import ConfigError
 
 KINDS = ("grid", "asha", "fixed", "ald", "nested")
-RULES = ("paper", "ald-tune")
+RULES = ("paper", "ald-tune", "units")
 
 SWEEP_TAG = "ald_tune.sweep"  # the sweep's name (its Tune folder)
 KIND_TAG = "ald_tune.kind"  # one of KINDS
@@ -74,7 +74,9 @@ class SweepKind:
         """The default sweep-name prefix (``ald`` for the paper rule, as before 0.2)."""
         if self.kind != "ald":
             return self.kind
-        return "ald" if self.rule == "paper" else "aldtune"
+        if self.rule == "paper":
+            return "ald"
+        return "aldtune" if self.rule == "ald-tune" else f"ald{self.rule}"
 
     def tags(self) -> dict[str, str]:
         """The MLflow tags that record this kind."""

@@ -191,7 +191,8 @@ class ALDConfig:
     rule: str = param(
         "ald-tune",
         Choice(options=RULES),
-        "ald-tune: the units in use (docs/rules.md); paper: the authors' rule (metric slopes)",
+        "ald-tune: paired trials against a twin (docs/rules.md); paper: the authors' rule "
+        "(metric slopes); units: the units in use (ald-tune 0.2's rule)",
     )
     n_z_init: int = param(64, Int(low=1, high=MAX_NZ), "latent units at the start (paper: 64)")
     n_z_min: int = param(1, Int(low=1, high=MAX_NZ), "never prune below this many units")
@@ -218,51 +219,61 @@ class ALDConfig:
         "which units go: lowest mean KL, or the last (authors)",
     )
     kl_threshold: float = param(
-        0.05, Float(low=0.0), "ald-tune rule: units with mean KL below this (nats) are collapsed"
+        0.05,
+        Float(low=0.0),
+        "units not in use have a mean KL below this (nats): ald-tune and units rules",
     )
     kl_dead: float = param(
-        0.01, Float(low=0.0), "ald-tune rule: units below this mean KL (nats) go at any decision"
+        0.01, Float(low=0.0), "units rule: units below this mean KL (nats) go at any decision"
     )
     reserve: int = param(
         4,
         Int(low=0, high=MAX_NZ),
-        "ald-tune rule: at least this many units beyond those in use stay "
+        "ald-tune rule: units beyond those in use kept at its first cut; units rule: at "
+        "least this many units beyond those in use stay "
         "until the stop (room to emerge)",
     )
     confirm: int = param(
         1,
         Int(low=1, high=MAX_EPOCHS),
-        "ald-tune rule: decisions in a row in which the count in use has not grown",
+        "units rule: decisions in a row in which the count in use has not grown",
     )
     margin: int = param(
         1,
         Int(low=0, high=MAX_NZ),
-        "ald-tune rule: units beyond those in use kept at the stop (docs/rules.md)",
+        "ald-tune and units rules: spare units beyond those in use in the answer (docs/rules.md)",
     )
     settle: float = param(
         0.3,
         Float(low=0.0, high=1.0),
-        "ald-tune rule: no stop before this share of train.epochs is done (units still "
+        "units rule: no stop before this share of train.epochs is done (units still "
         "collapse and re-emerge then; docs/rules.md)",
     )
     rise: float = param(
         0.25,
         Float(low=0.0),
-        "ald-tune rule: a waiting unit whose KL grew by more than this share since the last "
+        "units rule: a waiting unit whose KL grew by more than this share since the last "
         "decision is emerging: the count is not settled",
     )
     final_share: float = param(
         1.0,
         Float(low=0.0, high=1.0),
-        "ald-tune rule: the final size trains for at least this share of train.epochs "
+        "ald-tune and units rules: the final size trains for at least this share of train.epochs "
         "(1: as long as a model trained at that size from scratch); a stop after "
         "(1 - share) x train.epochs extends the run (0: it ends at train.epochs)",
     )
     max_recon_increase: float = param(
         0.005,
         Float(low=0.0),
-        "ald-tune rule: at the stop a unit not in use stays if zeroing it alone raises "
+        "units rule: at the stop a unit not in use stays if zeroing it alone raises "
         "the validation recon by more than this share",
+    )
+    noise_z: float = param(
+        2.0,
+        Float(low=0.0),
+        "ald-tune rule: a removal stands while no criterion metric is worse than the twin's "
+        "by more than this many times its epoch-to-epoch noise (2, as the report's "
+        "tolerance: twice the spread)",
     )
     n_epochs_after_stop: int | None = param(
         None,

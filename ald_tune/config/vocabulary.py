@@ -58,6 +58,11 @@ COLUMNS = (*RANKED, "kl", "accuracy", "active_units", "units_in_use")
 MINIMISED = (*(m.name for m in METRICS.values() if m.better == "min"), "kl")
 #: Metrics the grid's plateau criterion may use (quality measures with a direction).
 CRITERION = tuple(m for m in DIRECTIONS if m != "train_loss")
+#: The plateau test's metrics by default: the report's criterion, and what the ``ald-tune``
+#: rule compares a trial with its twin on (generative quality, each with a direction).
+PLATEAU = ("recon_loss", "fid_gen", "fid_recon")
+#: The prefix of a paired trial's twin's metrics in an epoch's record (``twin.recon_loss``).
+TWIN_PREFIX = "twin."
 #: What ``tune.metric`` may name (validation metrics of the last epoch).
 TUNE_METRICS = ("neg_elbo", "recon_loss", "fid_gen", "fid_recon")
 #: The metrics the ``paper`` rule's slope test may vote on.
@@ -72,6 +77,8 @@ TRACKED = (
     "gpu_time_s",
     "stopped",
     "removed",
+    # during a paired trial of the ald-tune rule, the twin's plateau metrics
+    *(TWIN_PREFIX + m for m in PLATEAU),
 )
 #: A nested-dropout run's last epoch holds its prefix curve under this key:
 #: ``{"<k>": {metric: value}}``, one entry per prefix length k

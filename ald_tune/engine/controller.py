@@ -37,25 +37,43 @@ class PruningFloorWarning(UserWarning):
 class Decision:
     """What to do after one epoch.
 
+    A driver carries it out in one order (:func:`ald_tune.engine.twin.apply_decision`):
+    the ``verdict`` on the trial in progress, then a new ``twin`` (the model as it is
+    then), then ``grow``, then the removal of ``units``.
+
     Attributes:
         units: indices of the latent units to remove now (may be empty).
         stop: pruning stopped at this epoch (n_z is final from here on).
         end_run: training ends after this epoch.
         reason: one human-readable line saying why.
+        twin: a paired trial starts: a copy of the model as it is now (before ``grow``
+            and ``units``) trains beside it on the same batches, and each epoch's record
+            holds the copy's metrics too (``twin.<metric>``), until a ``verdict``.
+        verdict: the paired trial in progress ends: ``keep`` (the removal stands, the
+            copy goes) or ``undo`` (the copy takes the model's place).
+        grow: add this many new units, last (the decoder ignores them at first).
     """
 
     units: tuple[int, ...] = ()
     stop: bool = False
     end_run: bool = False
     reason: str = ""
+    twin: bool = False
+    verdict: str | None = None
+    grow: int = 0
 
     @property
     def n_remove(self) -> int:
         return len(self.units)
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON record; the paired-trial fields only when used (rules without trials
+        keep their records' layout)."""
         d = asdict(self)
         d["units"] = list(self.units)
+        for key, unused in (("twin", False), ("verdict", None), ("grow", 0)):
+            if d[key] == unused:
+                del d[key]
         return d
 
 
@@ -126,15 +144,18 @@ class Controller:
         n_z: int,
         unit_kl: Sequence[float] | None = None,
         probe: Probe | None = None,
+        twin_kl: Sequence[float] | None = None,
     ) -> Decision:  # pragma: no cover - overridden
         """Decide after the last epoch in ``history`` (index = epoch, 0-based).
 
         Args:
-            history: one metric dict per finished epoch.
+            history: one metric dict per finished epoch (during a paired trial, the
+                twin's metrics too, as ``twin.<metric>``).
             n_z: the current number of units.
             unit_kl: each unit's mean KL to the prior on validation data.
             probe: the removal cost of given units (the relative rise of the validation
                 reconstruction loss when each is set to 0).
+            twin_kl: during a paired trial, each of the twin's units' mean KL.
         """
         raise NotImplementedError
 
@@ -174,6 +195,7 @@ class FixedController(Controller):
         n_z: int,
         unit_kl: Sequence[float] | None = None,
         probe: Probe | None = None,
+        twin_kl: Sequence[float] | None = None,
     ) -> Decision:
         return Decision(reason=f"fixed n_z={n_z}")
 
@@ -226,14 +248,20 @@ class RuleController(Controller):
         n_z: int,
         unit_kl: Sequence[float] | None = None,
         probe: Probe | None = None,
+        twin_kl: Sequence[float] | None = None,
     ) -> Decision:
         epoch = len(history) - 1
         if self.state.stopped:
             return self._after_stop(epoch)
-        return self._decide(history, n_z, unit_kl, probe)
+        return self._decide(history, n_z, unit_kl, probe, twin_kl)
 
     def _decide(
-        self, history: History, n_z: int, unit_kl: Sequence[float] | None, probe: Probe | None
+        self,
+        history: History,
+        n_z: int,
+        unit_kl: Sequence[float] | None,
+        probe: Probe | None,
+        twin_kl: Sequence[float] | None = None,
     ) -> Decision:  # pragma: no cover - overridden
         raise NotImplementedError
 

@@ -149,8 +149,11 @@ class Evaluator:
         return self.fid.extractor_name if self.fid is not None else "none"
 
     @torch.no_grad()
-    def __call__(self, model, epoch: int) -> tuple[dict[str, float], list[float]]:
-        """Return (metrics, per-unit mean KL) for ``model`` after ``epoch``."""
+    def __call__(
+        self, model, epoch: int, clusters: bool = True
+    ) -> tuple[dict[str, float], list[float]]:
+        """Return (metrics, per-unit mean KL) for ``model`` after ``epoch``; without
+        ``clusters``, no silhouette or accuracy (a paired trial's twin needs neither)."""
         model.eval()
         gen = torch.Generator(device="cpu").manual_seed(self.seed * 1_000_003 + epoch)
         recon, mus, logvars = 0.0, [], []
@@ -168,7 +171,8 @@ class Evaluator:
         out["active_units"] = metrics.active_units(mu)
         if self.fid is not None:
             out.update(self._fids(model, gen))
-        out.update(self._clusters(mu[: len(self.sil_x)]))
+        if clusters:
+            out.update(self._clusters(mu[: len(self.sil_x)]))
         model.train()
         return out, [float(v) for v in unit_kl]
 

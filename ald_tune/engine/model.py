@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from ald_tune.engine.likelihood import Bernoulli, make_likelihood
-from ald_tune.engine.protocol import check_protocol, latent_layers
-from ald_tune.engine.surgery import remove_latent_units
+from ald_tune.engine.protocol import check_protocol, latent_layer_names, latent_layers
+from ald_tune.engine.surgery import add_latent_units, remove_latent_units
 from ald_tune.errors import ConfigError, shown
 
 
@@ -126,6 +126,9 @@ class VAE(nn.Module):
         check_protocol(nets)
         self.nets = nets
         self.likelihood = likelihood if likelihood is not None else Bernoulli()
+        # The wrapper follows the protocol too (its layers are the net's), so surgery and
+        # snapshots work on either.
+        self.ald_latent_layers = {k: f"nets.{v}" for k, v in latent_layer_names(nets).items()}
 
     @property
     def n_z(self) -> int:
@@ -168,6 +171,11 @@ class VAE(nn.Module):
         """Remove latent units from both heads and the decoder's first layer
         (:func:`ald_tune.engine.surgery.remove_latent_units`; n_z follows)."""
         remove_latent_units(*latent_layers(self.nets), units, optimizer)
+
+    def add_units(self, k: int, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Add ``k`` spare units (:func:`ald_tune.engine.surgery.add_latent_units`: the
+        output is unchanged; n_z follows)."""
+        add_latent_units(*latent_layers(self.nets), k, optimizer)
 
 
 def resolve_arch(arch: str, image_shape: tuple[int, ...]) -> str:

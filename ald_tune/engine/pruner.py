@@ -29,6 +29,7 @@ image feature extractor); the ``paper`` rule then votes on the metrics that exis
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -37,6 +38,7 @@ import torch
 from torch import nn
 
 from ald_tune.config.schema import ALDConfig, EvalConfig
+from ald_tune.config.vocabulary import TWIN_PREFIX
 from ald_tune.data.datasets import ImageData
 from ald_tune.engine.evaluate import Evaluator
 from ald_tune.engine.likelihood import LIKELIHOODS, make_likelihood
@@ -44,6 +46,7 @@ from ald_tune.engine.model import VAE
 from ald_tune.engine.protocol import check_protocol, latent_layer_names, latent_layers
 from ald_tune.engine.rules import make_controller
 from ald_tune.engine.surgery import check_optimizer, remove_latent_units
+from ald_tune.engine.twin import Twin, apply_decision
 from ald_tune.errors import ConfigError, DataError, shown
 
 #: The version of :meth:`Pruner.state_dict`'s layout.
@@ -78,6 +81,11 @@ class PruneStep:
     def n_removed(self) -> int:
         return len(self.units)
 
+    @property
+    def n_added(self) -> int:
+        """Units given back: by an undone trial, or as spares at the stop."""
+        return self.n_z - self.n_z_before + self.n_removed
+
     def line(self) -> str:
         """One console line."""
         act = f"remove {self.n_removed} -> n_z {self.n_z}" if self.units else "keep"
@@ -109,6 +117,8 @@ class Pruner:
             mapping): ``n_silhouette`` samples, ``n_clusters``, ``silhouette_labels``.
         max_samples: validation samples evaluated per step (the first ones given).
         seed: seeds the evaluation's noise and K-means (per epoch: reproducible).
+        beta: the KL weight of the loss the twin of a paired trial trains with
+            (:meth:`train_twin`: the negative ELBO, recon + ``beta`` x KL).
 
     Raises:
         ConfigError: a model that breaks the protocol, an optimizer whose state cannot be
@@ -126,6 +136,7 @@ class Pruner:
         eval_cfg: EvalConfig | Mapping[str, Any] | None = None,
         max_samples: int = 10_000,
         seed: int = 0,
+        beta: float = 1.0,
     ) -> None:
         n_z = check_protocol(model)
         check_optimizer(optimizer)
@@ -137,6 +148,9 @@ class Pruner:
         if not _int_at_least(max_samples, 2):
             raise ConfigError(f"Pruner: max_samples must be an int >= 2; got {shown(max_samples)}.")
         self.epochs, self.max_samples, self.seed = epochs, int(max_samples), int(seed)
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
+            raise ConfigError(f"Pruner: beta must be a float >= 0; got {shown(beta)}.")
+        self.beta = float(beta)
         self._likelihood = likelihood
         if isinstance(likelihood, str) and likelihood not in LIKELIHOODS:
             raise ConfigError(
@@ -150,6 +164,8 @@ class Pruner:
         self.controller = make_controller(self.ald, None, epochs)
         self.history: list[dict[str, Any]] = []
         self.steps: list[PruneStep] = []
+        self.twin: Twin | None = None  # during a paired trial: train it with train_twin()
+        self._twin_batches = 0
         # model.load_state_dict(pruned weights) resizes the model (and optimizer) first
         self._hook = resize_on_load(model, lambda: self.optimizer)
 
@@ -198,6 +214,12 @@ class Pruner:
         n_z = self.n_z
         was_training = self.model.training
         record, unit_kl = evaluator(vae, epoch)
+        twin_kl = None
+        if self.twin is not None:
+            self._warn_untrained_twin()
+            twin_vae = VAE(self.twin.model, vae.likelihood)
+            twin_record, twin_kl = evaluator(twin_vae, epoch, clusters=False)
+            record.update({TWIN_PREFIX + k: v for k, v in twin_record.items()})
         record = {"epoch": epoch, "n_z": n_z, **record}
         self.history.append(record)
         decision = self.controller.decide(
@@ -205,10 +227,11 @@ class Pruner:
             n_z,
             unit_kl,
             probe=lambda units: evaluator.removal_cost(vae, units),
+            twin_kl=twin_kl,
         )
         self.model.train(was_training)
-        if decision.units:
-            remove_latent_units(*latent_layers(self.model), decision.units, self.optimizer)
+        self.twin = apply_decision(decision, self.model, self.optimizer, self.twin)
+        self._twin_batches = 0
         out = PruneStep(
             epoch=epoch,
             n_z_before=n_z,
@@ -222,6 +245,56 @@ class Pruner:
         )
         self.steps.append(out)
         return out
+
+    def train_twin(self, x: torch.Tensor) -> None:
+        """Train the twin of the paired trial in progress on one training batch with the
+        negative ELBO (recon + ``beta`` x KL); nothing when no trial runs.
+
+        The ``ald-tune`` rule judges a removal against the twin (``pruner.twin``: a copy
+        of the model and its optimizer as they were), which must train beside the model
+        on the same batches: a twin that stands still makes the judgement lenient. Call
+        this in your batch loop with the batch your model just trained on, or, when your
+        loss is not the plain negative ELBO, take your own step on ``pruner.twin.model``
+        with ``pruner.twin.optimizer`` and call :meth:`twin_trained`.
+        """
+        if self.twin is None:
+            return
+        with torch.inference_mode(False), torch.enable_grad():
+            model = self.twin.model
+            device = next(model.parameters()).device
+            x = x.detach().to(device, torch.float32)
+            like = self._likelihood_module(ImageData(x=x, y=None, name="training batch"), device)
+            model.train()
+            # Its own noise, seeded by (seed, epoch, batch): a resumed run trains it alike.
+            gen = torch.Generator().manual_seed(
+                (self.seed * 1_000_003 + len(self.history)) * 100_003 + self._twin_batches
+            )
+            mu, logvar = model.encode(x)  # (B, n_z) each
+            eps = torch.randn(mu.shape, generator=gen).to(device)
+            recon = like.nll(model.decode(mu + eps * torch.exp(0.5 * logvar)), x).mean()
+            kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(1).mean()
+            loss = recon + self.beta * kl
+            if self.twin.optimizer is not None:
+                self.twin.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.twin.optimizer.step()
+        self._twin_batches += 1
+
+    def twin_trained(self) -> None:
+        """Say that your loop trained ``pruner.twin`` on a batch (see :meth:`train_twin`)."""
+        self._twin_batches += 1
+
+    def _warn_untrained_twin(self) -> None:
+        if self._twin_batches == 0 and not getattr(self, "_warned_twin", False):
+            self._warned_twin = True
+            warnings.warn(
+                "Pruner: the twin of the paired trial did not train this epoch; the "
+                "rule then compares the model with a copy that stands still (lenient). "
+                "Fix: call pruner.train_twin(x) on each training batch (or train "
+                "pruner.twin yourself and call pruner.twin_trained()), or use ald.rule=units.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _likelihood_module(self, data: ImageData, device: torch.device) -> nn.Module:
         like = self._likelihood
@@ -289,6 +362,7 @@ class Pruner:
             "controller": self.controller.state_dict(),
             "history": [dict(h) for h in self.history],
             "steps": [s.to_dict() for s in self.steps],
+            "twin": None if self.twin is None else self.twin.state_dict(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -322,6 +396,11 @@ class Pruner:
             # not matter, only the sizes (the optimizer's state is loaded after too).
             with torch.inference_mode(False):
                 remove_latent_units(*latent_layers(self.model), range(saved, now), self.optimizer)
+        if state.get("twin") is not None:
+            try:
+                self.twin = Twin.from_state(state["twin"], self.model, self.optimizer)
+            except (ValueError, RuntimeError, KeyError, TypeError) as exc:
+                raise DataError(f"Pruner.load_state_dict: the twin's state: {exc}") from None
         self.history = [dict(h) for h in state["history"]]
         self.steps = [
             PruneStep(**{**s, "units": tuple(s["units"])}) for s in state.get("steps", [])

@@ -64,7 +64,12 @@ class PaperRule(RuleController):
         self.state = PaperState(step=cfg.n_remove)
 
     def _decide(
-        self, history: History, n_z: int, unit_kl: Sequence[float] | None, probe: Probe | None
+        self,
+        history: History,
+        n_z: int,
+        unit_kl: Sequence[float] | None,
+        probe: Probe | None,
+        twin_kl: Sequence[float] | None = None,
     ) -> Decision:
         cfg, st = self.cfg, self.state
         epoch = len(history) - 1

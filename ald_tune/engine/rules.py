@@ -7,9 +7,14 @@ from typing import Any
 from ald_tune.engine.controller import Controller, FixedController, RuleController
 from ald_tune.engine.rule_ald_tune import ALDTuneRule
 from ald_tune.engine.rule_paper import PaperRule
+from ald_tune.engine.rule_units import UnitsRule
 
 #: Every pruning rule, by the name ``ald.rule`` gives it.
-RULE_CLASSES: dict[str, type[RuleController]] = {"paper": PaperRule, "ald-tune": ALDTuneRule}
+RULE_CLASSES: dict[str, type[RuleController]] = {
+    "paper": PaperRule,
+    "ald-tune": ALDTuneRule,
+    "units": UnitsRule,
+}
 
 
 def make_controller(

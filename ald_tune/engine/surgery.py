@@ -72,6 +72,8 @@ def check_optimizer(optimizer: torch.optim.Optimizer | None) -> None:
 
 
 def _resize(layer: nn.Linear, name: str, cut, optimizer) -> None:
+    """Replace ``layer.name`` by ``cut(old)``; the optimizer's per-parameter state follows:
+    cut the same way when it shrinks, extended with zeros where it grows."""
     old: nn.Parameter = getattr(layer, name)
     new = nn.Parameter(cut(old.data).clone(), requires_grad=old.requires_grad)
     setattr(layer, name, new)
@@ -82,6 +84,44 @@ def _resize(layer: nn.Linear, name: str, cut, optimizer) -> None:
     state = optimizer.state.pop(old, None)
     if state is not None:
         optimizer.state[new] = {
-            k: cut(v).clone() if torch.is_tensor(v) and v.shape == old.shape else v
+            k: _follow(v, old, new, cut) if torch.is_tensor(v) and v.shape == old.shape else v
             for k, v in state.items()
         }
+
+
+def _follow(moment: torch.Tensor, old: torch.Tensor, new: torch.Tensor, cut) -> torch.Tensor:
+    """An optimizer moment of ``old``'s shape, resized as ``old`` became ``new``."""
+    if new.numel() <= old.numel():
+        return cut(moment).clone()
+    out = moment.new_zeros(new.shape)
+    out[tuple(slice(0, d) for d in old.shape)] = moment
+    return out
+
+
+@torch.no_grad()
+def add_latent_units(
+    mu_head: nn.Linear,
+    logvar_head: nn.Linear,
+    dec_in: nn.Linear,
+    k: int,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> None:
+    """Add ``k`` latent units, exactly: the decoder's first layer gets ``k`` zero input
+    columns, so the model's output is unchanged, and the heads ``k`` zero rows, so the new
+    units start collapsed (posterior = prior: μ = 0, log σ² = 0, KL 0), like the spare
+    units a model trained at that size keeps. No random numbers are drawn: a resumed run
+    adds the same units. The optimizer trains them, their moments starting at zero.
+
+    Raises:
+        ValueError: ``k`` < 1.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1; got {k}.")
+    check_optimizer(optimizer)
+    for head in (mu_head, logvar_head):
+        _resize(head, "weight", lambda t: torch.cat([t, t.new_zeros(k, t.shape[1])], 0), optimizer)
+        if head.bias is not None:
+            _resize(head, "bias", lambda t: torch.cat([t, t.new_zeros(k)], 0), optimizer)
+        head.out_features += k
+    _resize(dec_in, "weight", lambda t: torch.cat([t, t.new_zeros(t.shape[0], k)], 1), optimizer)
+    dec_in.in_features += k

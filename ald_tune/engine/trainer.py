@@ -17,7 +17,6 @@ noise, same decisions).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -26,13 +25,16 @@ import torch
 
 from ald_tune._version import __version__
 from ald_tune.config.schema import Config, check_ald_schedule
+from ald_tune.config.vocabulary import TWIN_PREFIX
 from ald_tune.data.datasets import ImageData, load_dataset, train_val_split
 from ald_tune.engine.artifacts import image_grids, save_run_outputs
 from ald_tune.engine.callbacks import Cadence, Callback, CallbackList, EpochResult
 from ald_tune.engine.evaluate import Evaluator, check_cache_dir, check_clusters, check_eval_sizes
 from ald_tune.engine.model import build_model, make_optimizer
 from ald_tune.engine.nested_dropout import evaluate_prefixes, nested_loss, prefix_sizes
+from ald_tune.engine.rule_ald_tune import in_use
 from ald_tune.engine.rules import make_controller
+from ald_tune.engine.twin import Twin, apply_decision
 from ald_tune.errors import ConfigError, DataError, shown
 
 
@@ -197,6 +199,7 @@ class Trainer(EpochIterator):
         self.decisions: list[dict[str, Any]] = []
         self.timing = {"train_s": 0.0, "eval_s": 0.0, "wall_s": 0.0}
         self.tracking_run_id: str | None = None
+        self.twin: Twin | None = None  # during a paired trial (engine/twin.py)
         self.done = False
 
     @classmethod
@@ -223,18 +226,24 @@ class Trainer(EpochIterator):
         t0, cpu0 = time.perf_counter(), time.process_time()
         gpu = GPUClock(self.device)
         epoch, n_z = self.epoch, self.model.n_z
-        train_loss = self._train_one_epoch(epoch)
+        order = torch.randperm(len(self.train_x), generator=self.batches).to(self.device)
+        train_loss = self._train_one_epoch(epoch, self.model, self.optimizer, order)
+        if self.twin is not None:  # the paired trial's twin: the same batches
+            self._train_one_epoch(epoch, self.twin.model, self.twin.optimizer, order)
         t1 = time.perf_counter()
         record, unit_kl = self.evaluator(self.model, epoch)
+        twin_kl = None
+        if self.twin is not None:
+            twin_record, twin_kl = self.evaluator(self.twin.model, epoch, clusters=False)
+            record.update({TWIN_PREFIX + k: v for k, v in twin_record.items()})
         t2 = time.perf_counter()
-        threshold = self.cfg.ald.kl_threshold
         record = {
             "epoch": epoch,
             "n_z": n_z,
             "train_loss": train_loss,
             **record,
-            # the same count the ald-tune rule follows, for every trial (grid ones too)
-            "units_in_use": sum(1 for v in unit_kl if math.isfinite(v) and v >= threshold),
+            # the count the rules follow, for every trial (grid ones too)
+            "units_in_use": in_use(unit_kl, self.cfg.ald.kl_threshold),
             "train_time_s": t1 - t0,
             "eval_time_s": t2 - t1,
             "cpu_time_s": time.process_time() - cpu0,
@@ -246,9 +255,9 @@ class Trainer(EpochIterator):
             n_z,
             unit_kl,
             probe=lambda units: self.evaluator.removal_cost(self.model, units),
+            twin_kl=twin_kl,
         )
-        if decision.units:
-            self.model.remove_units(decision.units, self.optimizer)
+        self.twin = apply_decision(decision, self.model, self.optimizer, self.twin)
         self.decisions.append({"epoch": epoch, "n_z": n_z, **decision.to_dict()})
         self.done = decision.end_run or epoch + 1 >= self.controller.run_length(
             self.cfg.train.epochs
@@ -262,33 +271,33 @@ class Trainer(EpochIterator):
             epoch, record, decision, self.model.n_z, self.done, self.evaluator.fid_extractor
         )
 
-    def _train_one_epoch(self, epoch: int) -> float:
-        self.model.train()
+    def _train_one_epoch(self, epoch: int, model, optimizer, order: torch.Tensor) -> float:
+        """One pass over the training split in ``order``; the mean training loss."""
+        model.train()
         bs, n = self.cfg.train.batch_size, len(self.train_x)
-        order = torch.randperm(n, generator=self.batches).to(self.device)
         total = 0.0
         for b, idx in enumerate(order.split(bs)):
             if self.prefixes:  # prefix lengths drawn from the batch generator (resumable)
                 loss, _, _ = nested_loss(
-                    self.model, self.train_x[idx], self.cfg.train.beta, self.prefixes, self.batches
+                    model, self.train_x[idx], self.cfg.train.beta, self.prefixes, self.batches
                 )
             else:
-                loss, _, _ = self.model.loss(self.train_x[idx], self.cfg.train.beta)
+                loss, _, _ = model.loss(self.train_x[idx], self.cfg.train.beta)
             if not torch.isfinite(loss):
                 raise TrainingDivergedError(
                     f"loss became {loss.item()} at epoch {epoch}, batch {b} "
-                    f"(n_z={self.model.n_z}). "
+                    f"(n_z={model.n_z}). "
                     "The last good checkpoint is kept. Fix: lower train.lr or train.beta."
                 )
-            self.optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            self.optimizer.step()
+            optimizer.step()
             total += loss.item() * len(idx)
         # A step can leave NaN weights while the loss it was taken on was still finite.
-        bad = [name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
         if bad:
             raise TrainingDivergedError(
-                f"weights became non-finite at epoch {epoch} ({bad[0]}, n_z={self.model.n_z}). "
+                f"weights became non-finite at epoch {epoch} ({bad[0]}, n_z={model.n_z}). "
                 "The last good checkpoint is kept. Fix: lower train.lr or train.beta."
             )
         return total / n
@@ -330,6 +339,7 @@ class Trainer(EpochIterator):
             "done": self.done,
             "tracking_run_id": self.tracking_run_id,
             "package_version": __version__,
+            "twin": None if self.twin is None else self.twin.state_dict(),
         }
 
     @classmethod
@@ -345,6 +355,8 @@ class Trainer(EpochIterator):
             self.model.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.controller.load_state_dict(ckpt["controller"])
+            if ckpt.get("twin") is not None:
+                self.twin = Twin.from_state(ckpt["twin"], self.model, self.optimizer)
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else ""
             raise DataError(

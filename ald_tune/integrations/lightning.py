@@ -13,7 +13,8 @@ protocol itself (:mod:`ald_tune.engine.protocol`: ``encode``, ``decode`` and thr
 At the end of each validation epoch the callback evaluates the units on the batches
 that epoch validated on, decides with the rule (:class:`ald_tune.engine.pruner.Pruner`),
 resizes the module and the Lightning optimizer's parameters and state in place, logs
-``ald/n_z``, ``ald/units_removed`` and ``ald/stopped`` through the module's logger, and
+``ald/n_z``, ``ald/units_removed``, ``ald/units_added`` (an undone trial, spare units) and
+``ald/stopped`` through the module's logger, and
 ends ``fit`` when the rule says the run is over. Its state is saved in Lightning's
 checkpoint; on resume the module is cut to the checkpoint's n_z before its weights load.
 
@@ -23,6 +24,7 @@ would leave behind, so the callback refuses ``world_size > 1``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +49,9 @@ class ALDPruning(pl.Callback):
         max_samples: validation samples kept per epoch for the evaluation.
         seed: seeds the evaluation (per epoch).
         log_prefix: prefix of the logged keys.
+        beta: the KL weight the twin of a paired trial trains with (it trains on each
+            training batch beside the module: :meth:`Pruner.train_twin
+            <ald_tune.engine.pruner.Pruner.train_twin>`).
     """
 
     def __init__(
@@ -58,8 +63,9 @@ class ALDPruning(pl.Callback):
         max_samples: int = 10_000,
         seed: int = 0,
         log_prefix: str = "ald/",
+        beta: float = 1.0,
     ) -> None:
-        self.ald, self.likelihood, self.eval_cfg = ald, likelihood, eval_cfg
+        self.ald, self.likelihood, self.eval_cfg, self.beta = ald, likelihood, eval_cfg, beta
         self.max_samples, self.seed, self.log_prefix = max_samples, seed, log_prefix
         self.pruner: Pruner | None = None
         self.last: PruneStep | None = None
@@ -67,6 +73,7 @@ class ALDPruning(pl.Callback):
         self._batches: list[Any] = []
         self._kept = 0
         self._hook: Any = None
+        self._warned = False
 
     # -- set-up ---------------------------------------------------------------------------
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -94,6 +101,7 @@ class ALDPruning(pl.Callback):
             eval_cfg=self.eval_cfg,
             max_samples=self.max_samples,
             seed=self.seed,
+            beta=self.beta,
         )
         if self._pending is not None:
             self.pruner.load_state_dict(self._pending)
@@ -107,6 +115,54 @@ class ALDPruning(pl.Callback):
             if any(p is mu for g in opt.param_groups for p in g["params"]):
                 return opt
         return None
+
+    # -- each training batch: the twin of a paired trial trains on it too -----------------
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if self.pruner is None or self.pruner.twin is None:
+            return
+        if self._twin_step(self.pruner.twin, batch, batch_idx):
+            self.pruner.twin_trained()
+            return
+        if not self._warned:
+            self._warned = True
+            warnings.warn(
+                "ALDPruning: the module's training_step could not train the paired "
+                "trial's twin outside Lightning's loop (manual optimization, or a step "
+                "that needs the trainer); the twin trains with the plain negative ELBO.",
+                UserWarning,
+                stacklevel=2,
+            )
+        self.pruner.train_twin(batch if torch.is_tensor(batch) else batch[0])
+
+    @staticmethod
+    def _twin_step(twin: Any, batch: Any, batch_idx: int) -> bool:
+        """One step of the twin (a copy of the module) with the module's own
+        ``training_step`` and a copy of its optimizer; False when that cannot be done
+        outside Lightning's loop (manual optimization, a step that needs the trainer):
+        the pruner then trains it with the plain negative ELBO."""
+        module = twin.model
+        if not getattr(module, "automatic_optimization", True) or twin.optimizer is None:
+            return False
+        try:
+            with torch.enable_grad():
+                module.train()
+                out = module.training_step(batch, batch_idx)
+                loss = out["loss"] if isinstance(out, Mapping) else out
+                if not torch.is_tensor(loss):
+                    return False
+                twin.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                twin.optimizer.step()
+        except Exception:  # any failure: the plain ELBO instead (warned once)
+            return False
+        return True
 
     # -- each validation epoch ------------------------------------------------------------
     def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -137,6 +193,7 @@ class ALDPruning(pl.Callback):
         p = self.log_prefix
         pl_module.log(f"{p}n_z", float(step.n_z), on_epoch=True, prog_bar=True)
         pl_module.log(f"{p}units_removed", float(step.n_removed), on_epoch=True)
+        pl_module.log(f"{p}units_added", float(step.n_added), on_epoch=True)
         pl_module.log(f"{p}stopped", float(self.pruner.stopped), on_epoch=True)
         if step.end_run:
             trainer.should_stop = True

@@ -35,7 +35,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from ald_tune.config.vocabulary import COLUMNS, CRITERION, CURVES, RANKED, VOTING
-from ald_tune.report.criterion import criterion, distance, grid_rows, mean_rank, optima
+from ald_tune.report.criterion import (
+    criterion,
+    distance,
+    edge_distance,
+    grid_rows,
+    mean_rank,
+    optima,
+)
 from ald_tune.report.figures import plot_ald_vs_epoch, plot_cost_vs_distance, plot_metrics_vs_nz
 from ald_tune.report.methods import rank_methods
 from ald_tune.report.nested import nested_section
@@ -182,14 +189,22 @@ def build_report(
         report["nested"] = nested_section(nested, rows, crit, g_ok)
     report["methods"] = rank_methods(
         report,
-        {"grid": grid, "asha": asha or [], "ald": ald, "nested": nested or []},
+        {
+            "grid": grid,
+            "asha": asha or [],
+            "ald": ald,
+            "fixed": fixed or [],
+            "nested": nested or [],
+        },
         wall or {},
         metric,
         rows,
         intrinsic,
         units_baseline,
     )
-    report["recommendation"] = recommend(ald_sec["n_z"], rule, ald_sec["seeds"])
+    report["recommendation"] = recommend(
+        ald_sec["n_z"], rule, ald_sec["seeds"], edge=crit["plateau_edge"]
+    )
     report["headline"] = _headline(report)
     return clean(report)
 
@@ -199,36 +214,49 @@ def recorded(trials: list[TrialRecord], metric: str) -> bool:
     return any(metric in h for t in trials for h in t.history)
 
 
+EDGE_FIELDS = ("in_region", "near_edge", "steps_above_edge", "nz_over_edge")
+
+
 def recommend(
-    n_zs: Sequence[int], rule: str | None = None, seeds: Sequence[dict] = ()
+    n_zs: Sequence[int],
+    rule: str | None = None,
+    seeds: Sequence[dict] = (),
+    edge: int | None = None,
 ) -> dict[str, Any]:
     """One n_z from ALD's per-seed answers: their median, ties broken upward.
 
     With an even number of seeds the upper of the two middle values is taken: a
     model one unit too wide costs little (its spare units die), one unit too narrow
-    misses the plateau.
+    misses the plateau. The median is always one seed's answer, so where it lies
+    against the grid is that seed's.
 
     Args:
         n_zs: each seed's final n_z, in seed order.
         rule: the stop rule that produced them.
-        seeds: the report's per-seed entries (for ``in_region``), optional.
+        seeds: the report's per-seed entries (``in_region``, ``near_edge``,
+            ``steps_above_edge``, ``nz_over_edge``), optional.
+        edge: the grid's plateau edge, optional.
 
     Returns:
-        ``{"n_z", "rule", "per_seed", "reason", "in_region"}`` (``in_region`` None
-        without a grid).
+        ``{"n_z", "rule", "per_seed", "reason", "plateau_edge", "in_region",
+        "near_edge", "steps_above_edge", "nz_over_edge", "per_seed_vs_edge"}``: the
+        recommended n_z against the edge (None without a grid) and each seed's
+        (``[{"seed", "n_z", "in_region", "near_edge", ...}]``, empty without a grid).
 
     Example:
         >>> recommend([5, 8, 5], "ald-tune")["n_z"], recommend([6, 4])["n_z"]
         (5, 6)
     """
     values = [int(n) for n in n_zs]
+    per_seed = [{"seed": s.get("seed"), "n_z": s.get("n_z"), **_vs_edge(s)} for s in seeds]
+    base = {"rule": rule, "per_seed": values, "plateau_edge": edge}
     if not values:
         return {
             "n_z": None,
-            "rule": rule,
-            "per_seed": [],
-            "in_region": None,
+            **base,
+            **dict.fromkeys(EDGE_FIELDS),
             "reason": "no finished ALD seed",
+            "per_seed_vs_edge": [],
         }
     ordered = sorted(values)
     pick = ordered[len(ordered) // 2]
@@ -238,8 +266,18 @@ def recommend(
         else f"the median of the {len(values)} seeds' final n_z"
         + (", ties broken upward" if len(values) % 2 == 0 else "")
     )
-    inside = next((s.get("in_region") for s in seeds if s.get("n_z") == pick), None)
-    return {"n_z": pick, "rule": rule, "per_seed": values, "in_region": inside, "reason": how}
+    at = next((s for s in per_seed if s["n_z"] == pick), {})
+    return {
+        "n_z": pick,
+        **base,
+        **_vs_edge(at),
+        "reason": how,
+        "per_seed_vs_edge": per_seed,
+    }
+
+
+def _vs_edge(seed: dict) -> dict[str, Any]:
+    return {k: seed.get(k) for k in EDGE_FIELDS}
 
 
 def _at_nz(trials: list[TrialRecord], nz: Any) -> list[TrialRecord]:
@@ -270,6 +308,7 @@ def _ald_section(
                 "in_region": inside,
                 "nearest_region_nz": near,
                 "distance": dist,
+                **edge_distance(nz, grid_nz, region),
                 "epochs": t.epochs,
                 "cpu_s": trial_cost(t)[0],
                 **{m: last(t, m) for m in COLUMNS},
@@ -295,6 +334,9 @@ def _ald_section(
         "n_in_region": sum(s["in_region"] for s in seeds),
         "distance_mean": mean(dists),
         "distance_max": max(dists) if dists else None,
+        "n_near_edge": sum(bool(s["near_edge"]) for s in seeds),
+        "steps_above_edge_mean": mean(s["steps_above_edge"] for s in seeds),
+        "nz_over_edge_mean": mean(s["nz_over_edge"] for s in seeds),
         "final": {m: mean(s[m] for s in seeds) for m in COLUMNS},
         "n_fixed_compared": len(gaps),
         "n_as_good_as_fixed": sum(gaps),
@@ -424,7 +466,15 @@ def _headline(r: dict) -> dict:
         "ald_nz_std": a["n_z_std"],
         "ald_in_region_fraction": a["n_in_region"] / max(1, len(a["seeds"])),
         "ald_distance_mean": a["distance_mean"],
+        "near_edge_max_nz": c["near_edge_max_nz"],
+        "ald_near_edge_fraction": (
+            a["n_near_edge"] / max(1, len(a["seeds"])) if c["plateau_edge"] is not None else None
+        ),
+        "ald_steps_above_edge_mean": a["steps_above_edge_mean"],
+        "ald_nz_over_edge_mean": a["nz_over_edge_mean"],
         "recommended_nz": r["recommendation"]["n_z"],
+        "recommended_steps_above_edge": r["recommendation"]["steps_above_edge"],
+        "recommended_nz_over_edge": r["recommendation"]["nz_over_edge"],
     }
     for base, tag in (("grid", ""), ("asha", "_vs_asha")):
         for k, v in s.get(base, {}).items():
@@ -475,13 +525,25 @@ def _write_csv(report: dict, path: str) -> None:
         "mean_rank",
         "in_region",
         "distance",
+        "near_edge",
+        "steps_above_edge",
+        "nz_over_edge",
         "epochs",
         "cpu_s",
     ]
+    grid_nz, region = [r["n_z"] for r in report["grid"]["rows"]], report["criterion"]["best_region"]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, head, extrasaction="ignore", restval="")
         w.writeheader()
         for r in report["grid"]["rows"]:
-            w.writerow({**r, "method": "grid", "seed": "", "distance": 0 if r["in_region"] else ""})
+            w.writerow(
+                {
+                    **r,
+                    **edge_distance(r["n_z"], grid_nz, region),
+                    "method": "grid",
+                    "seed": "",
+                    "distance": 0 if r["in_region"] else "",
+                }
+            )
         for s in report["ald"]["seeds"]:
             w.writerow({**s, "method": "ald", "n_seeds": 1})

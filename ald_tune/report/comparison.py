@@ -9,17 +9,20 @@ are the numbers printed at the end of the run:
   the rules and the recommended n_z, as Markdown;
 * :meth:`Comparison.write`: ``OUT/`` holds the main rule's report and the figures,
   ``OUT/<rule>/`` each rule's, ``OUT/rules.md`` the side-by-side table and
-  ``OUT/fig_cost_vs_distance`` every method's compute against its distance to the
-  grid's best region;
+  ``OUT/fig_cost_vs_distance`` every method's n_z against its compute to a trained
+  model, the best region and its edge marked;
 * :func:`log_comparison`: each ALD parent run gets its own rule's report under
-  ``report/`` (and the recommended n_z as a metric and a tag); the grid parent gets
-  ``rules.md``, the cost figure and a tag linking each ALD parent. No run's files are
-  written by another rule.
+  ``report/`` (and the recommended n_z as a metric and a tag; the plateau edge and how
+  many seeds are near it as tags; each seed's and each method's distance to the edge as
+  ``report.seed.*``, ``report.nested.seed.*`` and ``report.method.*`` metrics,
+  :func:`edge_metrics`); the grid parent gets ``rules.md``, the cost figure and a tag
+  linking each ALD parent. No run's files are written by another rule.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -50,6 +53,25 @@ BASELINE_NAMES = {
 BASELINES_TAG = "ald_tune.baselines"  # on the grid parent: the --baselines of its compare
 BASELINE_PREFIX = "baseline."  # + estimator + "." + field, metrics on the grid parent
 INTRINSIC_FIELDS = ("dimension", "n_z", "cpu_s", "wall_s", "n_samples")
+EDGE_TAG = "ald_tune.plateau_edge"  # on each ALD parent: the grid's optimum
+NEAR_EDGE_TAG = "ald_tune.near_edge"  # on each ALD parent: "k/N" seeds near the edge
+SEED_PREFIX = "report.seed."  # + seed + "." + field, metrics on each ALD parent
+METHOD_PREFIX = "report.method."  # + method key + "." + field, metrics on each ALD parent
+NESTED_SEED_PREFIX = "report.nested.seed."  # + seed + "." + field: nested dropout's answers
+SEED_FIELDS = ("n_z", "in_region", "near_edge", "steps_above_edge", "nz_over_edge")
+METHOD_FIELDS = (
+    "rank",
+    "n_z",
+    "in_region",
+    "near_edge",
+    "steps_above_edge",
+    "nz_over_edge",
+    "trained_cpu_s",
+    "answer_cpu_s",
+    "n_seeds",  # ALD and nested dropout: how many of their seeds are in / near
+    "n_in_region",
+    "n_near_edge",
+)
 
 
 def baselines_from_tag(tag: str | None) -> tuple[str, ...]:
@@ -177,6 +199,43 @@ def render(comp: Comparison) -> str:
     return "\n\n".join(parts)
 
 
+def edge_metrics(rep: dict) -> dict[str, float]:
+    """The per-seed and per-method distances to the edge of one report, as the metrics an
+    ALD parent run holds (:data:`SEED_PREFIX`, :data:`METHOD_PREFIX`,
+    :data:`NESTED_SEED_PREFIX`; booleans as 0/1; ALD's and nested dropout's per-seed lists
+    are under their seeds; missing values are left out)."""
+    out: dict[str, float] = {}
+    for prefix, seeds in (
+        (SEED_PREFIX, rep["ald"]["seeds"]),
+        (NESTED_SEED_PREFIX, (rep.get("nested") or {}).get("seeds", [])),
+    ):
+        for i, s in enumerate(seeds):
+            seed = s.get("seed") if s.get("seed") is not None else i
+            out.update({f"{prefix}{seed}.{k}": s.get(k) for k in SEED_FIELDS})
+    for m in rep.get("methods", []):
+        out.update({f"{METHOD_PREFIX}{m['key']}.{k}": m.get(k) for k in METHOD_FIELDS})
+    return {
+        k: float(v)
+        for k, v in out.items()
+        if isinstance(v, (int, float)) and math.isfinite(float(v))
+    }
+
+
+def _edge_text(rec: dict[str, Any]) -> str:
+    """Where the recommended n_z lies against the grid's edge (empty without a grid)."""
+    edge, steps = rec.get("plateau_edge"), rec.get("steps_above_edge")
+    if edge is None or steps is None:
+        return ""
+    if steps == 0:
+        return f", at its edge {edge} (the grid's optimum)"
+    n, x = (f"{v:.2f}".rstrip("0").rstrip(".") for v in (abs(steps), rec["nz_over_edge"]))
+    return (
+        f", {'near' if rec.get('near_edge') else 'not near'} its edge {edge}: {n} grid "
+        f"step{'' if abs(steps) == 1 else 's'} {'above' if steps > 0 else 'below'} it, "
+        f"{x}x the edge"
+    )
+
+
 def recommendation_text(rec: dict[str, Any]) -> str:
     """One line: the recommended n_z, the rule, the per-seed values and why."""
     if rec.get("n_z") is None:
@@ -188,7 +247,7 @@ def recommendation_text(rec: dict[str, Any]) -> str:
     }[rec.get("in_region")]
     return (
         f"recommended n_z = {rec['n_z']} (rule {rec.get('rule')!r}, per seed "
-        f"{rec['per_seed']}: {rec['reason']}{where})"
+        f"{rec['per_seed']}: {rec['reason']}{where}{_edge_text(rec)})"
     )
 
 
@@ -208,10 +267,17 @@ def log_comparison(uri: str, comp: Comparison, paths: dict[str, dict[str, str]])
             for k, v in rep["headline"].items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)
         }
+        nums.update(edge_metrics(rep))
         rec = rep["recommendation"]["n_z"]
         if rec is not None:
             nums[RECOMMENDED_METRIC] = rec
             c.set_tag(run_id, RECOMMENDED_TAG, str(rec))
+        edge = rep["criterion"]["plateau_edge"]
+        if edge is not None:
+            c.set_tag(run_id, EDGE_TAG, str(edge))
+            c.set_tag(
+                run_id, NEAR_EDGE_TAG, f"{rep['ald']['n_near_edge']}/{len(rep['ald']['seeds'])}"
+            )
         c.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in sorted(nums.items())])
         if grid_parent:
             c.set_tag(run_id, GRID_PARENT_TAG, grid_parent)

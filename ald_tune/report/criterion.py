@@ -42,11 +42,31 @@ averaged over the metrics; its argmin (smaller n_z on ties) is reported too.
 grid lies in the best region when it belongs to it; a value between two grid
 points lies in it when both neighbouring grid points do. Its distance is 0 when
 in the region, else |n_z - r| for the nearest region member r.
+
+**Distance to the edge** (:func:`edge_distance`), for any answer n_z, beside "in the
+region":
+
+* *grid steps above the edge*: how many grid n_z values lie between the edge and
+  n_z. On the grid it is the count of grid points g with edge < g <= n_z (the edge
+  itself: 0). Off the grid, between grid points g_i < n_z < g_(i+1), it is that count
+  plus the fraction of the way from g_i to g_(i+1), (n_z - g_i) / (g_(i+1) - g_i):
+  the grid's index interpolated linearly, minus the edge's index. Below the edge it
+  is negative (-1: one grid point below). Past either end of the grid the nearest
+  gap is extended (a one-point grid counts steps of its point's size). Rounded to
+  three decimals.
+* *n_z / edge*: the answer as a multiple of the edge (1.0 at the edge).
+* *near the edge*: in the best region and n_z <= max(edge + 2, 1.5 x edge)
+  (:func:`near_edge_bound`). The region starts at the edge, so a near answer is
+  never below it; an answer outside the region is never near, even a small one
+  just below the edge or just past a region that ends early.
+
+Without a region (no grid n_z within tolerance) all three are None.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from typing import Any
 
 from ald_tune.config.vocabulary import COLUMNS, DIRECTIONS, RANKED
@@ -186,6 +206,7 @@ def criterion(
         "noise_holes": sorted(set(region) - set(within)),
         "best_region": region,
         "plateau_edge": region[0] if region else None,
+        "near_edge_max_nz": near_edge_bound(region[0]) if region else None,
     }
 
 
@@ -202,3 +223,52 @@ def distance(nz: int, grid_nz: list[int], region: list[int]) -> tuple[bool, int 
     inside = in_region(nz, grid_nz, region)
     near = min(region, key=lambda r: (abs(r - nz), r)) if region else None
     return inside, near, 0 if inside else (abs(nz - near) if near is not None else None)
+
+
+#: Near the edge means n_z <= max(edge + NEAR_EDGE_STEPS, NEAR_EDGE_RATIO x edge).
+NEAR_EDGE_STEPS, NEAR_EDGE_RATIO = 2, 1.5
+
+
+def near_edge_bound(edge: int) -> float:
+    """The largest n_z still near the plateau edge: max(edge + 2, 1.5 x edge).
+
+    Example:
+        >>> near_edge_bound(4), near_edge_bound(10), near_edge_bound(7)
+        (6, 15.0, 10.5)
+    """
+    return max(edge + NEAR_EDGE_STEPS, NEAR_EDGE_RATIO * edge)
+
+
+def grid_position(nz: float, grid_nz: list[int]) -> float:
+    """The grid index of n_z, interpolated linearly between grid points (and past the
+    ends along the nearest gap; a one-point grid: steps of its point's size)."""
+    g = sorted(grid_nz)
+    if len(g) == 1:
+        return (nz - g[0]) / g[0]
+    i = min(max(bisect_right(g, nz) - 1, 0), len(g) - 2)  # the segment [g_i, g_(i+1)]
+    return i + (nz - g[i]) / (g[i + 1] - g[i])
+
+
+def edge_distance(nz: int, grid_nz: list[int], region: list[int]) -> dict[str, Any]:
+    """Where n_z lies against the plateau edge (the module docstring defines each field).
+
+    Returns:
+        ``{"near_edge": bool, "steps_above_edge": float, "nz_over_edge": float}``,
+        every value None without a region.
+
+    Example:
+        >>> grid, region = [2, 4, 6, 8, 12, 16], [4, 6, 8, 12, 16]
+        >>> edge_distance(11, grid, region)
+        {'near_edge': False, 'steps_above_edge': 2.75, 'nz_over_edge': 2.75}
+        >>> edge_distance(6, grid, region)["near_edge"], edge_distance(2, grid, region)
+        (True, {'near_edge': False, 'steps_above_edge': -1.0, 'nz_over_edge': 0.5})
+    """
+    if not region:
+        return {"near_edge": None, "steps_above_edge": None, "nz_over_edge": None}
+    edge = region[0]
+    steps = grid_position(nz, grid_nz) - grid_position(edge, grid_nz)
+    return {
+        "near_edge": in_region(nz, grid_nz, region) and nz <= near_edge_bound(edge),
+        "steps_above_edge": round(steps, 3),
+        "nz_over_edge": round(nz / edge, 3),
+    }

@@ -11,8 +11,9 @@ dataset and the rule.
   criterion metric, and ALD's chosen n_z per seed as vertical lines and points.
 * ``fig_ald_vs_epoch`` (the paper's Figure 3): ALD's n_z and metrics against epoch
   for each seed, beside the fixed run at the grid optimum (dashed).
-* ``fig_cost_vs_distance``: each method's compute (CPU-s and trial-epochs per answer)
-  against its distance to the grid's best region (grid, grid + ASHA, each ALD rule).
+* ``fig_cost_vs_distance``: each method's n_z against its compute to a trained model at
+  that n_z (log axis), one marker per method (per seed for ALD), the best region shaded,
+  its edge (the grid's optimum) a line, labels that do not overlap.
 """
 
 from __future__ import annotations
@@ -124,51 +125,144 @@ def plot_ald_vs_epoch(r: dict, path: str) -> str:
     return _save(fig, plt, path)
 
 
-def plot_cost_vs_distance(reports: list[dict], path: str) -> str:
-    """Each method's compute to its answer against its distance to the best region.
+MARKERS = ("s", "D", "^", "v", "P", "X", "o", "*", "h", "p")
+# Method colours: matplotlib's cycle without its green, which marks the best region.
+COLOURS = ("C0", "C1", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "k")
+LABEL_PT = 8  # label font size (points)
 
-    One point per method (grid, grid + ASHA, units in use, the intrinsic-dimension
-    estimates, each ALD rule; one ALD rule per report); left panel CPU-seconds until the
-    answer was known, right panel trial-epochs, both on log axes (a method with no
-    training has no trial-epochs and appears on the left only).
-    """
-    plt = _pyplot()
+
+def _points(reports: list[dict]) -> list[dict]:
+    """One entry per method (the grid's and the baselines' are the same in every report;
+    one ALD per report): its label and its markers (x: CPU-s to a trained model, y: n_z;
+    ALD and nested dropout: one per seed, each seed's own run). Points that a log axis
+    cannot show (no answer, no compute) are left out."""
     methods: dict[str, dict] = {}
     for r in reports:
         for m in r.get("methods", []):
-            methods.setdefault(m["method"], m)  # the grid's is the same in every report
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-    for ax, key, label in (
-        (axes[0], "answer_cpu_s", "CPU-seconds to the answer (log)"),
-        (axes[1], "answer_trial_epochs", "trial-epochs to the answer (log)"),
-    ):
-        for i, (name, m) in enumerate(methods.items()):
-            x, y = _nan(m[key]), _nan(m["distance"])
-            if not (math.isfinite(x) and x > 0 and math.isfinite(y)):
+            if m["method"] in methods:
                 continue
-            ax.scatter([x], [y], s=60, color=f"C{i}", label=name, zorder=3)
-            ax.annotate(
-                f"{name}: n_z {m['n_z']}",
-                (x, y),
-                textcoords="offset points",
-                xytext=(6, 6),
-                fontsize=8,
-            )
-        ax.set_xscale("log")
-        ax.margins(x=0.25, y=0.1)
-        ax.set_xlabel(label)
-        ax.set_ylabel("distance to the best region, in n_z (lower is better; 0 = inside)")
-        ax.set_ylim(bottom=-0.5)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+            if m.get("key") == "ald":
+                xy = [(_nan(s["cpu_s"]), _nan(s["n_z"])) for s in r["ald"]["seeds"]]
+                nz = ", ".join(str(s["n_z"]) for s in r["ald"]["seeds"])
+            elif m.get("key") == "nested":  # its wide run, then a grid trial at the answer
+                seeds = r["nested"]["seeds"]
+                xy = [(_nan(s["cpu_s"] + s["fixed_cpu_s"]), _nan(s["n_z"])) for s in seeds]
+                nz = ", ".join(str(s["n_z"]) for s in seeds)
+            else:
+                xy, nz = [(_nan(m["trained_cpu_s"]), _nan(m["n_z"]))], str(m["n_z"])
+            xy = [(x, y) for x, y in xy if math.isfinite(x) and x > 0 and math.isfinite(y)]
+            est = " (model cost estimated)" if m.get("trained_estimated") else ""
+            if xy:
+                methods[m["method"]] = {"label": f"{m['method']}: n_z {nz}{est}", "xy": xy}
+    return list(methods.values())
+
+
+def place_labels(anchors: list[float], gap: float, lo: float = 0.0, hi: float = 1.0) -> list[float]:
+    """Label heights as close to their ``anchors`` as they can be while every two are at
+    least ``gap`` apart and all lie in [lo, hi] (when they fit), in the anchors' order.
+
+    Written by hand: no label-placement library is installed here (adjustText is not a
+    dependency), and this one-dimensional version is deterministic, so the same report
+    draws the same figure: labels sit in a column beside the axes, sorted by height,
+    pushed up just enough to clear the one below, then down from the top if the column
+    overflows; a leader line joins each label to its markers.
+
+    Example:
+        >>> [round(y, 2) for y in place_labels([0.5, 0.5, 0.9], 0.1)]
+        [0.5, 0.6, 0.9]
+    """
+    order = sorted(range(len(anchors)), key=lambda i: (anchors[i], i))
+    ys = [min(max(anchors[i], lo), hi) for i in order]
+    for k in range(1, len(ys)):  # up: clear the label below
+        ys[k] = max(ys[k], ys[k - 1] + gap)
+    if ys and ys[-1] > hi:  # down: back under the top, keeping the gaps
+        ys[-1] = hi
+        for k in range(len(ys) - 2, -1, -1):
+            ys[k] = min(ys[k], ys[k + 1] - gap)
+    out = [0.0] * len(anchors)
+    for k, i in enumerate(order):
+        out[i] = ys[k]
+    return out
+
+
+def _edge_marks(ax, crit: dict) -> None:
+    """The best region shaded, its edge a line, the near-edge bound dotted."""
+    region, edge = crit.get("best_region") or [], crit.get("plateau_edge")
+    if region:
+        ax.axhspan(region[0], region[-1], color="tab:green", alpha=0.12, lw=0, label="best region")
+    if edge is not None:
+        ax.axhline(edge, color="tab:green", lw=1.5, label=f"plateau edge (grid optimum) {edge}")
+        bound = crit["near_edge_max_nz"]
+        ax.axhline(bound, color="tab:green", lw=1, ls=":", label=f"near the edge: n_z ≤ {bound:g}")
+
+
+def plot_cost_vs_distance(reports: list[dict], path: str) -> str:
+    """Every method's n_z against its compute to a trained model at that n_z; returns path.
+
+    y: the n_z chosen (log 2, ticks at the grid's points); x: CPU-seconds until a model
+    at that n_z has trained (log; ``trained_cpu_s``); one marker per method, one per
+    seed for each ALD rule and for nested dropout (that seed's run); the best region
+    shaded, its edge (the grid's optimum) a line and the near-edge bound a dotted line.
+    Labels sit in a column beside the axes (:func:`place_labels`), joined to their
+    markers by leader lines.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(11, 6))
+    fig.subplots_adjust(left=0.08, right=0.6, bottom=0.2, top=0.9)
     first = reports[0] if reports else {}
+    crit = first.get("criterion", {})
+    points = _points(reports)
+    for i, p in enumerate(points):
+        px, py = zip(*p["xy"])
+        ax.scatter(px, py, s=50, color=_colour(i), marker=MARKERS[i % len(MARKERS)], zorder=3)
+    _edge_marks(ax, crit)
+    grid_nz = [x["n_z"] for x in first.get("grid", {}).get("rows", [])]
+    xs = [x for p in points for x, _ in p["xy"]] or [1.0]
+    ys = [y for p in points for _, y in p["xy"]] + grid_nz + list(crit.get("best_region", []))
+    ax.set_xscale("log")
+    ax.set_xlim(min(xs) / 3, max(xs) * 3)
+    ax.set_yscale("log", base=2)
+    ax.set_ylim(max(min(ys, default=1), 0.5) / 1.3, max(ys, default=2) * 1.3)
+    ax.set_yticks(grid_nz)
+    ax.set_yticklabels([str(n) for n in grid_nz])
+    ax.minorticks_off()
+    ax.set_xlabel("CPU-seconds to a trained model at the answer (log; lower is better)")
+    ax.set_ylabel("n_z chosen (latent units; the edge is the grid's optimum)")
+    ax.grid(alpha=0.3)
+    _labels(ax, fig, points)
+    if ax.get_legend_handles_labels()[0]:  # the region and its edge (none without a region)
+        fig.legend(loc="lower center", ncol=3, fontsize=8, frameon=False)
     rules = ", ".join(str(r.get("rule")) for r in reports if r.get("rule"))
     fig.suptitle(
-        f"{first.get('dataset') or 'dataset'}"
-        f"{', rules ' + rules if rules else ''}: compute to the answer against distance to the "
-        "grid's best region"
+        f"{first.get('dataset') or 'dataset'}{', rules ' + rules if rules else ''}: n_z chosen "
+        "against compute to a trained model"
     )
-    return _save(fig, plt, path)
+    return _save(fig, plt, path, tight=False)
+
+
+def _labels(ax, fig, points: list[dict]) -> None:
+    """Each method's label in the column right of the axes, a leader line to each marker."""
+    to_axes = ax.transData + ax.transAxes.inverted()
+    anchors = [sum(to_axes.transform(xy)[1] for xy in p["xy"]) / len(p["xy"]) for p in points]
+    height = ax.get_position().height * fig.get_figheight()  # inches
+    gap = 1.5 * LABEL_PT / 72 / height  # one line of text and a half, in axes fractions
+    for i, (p, y) in enumerate(zip(points, place_labels(anchors, gap))):
+        for k, xy in enumerate(p["xy"]):
+            ax.annotate(
+                p["label"] if k == 0 else "",
+                xy=xy,
+                xytext=(1.03, y),
+                textcoords="axes fraction",
+                fontsize=LABEL_PT,
+                color=_colour(i),
+                va="center",
+                annotation_clip=False,
+                arrowprops={"arrowstyle": "-", "color": _colour(i), "lw": 0.5, "alpha": 0.5},
+            )
+
+
+def _colour(i: int) -> str:
+    return COLOURS[i % len(COLOURS)]
 
 
 def _spans(nz: list[int], region: list[int]) -> list[tuple[int, int]]:
@@ -192,8 +286,9 @@ def svg_path(path: str) -> str:
     return os.path.splitext(path)[0] + ".svg"
 
 
-def _save(fig, plt, path: str) -> str:
-    fig.tight_layout()
+def _save(fig, plt, path: str, tight: bool = True) -> str:
+    if tight:
+        fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     fig.savefig(svg_path(path))
     plt.close(fig)

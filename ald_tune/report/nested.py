@@ -26,7 +26,7 @@ import math
 from typing import Any
 
 from ald_tune.config.vocabulary import COLUMNS, DIRECTIONS, RANKED
-from ald_tune.report.criterion import distance, mean_rank
+from ald_tune.report.criterion import distance, edge_distance, mean_rank
 from ald_tune.report.numbers import NAN, finite, mean, trial_cost
 from ald_tune.sweeps.results import TrialRecord
 
@@ -114,10 +114,14 @@ def nested_section(
     seeds = []
     for t in done:
         edge = curve_edge(t.prefixes, crit)
+        nz = edge["n_z"]
         inside, near, dist = (
-            distance(int(edge["n_z"]), grid_nz, region)
-            if edge["n_z"] is not None
-            else (False, None, None)
+            distance(int(nz), grid_nz, region) if nz is not None else (False, None, None)
+        )
+        vs_edge = (
+            edge_distance(int(nz), grid_nz, region)
+            if nz is not None
+            else dict.fromkeys(("near_edge", "steps_above_edge", "nz_over_edge"))
         )
         at = [g for g in grid if g.finished and g.n_z_grid == edge["n_z"]]
         seeds.append(
@@ -129,6 +133,7 @@ def nested_section(
                 "in_region": inside,
                 "nearest_region_nz": near,
                 "distance": dist,
+                **vs_edge,
                 "epochs": t.epochs,
                 "cpu_s": trial_cost(t)[0],
                 "prefix_eval_s": sum(finite(c.get("eval_time_s") for c in t.prefixes.values())),
@@ -149,6 +154,9 @@ def nested_section(
         "n_z": nzs,
         "n_in_region": sum(bool(s["in_region"]) for s in seeds),
         "distance_mean": mean(dists),
+        "n_near_edge": sum(bool(s["near_edge"]) for s in seeds),
+        "steps_above_edge_mean": mean(s["steps_above_edge"] for s in seeds),
+        "nz_over_edge_mean": mean(s["nz_over_edge"] for s in seeds),
         # the curve's mean over seeds at each prefix, beside the grid's row at that n_z
         "curve_mean": [{"n_z": k, **_mean_at(seeds, str(k))} for k in sizes],
     }

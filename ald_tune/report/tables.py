@@ -26,6 +26,34 @@ def _f(v: Any, digits: int = 3) -> str:
     return f"{v:.{digits}g}" if abs(v) >= 1000 else f"{v:.{digits}f}"
 
 
+def _x(v: Any) -> str:
+    """A grid-step count or an n_z / edge ratio: two decimals at most ("2.75", "3", "-1");
+    a list (ALD's seeds) comma-separated."""
+    if isinstance(v, list):
+        return ", ".join(_x(x) for x in v) if any(x is not None for x in v) else "–"
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    return f"{v:.2f}".rstrip("0").rstrip(".")
+
+
+def _of(m: dict, flag: str, count: str) -> Any:
+    """A method's in-region / near-edge cell: ALD's as "k/N" seeds, others yes/no."""
+    if "n_seeds" in m and m[flag] is not None:
+        return f"{m[count]}/{m['n_seeds']}"
+    return m[flag]
+
+
+def _near_text(c: dict, a: dict) -> str:
+    """The ALD headline's part about the edge (empty without a region)."""
+    if c.get("plateau_edge") is None:
+        return ""
+    return (
+        f"; {a['n_near_edge']}/{len(a['seeds'])} near its edge (n_z <= "
+        f"{_x(c['near_edge_max_nz'])}), on average {_x(a['steps_above_edge_mean'])} grid "
+        f"steps above it, {_x(a['nz_over_edge_mean'])}x the edge"
+    )
+
+
 def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(c if isinstance(c, str) else _f(c) for c in r) + " |" for r in rows]
@@ -58,7 +86,7 @@ def markdown_text(r: dict) -> str:
         f"{{{region}}}; mean-rank choice n_z = {_f(g['mean_rank_nz'])}",
         f"- **ALD's n_z**: {', '.join(map(str, a['n_z']))} (mean {_f(a['n_z_mean'], 1)}, "
         f"sd {_f(a['n_z_std'], 1)}); {a['n_in_region']}/{len(a['seeds'])} in the best "
-        f"region, mean distance {_f(a['distance_mean'], 1)}",
+        f"region, mean distance {_f(a['distance_mean'], 1)}" + _near_text(c, a),
         f"- **ALD speed-up over the grid**: compute {_f(h.get('speedup_compute'), 2)}x "
         f"(per ALD seed {_f(h.get('speedup_compute_per_seed'), 2)}x), wall time "
         f"{_f(h.get('speedup_wall'), 2)}x",
@@ -78,6 +106,9 @@ def markdown_text(r: dict) -> str:
             f"(per seed {_f(s['compute_per_seed'], 2)}x), wall {_f(s['wall'], 2)}x",
             "",
         ]
+    vs_nested = _vs_ald(r)
+    if vs_nested:
+        lines[-1:] = ["- " + vs_nested[0], ""]
     lines += [
         f"## Grid ({g['n_seeds']} seed(s) per n_z, {g['n_errored']} errored trial(s) left out)",
         "",
@@ -100,6 +131,10 @@ def markdown_text(r: dict) -> str:
         f"The best region runs from that edge to the largest n_z within tolerance "
         f"(one span: a noisy miss inside it is a noise hole). An ALD n_z between two "
         f"grid points is in the region when both are. "
+        f"Grid steps above the edge: how many grid n_z lie above the edge up to n_z (off "
+        f"the grid, plus the fraction of the way to the next grid point; negative below "
+        f"it). Near the edge: in the region and n_z <= max(edge + 2, 1.5 x edge)"
+        f"{' = ' + _x(c['near_edge_max_nz']) if c.get('near_edge_max_nz') else ''}. "
         f"Optimum rule used: {c['optimum_rule']}."
         + _not_recorded(c.get("not_recorded"), "the criterion uses the others"),
         "",
@@ -124,6 +159,9 @@ def markdown_text(r: dict) -> str:
             "n_z",
             "in region",
             "distance",
+            "near edge",
+            "grid steps above edge",
+            "n_z / edge",
             *TABLE[:3],
             "silhouette",
             "epochs",
@@ -137,6 +175,9 @@ def markdown_text(r: dict) -> str:
                 s["n_z"],
                 s["in_region"],
                 s["distance"],
+                s.get("near_edge"),
+                _x(s.get("steps_above_edge")),
+                _x(s.get("nz_over_edge")),
                 *[s[m] for m in TABLE[:3]],
                 s["silhouette"],
                 s["epochs"],
@@ -189,11 +230,16 @@ def markdown_text(r: dict) -> str:
         ],
     )
     lines += [
-        "## Every method ranked: distance to the best region, then compute to the answer",
+        "## Every method ranked: in the best region, then near its edge, then compute to a "
+        "trained model at the answer",
         "",
-        "Compute to the answer: what ran until the method's n_z was known (ALD: through "
-        "its stop decision; grid: its last trial; grid + ASHA: its last surviving trial); "
-        "ALD and units-in-use figures are per run (one seed).",
+        "Compute to a trained model: until a model at the method's n_z has trained (ALD: its "
+        "run; grid and grid + ASHA: their total; units in use, intrinsic dimension and nested "
+        "dropout: the answer plus one fixed run at that n_z, its cost as the note says). "
+        "Compute to the answer: until its n_z was known (ALD: through its stop decision; "
+        "nested dropout: its wide run; grid: its last trial; grid + ASHA: its last surviving "
+        "trial). ALD, nested-dropout and units-in-use figures are per run (one seed); ALD's "
+        "and nested dropout's in-region and near-edge cells count their seeds.",
         "",
     ]
     lines += _table(
@@ -202,12 +248,15 @@ def markdown_text(r: dict) -> str:
             "method",
             "n_z",
             "in best region",
-            "distance",
+            "near edge",
+            "grid steps above edge",
+            "n_z / edge",
+            "CPU-s to a trained model",
+            "trial-epochs to a trained model",
             "trial-epochs to answer",
             "CPU-s to answer",
             "GPU-s to answer",
             "wall s to answer",
-            "total CPU-s",
             "how",
         ],
         [
@@ -215,13 +264,16 @@ def markdown_text(r: dict) -> str:
                 x["rank"],
                 x["method"],
                 ", ".join(map(str, x["n_z"])) if isinstance(x["n_z"], list) else _f(x["n_z"]),
-                x["in_region"],
-                x["distance"],
+                _of(x, "in_region", "n_in_region"),
+                _of(x, "near_edge", "n_near_edge"),
+                _x(x["steps_above_edge"]),
+                _x(x["nz_over_edge"]),
+                x["trained_cpu_s"],
+                x["trained_trial_epochs"],
                 x["answer_trial_epochs"],
                 x["answer_cpu_s"],
                 x["answer_gpu_s"],
                 x["answer_wall_s"],
-                x["total_cpu_s"],
                 x["note"],
             ]
             for x in r.get("methods", [])
@@ -249,7 +301,6 @@ def nested_lines(r: dict) -> list[str]:
         "",
     ]
     first = f"seed {n['seeds'][0]['seed']}"
-    lines += _vs_ald(r)
     lines += _table(
         ["metric", "grid best", f"curve best ({first})", "grid spread", f"tolerance ({first})"],
         [[m, t["grid_best"], t["best"], t["spread"], t["tolerance"]] for m, t in tols.items()],
@@ -259,7 +310,9 @@ def nested_lines(r: dict) -> list[str]:
             "seed",
             "n_z",
             "in region",
-            "distance",
+            "near edge",
+            "grid steps above edge",
+            "n_z / edge",
             "prefixes within tolerance",
             "with the grid's best",
             "epochs",
@@ -270,7 +323,9 @@ def nested_lines(r: dict) -> list[str]:
                 s["seed"],
                 s["n_z"],
                 s["in_region"],
-                s["distance"],
+                s.get("near_edge"),
+                _x(s.get("steps_above_edge")),
+                _x(s.get("nz_over_edge")),
                 ", ".join(map(str, s["within"])) or "none",
                 s["answer_by_grid_best"],
                 s["epochs"],
@@ -291,28 +346,28 @@ def nested_lines(r: dict) -> list[str]:
 
 
 def _vs_ald(r: dict) -> list[str]:
-    """One plain sentence: nested dropout's answers and compute beside ALD's."""
-    by = {x["method"]: x for x in r.get("methods", [])}
-    nest = next((x for k, x in by.items() if k.startswith("nested dropout")), None)
-    ald = next((x for k, x in by.items() if k.startswith("ALD")), None)
-    edge = r["criterion"]["optimum_nz"]
-    if not nest or not ald or not edge:
+    """One plain sentence: nested dropout against ALD in the ranking, where each answers
+    against the edge and what each costs (empty without both or without an edge)."""
+    by = {x.get("key"): x for x in r.get("methods", [])}
+    nest, ald, edge = by.get("nested"), by.get("ald"), r["criterion"].get("plateau_edge")
+    if not nest or not ald or edge is None:
         return []
-    n_nz, a_nz = list(nest["n_z"]), list(r["ald"]["n_z"])
-    n_x, a_x = sum(n_nz) / len(n_nz) / edge, sum(a_nz) / len(a_nz) / edge
-    closer = (
-        "nested dropout answers closer to the edge than ALD"
-        if n_x < a_x
-        else "ALD answers closer to the edge than nested dropout"
-        if a_x < n_x
-        else "both answer as close to the edge"
-    )
+    a = r["ald"]
+    if nest["rank"] < ald["rank"]:  # the winner's rank first
+        verdict = f"**nested dropout beats {ald['method']} here** (rank {nest['rank']} "
+        verdict += f"against {ald['rank']})"
+    else:
+        verdict = f"{ald['method']} ranks above nested dropout here (rank {ald['rank']} "
+        verdict += f"against {nest['rank']})"
+    n = r["nested"]
     return [
-        f"**Beside {ald['method']}**: nested dropout n_z {n_nz} (mean {_f(n_x, 2)} x the "
-        f"edge {edge}), ALD {a_nz} ({_f(a_x, 2)} x): {closer}. Per seed, compute to the "
-        f"answer {_f(nest['answer_cpu_s'], 1)} CPU-s against ALD's "
-        f"{_f(ald['answer_cpu_s'], 1)}; to a trained model {_f(nest['total_cpu_s'], 1)} "
-        f"against {_f(ald['total_cpu_s'], 1)}.",
+        f"{verdict}: nested dropout n_z "
+        f"{', '.join(map(str, nest['n_z']))}, {n['n_near_edge']}/{len(n['seeds'])} near the "
+        f"edge {edge} (mean {_x(n['nz_over_edge_mean'])}x it); ALD "
+        f"{', '.join(map(str, a['n_z']))}, {a['n_near_edge']}/{len(a['seeds'])} "
+        f"({_x(a['nz_over_edge_mean'])}x). Per seed, CPU-s to the answer "
+        f"{_f(nest['answer_cpu_s'], 1)} against ALD's {_f(ald['answer_cpu_s'], 1)}; to a "
+        f"trained model {_f(nest['trained_cpu_s'], 1)} against {_f(ald['trained_cpu_s'], 1)}.",
         "",
     ]
 
@@ -374,21 +429,29 @@ def side_by_side(reports: dict) -> str:
     crit = first["criterion"]
     lines = [
         f"## ALD rules side by side ({first.get('dataset', '')}): grid optimum n_z = "
-        f"{crit.get('optimum_nz')}, best region {crit.get('best_region')}",
+        f"{crit.get('optimum_nz')}"
+        + (f" (near it: n_z <= {_x(crit['near_edge_max_nz'])})" if crit.get("plateau_edge") else "")
+        + f", best region {crit.get('best_region')}",
         "",
         "| rule | n_z per seed | recommended n_z | mean | sd | in best region | "
-        "mean distance | one ALD run / grid compute | speed-up, all seeds (compute) | "
-        "speed-up (wall) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "near its edge | grid steps above edge | mean distance | one ALD run / grid compute | "
+        "speed-up, all seeds (compute) | speed-up (wall) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for rule, r in reports.items():
         a, sp = r["ald"], r["speedup"].get("grid", {})
         per_seed = sp.get("compute_per_seed")
         share = 1 / per_seed if isinstance(per_seed, (int, float)) and per_seed else None
         rec = (r.get("recommendation") or {}).get("n_z")
+        near = (
+            f"{a['n_near_edge']}/{len(a['n_z'])}"
+            if r["criterion"].get("plateau_edge") is not None
+            else "–"
+        )
         lines.append(
             f"| {rule} | {a['n_z']} | {_f(rec)} | {num(a['n_z_mean'], '.1f')} | "
             f"{num(a['n_z_std'], '.1f')} | {a['n_in_region']}/{len(a['n_z'])} | "
+            f"{near} | {_x([s['steps_above_edge'] for s in a['seeds']])} | "
             f"{num(a['distance_mean'], '.1f')} | {num(share, '.3f')} | "
             f"{num(sp.get('compute'), '.2f')}x | {num(sp.get('wall'), '.2f')}x |"
         )

@@ -6,7 +6,7 @@ machines are shared; the plain loop's own CPU time drifts with its wall time, so
 it is the hardware, not scheduling). Runs timed one after the other cannot
 resolve that, so :class:`PairedTrainer` interleaves: it is the trial's real
 trainer (its epochs are reported, logged to MLflow and checkpointed as usual),
-and after each of its epochs its *twin*, a plain :class:`~ald_tune.engine.trainer.Trainer`
+and after each of its epochs its *plain copy*, a plain :class:`~ald_tune.engine.trainer.Trainer`
 with the same config and seed that reports nothing, trains the same epoch. The
 two are timed a fraction of a second apart, so the drift cancels in their ratio.
 
@@ -53,14 +53,14 @@ class PairedTrainer(Trainer):
     def __init__(self, cfg: Config, *, fixed_n_z: int | None = None, **kwargs) -> None:
         super().__init__(cfg, fixed_n_z=fixed_n_z, **kwargs)
         rng = torch.get_rng_state()
-        self.twin = Trainer(cfg, fixed_n_z=fixed_n_z, splits=(self.train_data, self.val_data))
-        self._rng = {"trial": rng, "twin": torch.get_rng_state()}
-        self.twin_s = 0.0  # seconds spent in the twin's epochs so far
+        self.plain = Trainer(cfg, fixed_n_z=fixed_n_z, splits=(self.train_data, self.val_data))
+        self._rng = {"trial": rng, "plain": torch.get_rng_state()}
+        self.plain_s = 0.0  # seconds spent in the twin's epochs so far
 
     def trial_clock(self) -> float:
         """``time.monotonic()`` less the twin's epochs: the trial's own time, so that
         ``tune.checkpoint_min_s`` spaces its checkpoints as in an unpaired trial."""
-        return time.monotonic() - self.twin_s
+        return time.monotonic() - self.plain_s
 
     def fit(
         self,
@@ -73,14 +73,14 @@ class PairedTrainer(Trainer):
         cadence = replace(cadence or Cadence.from_config(self.cfg), clock=self.trial_clock)
         super().fit(callbacks, cadence, stop_on=stop_on)
 
-    def _twin_epoch(self) -> float:
+    def _plain_epoch(self) -> float:
         self._rng["trial"] = torch.get_rng_state()
-        torch.set_rng_state(self._rng["twin"])
+        torch.set_rng_state(self._rng["plain"])
         t0 = time.perf_counter()
-        self.twin.run_epoch()
+        self.plain.run_epoch()
         seconds = time.perf_counter() - t0
-        self.twin_s += seconds
-        self._rng["twin"] = torch.get_rng_state()
+        self.plain_s += seconds
+        self._rng["plain"] = torch.get_rng_state()
         torch.set_rng_state(self._rng["trial"])
         return seconds
 
@@ -91,7 +91,7 @@ class PairedTrainer(Trainer):
             result = self.run_epoch()
             self.callbacks.drain()  # no report in flight while the twin is timed
             trial_s = time.perf_counter() - t0 + reporting_s
-            plain_s = self._twin_epoch()
+            plain_s = self._plain_epoch()
             result.record.update(paired_trial_s=trial_s, paired_plain_s=plain_s)
             t1 = time.perf_counter()
             yield result  # the trial logs, checkpoints and submits its report, then asks again

@@ -28,7 +28,8 @@ BEST_N_Z = 8
 def scripted_metrics(n_z: int, epoch: int, seed: int) -> dict[str, float]:
     """A deterministic curve: better up to BEST_N_Z, then a flat, slightly noisy plateau."""
     gap = max(0, BEST_N_Z - n_z)
-    wobble = 0.01 * math.sin(7 * epoch + 3 * seed + n_z)
+    # the same for every n_z at an epoch: a twin and its trial differ by the gap alone
+    wobble = 0.01 * math.sin(7 * epoch + 3 * seed)
     recon = 25.0 + 2.0 * gap + 5.0 / (1 + epoch) + wobble
     kl = 6.0 + 0.5 * min(n_z, BEST_N_Z)
     return {
@@ -43,6 +44,12 @@ def scripted_metrics(n_z: int, epoch: int, seed: int) -> dict[str, float]:
     }
 
 
+def scripted_unit_kl(n_z: int) -> list[float]:
+    """Each unit's KL: BEST_N_Z - 1 informative units (a model trained from scratch
+    needs one spare), the rest collapsed."""
+    return [1.0 + i if i < BEST_N_Z - 1 else 0.001 for i in range(n_z)]
+
+
 def scripted_curve(cfg: Config, n_z: int, epoch: int) -> dict[str, dict[str, float]]:
     """A nested run's prefix curve (as the engine's last record holds it): the scripted
     metrics at each grid n_z prefix, a little worse than a model trained at that size
@@ -51,7 +58,8 @@ def scripted_curve(cfg: Config, n_z: int, epoch: int) -> dict[str, dict[str, flo
     for k in prefix_sizes(cfg.grid.n_z, n_z):
         m = scripted_metrics(k, epoch, cfg.train.seed)
         m.update(recon_loss=m["recon_loss"] + 0.5, fid_gen=m["fid_gen"] + 1.0)
-        curve[str(k)] = {**m, "units_in_use": float(min(k, BEST_N_Z)), "eval_time_s": 0.001}
+        in_use = sum(v >= cfg.ald.kl_threshold for v in scripted_unit_kl(k))
+        curve[str(k)] = {**m, "units_in_use": float(in_use), "eval_time_s": 0.001}
     return curve
 
 
@@ -75,6 +83,7 @@ class ScriptedTrainer(EpochIterator):
         self.tracking_run_id: str | None = None
         self.done = False
         self.device = "cpu"
+        self.twin_n_z: int | None = None  # the twin's size during a paired trial
 
     @classmethod
     def check(cls, cfg: Config) -> None:
@@ -95,16 +104,28 @@ class ScriptedTrainer(EpochIterator):
             "cpu_time_s": 0.001,
             "gpu_time_s": 0.0,
         }
-        # Units past BEST_N_Z are nearly collapsed; below it every unit is informative.
-        unit_kl = [float(i) if i < BEST_N_Z else 0.01 * (i - BEST_N_Z) for i in range(n_z)]
+        unit_kl = scripted_unit_kl(n_z)
         record["units_in_use"] = sum(v >= self.cfg.ald.kl_threshold for v in unit_kl)
+        twin_kl = None
+        if self.twin_n_z is not None:  # a paired trial: the twin's curve at its size
+            twin = scripted_metrics(self.twin_n_z, epoch, self.cfg.train.seed)
+            record.update({f"twin.{k}": v for k, v in twin.items()})
+            twin_kl = scripted_unit_kl(self.twin_n_z)
         self.history.append(record)
         decision = self.controller.decide(
             self.history,
             n_z,
             unit_kl,
             probe=lambda units: [0.0 if n_z > BEST_N_Z else 0.05 for _ in units],
+            twin_kl=twin_kl,
         )
+        if decision.verdict == "undo" and self.twin_n_z is not None:
+            self.model.n_z = self.twin_n_z
+        if decision.verdict is not None:
+            self.twin_n_z = None
+        if decision.twin:
+            self.twin_n_z = self.model.n_z
+        self.model.n_z += decision.grow
         self.model.n_z -= decision.n_remove
         self.decisions.append({"epoch": epoch, "n_z": n_z, **decision.to_dict()})
         self.done = decision.end_run or epoch + 1 >= self.controller.run_length(
@@ -132,6 +153,7 @@ class ScriptedTrainer(EpochIterator):
             "timing": dict(self.timing),
             "done": self.done,
             "tracking_run_id": self.tracking_run_id,
+            "twin": None if self.twin_n_z is None else {"n_z": self.twin_n_z},
         }
 
     @classmethod
@@ -142,6 +164,7 @@ class ScriptedTrainer(EpochIterator):
         self.history, self.decisions = list(ckpt["history"]), list(ckpt["decisions"])
         self.timing, self.done = dict(ckpt["timing"]), bool(ckpt["done"])
         self.tracking_run_id = ckpt.get("tracking_run_id")
+        self.twin_n_z = (ckpt.get("twin") or {}).get("n_z")
         return self
 
     def summary(self) -> dict[str, Any]:
@@ -203,6 +226,7 @@ class ScriptedController(Controller):
         n_z: int,
         unit_kl: Sequence[float] | None = None,
         probe: Probe | None = None,
+        twin_kl: Sequence[float] | None = None,
     ) -> Decision:
         action = self.script.get(len(history) - 1)
         if action == "stop":

@@ -162,12 +162,12 @@ def test_fixed_and_scripted():
     assert ds[1].units == (5, 6, 7) and ds[2].stop and n_z == 5
 
 
-# ---------------------------------------------------------------- the ald-tune rule
+# ---------------------------------------------------------------- the units rule (0.2's ald-tune)
 
 
 def plateau_cfg(**kw):
     base = dict(
-        rule="ald-tune",
+        rule="units",
         window=10,
         patience=2,
         kl_threshold=0.05,

@@ -29,18 +29,27 @@ def data():
     return train.x, val.x
 
 
-def train_one_epoch(model, opt, x, epoch):
-    """A user's loop: a Gaussian VAE (variance 0.05), batch order and noise seeded per epoch."""
+def train_step(model, opt, xb, gen):
+    """A user's step: a Gaussian VAE (variance 0.05)."""
+    mu, logvar = model.encode(xb)
+    z = mu + torch.randn(mu.shape, generator=gen) * torch.exp(0.5 * logvar)
+    recon = (model.decode(z) - xb).pow(2).sum(1).mean() / (2 * 0.05)
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(1).mean()
+    opt.zero_grad()
+    (recon + kl).backward()
+    opt.step()
+
+
+def train_one_epoch(model, opt, x, epoch, pruner=None):
+    """A user's loop, batch order and noise seeded per epoch; during a paired trial the
+    pruner's twin takes the same step on the same batch."""
     gen = torch.Generator().manual_seed(epoch)
+    twin_gen = torch.Generator().manual_seed(10_000 + epoch)
     for idx in torch.randperm(len(x), generator=gen).split(64):
-        xb = x[idx]
-        mu, logvar = model.encode(xb)
-        z = mu + torch.randn(mu.shape, generator=gen) * torch.exp(0.5 * logvar)
-        recon = (model.decode(z) - xb).pow(2).sum(1).mean() / (2 * 0.05)
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(1).mean()
-        opt.zero_grad()
-        (recon + kl).backward()
-        opt.step()
+        train_step(model, opt, x[idx], gen)
+        if pruner is not None and pruner.twin is not None:
+            train_step(pruner.twin.model, pruner.twin.optimizer, x[idx], twin_gen)
+            pruner.twin_trained()
 
 
 def fresh(optimizer=torch.optim.Adam):
@@ -52,7 +61,7 @@ def fresh(optimizer=torch.optim.Adam):
 
 def run(model, opt, pruner, x, val, start=0, stop=EPOCHS, on_step=None):
     for epoch in range(start, stop):
-        train_one_epoch(model, opt, x, epoch)
+        train_one_epoch(model, opt, x, epoch, pruner)
         step = pruner.step(epoch, val.split(100))
         if on_step:
             on_step(step)
@@ -66,7 +75,7 @@ def test_the_pruner_prunes_a_user_model_that_keeps_training():
     seen = {}
 
     def on_step(step):
-        if step.units:  # the weights right after the last prune
+        if step.n_z != step.n_z_before:  # the weights right after the last resize
             seen["after"] = step.epoch
             seen["weights"] = [p.detach().clone() for p in _latent_params(model)]
 
@@ -85,8 +94,9 @@ def test_the_pruner_prunes_a_user_model_that_keeps_training():
     assert "fid_gen" not in last.metrics and str(last.n_z) in last.line()
 
 
-@pytest.mark.parametrize("stop_after", [12, 25])
+@pytest.mark.parametrize("stop_after", [9, 15])
 def test_resuming_from_a_checkpoint_follows_the_same_n_z_path(stop_after, tmp_path):
+    """Both points fall inside a paired trial: the twin resumes too."""
     x, val = data()
     full_model, full_opt, full = fresh()
     run(full_model, full_opt, full, x, val)
@@ -101,6 +111,7 @@ def test_resuming_from_a_checkpoint_follows_the_same_n_z_path(stop_after, tmp_pa
     torch.save(ckpt, tmp_path / "ckpt.pt")
     saved_n_z = pruner.n_z
     assert saved_n_z < 16  # the resume has a resize to redo
+    assert ckpt["pruner"]["twin"]["n_z"] > saved_n_z  # and a twin to rebuild
     del model, opt, pruner
 
     ckpt = torch.load(tmp_path / "ckpt.pt", weights_only=True)

@@ -10,17 +10,22 @@ from ald_tune.config.schema import ALDConfig
 from ald_tune.engine.controller import FixedController
 from ald_tune.engine.rule_ald_tune import ALDTuneRule, ALDTuneState
 from ald_tune.engine.rule_paper import PaperRule, PaperState
+from ald_tune.engine.rule_units import UnitsRule, UnitsState
 from ald_tune.engine.rules import RULE_CLASSES, make_controller
 
 
 def test_make_controller_gives_one_class_per_rule():
     assert isinstance(make_controller(ALDConfig(rule="paper")), PaperRule)
     assert isinstance(make_controller(ALDConfig(rule="ald-tune"), epochs=60), ALDTuneRule)
+    assert isinstance(make_controller(ALDConfig(rule="units"), epochs=60), UnitsRule)
     assert isinstance(make_controller(ALDConfig(), fixed_n_z=8), FixedController)
-    assert set(RULE_CLASSES) == {"paper", "ald-tune"}
+    assert set(RULE_CLASSES) == {"paper", "ald-tune", "units"}
 
 
-@pytest.mark.parametrize("cls, state", [(PaperRule, PaperState), (ALDTuneRule, ALDTuneState)])
+@pytest.mark.parametrize(
+    "cls, state",
+    [(PaperRule, PaperState), (ALDTuneRule, ALDTuneState), (UnitsRule, UnitsState)],
+)
 def test_each_rule_keeps_a_json_state_of_its_own(cls, state):
     ctl = cls(ALDConfig(rule=cls.rule), 60)
     saved = json.loads(json.dumps(ctl.state_dict()))
@@ -47,6 +52,14 @@ def test_a_checkpoint_of_0_1_restores_either_rule():
     ctl = PaperRule(ALDConfig(rule="paper"))
     ctl.load_state_dict(old)
     assert ctl.state.switched and ctl.state.step == 1 and ctl.state.last_decision == 20
-    tuned = ALDTuneRule(ALDConfig(), 60)
-    tuned.load_state_dict({**old, "rule": "ald-tune", "in_use": 7, "stable": 2})
+    tuned = UnitsRule(ALDConfig(rule="units"), 60)
+    tuned.load_state_dict({**old, "rule": "units", "in_use": 7, "stable": 2})
     assert (tuned.state.in_use, tuned.state.stable) == (7, 2)
+
+
+def test_a_checkpoint_of_the_0_2_ald_tune_rule_names_the_rule_it_needs():
+    """ald-tune <= 0.2 called the units rule 'ald-tune': its state does not resume the
+    paired-trial rule silently."""
+    saved = {"rule": "ald-tune", "stopped": False, "last_decision": 20, "in_use": 7, "stable": 2}
+    with pytest.raises(ValueError, match="ald.rule=units"):
+        ALDTuneRule(ALDConfig(), 60).load_state_dict(saved)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ald_tune.engine.surgery import remove_latent_units
+from ald_tune.engine.surgery import add_latent_units, remove_latent_units
 
 
 def layers(n_z=6, hidden=5, out=4):
@@ -39,3 +39,27 @@ def test_bad_units_are_refused(units, pattern):
     mu, logvar, dec = layers()
     with pytest.raises(ValueError, match=pattern):
         remove_latent_units(mu, logvar, dec, units)
+
+
+def test_adding_units_is_exact_and_starts_them_collapsed():
+    """Spare units: the decoder ignores them (zero columns), the heads give the prior
+    (zero rows), the optimizer's moments for them start at zero; no random draws."""
+    mu, logvar, dec = layers()
+    opt = torch.optim.Adam([*mu.parameters(), *logvar.parameters(), *dec.parameters()])
+    mu(torch.randn(2, 5)).sum().backward()
+    opt.step()
+    old = {k: v.clone() for k, v in opt.state[mu.weight].items()}
+    z, h = torch.randn(3, 6), torch.randn(3, 5)
+    before, mu_before = dec(z), mu(h)
+    rng = torch.get_rng_state()
+    add_latent_units(mu, logvar, dec, 2, opt)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert (mu.out_features, logvar.out_features, dec.in_features) == (8, 8, 8)
+    assert torch.allclose(dec(torch.cat([z, torch.randn(3, 2)], 1)), before, atol=1e-6)
+    assert torch.equal(mu(h)[:, :6], mu_before) and not mu(h)[:, 6:].any()
+    assert not logvar(h)[:, 6:].any()  # log σ² = 0: the prior
+    state = opt.state[mu.weight]["exp_avg"]
+    assert state.shape == (8, 5) and torch.equal(state[:6], old["exp_avg"]) and not state[6:].any()
+    assert any(p is dec.weight for g in opt.param_groups for p in g["params"])
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        add_latent_units(mu, logvar, dec, 0)

@@ -59,16 +59,17 @@ def test_scripted_pruning_updates_n_z_everywhere(cache_dir):
 
 @pytest.mark.slow
 def test_ald_run_end_to_end_writes_outputs(cache_dir, tmp_path):
-    trainer = Trainer(tiny_cfg(cache_dir))
+    # 16 epochs: its paired trials need the first 8 to see units in use
+    trainer = Trainer(tiny_cfg(cache_dir, "train.epochs=16", "ald.window=8"))
     results = list(trainer)
-    assert len(results) == 12 and trainer.model.n_z < 16
+    assert len(results) == 16 and trainer.model.n_z < 16
     for r in results:
         assert all(math.isfinite(r.record[k]) for k in ("recon_loss", "fid_gen", "fid_recon", "kl"))
         assert -1 <= r.record["silhouette"] <= 1
     paths = trainer.save_outputs(str(tmp_path))
     summary = json.loads(open(paths["history"]).read())
-    assert summary["final_n_z"] == trainer.model.n_z and summary["trial_epochs"] == 12
-    assert summary["fid_extractor"] == "classifier" and len(summary["decisions"]) == 12
+    assert summary["final_n_z"] == trainer.model.n_z and summary["trial_epochs"] == 16
+    assert summary["fid_extractor"] == "classifier" and len(summary["decisions"]) == 16
     assert [e["n_z"] for e in summary["epochs"]][0] == 16
     for key in ("samples", "reconstructions", "model"):
         assert os.path.getsize(paths[key]) > 100

@@ -382,15 +382,30 @@ def test_recommend_takes_the_median_and_breaks_ties_upward():
     assert recommend([5, 8, 5], "ald-tune")["n_z"] == 5
     assert recommend([6, 4])["n_z"] == 6 and "upward" in recommend([6, 4])["reason"]
     assert recommend([7])["n_z"] == 7 and recommend([])["n_z"] is None
-    rec = recommend([9, 3, 4, 12], "paper", [{"n_z": 9, "in_region": True}])
+    seeds = [
+        {"seed": 0, "n_z": 9, "in_region": True, "near_edge": False},
+        {"seed": 1, "n_z": 3, "in_region": False, "near_edge": False},
+    ]
+    for s, steps, over in zip(seeds, (2.25, -1.0), (1.5, 0.5)):
+        s.update(steps_above_edge=steps, nz_over_edge=over, distance=0)
+    rec = recommend([9, 3, 4, 12], "paper", seeds, edge=6)
     assert rec == {
         "n_z": 9,
         "rule": "paper",
         "per_seed": [9, 3, 4, 12],
+        "plateau_edge": 6,
         "in_region": True,
+        "near_edge": False,
+        "steps_above_edge": 2.25,
+        "nz_over_edge": 1.5,
         "reason": rec["reason"],
+        "per_seed_vs_edge": [{k: v for k, v in s.items() if k != "distance"} for s in seeds],
     }
     assert "median of the 4 seeds" in rec["reason"] and "upward" in rec["reason"]
+    # Without a grid (ALD sweeps run alone): the same keys, nothing against an edge.
+    alone = recommend([5], "ald-tune")
+    assert set(alone) == set(rec) and alone["per_seed_vs_edge"] == []
+    assert alone["plateau_edge"] is alone["near_edge"] is alone["steps_above_edge"] is None
 
 
 def test_best_region_is_one_span_with_noise_holes_flagged():

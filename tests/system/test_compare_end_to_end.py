@@ -179,6 +179,25 @@ def check_each_parent_holds_its_own_report(tmp, nested: bool = True) -> None:
             c.get_run(run.info.run_id).data.metrics["recommended_n_z"]
             == report["recommendation"]["n_z"]
         )
+        assert run.data.tags["ald_tune.plateau_edge"] == str(report["criterion"]["plateau_edge"])
+        near = sum(bool(s["near_edge"]) for s in report["ald"]["seeds"])
+        assert run.data.tags["ald_tune.near_edge"] == f"{near}/{len(report['ald']['seeds'])}"
+        metrics = c.get_run(run.info.run_id).data.metrics
+        for s in report["ald"]["seeds"]:
+            for k in ("n_z", "steps_above_edge", "nz_over_edge"):
+                assert metrics[f"report.seed.{s['seed']}.{k}"] == s[k]
+            assert metrics[f"report.seed.{s['seed']}.near_edge"] == float(s["near_edge"])
+        # nested dropout's answer per seed, against the same edge (on request only)
+        assert bool(report.get("nested")) == nested
+        for s in (report.get("nested") or {}).get("seeds", []):
+            for k in ("n_z", "steps_above_edge", "nz_over_edge"):
+                assert metrics[f"report.nested.seed.{s['seed']}.{k}"] == s[k]
+            assert metrics[f"report.nested.seed.{s['seed']}.near_edge"] == float(s["near_edge"])
+        for m in report["methods"]:
+            assert metrics[f"report.method.{m['key']}.rank"] == m["rank"]
+            assert metrics[f"report.method.{m['key']}.trained_cpu_s"] == pytest.approx(
+                m["trained_cpu_s"]
+            )
         assert grid.data.tags[f"ald_tune.ald_parent.{rule}"] == run.info.run_id
         assert run.data.tags["ald_tune.grid_parent"] == grid.info.run_id
     files = {a.path for a in c.list_artifacts(grid.info.run_id, "report")}
@@ -231,6 +250,17 @@ def test_recommend_prints_the_compares_answer(scripted_compare, capsys):
     )
     got = json.loads(capsys.readouterr().out)
     assert {k: got[k] for k in want} == want and got["rule"] == "ald-tune"
+    # Where the answer and each seed lie against the grid's optimum (the plateau's edge).
+    report = json.loads((tmp / "printed" / "comparison.json").read_text())
+    assert got["plateau_edge"] == report["criterion"]["plateau_edge"] is not None
+    fields = ("in_region", "near_edge", "steps_above_edge", "nz_over_edge")
+    assert got["per_seed_vs_edge"] == [
+        {"seed": s["seed"], "n_z": s["n_z"], **{k: s[k] for k in fields}}
+        for s in report["ald"]["seeds"]
+    ]
+    pick = next(s for s in report["ald"]["seeds"] if s["n_z"] == got["n_z"])
+    assert {k: got[k] for k in fields} == {k: pick[k] for k in fields}
+    assert isinstance(got["near_edge"], bool) and isinstance(got["steps_above_edge"], float)
     assert got["sweep"].startswith("aldtune-digits-") and got["per_seed"] and got["reason"]
     assert (
         main(
@@ -436,7 +466,9 @@ def test_nested_dropout_for_real_on_digits(cache_dir, ray_session, tmp_path):
             assert all(math.isfinite(c[m]) for m in ("recon_loss", "fid_gen", "fid_recon"))
     method = next(x for x in rep["methods"] if x["method"] == "nested dropout (n_z = 8)")
     assert method["n_z"] == [s["n_z"] for s in seeds]
-    assert method["total_cpu_s"] > method["answer_cpu_s"] > 0  # plus one fixed run
+    # to a trained model: its run plus one fixed run (a grid trial) at each seed's answer
+    assert method["trained_cpu_s"] > method["answer_cpu_s"] == method["total_cpu_s"] > 0
+    assert method["n_seeds"] == 2 and len(method["steps_above_edge"]) == 2
     assert "## Nested dropout: one run of n_z = 8 per seed" in text
     buf = io.StringIO()
     uri = "sqlite:///" + str(tmp_path / "mlflow.db")
