@@ -106,9 +106,8 @@ def markdown_text(r: dict) -> str:
             f"(per seed {_f(s['compute_per_seed'], 2)}x), wall {_f(s['wall'], 2)}x",
             "",
         ]
-    vs_nested = _vs_ald(r)
-    if vs_nested:
-        lines[-1:] = ["- " + vs_nested[0], ""]
+    if vs_nested := nested_vs_ald(r):
+        lines[-1:] = ["- " + vs_nested, ""]
     lines += [
         f"## Grid ({g['n_seeds']} seed(s) per n_z, {g['n_errored']} errored trial(s) left out)",
         "",
@@ -345,13 +344,13 @@ def nested_lines(r: dict) -> list[str]:
     return lines
 
 
-def _vs_ald(r: dict) -> list[str]:
+def nested_vs_ald(r: dict) -> str:
     """One plain sentence: nested dropout against ALD in the ranking, where each answers
-    against the edge and what each costs (empty without both or without an edge)."""
+    against the edge and what each costs ("" without both or without an edge)."""
     by = {x.get("key"): x for x in r.get("methods", [])}
     nest, ald, edge = by.get("nested"), by.get("ald"), r["criterion"].get("plateau_edge")
     if not nest or not ald or edge is None:
-        return []
+        return ""
     a = r["ald"]
     if nest["rank"] < ald["rank"]:  # the winner's rank first
         verdict = f"**nested dropout beats {ald['method']} here** (rank {nest['rank']} "
@@ -360,16 +359,15 @@ def _vs_ald(r: dict) -> list[str]:
         verdict = f"{ald['method']} ranks above nested dropout here (rank {ald['rank']} "
         verdict += f"against {nest['rank']})"
     n = r["nested"]
-    return [
+    return (
         f"{verdict}: nested dropout n_z "
         f"{', '.join(map(str, nest['n_z']))}, {n['n_near_edge']}/{len(n['seeds'])} near the "
         f"edge {edge} (mean {_x(n['nz_over_edge_mean'])}x it); ALD "
         f"{', '.join(map(str, a['n_z']))}, {a['n_near_edge']}/{len(a['seeds'])} "
         f"({_x(a['nz_over_edge_mean'])}x). Per seed, CPU-s to the answer "
         f"{_f(nest['answer_cpu_s'], 1)} against ALD's {_f(ald['answer_cpu_s'], 1)}; to a "
-        f"trained model {_f(nest['trained_cpu_s'], 1)} against {_f(ald['trained_cpu_s'], 1)}.",
-        "",
-    ]
+        f"trained model {_f(nest['trained_cpu_s'], 1)} against {_f(ald['trained_cpu_s'], 1)}."
+    )
 
 
 def gap_table(a: dict) -> list[str]:
