@@ -21,8 +21,8 @@ quick; manifold 9 of 9 within [d, d + 2]; the conv VAE 3 of 3 in its region; ALD
 the ranking on each; answer <= 0.5 of a fixed run on MNIST and FashionMNIST quick; final
 model within tolerance on >= 8 of 9 seeds; start and split spread <= one grid step.
 
-Usage: python benchmarks/bench_fidelity.py [--only NAME,...] [--robustness] [--seeds N]
-       [--baselines asha,units,id] [--keep DIR]
+Usage: python benchmarks/bench_fidelity.py [--only NAME,...] [--robustness [--no-compare]]
+       [--seeds N] [--baselines asha,units,id] [--keep DIR] [--set KEY=VALUE ...]
 Names: digits, mnist, fashion_mnist, manifold3, manifold6, manifold10, breast_cancer,
 conv_vae (the user conv VAE of tests/user_models.py on FashionMNIST; needs
 PYTHONPATH=tests). Every name takes minutes (digits) to an hour (MNIST) on 2 cores.
@@ -60,7 +60,7 @@ SETS = {
 ROBUST = ("digits", "mnist", "fashion_mnist")
 
 
-def run_compare(name: str, seeds: int, baselines: str, folder: str) -> dict:
+def run_compare(name: str, seeds: int, baselines: str, folder: str, sets: list[str]) -> dict:
     """``ald-tune compare`` on one data set; returns its main (ald-tune) report."""
     from ald_tune.cli.compare import main
 
@@ -70,7 +70,7 @@ def run_compare(name: str, seeds: int, baselines: str, folder: str) -> dict:
         "--space", space, "--rules", "ald-tune", "--baselines", baselines,
         "--run-dir", folder, "--out", out, "--set", f"tune.num_samples={seeds}",
     ]  # fmt: skip
-    for item in extra:
+    for item in [*extra, *sets]:
         argv += ["--set", item]
     t0 = time.perf_counter()
     code = main(argv, prog="bench_fidelity")
@@ -110,7 +110,7 @@ def summarise(name: str, r: dict) -> dict:
     }
 
 
-def robustness(name: str) -> dict:
+def robustness(name: str, sets: list[str]) -> dict:
     """Plain ALD runs from n_z_init 32/64/100 and split seeds 0/1/2: final n_z and spread."""
     from ald_tune.config.schema import load_config
     from ald_tune.engine.trainer import Trainer
@@ -125,7 +125,9 @@ def robustness(name: str) -> dict:
         ("split_seed=1", ["data.split_seed=1"]),
         ("split_seed=2", ["data.split_seed=2"]),
     ):
-        cfg = load_config(space, None, [*extra, *over, "train.threads=1", "ald.final_share=0"])
+        cfg = load_config(
+            space, None, [*extra, *sets, *over, "train.threads=1", "ald.final_share=0"]
+        )
         trainer = Trainer(cfg)
         for _ in trainer:
             pass
@@ -139,9 +141,13 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", default="digits,mnist,fashion_mnist")
     p.add_argument("--robustness", action="store_true")
+    p.add_argument(
+        "--no-compare", action="store_true", help="skip the comparisons (with --robustness)"
+    )
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--baselines", default="asha,units,id")
     p.add_argument("--keep", default=None, help="keep the run folders here")
+    p.add_argument("--set", action="append", default=[], help="a config override, as in compare")
     args = p.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     bad = [n for n in names if n not in SETS]
@@ -152,9 +158,9 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     out = []
-    for name in names:
+    for name in [] if args.no_compare else names:
         folder = os.path.join(args.keep, name) if args.keep else tempfile.mkdtemp(prefix=name)
-        s = summarise(name, run_compare(name, args.seeds, args.baselines, folder))
+        s = summarise(name, run_compare(name, args.seeds, args.baselines, folder, args.set))
         out.append(s)
         d = SETS[name][2]
         print(
@@ -169,7 +175,7 @@ def main(argv=None) -> int:
         )
     if args.robustness:
         for name in (n for n in names if n in ROBUST):
-            r = robustness(name)
+            r = robustness(name, args.set)
             print(
                 f"{name} robustness: "
                 + ", ".join(f"{k} -> {v}" for k, v in r["runs"].items())

@@ -124,3 +124,29 @@ def test_bench_sweeps_prints_both_ratios(cache_dir, tmp_path):
         line = [ln for ln in out.splitlines() if ln.startswith(head)]
         assert len(line) == 1 and "ratio" in line[0], out
         assert all(math.isfinite(v) and v > 0 for v in numbers(line[0]))
+
+
+def test_bench_fidelity_prints_the_targets(cache_dir, tmp_path):
+    # Digits on a tiny config: one compare (one seed, the units-in-use baseline) and the
+    # five plain runs of the robustness section.
+    out = run_bench(
+        "bench_fidelity.py",
+        cache_dir,
+        tmp_path,
+        "--only",
+        "digits",
+        "--seeds",
+        "1",
+        "--baselines",
+        "units",
+        "--robustness",
+    )
+    line = [ln for ln in out.splitlines() if ln.startswith("digits: edge ")]
+    assert len(line) == 1, out
+    for part in ("near the edge", "ALD ranks", "answer / one fixed run", "within tolerance"):
+        assert part in line[0], line[0]
+    assert math.isfinite(numbers(line[0].split("answer / one fixed run")[1])[0]), line[0]
+    robust = [ln for ln in out.splitlines() if ln.startswith("digits robustness: ")]
+    assert len(robust) == 1 and robust[0].count(" -> ") == 5, out
+    assert re.search(r"spread \d+\.\d\d grid steps", robust[0]), robust[0]
+    assert re.search(r"near the edge: \d+/1 seeds over digits", out), out
