@@ -136,8 +136,12 @@ class ALDTuneRule(RuleController):
         not on what the model can hold (measured on MNIST: a paired cut 64 -> 13 at epoch
         19 was 11.6 worse on fid_recon after 5 epochs and, kept, ended at the edge)."""
         cfg, st = self.cfg, self.state
-        st.first_cut = True
         count = in_use(kl, cfg.kl_threshold)
+        if count == 0 and not self._last_call(epoch):
+            # No unit has woken yet (a short window, a slow start): a count of none says
+            # nothing about what the data needs, so the cut waits for the next decision.
+            return Decision(reason=f"no unit of {n_z} in use yet; the first cut waits")
+        st.first_cut = True
         keep = min(n_z, max(count + cfg.margin, cfg.n_z_min, 1))
         if keep >= n_z or self._last_call(epoch):
             return self._next(epoch, n_z, kl, None, f"{count} of {n_z} in use")

@@ -51,6 +51,14 @@ def test_it_waits_for_the_window_then_cuts_the_units_not_in_use_but_a_spare():
     assert not set(d.units) & set(range(5)) and len(d.units) == 10  # the units in use stay
 
 
+def test_the_first_cut_waits_while_no_unit_is_in_use():
+    rule = ALDTuneRule(ALDConfig(**CFG), 60)
+    d = rule.decide([rec(30.0)] * 4, 16, kl(0, 16))
+    assert not d.units and not d.twin and "first cut waits" in d.reason
+    d = rule.decide([rec(30.0)] * 7, 16, kl(3, 16))  # the next decision: units have woken
+    assert len(d.units) == 12 and "3 in use, 1 spare" in d.reason
+
+
 def test_then_a_trial_of_one_unit_in_use_less_beside_a_twin():
     rule, hist = after_first_cut()
     d = rule.decide(hist, 6, kl(5, 6))
