@@ -162,13 +162,10 @@ def resume_overrides(overrides: list[str]) -> tuple[str | None, list[str]]:
     return factory, others
 
 
-def _last(writer: CheckpointFile, capital: bool = False) -> str:
-    text = (
-        "no checkpoint was written yet"
-        if writer.epoch is None
-        else f"its last checkpoint (epoch {writer.epoch}) is {writer.path}"
-    )
-    return text[0].upper() + text[1:] if capital else text
+def _last(writer: CheckpointFile) -> str:
+    if writer.epoch is None:
+        return "no checkpoint was written yet"
+    return f"its last checkpoint (epoch {writer.epoch}) is {writer.path}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -212,13 +209,8 @@ def run(args: argparse.Namespace) -> int:
             warnings.simplefilter("always")
             trainer.fit(callbacks, cadence)
     except KeyboardInterrupt:
-        last = (
-            f"its last checkpoint (epoch {writer.epoch}) is {writer.path}"
-            if writer.epoch is not None
-            else "no checkpoint was written yet"
-        )
         print(
-            f"\nald-tune train: interrupted at epoch {trainer.epoch}; {last}. Resume with "
+            f"\nald-tune train: interrupted at epoch {trainer.epoch}; {_last(writer)}. Resume with "
             f"`ald-tune train --resume {out}`"
             + (" (and the same --tracking-uri)" if mlflow is not None else "")
             + ".",
@@ -227,8 +219,9 @@ def run(args: argparse.Namespace) -> int:
         return 130
     except TrainingDivergedError as exc:
         print(
-            f"ald-tune train: failed: {exc} {_last(writer, capital=True)}"
-            + ("; its MLflow run is marked FAILED." if mlflow is not None else "."),
+            f"ald-tune train: failed: {exc.what}; {_last(writer)}"
+            + ("; its MLflow run is marked FAILED" if mlflow is not None else "")
+            + f". {exc.fix}",
             file=sys.stderr,
         )
         return 1

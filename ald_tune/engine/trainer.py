@@ -46,7 +46,21 @@ from ald_tune.errors import ConfigError, DataError
 
 
 class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss or the weights became NaN or infinite; the last good checkpoint is kept.
+
+    Attributes:
+        what: what became non-finite, where (``loss became nan at epoch E, batch B (n_z=K)``).
+        fix: what to change.
+    """
+
+    fix = "Fix: lower train.lr or train.beta."
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(f"{what}. The last good checkpoint is kept. {self.fix}")
+
+    def __reduce__(self):  # pickled by Ray: rebuilt from ``what``, not the whole message
+        return type(self), (self.what,)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -201,9 +215,7 @@ class Trainer(EpochIterator):
             loss, _, _ = self.model.loss(self.train_x[idx], self.cfg.train.beta)
             if not torch.isfinite(loss):
                 raise TrainingDivergedError(
-                    f"loss became {loss.item()} at epoch {epoch}, batch {b} "
-                    f"(n_z={self.model.n_z}). "
-                    "The last good checkpoint is kept. Fix: lower train.lr or train.beta."
+                    f"loss became {loss.item()} at epoch {epoch}, batch {b} (n_z={self.model.n_z})"
                 )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -213,8 +225,7 @@ class Trainer(EpochIterator):
         bad = [name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()]
         if bad:
             raise TrainingDivergedError(
-                f"weights became non-finite at epoch {epoch} ({bad[0]}, n_z={self.model.n_z}). "
-                "The last good checkpoint is kept. Fix: lower train.lr or train.beta."
+                f"weights became non-finite at epoch {epoch} ({bad[0]}, n_z={self.model.n_z})"
             )
         return total / n
 

@@ -166,7 +166,8 @@ def test_a_loss_that_turns_nan_ends_in_one_line(tmp_path, cache_dir, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert re.search(r"ald-tune train: failed: loss became (nan|inf) at epoch 0", err), err
-    assert "No checkpoint was written yet" in err and "Fix: lower train.lr" in err
+    assert "; no checkpoint was written yet. Fix: lower train.lr" in err
+    assert "last good checkpoint is kept" not in err  # there is none
 
 
 def test_a_diverging_run_is_marked_failed_and_keeps_its_last_good_checkpoint(
@@ -192,7 +193,7 @@ def test_a_diverging_run_is_marked_failed_and_keeps_its_last_good_checkpoint(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert re.search(r"(loss|weights) became .* at epoch 2", err), err
-    assert f"Its last checkpoint (epoch 1) is {out}/checkpoint.pt" in err
+    assert f"; its last checkpoint (epoch 1) is {out}/checkpoint.pt" in err
     assert "its MLflow run is marked FAILED" in err
     assert load_checkpoint(out)["epoch"] == 1  # the last good one, kept
     c = MlflowClient(uri)
