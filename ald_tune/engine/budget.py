@@ -96,6 +96,7 @@ def check_fits(
     *,
     factory: Factory | None = None,
     available: int | None = None,
+    room: str = "free",
 ) -> VAE | None:
     """Refuse a model whose training cannot fit in ``device``'s free memory, before it is
     built: weights, their gradients and the optimizer's moments (Adam: two, amsgrad
@@ -108,6 +109,7 @@ def check_fits(
         device: where it trains.
         factory: as for :func:`~ald_tune.engine.model.build_model`.
         available: free bytes (default: measured, :func:`available_bytes`).
+        room: what ``available`` is, as the message says it (``"free"``, ``"in all"``).
 
     Returns:
         The meta model (None when the user's factory cannot build on meta).
@@ -130,7 +132,7 @@ def check_fits(
             f"the model needs about {gib(need)} to train ({n_params:,} parameters at n_z={n_z} "
             f"for samples of shape {tuple(sample_shape)}, with gradients and optimizer state: "
             f"{gib(weights)}; one batch of {cfg.train.batch_size}: {gib(need - weights)}; "
-            f"largest weight {largest_weight(meta)}), but {device.type} has {gib(have)} free. "
+            f"largest weight {largest_weight(meta)}), but {device.type} has {gib(have)} {room}. "
             "Fix: smaller model.hidden (or model.conv_channels / conv_hidden), a smaller "
             "train.batch_size, or smaller images."
         )
@@ -170,6 +172,23 @@ def check_weights(
         f"{f'; {n - 1} more' if n > 1 else ''}); the file is damaged or was edited. "
         "Fix: use the file the run wrote, unedited."
     )
+
+
+def check_fits_on_driver(cfg, sample_shape: Sequence[int], n_z: int) -> VAE | None:
+    """:func:`check_fits` on the machine that starts a sweep, before Ray: against its
+    available RAM, or a GPU's total memory. Not the GPU's free memory: reading it opens a
+    CUDA context in the driver (about 0.5 GiB held for the whole sweep, and on a GPU in
+    exclusive-process mode one the trials could then not open). Each trial checks its own
+    device's free memory again when it starts.
+
+    Raises:
+        ConfigError: as :func:`check_fits`.
+    """
+    device = local_device(cfg.train.device)
+    if device.type != "cuda":
+        return check_fits(cfg, sample_shape, n_z, device)
+    total = int(torch.cuda.get_device_properties(device).total_memory)  # no context
+    return check_fits(cfg, sample_shape, n_z, device, available=total, room="in all")
 
 
 def local_device(name: str) -> torch.device:

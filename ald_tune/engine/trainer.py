@@ -29,9 +29,9 @@ from ald_tune.data.datasets import ImageData, load_dataset, train_val_split
 from ald_tune.engine.artifacts import image_grids, save_run_outputs
 from ald_tune.engine.budget import (
     check_fits,
+    check_fits_on_driver,
     check_fixed_n_z,
     check_weights,
-    local_device,
     meta_model,
     stored_shapes,
 )
@@ -159,8 +159,8 @@ class Trainer(EpochIterator):
         check_clusters(cfg.eval, splits[1])
         check_cache_dir(cfg.eval, splits[0].is_image)
         n_z = max(cfg.ald.n_z_init, *cfg.grid.n_z)
-        # Bounded by this machine's free memory (a cluster's driver: its own).
-        check_fits(cfg, splits[0].image_shape, n_z, local_device(cfg.train.device))
+        # Bounded by this machine's memory (a cluster's driver: its own).
+        check_fits_on_driver(cfg, splits[0].image_shape, n_z)
         build_model(cfg.model, splits[0].image_shape, n_z)  # the net fits the data (seconds)
         return splits
 

@@ -12,6 +12,7 @@ from ald_tune.config.schema import Config, ModelConfig
 from ald_tune.engine.budget import (
     activation_bytes,
     check_fits,
+    check_fits_on_driver,
     check_fixed_n_z,
     check_weights,
     meta_model,
@@ -34,6 +35,30 @@ def test_a_model_past_free_memory_is_refused_before_it_is_built():
     assert "needs about 160.6 GiB" in text and "8,611,168,448 parameters" in text
     assert "65536x65536" in text and "64.0 GiB free" in text and "Fix: smaller model.hidden" in text
     assert took < 5.0, took  # the meta device: nothing allocated
+
+
+def test_a_sweeps_driver_weighs_a_gpu_run_against_the_gpus_total_without_a_cuda_context(
+    monkeypatch,
+):
+    class Props:
+        total_memory = 2 * GIB
+
+    def no_context(*args):
+        raise AssertionError("the driver read the GPU's free memory: a CUDA context")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: Props())
+    monkeypatch.setattr(torch.cuda, "mem_get_info", no_context)
+    huge = Config.from_dict({"model": {"hidden": [65536, 65536]}})
+    with pytest.raises(ConfigError, match=r"but cuda has 2.0 GiB in all\. Fix: smaller"):
+        check_fits_on_driver(huge, (1, 8, 8), 64)
+    assert check_fits_on_driver(Config.from_dict({}), (1, 8, 8), 64) is not None
+    import ald_tune.engine.budget as budget
+
+    monkeypatch.setattr(budget, "available_bytes", lambda device: GIB)
+    cpu = Config.from_dict({"model": {"hidden": [65536, 65536]}, "train": {"device": "cpu"}})
+    with pytest.raises(ConfigError, match=r"but cpu has 1.0 GiB free\."):
+        check_fits_on_driver(cpu, (1, 8, 8), 64)  # train.device=cpu: the RAM, not the GPU
 
 
 def test_the_estimate_counts_optimizer_state_and_the_batch():
