@@ -10,6 +10,7 @@ compared with what its config builds, weight by weight, the same way.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -207,7 +208,7 @@ def check_fixed_n_z(fixed_n_z: int | None) -> None:
     """
     if fixed_n_z is None:
         return
-    if isinstance(fixed_n_z, bool) or not isinstance(fixed_n_z, int):
+    if isinstance(fixed_n_z, bool) or not isinstance(fixed_n_z, numbers.Integral):
         raise ConfigError(f"fixed n_z must be an int in [1, {MAX_NZ}]. Got {shown(fixed_n_z)}.")
     if not 1 <= fixed_n_z <= MAX_NZ:
         raise ConfigError(

@@ -113,8 +113,9 @@ class Trainer(EpochIterator):
         controller=None,
         factory: Factory | None = None,
     ) -> None:
-        self.cfg, self.fixed_n_z, self.factory = cfg, fixed_n_z, factory
         check_fixed_n_z(fixed_n_z)
+        fixed_n_z = None if fixed_n_z is None else int(fixed_n_z)  # a plain int in checkpoints
+        self.cfg, self.fixed_n_z, self.factory = cfg, fixed_n_z, factory
         if fixed_n_z is None and controller is None:
             check_ald_schedule(cfg)
         if cfg.train.threads:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -117,3 +118,4 @@ def test_a_fixed_n_z_is_bounded_like_n_z_init(value):
     with pytest.raises(ConfigError, match=r"fixed n_z must be an int in \[1, 4096\]"):
         check_fixed_n_z(value)
     check_fixed_n_z(4096)
+    check_fixed_n_z(np.int64(8))  # a grid's n_z read by numpy is an int too
