@@ -154,3 +154,28 @@ def broken_declaration(n_z: int, sample_shape: tuple[int, ...]):
 def wrong_signature(size: int):
     """Does not take n_z and sample_shape."""
     return TabularVAE(size, (4,))
+
+
+# -- the user's code fails (each must be one line naming the factory) -----------------------
+def raises_value_error(n_z: int, sample_shape: tuple[int, ...]):
+    """Raises from inside the factory (not a TypeError about its signature)."""
+    raise ValueError(f"no model for n_z={n_z}")
+
+
+class FlatVAE(TabularVAE):
+    """Encodes images flattened, and decodes to flat vectors, not images."""
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return super().encode(x.flatten(1))
+
+
+def wrong_decode_shape(n_z: int, sample_shape: tuple[int, ...]):
+    """Follows the protocol, but decodes (N, C, H, W) images to (N, C*H*W) vectors."""
+    return FlatVAE(n_z, (int(math.prod(sample_shape)),), hidden=16)
+
+
+def values_at_build(n_z: int, sample_shape: tuple[int, ...]):
+    """Reads a tensor's value while it builds: fine on the CPU, impossible on the meta
+    device (where ald-tune weighs models before building them)."""
+    width = int(torch.ones(()).mul(16).item())
+    return TabularVAE(n_z, (int(math.prod(sample_shape)),), hidden=width)

@@ -29,6 +29,11 @@ def space_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print the resolved config (after presets and --set) as YAML and exit",
     )
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help="on an error in your own code (model.factory), print its traceback too",
+    )
 
 
 def store_args(

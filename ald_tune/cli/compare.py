@@ -335,7 +335,7 @@ def main(
         The exit code: 0 on success, 2 for bad input (before Ray starts), 130 when interrupted.
     """
     args = build_parser(prog, modes).parse_args(argv)
-    return run_command(lambda: _main(args, prog), prog)
+    return run_command(lambda: _main(args, prog), prog, debug=args.debug)
 
 
 def _main(args, prog: str) -> int:

@@ -201,11 +201,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["compare"]:
         return _command_compare(argv[1:])
     args = build_parser().parse_args(argv)
-    return run_command(lambda: _command(args.command)(args), "ald-tune")
+    return run_command(
+        lambda: _command(args.command)(args), "ald-tune", debug=getattr(args, "debug", False)
+    )
 
 
-def run_command(command, prog: str) -> int:
-    """Run one command: bad input is one line and exit code 2, Ctrl-C one line and 130."""
+def run_command(command, prog: str, debug: bool = False) -> int:
+    """Run one command: bad input is one line and exit code 2 (with ``debug``, after the
+    traceback of what caused it: the user's own code), Ctrl-C one line and 130."""
     import logging
 
     for noisy in ("mlflow", "alembic"):  # the store's start-up chatter is not for users
@@ -213,6 +216,10 @@ def run_command(command, prog: str) -> int:
     try:
         return command()
     except (ConfigError, DataError) as exc:
+        if debug and exc.__cause__ is not None:
+            import traceback
+
+            traceback.print_exception(exc.__cause__, file=sys.stderr)
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except Interrupted as exc:

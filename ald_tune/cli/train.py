@@ -17,10 +17,10 @@ from typing import Any
 from ald_tune.cli.common import print_config, resolve_space
 from ald_tune.config.constraints import check_name
 from ald_tune.config.kinds import SweepKind
-from ald_tune.config.schema import load_config
+from ald_tune.config.schema import MAX_NZ, load_config, parse_override
 from ald_tune.engine.callbacks import Cadence, Callback
 from ald_tune.engine.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
-from ald_tune.engine.trainer import Trainer
+from ald_tune.engine.trainer import Trainer, TrainingDivergedError
 from ald_tune.errors import ConfigError, shown
 from ald_tune.tracking.runs import filter_params
 from ald_tune.tracking.store import check_tracking, client, ensure_experiment, resolve_tracking_uri
@@ -100,29 +100,78 @@ def check_out_folder(out: str, overwrite: bool) -> None:
         raise ConfigError(f"--out {shown(out)} is not writable. Fix: pass a writable folder.")
 
 
-def run(args: argparse.Namespace) -> int:
-    """``ald-tune train``."""
+def check_flags(args: argparse.Namespace) -> str | None:
+    """The flags alone, before anything is read: ``--experiment``, ``--fixed-nz`` (bounded
+    like ``ald.n_z_init``), ``--checkpoint-every``, and what ``--resume`` may be given.
+
+    Returns:
+        The factory ``--resume`` is allowed to import (``--set model.factory=PATH``).
+
+    Raises:
+        ConfigError: naming the flag, the value and the fix.
+    """
     if args.experiment is not None:
         check_name(args.experiment, "--experiment")
-    if args.fixed_nz is not None and args.fixed_nz < 1:
-        raise ConfigError(f"--fixed-nz must be a positive int. Got {args.fixed_nz} instead.")
-    if args.resume:
-        given = [
-            flag
-            for flag, value in (
-                ("--space", args.space),
-                ("--preset", args.preset),
-                ("--set", args.overrides),
-                ("--fixed-nz", args.fixed_nz),
-            )
-            if value
-        ]
-        if given:
+    if args.fixed_nz is not None and not 1 <= args.fixed_nz <= MAX_NZ:
+        raise ConfigError(
+            f"--fixed-nz must be an int in [1, {MAX_NZ}] (as ald.n_z_init). "
+            f"Got {shown(args.fixed_nz)} instead."
+        )
+    if args.checkpoint_every < 0:
+        raise ConfigError(
+            f"--checkpoint-every must be an int >= 0 (0: only at the end). "
+            f"Got {args.checkpoint_every} instead."
+        )
+    if not args.resume:
+        return None
+    factory, others = resume_overrides(args.overrides)
+    given = [
+        flag
+        for flag, value in (
+            ("--space", args.space),
+            ("--preset", args.preset),
+            ("--set", others),
+            ("--fixed-nz", args.fixed_nz),
+        )
+        if value
+    ]
+    if given:
+        raise ConfigError(
+            f"--resume continues a run as it was configured (its checkpoint holds the "
+            f"config); {', '.join(given)} would be ignored. Fix: drop {', '.join(given)}, "
+            "or start a new run without --resume (--set model.factory=PATH is the one "
+            "override it takes: it allows the checkpoint's own factory)."
+        )
+    return factory
+
+
+def resume_overrides(overrides: list[str]) -> tuple[str | None, list[str]]:
+    """``--set model.factory=PATH`` (the factory a resumed checkpoint may import) and the
+    other overrides."""
+    factory, others = None, []
+    for text in overrides:
+        section, name, value = parse_override(text)
+        if (section, name) != ("model", "factory"):
+            others.append(text)
+        elif not isinstance(value, str):
             raise ConfigError(
-                f"--resume continues a run as it was configured (its checkpoint holds the "
-                f"config); {', '.join(given)} would be ignored. Fix: drop {', '.join(given)}, "
-                "or start a new run without --resume."
+                f"--set model.factory must name package.module:function. Got {shown(value)}."
             )
+        else:
+            factory = value
+    return factory, others
+
+
+def _last(writer: CheckpointFile) -> str:
+    if writer.epoch is None:
+        return "no checkpoint was written yet"
+    return f"its last checkpoint (epoch {writer.epoch}) is {writer.path}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """``ald-tune train``."""
+    factory = check_flags(args)
+    if args.resume:
         folder = args.resume if os.path.isdir(args.resume) else os.path.dirname(args.resume)
         out = os.path.abspath(args.out or folder)  # the resumed checkpoint advances
     else:
@@ -131,7 +180,9 @@ def run(args: argparse.Namespace) -> int:
         )
     check_out_folder(out, overwrite=args.overwrite or bool(args.resume))
     if args.resume:
-        trainer = Trainer.from_checkpoint(load_checkpoint(args.resume))
+        ckpt = load_checkpoint(args.resume)
+        path = os.path.join(args.resume, CHECKPOINT_FILE) if folder == args.resume else args.resume
+        trainer = Trainer.from_checkpoint(ckpt, factory=factory, source=f"checkpoint {shown(path)}")
         if args.print_config:
             return print_config(trainer.cfg)
         print(f"resumed at epoch {trainer.epoch}, n_z={trainer.model.n_z}")
@@ -158,19 +209,22 @@ def run(args: argparse.Namespace) -> int:
             warnings.simplefilter("always")
             trainer.fit(callbacks, cadence)
     except KeyboardInterrupt:
-        last = (
-            f"its last checkpoint (epoch {writer.epoch}) is {writer.path}"
-            if writer.epoch is not None
-            else "no checkpoint was written yet"
-        )
         print(
-            f"\nald-tune train: interrupted at epoch {trainer.epoch}; {last}. Resume with "
+            f"\nald-tune train: interrupted at epoch {trainer.epoch}; {_last(writer)}. Resume with "
             f"`ald-tune train --resume {out}`"
             + (" (and the same --tracking-uri)" if mlflow is not None else "")
             + ".",
             file=sys.stderr,
         )
         return 130
+    except TrainingDivergedError as exc:
+        print(
+            f"ald-tune train: failed: {exc.what}; {_last(writer)}"
+            + ("; its MLflow run is marked FAILED" if mlflow is not None else "")
+            + f". {exc.fix}",
+            file=sys.stderr,
+        )
+        return 1
     paths = trainer.save_outputs(out)
     s = trainer.summary()
     print(

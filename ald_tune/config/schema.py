@@ -45,7 +45,7 @@ from ald_tune.config.constraints import (
     validate_fields,
 )
 from ald_tune.config.kinds import RULES
-from ald_tune.config.vocabulary import DATASETS, TUNE_METRICS, VOTING
+from ald_tune.config.vocabulary import DATASETS, PATH_DATASETS, TUNE_METRICS, VOTING
 from ald_tune.errors import ConfigError, shown
 
 METRICS = VOTING
@@ -106,6 +106,14 @@ class DataConfig:
                 f"a file or folder when name={self.name!r}",
                 None,
                 "set data.path to your data file or folder",
+            )
+        if self.path is not None and self.name not in PATH_DATASETS:
+            raise fail(
+                "DataConfig",
+                "path",
+                f"unset when name={self.name!r} (it reads no path; only {PATH_DATASETS} do)",
+                self.path,
+                "drop data.path, or set data.name=npz or folder for your own data",
             )
 
 
@@ -326,7 +334,7 @@ class EvalConfig:
     n_clusters: int | None = param(
         None,
         Int(low=2, high=10_000, optional=True),
-        "k for K-means; None uses the number of classes, else 10",
+        "k for K-means; None uses the number of classes (if two or more), else 10",
     )
     image_every: int = param(
         10, Int(low=1, high=MAX_EPOCHS), "epochs between sample/reconstruction grids"

@@ -111,3 +111,6 @@ DATASETS = (
     "breast_cancer",
     "manifold",
 )
+#: The datasets that read ``data.path``: your own file or folder, or the MNIST family's
+#: idx files. The others (bundled, generated, or under ``data.root``) ignore it.
+PATH_DATASETS = ("npz", "folder", "mnist", "fashion_mnist")

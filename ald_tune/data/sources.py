@@ -232,7 +232,9 @@ def load_folder(path: Path, limit: int | None) -> _Arrays:
         raise DataError(f"{source} does not exist. Fix: check data.path.")
     loose = _image_files(path)
     subdirs = sorted(d for d in path.iterdir() if d.is_dir())
+    _check_class_folders(path, subdirs)
     by_class = [(d.name, files) for d in subdirs if (files := _image_files(d, recursive=True))]
+    _check_no_shared_files(path, by_class)
     if loose and by_class:
         raise DataError(
             f"{source} has both loose images ({loose[0].name}, ...) and class subfolders "
@@ -249,6 +251,35 @@ def load_folder(path: Path, limit: int | None) -> _Arrays:
         raise DataError(f"{source} has no {'/'.join(IMAGE_SUFFIXES)} images. Fix: check the path.")
     files = files[:limit]
     return _read_images(files, source), None if labels is None else labels[: len(files)], source
+
+
+def _check_class_folders(root: Path, subdirs: list[Path]) -> None:
+    """No class folder is (a link to) the image folder itself or a folder above it: its
+    images would be read twice, under two labels, in training and validation both."""
+    top = os.path.realpath(root)
+    for d in subdirs:
+        real = os.path.realpath(d)
+        if top == real or top.startswith(real.rstrip(os.sep) + os.sep):
+            raise DataError(
+                f"image folder {root}: class folder {d.name} links to {real}, which holds the "
+                "image folder itself; every image would be read twice, under two labels. "
+                "Fix: remove the link."
+            )
+
+
+def _check_no_shared_files(root: Path, by_class: list[tuple[str, list[Path]]]) -> None:
+    """No image file is in two class folders (a linked folder, or a link to a file)."""
+    seen: dict[str, tuple[str, Path]] = {}
+    for name, files in by_class:
+        for p in files:
+            real = os.path.realpath(p)
+            if real in seen and seen[real][0] != name:
+                raise DataError(
+                    f"image folder {root}: {p} and {seen[real][1]} are the same file (a link), "
+                    f"in classes {seen[real][0]} and {name}; it would be in training and "
+                    "validation both, under two labels. Fix: remove the link."
+                )
+            seen[real] = (name, p)
 
 
 def _image_files(folder: Path, recursive: bool = False) -> list[Path]:

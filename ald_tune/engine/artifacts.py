@@ -1,8 +1,9 @@
 """What a finished run leaves on disk: history, its plot, image grids and the model.
 
 ``model.safetensors`` holds the weights (no pickle) with the config snapshot,
-n_z and image shape in its metadata, so :func:`load_model` rebuilds the net at
-the stored n_z before loading.
+n_z, image shape and a SHA-256 of the weights in its metadata, so :func:`load_model`
+rebuilds the net at the stored n_z (shapes checked first on the meta device) before
+loading, and never imports a factory the caller did not name.
 """
 
 from __future__ import annotations
@@ -17,8 +18,16 @@ import torch
 
 from ald_tune.config.schema import Config
 from ald_tune.config.vocabulary import CURVES, axis_label
-from ald_tune.engine.checkpoint import _first_line, check_stored_shape
+from ald_tune.engine.budget import check_weights, meta_model
+from ald_tune.engine.checkpoint import (
+    DIGEST_KEY,
+    _first_line,
+    check_finite,
+    check_stored_shape,
+    content_digest,
+)
 from ald_tune.engine.model import build_model
+from ald_tune.engine.user_code import Factory, allowed_factory
 from ald_tune.errors import ConfigError, DataError, shown
 
 MODEL_FILE = "model.safetensors"
@@ -62,46 +71,50 @@ def save_model(
     model, cfg_dict: dict[str, Any], image_shape, path: str, stats: dict | None = None
 ) -> str:
     """Save weights as safetensors with the architecture in the metadata (and, for feature
-    vectors, the training split's per-feature mean and sd that standardise new data)."""
+    vectors, the training split's per-feature mean and sd that standardise new data), and
+    a SHA-256 of the weights (safetensors checks no checksum) that :func:`load_model`
+    verifies."""
     from safetensors.torch import save_file
 
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {
         "config": json.dumps(cfg_dict),
         "n_z": str(model.n_z),
         "image_shape": json.dumps(list(image_shape)),
+        DIGEST_KEY: content_digest(dict(sorted(state.items()))),
     }
     if stats is not None:
         meta["stats"] = json.dumps(stats)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, path, metadata=meta)
     return path
 
 
-def load_model(path: str):
+def load_model(path: str, factory: Factory | None = None):
     """Rebuild a saved VAE at its stored n_z and load its weights (no pickle). A model of
     feature vectors carries ``model.stats`` (the training split's per-feature ``mean`` and
     ``std``): standardise new data with them before encoding.
 
-    Raises:
-        DataError: a missing or unreadable file, missing or bad metadata, or weights that
-            do not match the stored config and n_z (checked before the model is built).
-        ConfigError: a stored config that breaks a field's range.
-    """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+    What a model file may do: name the built-in net, n_z, the sample shape and the weights.
+    What it may not: choose code. A file whose config names a ``model.factory`` is rebuilt
+    only when the caller names that factory (``factory=``: the path, equal to the stored
+    one, or the callable itself); otherwise nothing is imported.
 
+    Args:
+        path: a ``model.safetensors`` written by ald-tune.
+        factory: the user's model factory, when the file was trained with one.
+
+    Raises:
+        DataError: a missing or unreadable file, missing or bad metadata, a factory the
+            caller did not name, weights that do not match the stored config and n_z
+            (checked on the meta device before anything is allocated), or a damaged file
+            (its SHA-256 differs, or NaN weights).
+        ConfigError: a stored config that breaks a field's range, or a model too large
+            for this machine's free memory.
+    """
     source = f"model file {shown(path)}"
     if not os.path.isfile(path):
         raise DataError(f"{source} does not exist. Fix: pass a model.safetensors of a run.")
-    try:
-        with safe_open(path, framework="pt") as fh:
-            meta = fh.metadata() or {}
-        weights = load_file(path)
-    except Exception as exc:  # safetensors raises several types for damaged files
-        raise DataError(
-            f"{source} is not a readable safetensors file ({type(exc).__name__})."
-            " Fix: pass a model.safetensors written by ald-tune."
-        ) from None
+    meta, shapes = _read_header(path, source)
     try:
         cfg = Config.from_dict(json.loads(meta["config"]), source=source)
         n_z, image_shape = json.loads(meta["n_z"]), json.loads(meta["image_shape"])
@@ -113,8 +126,22 @@ def load_model(path: str):
             f"{shown(str(exc), 80)}). Fix: pass a model.safetensors written by "
             "ald-tune."
         ) from None
-    check_stored_shape(n_z, image_shape, weights, source)
-    model = build_model(cfg.model, tuple(image_shape), n_z)
+    check_stored_shape(n_z, image_shape, shapes, source)
+    allowed = allowed_factory(
+        cfg.model.factory, factory, source, "load_model(path, factory='PATH')"
+    )
+    planned = meta_model(cfg.model, image_shape, n_z, allowed)
+    if planned is not None:
+        check_weights(planned, shapes, source)  # every shape, before anything is allocated
+    weights = _read_weights(path, source)
+    if DIGEST_KEY in meta and meta[DIGEST_KEY] != content_digest(dict(sorted(weights.items()))):
+        raise DataError(
+            f"{source} is damaged: its weights do not match the SHA-256 they were saved "
+            "with (a changed byte). Fix: use an intact copy of the run's model file."
+        )
+    check_finite(weights, source)
+    model = build_model(cfg.model, tuple(image_shape), n_z, factory=allowed)
+    check_weights(model, shapes, source)  # a user's net that cannot be built on meta
     # standardise new data with these
     model.stats = json.loads(meta["stats"]) if "stats" in meta else None
     try:
@@ -124,6 +151,34 @@ def load_model(path: str):
             f"{source}: its weights do not match its stored config ({_first_line(exc)})."
         ) from None
     return model
+
+
+def _read_header(path: str, source: str) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+    """The metadata and every tensor's shape, read from the header (no tensor is loaded)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="pt") as fh:
+            meta = fh.metadata() or {}
+            shapes = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    except Exception as exc:  # safetensors raises several types for damaged files
+        raise DataError(
+            f"{source} is not a readable safetensors file ({type(exc).__name__})."
+            " Fix: pass a model.safetensors written by ald-tune."
+        ) from None
+    return meta, shapes
+
+
+def _read_weights(path: str, source: str) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path)
+    except Exception as exc:  # safetensors raises several types for damaged files
+        raise DataError(
+            f"{source} is not a readable safetensors file ({type(exc).__name__})."
+            " Fix: pass a model.safetensors written by ald-tune."
+        ) from None
 
 
 def save_run_outputs(trainer, out_dir: str) -> dict[str, str]:

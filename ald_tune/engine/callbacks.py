@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ald_tune.engine.controller import Decision
+from ald_tune.errors import ConfigError, shown
 
 
 @dataclass
@@ -117,6 +118,19 @@ class Cadence:
     checkpoint_min_s: float = 0.0
     image_every: int = 10
     clock: Callable[[], float] = field(default=time.monotonic, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("checkpoint_every", "image_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(
+                    f"Cadence.{name} must be an int >= 0 (0: only at the end / never). "
+                    f"Got {shown(value)} instead."
+                )
+        if not self.checkpoint_min_s >= 0:  # NaN too
+            raise ConfigError(
+                f"Cadence.checkpoint_min_s must be >= 0. Got {shown(self.checkpoint_min_s)}."
+            )
 
     @classmethod
     def from_config(cls, cfg: Any, **changes: Any) -> Cadence:

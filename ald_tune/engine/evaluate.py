@@ -67,6 +67,16 @@ def check_cache_dir(eval_cfg, images: bool = True) -> None:
         raise ConfigError(f"eval.cache_dir {shown(folder)} is not writable. {fix}")
 
 
+def cluster_count(eval_cfg, val: ImageData) -> int:
+    """K-means' k: ``eval.n_clusters``, else the number of classes the labels hold (two or
+    more: labels of one class say nothing about clusters, and k=1 would make the
+    silhouette NaN every epoch), else 10."""
+    if eval_cfg.n_clusters:
+        return int(eval_cfg.n_clusters)
+    classes = val.n_classes
+    return classes if classes is not None and classes >= 2 else 10
+
+
 def check_clusters(eval_cfg, val: ImageData) -> None:
     """Fail before training when the silhouette could only be NaN for the whole run: fewer
     silhouette samples than clusters, or ground-truth labels of one class.
@@ -89,7 +99,7 @@ def check_clusters(eval_cfg, val: ImageData) -> None:
                 "Fix: eval.silhouette_labels=kmeans."
             )
         return
-    k = eval_cfg.n_clusters or val.n_classes or 10
+    k = cluster_count(eval_cfg, val)
     if n <= k:
         raise ConfigError(
             f"eval.n_silhouette={eval_cfg.n_silhouette} gives {n} samples for K-means with "
@@ -138,7 +148,7 @@ class Evaluator:
             # images so that fid_recon measures generalisation, not memorisation.
             self.reference = val.x[: eval_cfg.n_fid].to(device)
             self.fid = FIDScorer(extractor, self.reference, device=str(device))
-        self.n_clusters = eval_cfg.n_clusters or val.n_classes or 10
+        self.n_clusters = cluster_count(eval_cfg, val)
         self.sil_x = val.x[: eval_cfg.n_silhouette].to(device)
         self.sil_y = None if val.y is None else val.y[: eval_cfg.n_silhouette].numpy()
         self.val_x = val.x.to(device)

@@ -10,7 +10,6 @@ state (Adam's or AdamW's moments) over for the kept units.
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +20,8 @@ from torch import nn
 from ald_tune.engine.likelihood import Bernoulli, make_likelihood
 from ald_tune.engine.protocol import check_protocol, latent_layer_names, latent_layers
 from ald_tune.engine.surgery import add_latent_units, remove_latent_units
-from ald_tune.errors import ConfigError, shown
+from ald_tune.engine.user_code import Factory, call_factory, check_outputs
+from ald_tune.errors import ConfigError
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -52,6 +52,12 @@ class MLPNets(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         out = self.dec_body(self.dec_in(z))  # (B, prod(sample shape))
         return out.view(-1, *self.image_shape)
+
+    def activations_per_sample(self) -> int:
+        """Numbers one sample's forward pass keeps for the backward pass (each layer's
+        output and its ReLU's; the output three times: logits, likelihood terms, sum)."""
+        hidden = [m.out_features for m in self.modules() if isinstance(m, nn.Linear)]
+        return 2 * sum(hidden[:-1]) + 3 * hidden[-1]
 
 
 class ConvNets(nn.Module):
@@ -99,6 +105,15 @@ class ConvNets(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         h = self.dec_lin(self.dec_in(z)).view(-1, *self.grid)  # (B, C', h', w')
         return self.deconv(h)  # (B, C, H, W)
+
+    def activations_per_sample(self) -> int:
+        """Numbers one sample's forward pass keeps for the backward pass: each conv and
+        linear output and its ReLU's, mirrored by the decoder, the output three times."""
+        c, h, w = self.image_shape
+        convs = [m.out_channels for m in self.conv if isinstance(m, nn.Conv2d)]
+        maps = sum(ch * (h >> (i + 1)) * (w >> (i + 1)) for i, ch in enumerate(convs))
+        linear = sum(m.out_features for m in self.modules() if isinstance(m, nn.Linear))
+        return 2 * (2 * maps + linear) + 3 * c * h * w
 
 
 class VAE(nn.Module):
@@ -195,21 +210,59 @@ def resolve_likelihood(model_cfg, sample_shape: tuple[int, ...]) -> str:
     return "bernoulli" if len(sample_shape) == 3 else "gaussian"
 
 
-def build_model(model_cfg, sample_shape: tuple[int, ...], n_z: int) -> VAE:
-    """Build a VAE from a :class:`ald_tune.config.schema.ModelConfig` at size ``n_z``: the
-    user's ``model.factory``, else the built-in net ``model.arch`` names.
+def check_likelihood(model_cfg, data: Any) -> None:
+    """The Bernoulli likelihood needs data in [0, 1] (its BCE is not a likelihood outside,
+    and it would train without a word on standardised vectors).
+
+    Args:
+        model_cfg: the model section of the config.
+        data: the training split (an :class:`ald_tune.data.datasets.ImageData`).
 
     Raises:
-        ConfigError: a factory that cannot be imported or a model that breaks the protocol
-            (naming the layer), or a conv net the images are too small for.
+        ConfigError: naming the likelihood, the data's range and the fix.
+    """
+    name = resolve_likelihood(model_cfg, tuple(data.sample_shape))
+    if name != "bernoulli" or data.x.numel() == 0:
+        return
+    low, high = float(data.x.min()), float(data.x.max())
+    if low < 0.0 or high > 1.0:
+        kind = "images" if data.is_image else "feature vectors, standardised"
+        raise ConfigError(
+            f"model.likelihood={model_cfg.likelihood!r} is Bernoulli, which needs values in "
+            f"[0, 1]; the {data.name} training split ({kind}) spans [{low:.3g}, {high:.3g}]. "
+            "Fix: model.likelihood=gaussian (or auto)."
+        )
+
+
+def build_model(
+    model_cfg, sample_shape: tuple[int, ...], n_z: int, *, factory: Factory | None = None
+) -> VAE:
+    """Build a VAE from a :class:`ald_tune.config.schema.ModelConfig` at size ``n_z``: the
+    user's ``model.factory``, else the built-in net ``model.arch`` names. Under
+    ``with torch.device("meta")`` it builds the shapes only (nothing allocated).
+
+    Args:
+        model_cfg: the model section of the config.
+        sample_shape: one sample's shape, ``(C, H, W)`` or ``(D,)``.
+        n_z: the latent size.
+        factory: the callable to use in place of importing ``model_cfg.factory`` (or
+            that path itself); only used when the config names a factory.
+
+    Raises:
+        ConfigError: a factory that cannot be imported, raises, or builds a model that
+            breaks the protocol or returns the wrong shapes (naming the factory and the
+            layer or method), or a conv net the images are too small for.
     """
     shape = tuple(int(d) for d in sample_shape)
     likelihood = make_likelihood(
         resolve_likelihood(model_cfg, shape), shape, model_cfg.gaussian_variance
     )
     if model_cfg.factory:
-        user = call_factory(model_cfg.factory, dict(model_cfg.kwargs), n_z, shape)
+        chosen = factory if factory is not None else model_cfg.factory
+        user = call_factory(chosen, dict(model_cfg.kwargs), n_z, shape)
         check_protocol(user, n_z)
+        if not any(p.is_meta for p in user.parameters()):
+            check_outputs(user, chosen, n_z, shape)  # not on the meta device: no values there
         return VAE(user, likelihood)
     arch = resolve_arch(model_cfg.arch, shape)
     if arch == "conv" and len(shape) != 3:
@@ -222,37 +275,6 @@ def build_model(model_cfg, sample_shape: tuple[int, ...], n_z: int) -> VAE:
     else:
         nets = MLPNets(shape, model_cfg.hidden, n_z)  # type: ignore[arg-type]
     return VAE(nets, likelihood)
-
-
-def call_factory(path: str, kwargs: dict, n_z: int, sample_shape: tuple[int, ...]) -> nn.Module:
-    """``model.factory`` (``package.module:function``) called as
-    ``function(n_z=..., sample_shape=..., **model.kwargs)``.
-
-    Raises:
-        ConfigError: a path that does not import or name a callable, or a factory that fails.
-    """
-    module, sep, name = path.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module), name) if sep else None
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(
-            f"model.factory {shown(path)} cannot be imported ({exc}). Fix: "
-            "install the package that holds it (or put it on PYTHONPATH; on a "
-            "cluster, on every node) and name it as package.module:function."
-        ) from None
-    if not callable(factory):
-        raise ConfigError(
-            f"model.factory {shown(path)} must look like package.module:function "
-            "and name a callable."
-        )
-    try:
-        return factory(n_z=n_z, sample_shape=sample_shape, **kwargs)
-    except TypeError as exc:
-        raise ConfigError(
-            f"model.factory {shown(path)} could not be called as "
-            f"f(n_z=..., sample_shape=..., **model.kwargs) ({exc}). Fix: accept "
-            "those arguments."
-        ) from None
 
 
 #: Optimizers whose state ald-tune slices when it removes units (their per-parameter

@@ -18,7 +18,6 @@ noise, same decisions).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -28,18 +27,43 @@ from ald_tune.config.schema import Config, check_ald_schedule
 from ald_tune.config.vocabulary import TWIN_PREFIX
 from ald_tune.data.datasets import ImageData, load_dataset, train_val_split
 from ald_tune.engine.artifacts import image_grids, save_run_outputs
-from ald_tune.engine.callbacks import Cadence, Callback, CallbackList, EpochResult
+from ald_tune.engine.budget import (
+    check_fits,
+    check_fits_on_driver,
+    check_fixed_n_z,
+    check_weights,
+    meta_model,
+    stored_shapes,
+)
+from ald_tune.engine.callbacks import EpochResult
+from ald_tune.engine.checkpoint import restore_states
+from ald_tune.engine.epochs import EpochIterator
 from ald_tune.engine.evaluate import Evaluator, check_cache_dir, check_clusters, check_eval_sizes
-from ald_tune.engine.model import build_model, make_optimizer
+from ald_tune.engine.model import build_model, check_likelihood, make_optimizer
 from ald_tune.engine.nested_dropout import evaluate_prefixes, nested_loss, prefix_sizes
 from ald_tune.engine.rule_ald_tune import in_use
 from ald_tune.engine.rules import make_controller
 from ald_tune.engine.twin import Twin, apply_decision
-from ald_tune.errors import ConfigError, DataError, shown
+from ald_tune.engine.user_code import Factory, allowed_factory
+from ald_tune.errors import ConfigError, DataError
 
 
 class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss or the weights became NaN or infinite; the last good checkpoint is kept.
+
+    Attributes:
+        what: what became non-finite, where (``loss became nan at epoch E, batch B (n_z=K)``).
+        fix: what to change.
+    """
+
+    fix = "Fix: lower train.lr or train.beta."
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(f"{what}. The last good checkpoint is kept. {self.fix}")
+
+    def __reduce__(self):  # pickled by Ray: rebuilt from ``what``, not the whole message
+        return type(self), (self.what,)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -67,84 +91,6 @@ def load_splits(cfg: Config) -> tuple[ImageData, ImageData]:
     return train_val_split(data, d.val_fraction, d.split_seed)
 
 
-class EpochIterator:
-    """What every trainer shares: an iterator of epochs over ``run_epoch``."""
-
-    cfg: Config
-    history: list[dict[str, Any]]
-    fixed_n_z: int | None
-    done: bool
-
-    @property
-    def epoch(self) -> int:
-        """The next epoch to train (0-based)."""
-        return len(self.history)
-
-    @property
-    def mode(self) -> str:
-        return "fixed" if self.fixed_n_z is not None else "ald"
-
-    callbacks: CallbackList = CallbackList()
-
-    def __iter__(self) -> Iterator[EpochResult]:
-        while not self.done:
-            yield self.run_epoch()
-
-    def fit(
-        self,
-        callbacks: Sequence[Callback] = (),
-        cadence: Cadence | None = None,
-        *,
-        stop_on: tuple[type[BaseException], ...] = (),
-    ) -> None:
-        """Train to the end, calling ``callbacks`` each epoch (see
-        :mod:`ald_tune.engine.callbacks` for the order).
-
-        Args:
-            callbacks: the run's side effects, called in order.
-            cadence: when to checkpoint and draw images; default from the config.
-            stop_on: exceptions that stop the run from outside (besides Ctrl-C and
-                ``SystemExit``): the callbacks' run end says ``KILLED`` (``FINISHED`` when
-                the last epoch was done), not ``FAILED``.
-
-        Raises:
-            Whatever a callback or the training raises, after every callback's
-            ``on_run_end``.
-        """
-        cadence = cadence or Cadence.from_config(self.cfg)
-        self.callbacks = cbs = CallbackList(callbacks)
-        last = cadence.clock()
-        status = "FINISHED"
-        try:
-            for result in self:
-                result.checkpoint_due = cadence.checkpoint_due(
-                    result.epoch, result.done, cadence.clock() - last
-                )
-                if cbs.wants_images and cadence.images_due(result.epoch, result.done):
-                    result.images = self.images()
-                cbs.on_epoch_end(self, result)
-                if result.checkpoint_due:
-                    cbs.on_checkpoint(self, result)
-                    last = cadence.clock()
-        except (KeyboardInterrupt, SystemExit, *stop_on):  # type: ignore[misc]
-            # Stopped at the report of its last epoch (ASHA stops every trial that reaches
-            # max_t there): the run did finish.
-            status = "FINISHED" if self.done else "KILLED"
-            raise
-        except BaseException:
-            status = "FAILED"
-            raise
-        finally:
-            self.callbacks = CallbackList()
-            cbs.on_run_end(self, status)
-
-    def images(self, n: int = 64) -> dict[str, Any]:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def run_epoch(self) -> EpochResult:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-
 class Trainer(EpochIterator):
     """One ALD run (or, with ``fixed_n_z``, one fixed-size baseline run).
 
@@ -155,9 +101,12 @@ class Trainer(EpochIterator):
             last epoch's record holds its prefix curve under ``prefixes``.
         splits: pre-loaded (train, val) data; loaded from ``cfg.data`` if None.
         controller: override the controller (tests use a scripted one).
+        factory: the callable to build the model with in place of importing
+            ``cfg.model.factory`` (see :func:`~ald_tune.engine.model.build_model`).
 
     Raises:
-        ConfigError, DataError: bad configuration or data, before any training.
+        ConfigError, DataError: bad configuration or data, or a model that cannot fit in
+            the device's free memory, before anything is built.
     """
 
     def __init__(
@@ -167,8 +116,11 @@ class Trainer(EpochIterator):
         fixed_n_z: int | None = None,
         splits: tuple[ImageData, ImageData] | None = None,
         controller=None,
+        factory: Factory | None = None,
     ) -> None:
-        self.cfg, self.fixed_n_z = cfg, fixed_n_z
+        check_fixed_n_z(fixed_n_z)
+        fixed_n_z = None if fixed_n_z is None else int(fixed_n_z)  # a plain int in checkpoints
+        self.cfg, self.fixed_n_z, self.factory = cfg, fixed_n_z, factory
         if fixed_n_z is None and cfg.train.nested_dropout:
             raise ConfigError(
                 "train.nested_dropout=true trains one fixed-size run, but this is an ALD run "
@@ -181,14 +133,17 @@ class Trainer(EpochIterator):
             torch.set_num_threads(cfg.train.threads)
         self.device = resolve_device(cfg.train.device)
         self.train_data, self.val_data = splits or load_splits(cfg)
+        check_likelihood(cfg.model, self.train_data)
         check_clusters(cfg.eval, self.val_data)  # a silhouette that could only be NaN
         check_cache_dir(cfg.eval, self.train_data.is_image)
+        n_z = fixed_n_z if fixed_n_z is not None else cfg.ald.n_z_init
+        check_fits(cfg, self.train_data.image_shape, n_z, self.device, factory=factory)
         self.evaluator = Evaluator(
             cfg.eval, self.train_data, self.val_data, cfg.train.seed, self.device
         )
         torch.manual_seed(cfg.train.seed)
-        n_z = fixed_n_z if fixed_n_z is not None else cfg.ald.n_z_init
-        self.model = build_model(cfg.model, self.train_data.image_shape, n_z).to(self.device)
+        shape = self.train_data.image_shape
+        self.model = build_model(cfg.model, shape, n_z, factory=factory).to(self.device)
         # nested dropout: the prefix lengths it trains and evaluates (None: a plain run)
         self.prefixes = prefix_sizes(cfg.grid.n_z, n_z) if cfg.train.nested_dropout else None
         self.optimizer = make_optimizer(self.model, cfg.train)
@@ -214,10 +169,13 @@ class Trainer(EpochIterator):
             ConfigError, DataError: naming the field or file and the fix.
         """
         splits = load_splits(cfg)
+        check_likelihood(cfg.model, splits[0])
         check_eval_sizes(cfg.eval, splits[1])
         check_clusters(cfg.eval, splits[1])
         check_cache_dir(cfg.eval, splits[0].is_image)
         n_z = max(cfg.ald.n_z_init, *cfg.grid.n_z)
+        # Bounded by this machine's memory (a cluster's driver: its own).
+        check_fits_on_driver(cfg, splits[0].image_shape, n_z)
         build_model(cfg.model, splits[0].image_shape, n_z)  # the net fits the data (seconds)
         return splits
 
@@ -285,9 +243,7 @@ class Trainer(EpochIterator):
                 loss, _, _ = model.loss(self.train_x[idx], self.cfg.train.beta)
             if not torch.isfinite(loss):
                 raise TrainingDivergedError(
-                    f"loss became {loss.item()} at epoch {epoch}, batch {b} "
-                    f"(n_z={model.n_z}). "
-                    "The last good checkpoint is kept. Fix: lower train.lr or train.beta."
+                    f"loss became {loss.item()} at epoch {epoch}, batch {b} (n_z={model.n_z})"
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -297,8 +253,7 @@ class Trainer(EpochIterator):
         bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
         if bad:
             raise TrainingDivergedError(
-                f"weights became non-finite at epoch {epoch} ({bad[0]}, n_z={model.n_z}). "
-                "The last good checkpoint is kept. Fix: lower train.lr or train.beta."
+                f"weights became non-finite at epoch {epoch} ({bad[0]}, n_z={model.n_z})"
             )
         return total / n
 
@@ -343,27 +298,58 @@ class Trainer(EpochIterator):
         }
 
     @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any], *, splits=None, controller=None) -> Trainer:
-        """Rebuild a trainer from :meth:`checkpoint`'s dict: the model at the stored n_z first."""
-        cfg = Config.from_dict(ckpt["config"], source="checkpoint config")
-        self = cls(cfg, fixed_n_z=ckpt["fixed_n_z"], splits=splits, controller=controller)
-        n_z = int(ckpt["n_z"])
-        if n_z != self.model.n_z:
-            self.model = build_model(cfg.model, tuple(ckpt["image_shape"]), n_z).to(self.device)
-            self.optimizer = make_optimizer(self.model, cfg.train)
-        try:
-            self.model.load_state_dict(ckpt["model"])
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-            self.controller.load_state_dict(ckpt["controller"])
-            if ckpt.get("twin") is not None:
-                self.twin = Twin.from_state(ckpt["twin"], self.model, self.optimizer)
-        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else ""
+    def from_checkpoint(
+        cls,
+        ckpt: dict[str, Any],
+        *,
+        factory: Factory | None = None,
+        splits=None,
+        controller=None,
+        source: str = "checkpoint",
+    ) -> Trainer:
+        """Rebuild a trainer from :meth:`checkpoint`'s dict: the model at the stored n_z,
+        checked weight by weight on the meta device before anything is allocated.
+
+        Args:
+            ckpt: what :func:`~ald_tune.engine.checkpoint.load_checkpoint` returned.
+            factory: a checkpoint whose config names a ``model.factory`` is rebuilt only
+                when the caller names it here: that path, or the callable itself (a file
+                never chooses the code that runs).
+            splits, controller: as for :class:`Trainer`.
+            source: the file, as messages name it.
+
+        Raises:
+            DataError: a factory the caller did not name, or weights, optimizer state or
+                data that do not match the stored config.
+        """
+        cfg = Config.from_dict(ckpt["config"], source=f"{source} config")
+        allowed = allowed_factory(
+            cfg.model.factory,
+            factory,
+            source,
+            "`ald-tune train --resume ... --set model.factory=PATH` (or "
+            "Trainer.from_checkpoint(ckpt, factory='PATH'))",
+        )
+        n_z, shape = int(ckpt["n_z"]), tuple(ckpt["image_shape"])
+        meta = meta_model(cfg.model, shape, n_z, allowed)
+        if meta is not None:
+            check_weights(meta, stored_shapes(ckpt["model"]), source)
+        self = cls(
+            cfg, fixed_n_z=ckpt["fixed_n_z"], splits=splits, controller=controller, factory=allowed
+        )
+        if tuple(self.train_data.image_shape) != shape:
             raise DataError(
-                f"checkpoint: its weights, optimizer or controller state do not match its "
-                f"config ({type(exc).__name__}: {shown(first)}). Fix: resume from the "
-                "checkpoint.pt the run wrote, unedited."
-            ) from None
+                f"{source} was trained on samples of shape {shape}; its config's data "
+                f"({cfg.data.name}) now give {tuple(self.train_data.image_shape)}. Fix: restore "
+                "the data the run was trained on."
+            )
+        if n_z != self.model.n_z:
+            self.model = build_model(cfg.model, shape, n_z, factory=allowed).to(self.device)
+            self.optimizer = make_optimizer(self.model, cfg.train)
+        check_weights(self.model, stored_shapes(ckpt["model"]), source)  # a user's net too
+        restore_states(self.model, self.optimizer, self.controller, ckpt, source)
+        if ckpt.get("twin") is not None:  # a paired trial in progress
+            self.twin = Twin.from_state(ckpt["twin"], self.model, self.optimizer)
         self.history, self.decisions = list(ckpt["history"]), list(ckpt["decisions"])
         self.timing = dict(ckpt.get("timing") or self.timing)
         self.tracking_run_id = ckpt.get("tracking_run_id")

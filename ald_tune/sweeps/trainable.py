@@ -135,7 +135,10 @@ def train_trial(config: dict[str, Any]) -> None:
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
-            trainer = trainer_class.from_checkpoint(load_checkpoint(folder))
+            # The trial's own config names the factory (its checkpoint may not choose one).
+            trainer = trainer_class.from_checkpoint(
+                load_checkpoint(folder), factory=cfg.model.factory
+            )
     else:
         trainer = trainer_class(cfg, fixed_n_z=config.get("n_z"))
     info = TrialInfo(

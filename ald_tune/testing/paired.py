@@ -53,7 +53,12 @@ class PairedTrainer(Trainer):
     def __init__(self, cfg: Config, *, fixed_n_z: int | None = None, **kwargs) -> None:
         super().__init__(cfg, fixed_n_z=fixed_n_z, **kwargs)
         rng = torch.get_rng_state()
-        self.plain = Trainer(cfg, fixed_n_z=fixed_n_z, splits=(self.train_data, self.val_data))
+        self.plain = Trainer(
+            cfg,
+            fixed_n_z=fixed_n_z,
+            splits=(self.train_data, self.val_data),
+            factory=kwargs.get("factory"),
+        )
         self._rng = {"trial": rng, "plain": torch.get_rng_state()}
         self.plain_s = 0.0  # seconds spent in the twin's epochs so far
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -84,7 +85,15 @@ def test_fixed_nz_baseline(tmp_path, cache_dir):
         ),
         (["--space", "nope.yaml"], "search-space file 'nope.yaml' does not exist"),
         (["--set", "data.name=npz", "--set", "data.path=/no/such.npz"], "/no/such.npz"),
-        (["--fixed-nz", "0"], "--fixed-nz must be a positive int"),
+        (["--fixed-nz", "0"], "--fixed-nz must be an int in [1, 4096]"),
+        (
+            ["--fixed-nz", "1000000000"],
+            "--fixed-nz must be an int in [1, 4096] (as ald.n_z_init). Got 1000000000",
+        ),
+        (
+            ["--checkpoint-every", "-1"],
+            "--checkpoint-every must be an int >= 0 (0: only at the end). Got -1",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(args, needle, capsys, tmp_path):
@@ -148,3 +157,62 @@ def test_the_checkpoint_writer_and_printer_are_callbacks(tmp_path, capsys):
     assert [line.split()[:2] for line in capsys.readouterr().out.splitlines()] == [
         ["epoch", str(e)] for e in range(5)
     ]
+
+
+def test_a_loss_that_turns_nan_ends_in_one_line(tmp_path, cache_dir, capsys):
+    out = tmp_path / "run"
+    argv = ["train", *TINY, "--set", f"eval.cache_dir={cache_dir}", "--out", str(out)]
+    assert main([*argv, "--set", "train.lr=1000000"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert re.search(r"ald-tune train: failed: loss became (nan|inf) at epoch 0", err), err
+    assert "; no checkpoint was written yet. Fix: lower train.lr" in err
+    assert "last good checkpoint is kept" not in err  # there is none
+
+
+def test_a_diverging_run_is_marked_failed_and_keeps_its_last_good_checkpoint(
+    tmp_path, cache_dir, capsys, monkeypatch
+):
+    from mlflow import MlflowClient
+
+    from ald_tune.engine.checkpoint import load_checkpoint
+    from ald_tune.engine.trainer import Trainer
+
+    one_epoch = Trainer._train_one_epoch
+
+    def lr_jumps_at_epoch_2(self, epoch):
+        if epoch == 2:  # as if the schedule jumped: the real loss turns NaN here
+            for group in self.optimizer.param_groups:
+                group["lr"] = 1e6
+        return one_epoch(self, epoch)
+
+    monkeypatch.setattr(Trainer, "_train_one_epoch", lr_jumps_at_epoch_2)
+    uri, out = f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "run"
+    argv = ["train", *TINY, "--set", f"eval.cache_dir={cache_dir}", "--out", str(out)]
+    assert main([*argv, "--checkpoint-every", "1", "--tracking-uri", uri]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert re.search(r"(loss|weights) became .* at epoch 2", err), err
+    assert f"; its last checkpoint (epoch 1) is {out}/checkpoint.pt" in err
+    assert "its MLflow run is marked FAILED" in err
+    assert load_checkpoint(out)["epoch"] == 1  # the last good one, kept
+    c = MlflowClient(uri)
+    (run,) = c.search_runs([c.get_experiment_by_name("ald-tune-digits").experiment_id])
+    assert run.info.status == "FAILED"
+
+
+def test_debug_prints_the_traceback_of_the_users_code(tmp_path, capsys):
+    argv = [
+        "train",
+        "--set",
+        "model.factory=user_models:raises_value_error",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(argv) == 2
+    plain = capsys.readouterr().err
+    assert "Traceback" not in plain and "raised ValueError: no model for n_z=" in plain
+    assert main([*argv, "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and 'user_models.py", line' in err
+    assert err.rstrip().splitlines()[-1] == plain.rstrip()  # then the same one line

@@ -116,6 +116,11 @@ def test_cross_field_rules():
         Config().replace(grid={"n_z": [4, 4]})
     with pytest.raises(ConfigError, match="path"):
         Config().replace(data={"name": "npz"})
+    for name in ("digits", "breast_cancer", "manifold", "eurosat"):  # they read no path
+        with pytest.raises(ConfigError, match=f"must be unset when name='{name}'.*Got '/d'"):
+            Config().replace(data={"name": name, "path": "/d"})
+    for name in ("npz", "folder", "mnist", "fashion_mnist"):
+        assert Config().replace(data={"name": name, "path": "/d"}).data.path == "/d"
 
 
 def test_bad_space_files(tmp_path):

@@ -223,6 +223,26 @@ def test_folder_errors(tmp_path: Path) -> None:
         load_dataset("folder", path=str(tmp_path))
 
 
+@pytest.mark.parametrize(
+    "link, target, needle",
+    [
+        ("zz_all", ".", "class folder zz_all links to"),  # the folder itself: a loop
+        ("zz_up", "..", "class folder zz_up links to"),  # a folder above it
+        ("dog", "cat", r"are the same file \(a link\), in classes cat and dog"),
+    ],
+)
+def test_a_class_folder_linked_to_its_parent_or_a_sibling_is_refused(
+    tmp_path: Path, link: str, target: str, needle: str
+) -> None:
+    root = tmp_path / "imgs"
+    for cls in ("ant", "cat"):
+        _write_image(root / cls / "0.png", np.zeros((4, 4), np.uint8))
+    assert load_dataset("folder", path=str(root)).n_samples == 2
+    (root / link).symlink_to(target)
+    with pytest.raises(DataError, match=needle):
+        load_dataset("folder", path=str(root))
+
+
 def test_eurosat_standin_keeps_channel_order(tmp_path: Path) -> None:
     base = tmp_path / "eurosat" / "2750"
     red = np.zeros((6, 6, 3), np.uint8)

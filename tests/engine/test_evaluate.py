@@ -9,9 +9,9 @@ import torch
 
 from ald_tune.config.schema import EvalConfig, ModelConfig
 from ald_tune.data.datasets import load_dataset, train_val_split
-from ald_tune.engine.evaluate import Evaluator, check_eval_sizes
+from ald_tune.engine.evaluate import Evaluator, check_clusters, check_eval_sizes, cluster_count
 from ald_tune.engine.model import build_model
-from ald_tune.errors import DataError
+from ald_tune.errors import ConfigError, DataError
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +40,20 @@ def test_too_few_validation_images_fail_before_training(splits):
         check_eval_sizes(EvalConfig(n_fid=10_000), val)
     with pytest.raises(DataError, match="eval.n_silhouette"):
         check_eval_sizes(EvalConfig(n_silhouette=10_000), val)
+
+
+def test_labels_of_one_class_do_not_set_k_means_to_one_cluster(splits):
+    from dataclasses import replace
+
+    _, val = splits
+    one = replace(val, y=torch.zeros_like(val.y))  # a folder of one class subfolder
+    assert cluster_count(EvalConfig(), val) == 10 and cluster_count(EvalConfig(), one) == 10
+    assert cluster_count(EvalConfig(n_clusters=4), one) == 4
+    check_clusters(EvalConfig(n_silhouette=100), one)  # k=10: a silhouette exists
+    # The silhouette of a real model's latents on them is a number, not NaN every epoch.
+    evaluator = Evaluator(EvalConfig(n_silhouette=100), one, one, 0, torch.device("cpu"), fid=False)
+    torch.manual_seed(0)
+    record, _ = evaluator(build_model(ModelConfig(hidden=(16,)), one.image_shape, 4), epoch=0)
+    assert math.isfinite(record["silhouette"])
+    with pytest.raises(ConfigError, match="hold 1 class"):  # true labels: still refused
+        check_clusters(EvalConfig(n_silhouette=100, silhouette_labels="true"), one)

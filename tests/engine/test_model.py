@@ -7,6 +7,7 @@ import torch
 
 from ald_tune.config.schema import ModelConfig, TrainConfig
 from ald_tune.engine.model import build_model, make_optimizer, resolve_arch
+from ald_tune.errors import ConfigError
 
 SHAPES = {"mlp": (1, 8, 8), "conv": (3, 64, 64)}
 CFG = ModelConfig(hidden=(16, 12), conv_channels=(4, 4, 4, 4), conv_hidden=(16, 16))
@@ -105,3 +106,16 @@ def test_loss_is_bce_sum_plus_beta_kl():
     loss, recon, kl = model.loss(x, beta=2.0)
     torch.testing.assert_close(loss, recon + 2.0 * kl)
     assert recon.item() > 0 and kl.item() >= 0
+
+
+def test_bernoulli_refuses_data_outside_zero_one():
+    from ald_tune.data.datasets import load_dataset, train_val_split
+    from ald_tune.engine.model import check_likelihood
+
+    train, _ = train_val_split(load_dataset("breast_cancer"), 0.1, 0)  # standardised
+    check_likelihood(ModelConfig(), train)  # auto: Gaussian for vectors
+    with pytest.raises(ConfigError) as e:
+        check_likelihood(ModelConfig(likelihood="bernoulli"), train)
+    assert "needs values in [0, 1]" in str(e.value) and "spans [-" in str(e.value)
+    images, _ = train_val_split(load_dataset("digits"), 0.1, 0)
+    check_likelihood(ModelConfig(likelihood="bernoulli"), images)

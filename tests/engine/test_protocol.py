@@ -11,7 +11,7 @@ from ald_tune.engine.model import build_model, make_optimizer
 from ald_tune.engine.protocol import check_protocol, latent_layers
 from ald_tune.engine.surgery import remove_latent_units
 from ald_tune.engine.trainer import Trainer
-from ald_tune.errors import ConfigError
+from ald_tune.errors import ConfigError, DataError
 from ald_tune.testing.scripted import ScriptedController
 
 IMAGE = (1, 8, 8)
@@ -144,7 +144,13 @@ def test_the_trainer_prunes_a_user_model_and_resumes_it_exactly(cache_dir, tmp_p
         if r.epoch == 1:
             break
     path = save_checkpoint(part.checkpoint(), tmp_path / "checkpoint.pt")
-    resumed = Trainer.from_checkpoint(load_checkpoint(path), controller=ScriptedController(script))
+    with pytest.raises(DataError, match="names model.factory 'user_models:conv_vae'"):
+        Trainer.from_checkpoint(load_checkpoint(path))  # the file alone chooses no code
+    resumed = Trainer.from_checkpoint(
+        load_checkpoint(path),
+        factory="user_models:conv_vae",
+        controller=ScriptedController(script),
+    )
     assert resumed.model.n_z == 9
     list(resumed)
     assert [r["n_z"] for r in resumed.history] == [r["n_z"] for r in full.history]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 
 import pytest
 import torch
@@ -122,8 +123,13 @@ def test_checkpoint_loads_without_pickle(tmp_path):
 
 def test_nan_loss_fails_with_clear_message(cache_dir):
     trainer = Trainer(tiny_cfg(cache_dir, "train.lr=1e9", "train.epochs=4", "ald.window=4"))
-    with pytest.raises(TrainingDivergedError, match=r"loss became .* at epoch \d+.*lower train.lr"):
+    with pytest.raises(
+        TrainingDivergedError, match=r"loss became .* at epoch \d+.*lower train.lr"
+    ) as e:
         list(trainer)
+    # Ray pickles a trial's error: it comes back with the same message, not a doubled one
+    assert str(pickle.loads(pickle.dumps(e.value))) == str(e.value)
+    assert str(e.value).count("The last good checkpoint is kept.") == 1
 
 
 def test_a_late_stop_extends_the_run_so_the_final_size_trains_long_enough():

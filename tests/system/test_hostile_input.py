@@ -20,7 +20,7 @@ import torch
 
 from ald_tune.cli.main import main
 from ald_tune.engine.artifacts import load_model
-from ald_tune.engine.checkpoint import load_checkpoint
+from ald_tune.engine.checkpoint import load_checkpoint, save_checkpoint
 from ald_tune.errors import ConfigError, DataError, shown
 from ald_tune.sweeps import tuner as tuners
 from ald_tune.tracking.store import redact_uri
@@ -38,6 +38,30 @@ TINY = [
     "--set",
     "eval.n_fid=40",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _forget_user_modules():
+    """Cases write modules of their own (``hostile_*``) onto sys.path: undo it after each."""
+    import sys
+
+    path, modules = list(sys.path), set(sys.modules)
+    yield
+    sys.path[:] = path
+    for name in set(sys.modules) - modules:
+        if name.startswith("hostile_"):
+            del sys.modules[name]
+
+
+def user_module(tmp, name: str, source: str) -> str:
+    """Write ``tmp/name.py`` and put ``tmp`` on sys.path, as a user's own package."""
+    import importlib
+    import sys
+
+    (tmp / f"{name}.py").write_text(source)
+    sys.path.insert(0, str(tmp))
+    importlib.invalidate_caches()
+    return f"model.factory={name}:build"
 
 
 def tripwire(*args, **kwargs):
@@ -243,6 +267,40 @@ def before_ray_cases():
             lambda t: ["--set", "model.factory=my_pkg.models:build_vae"],
             ["model.factory 'my_pkg.models:build_vae' cannot be imported", "PYTHONPATH"],
         ),
+        (
+            "widths in bounds whose product is not",
+            lambda t: ["--set", "model.hidden=[65536, 65536, 65536]"],
+            ["the model needs about", "GiB free", "65536x65536", "Fix: smaller model.hidden"],
+        ),
+        (
+            "a factory that raises",
+            lambda t: ["--set", "model.factory=user_models:raises_value_error"],
+            [
+                "model.factory 'user_models:raises_value_error' raised ValueError",
+                "user_models.py:",
+                "--debug",
+            ],
+        ),
+        (
+            "a factory module with a SyntaxError",
+            lambda t: ["--set", user_module(t, "hostile_syntax", "def build(:\n")],
+            ["importing hostile_syntax raised SyntaxError", "hostile_syntax.py:1", "--debug"],
+        ),
+        (
+            "a factory module that fails at import",
+            lambda t: ["--set", user_module(t, "hostile_boom", "import os\nos.environ['X_']\n")],
+            ["importing hostile_boom raised KeyError: 'X_'", "hostile_boom.py:2"],
+        ),
+        (
+            "a decode of the wrong shape",
+            lambda t: ["--set", "model.factory=user_models:wrong_decode_shape"],
+            ["decode returned a tensor of shape (2, 64)", "need shape (2, 1, 8, 8)"],
+        ),
+        (
+            "Bernoulli on standardised vectors",
+            lambda t: ["--set", "data.name=breast_cancer", "--set", "model.likelihood=bernoulli"],
+            ["Bernoulli, which needs values in [0, 1]", "Fix: model.likelihood=gaussian"],
+        ),
     ]
 
 
@@ -291,7 +349,7 @@ def finished_run(tmp_path_factory, cache_dir):
     return out
 
 
-def image_folder(tmp, link):
+def image_folder(tmp, link, parent_link=False, sibling_link=False):
     from PIL import Image
 
     root = tmp / "imgs"
@@ -300,6 +358,10 @@ def image_folder(tmp, link):
         Image.fromarray(np.full((8, 8), i, np.uint8)).save(root / "a" / f"{i}.png")
     if link:
         os.symlink(root / "a" / "0.png", root / "a" / "zz.png")
+    if parent_link:
+        os.symlink(".", root / "zz_all")  # imgs/zz_all -> imgs: every image twice
+    if sibling_link:
+        os.symlink("a", root / "b")
     return root
 
 
@@ -363,6 +425,52 @@ SILENT = [
         "silhouette samples <= clusters",
         lambda t, r: ["train", *TINY, "--set", "eval.n_silhouette=6"],
         ["eval.n_silhouette=6"],
+    ),
+    (
+        "--checkpoint-every -1",
+        lambda t, r: ["train", *TINY, "--checkpoint-every", "-1"],
+        ["--checkpoint-every must be an int >= 0", "Got -1"],
+    ),
+    (
+        "data.path with a bundled data set",
+        lambda t, r: ["train", *TINY, "--set", f"data.path={t}"],
+        ["'path' parameter of DataConfig must be unset when name='digits'", "Fix: drop data.path"],
+    ),
+    (
+        "a class folder linked to its parent",
+        lambda t, r: [
+            "train",
+            *TINY,
+            "--set",
+            "data.name=folder",
+            "--set",
+            f"data.path={image_folder(t, False, parent_link=True)}",
+        ],
+        ["class folder zz_all links to", "read twice", "Fix: remove the link"],
+    ),
+    (
+        "a class folder linked to another class",
+        lambda t, r: [
+            "train",
+            *TINY,
+            "--set",
+            "data.name=folder",
+            "--set",
+            f"data.path={image_folder(t, False, sibling_link=True)}",
+        ],
+        ["are the same file (a link), in classes a and b", "Fix: remove the link"],
+    ),
+    (
+        "Bernoulli on standardised vectors",
+        lambda t, r: [
+            "train",
+            *TINY,
+            "--set",
+            "data.name=breast_cancer",
+            "--set",
+            "model.likelihood=bernoulli",
+        ],
+        ["model.likelihood='bernoulli' is Bernoulli", "spans [-", "Fix: model.likelihood=gaussian"],
     ),
 ]
 
@@ -445,15 +553,30 @@ def test_report_on_a_missing_experiment(tmp_path, capsys):
 
 
 def tampered(finished_run, tmp, change) -> str:
+    """An edit made on purpose: the content changed and its SHA-256 written again (so the
+    checks behind the digest are the ones that must catch it)."""
     ckpt = torch.load(finished_run / "checkpoint.pt", weights_only=True)
     change(ckpt)
-    path = tmp / "checkpoint.pt"
-    torch.save(ckpt, path)
-    return str(path)
+    return save_checkpoint(ckpt, tmp / "checkpoint.pt")
+
+
+def nan_weight(ckpt) -> None:
+    nan_weight_of_state(ckpt["model"])
 
 
 TAMPERED = [
     ("n_z of a billion", lambda c: c.update(n_z=10**9), "stored n_z 1000000000"),
+    (
+        "an image shape in bounds that the weights do not fit",
+        lambda c: c.update(image_shape=[3, 4096, 4096]),
+        "do not match its config",
+    ),
+    ("NaN weights", nan_weight, "is damaged: its weight"),
+    (
+        "a model factory the file names",
+        lambda c: c["config"]["model"].update(factory="this:x"),
+        "names model.factory 'this:x'",
+    ),
     ("n_z that the weights do not hold", lambda c: c.update(n_z=3), "do not hold n_z=3"),
     (
         "a huge image shape",
@@ -481,6 +604,91 @@ def test_tampered_checkpoints_are_refused_before_allocating(
     path = tampered(finished_run, tmp_path, change)
     err = refused(capsys, ["train", "--resume", path, "--out", str(tmp_path / "o")], needle)
     assert "weights_only=False" not in err
+
+
+def test_a_byte_flipped_inside_a_checkpoint_is_refused_as_damaged(finished_run, tmp_path, capsys):
+    import shutil
+    import zipfile
+
+    path = tmp_path / "run" / "checkpoint.pt"
+    shutil.copytree(finished_run, path.parent)
+    with zipfile.ZipFile(path) as zf:  # the largest stored tensor: the flip lands in a weight
+        info = max((i for i in zf.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    raw = bytearray(path.read_bytes())
+    head = info.header_offset
+    skip = 30 + int.from_bytes(raw[head + 26 : head + 28], "little")
+    skip += int.from_bytes(raw[head + 28 : head + 30], "little")
+    raw[head + skip + info.file_size // 2] ^= 0x01
+    path.write_bytes(bytes(raw))
+    torch.load(path, weights_only=True)  # torch itself loads it without a word
+    before = snapshot(path.parent)
+    refused(capsys, ["train", "--resume", str(path.parent)], "is damaged", "SHA-256", "Fix:")
+    assert snapshot(path.parent) == before
+
+
+def model_file_with(finished_run, tmp, weights=None, **meta_changes) -> str:
+    """The run's model file with its weights or metadata changed (the weights' SHA-256
+    recomputed: an edit made on purpose)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from ald_tune.engine.checkpoint import DIGEST_KEY, content_digest
+
+    src = str(finished_run / "model.safetensors")
+    with safe_open(src, framework="pt") as fh:
+        meta = dict(fh.metadata())
+    state = load_file(src)
+    if weights is not None:
+        weights(state)
+    meta.update(meta_changes)
+    meta[DIGEST_KEY] = content_digest(dict(sorted(state.items())))
+    path = str(tmp / "model.safetensors")
+    save_file(state, path, metadata=meta)
+    return path
+
+
+MODEL_FILE_CASES = [
+    "nan weights",
+    "a flipped byte",
+    "an image shape in bounds",
+    "a factory it names",
+]
+
+
+@pytest.mark.parametrize("case", MODEL_FILE_CASES)
+def test_a_damaged_or_edited_model_file_is_refused(case, finished_run, tmp_path):
+    import json
+
+    if case == "nan weights":
+        path = model_file_with(finished_run, tmp_path, weights=nan_weight_of_state)
+        needle = "is damaged: its weight"
+    elif case == "a flipped byte":
+        path = model_file_with(finished_run, tmp_path)
+        raw = bytearray(open(path, "rb").read())
+        raw[-3] ^= 0x01  # the last tensor's bytes
+        open(path, "wb").write(bytes(raw))
+        needle = "is damaged: its weights do not match the SHA-256"
+    elif case == "an image shape in bounds":
+        path = model_file_with(finished_run, tmp_path, image_shape=json.dumps([3, 4096, 4096]))
+        needle = "do not match its config"
+    else:
+        from safetensors import safe_open
+
+        with safe_open(str(finished_run / "model.safetensors"), framework="pt") as fh:
+            cfg = json.loads(fh.metadata()["config"])
+        cfg["model"]["factory"] = "this:x"
+        path = model_file_with(finished_run, tmp_path, config=json.dumps(cfg))
+        needle = "names model.factory 'this:x'"
+    t0 = time.perf_counter()
+    with pytest.raises(DataError) as e:
+        load_model(path)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+    assert time.perf_counter() - t0 < 5.0
+
+
+def nan_weight_of_state(state) -> None:
+    weight = next(v for k, v in state.items() if k.endswith("weight"))
+    weight.view(-1)[0] = float("nan")
 
 
 def test_a_file_that_is_not_a_checkpoint_does_not_repeat_torchs_advice(tmp_path):
@@ -564,6 +772,6 @@ CASES_PER_CLASS = {
     "4 interruptions": 3,
     "5 silent acceptance": len(SILENT) + 1,
     "6 bad files": len(BAD_FILES) + 3,
-    "7 tampered files": len(TAMPERED) + 1,
+    "7 tampered files": len(TAMPERED) + 2 + len(MODEL_FILE_CASES),
     "8 exposure": 5,
 }

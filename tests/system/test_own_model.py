@@ -69,7 +69,7 @@ def test_a_user_conv_vae_goes_through_ray_tune_mlflow_and_the_report(tmp_path, c
     from ald_tune.engine.artifacts import load_model
 
     local = client.download_artifacts(ald.info.run_id, "model.safetensors", str(tmp_path))
-    model = load_model(local)
+    model = load_model(local, factory="user_models:conv_vae")  # named: the file alone may not
     assert type(model.nets).__name__ == "ConvVAE" and model.n_z == rec["n_z"]
 
 

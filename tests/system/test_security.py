@@ -78,6 +78,113 @@ def test_saved_model_loads_without_unpickling(tmp_path):
     assert not marker.exists()
 
 
+# -- no file chooses the code that runs ---------------------------------------------------------
+
+EVIL = """import pathlib
+pathlib.Path({marker!r}).write_text("imported")
+
+
+def build(**kwargs):
+    raise SystemError("evil factory ran")
+"""
+
+
+@pytest.fixture
+def evil_folder(tmp_path, monkeypatch):
+    """A download folder holding ``evilmod.py``, the working directory of a Python session
+    started there (so the folder is on sys.path)."""
+    import importlib
+    import sys
+
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    marker = tmp_path / "pwned"
+    (folder / "evilmod.py").write_text(EVIL.format(marker=str(marker)))
+    monkeypatch.chdir(folder)
+    monkeypatch.syspath_prepend(str(folder))
+    importlib.invalidate_caches()
+    yield folder, marker
+    sys.modules.pop("evilmod", None)
+
+
+def model_file_naming(folder, factory: str) -> str:
+    from ald_tune.config.schema import Config
+    from ald_tune.engine.artifacts import save_model
+    from ald_tune.engine.model import build_model
+
+    cfg = Config.from_dict({"model": {"hidden": [16]}})
+    model = build_model(cfg.model, (1, 8, 8), 3)
+    named = Config.from_dict({"model": {"hidden": [16], "factory": factory}})
+    return save_model(model, named.to_dict(), (1, 8, 8), str(folder / "model.safetensors"))
+
+
+def test_a_model_file_never_imports_the_factory_it_names(evil_folder, capsys):
+    import sys
+
+    from ald_tune.engine.artifacts import load_model
+
+    folder, marker = evil_folder
+    path = model_file_naming(folder, "evilmod:build")
+    with pytest.raises(DataError) as e:
+        load_model(path)
+    text = str(e.value)
+    assert "names model.factory 'evilmod:build'" in text and "not imported" in text
+    assert "load_model(path, factory='evilmod:build')" in text and "\n" not in text
+    assert not marker.exists() and "evilmod" not in sys.modules
+    with pytest.raises(DataError, match="not the 'mine:build' you allowed"):
+        load_model(path, factory="mine:build")
+    assert not marker.exists()
+    # Named by the caller, it is imported (and its failure is one line): the test can fail.
+    with pytest.raises(ConfigError, match="raised SystemError: evil factory ran"):
+        load_model(path, factory="evilmod:build")
+    assert marker.read_text() == "imported"
+
+
+def test_a_model_file_naming_an_installed_module_imports_nothing(tmp_path, capsys):
+    import sys
+
+    from ald_tune.engine.artifacts import load_model
+
+    was_imported = "this" in sys.modules
+    path = model_file_naming(tmp_path, "this:x")
+    with pytest.raises(DataError, match="names model.factory 'this:x'"):
+        load_model(path)
+    assert "Beautiful is better than ugly" not in capsys.readouterr().out
+    assert was_imported or "this" not in sys.modules
+
+
+def test_train_resume_never_imports_the_factory_its_checkpoint_names(
+    evil_folder, cache_dir, capsys
+):
+    from ald_tune.cli.main import main
+    from ald_tune.config.schema import load_config
+    from ald_tune.engine.checkpoint import save_checkpoint
+    from ald_tune.engine.trainer import Trainer
+
+    folder, marker = evil_folder
+    cfg = load_config(
+        str(Path(ROOT) / "search_spaces" / "digits.yaml"),
+        overrides=["model.hidden=[16]", "eval.n_fid=40", f"eval.cache_dir={cache_dir}"],
+    )
+    ckpt = Trainer(cfg).checkpoint()
+    ckpt["config"]["model"]["factory"] = "evilmod:build"
+    save_checkpoint(ckpt, folder / "run" / "checkpoint.pt")
+    run = str(folder / "run")
+    assert main(["train", "--resume", run]) == 2
+    err = capsys.readouterr().err
+    assert "names model.factory 'evilmod:build'" in err and "Traceback" not in err
+    assert "--set model.factory=evilmod:build" in err
+    assert main(["train", "--resume", run, "--set", "model.factory=other:x"]) == 2
+    assert "not the 'other:x' you allowed" in capsys.readouterr().err
+    assert main(["train", "--resume", run, "--set", "train.epochs=3"]) == 2
+    assert "--set would be ignored" in capsys.readouterr().err
+    assert not marker.exists()
+    # The one override --resume takes names the factory: then, and only then, it runs.
+    assert main(["train", "--resume", run, "--set", "model.factory=evilmod:build"]) == 2
+    assert "raised SystemError: evil factory ran" in capsys.readouterr().err
+    assert marker.read_text() == "imported"
+
+
 UNSAFE = [
     (r"\bpickle\.loads?\(|\bcloudpickle\.loads?\(|\bdill\.loads?\(", "unpickles"),
     (r"\byaml\.(load|unsafe_load|full_load)\(|yaml\.(Unsafe|Full)?Loader\b", "unsafe YAML"),
