@@ -200,8 +200,8 @@ class Trainer(EpochIterator):
             ConfigError, DataError: naming the field or file and the fix.
         """
         splits = load_splits(cfg)
-        check_eval_sizes(cfg.eval, splits[1])
-        check_clusters(cfg.eval, splits[1])
+        check_clusters(cfg.eval, splits[1])  # first, as a trainer does: a split too small
+        check_eval_sizes(cfg.eval, splits[1])  # for any silhouette says so, not "lower n_fid"
         check_cache_dir(cfg.eval, splits[0].is_image)
         n_z = max(cfg.ald.n_z_init, *cfg.grid.n_z)
         build_model(cfg.model, splits[0].image_shape, n_z)  # the net fits the data (seconds)
