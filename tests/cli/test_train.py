@@ -148,3 +148,28 @@ def test_the_checkpoint_writer_and_printer_are_callbacks(tmp_path, capsys):
     assert [line.split()[:2] for line in capsys.readouterr().out.splitlines()] == [
         ["epoch", str(e)] for e in range(5)
     ]
+
+
+def test_sigterm_ends_a_run_as_ctrl_c_does_with_143(tmp_path, cache_dir, capsys, monkeypatch):
+    """``kill PID`` on ``ald-tune train``: the line says how to resume, its MLflow run is
+    KILLED, the exit code is 143."""
+    import signal
+
+    from mlflow import MlflowClient
+
+    printed = train_cmd.PrintEpochs.on_epoch_end
+
+    def print_then_sigterm(self, trainer, result):
+        printed(self, trainer, result)
+        if result.epoch == 3:
+            signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(train_cmd.PrintEpochs, "on_epoch_end", print_then_sigterm)
+    uri, out = f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "run"
+    argv = ["train", *TINY, "--set", f"eval.cache_dir={cache_dir}", "--out", str(out)]
+    assert main([*argv, "--tracking-uri", uri, "--checkpoint-every", "2"]) == 143
+    err = capsys.readouterr().err
+    assert "ald-tune train: interrupted at epoch" in err and f"--resume {out}" in err
+    c = MlflowClient(uri)
+    (run,) = c.search_runs([c.get_experiment_by_name("ald-tune-digits").experiment_id])
+    assert run.info.status == "KILLED" and (out / "checkpoint.pt").exists()
