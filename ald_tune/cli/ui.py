@@ -91,7 +91,7 @@ def check_address(host: str, port: int) -> None:
     except OSError as exc:  # in use, not an address of this machine, an unknown name
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(
-            f"the UI cannot listen on {shown(host)}:{port} ({reason}). Fix: pass another "
+            f"the UI cannot listen on {shown(f'{host}:{port}')} ({reason}). Fix: pass another "
             "--port, or a --host of this machine (default 127.0.0.1)."
         ) from None
 

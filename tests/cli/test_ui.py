@@ -150,9 +150,9 @@ def test_an_address_the_server_cannot_listen_on_is_one_line_before_anything_star
             (["--port", "0"], "--port must be an int in [1, 65535]. Got 0"),
             (
                 ["--port", str(port)],
-                f"cannot listen on '127.0.0.1':{port} (Address already in use)",
+                f"cannot listen on '127.0.0.1:{port}' (Address already in use)",
             ),
-            (["--host", "no-such-host.invalid"], "cannot listen on 'no-such-host.invalid'"),
+            (["--host", "no-such-host.invalid"], "cannot listen on 'no-such-host.invalid:5000'"),
         ):
             assert main(["ui", "--run-dir", str(tmp_path / "runs"), *argv]) == 2
             err = capsys.readouterr().err
