@@ -11,7 +11,13 @@ import subprocess
 import sys
 
 from ald_tune.errors import ConfigError, shown
-from ald_tune.tracking.store import artifact_root, client, redact_uri, resolve_tracking_uri
+from ald_tune.tracking.store import (
+    artifact_root,
+    check_tracking,
+    client,
+    redact_uri,
+    resolve_tracking_uri,
+)
 
 
 def experiment_links(uri: str, base: str, only: str | None = None) -> list[str]:
@@ -30,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_address(args.host, args.port)
     uri = resolve_tracking_uri(args.tracking_uri, args.run_dir)
+    check_tracking(uri)  # a folder or a file that is not SQLite: one line, not the server's trace
     base = f"http://{args.host}:{args.port}"
     print(f"MLflow UI for {redact_uri(uri)} on {base} (Ctrl-C to stop)")
     # No job runner and its worker processes (MLflow 3 starts 7 unless told not to).
@@ -55,8 +62,6 @@ def run(args: argparse.Namespace) -> int:
     root = artifact_root(uri)
     if root:
         cmd += ["--default-artifact-root", root]
-    if uri.startswith("sqlite:///"):
-        os.makedirs(os.path.dirname(uri[len("sqlite:///") :]), exist_ok=True)
     try:
         for line in experiment_links(uri, base, args.experiment):
             print("  " + line)

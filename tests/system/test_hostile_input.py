@@ -473,6 +473,11 @@ BAD_STORES = [
         ["there is no MLflow store at", "Fix:"],
     ),
     (
+        "ui on a store that is not SQLite",
+        lambda t: ["ui", "--tracking-uri", "sqlite:///" + write(t, "a,b\n1,2\n", "m.db")],
+        ["m.db", "is not a SQLite database", "Fix:"],
+    ),
+    (
         "ui on a port past 65535",
         lambda t: ["ui", "--run-dir", str(t / "never" / "made"), "--port", "99999"],
         ["--port must be an int in [1, 65535]. Got 99999"],
@@ -482,8 +487,16 @@ BAD_STORES = [
 
 @pytest.mark.parametrize("case, argv, needles", BAD_STORES, ids=[c[0] for c in BAD_STORES])
 def test_bad_stores_get_a_line_before_ray_and_nothing_is_made(
-    case, argv, needles, tmp_path, capsys, no_ray
+    case, argv, needles, tmp_path, capsys, no_ray, monkeypatch
 ):
+    from types import SimpleNamespace
+
+    from ald_tune.cli import ui
+
+    def no_server(*args, **kwargs):
+        raise AssertionError("the MLflow server was started before the bad input was refused")
+
+    monkeypatch.setattr(ui, "subprocess", SimpleNamespace(Popen=no_server))
     refused(capsys, argv(tmp_path), *needles)
     assert not (tmp_path / "never").exists()  # a command that reads makes no store
 
