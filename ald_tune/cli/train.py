@@ -21,7 +21,7 @@ from ald_tune.engine.callbacks import Cadence, Callback
 from ald_tune.engine.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from ald_tune.engine.trainer import Trainer
 from ald_tune.errors import ConfigError, shown
-from ald_tune.interrupts import exit_code
+from ald_tune.interrupts import exit_code, received_sigterm
 from ald_tune.tracking.runs import filter_params
 from ald_tune.tracking.store import check_tracking, client, ensure_experiment, resolve_tracking_uri
 from ald_tune.tracking.trial_logger import MLflowCallback, TrialLogger
@@ -162,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
             else "no checkpoint was written yet"
         )
         print(
-            f"\nald-tune train: interrupted at epoch {trainer.epoch}; {last}. Resume with "
+            f"\nald-tune train: {'SIGTERM: ' if received_sigterm() else ''}interrupted at epoch "
+            f"{trainer.epoch}; {last}. Resume with "
             f"`ald-tune train --resume {out}`"
             + (" (and the same --tracking-uri)" if mlflow is not None else "")
             + ".",

@@ -169,7 +169,7 @@ def test_sigterm_ends_a_run_as_ctrl_c_does_with_143(tmp_path, cache_dir, capsys,
     argv = ["train", *TINY, "--set", f"eval.cache_dir={cache_dir}", "--out", str(out)]
     assert main([*argv, "--tracking-uri", uri, "--checkpoint-every", "2"]) == 143
     err = capsys.readouterr().err
-    assert "ald-tune train: interrupted at epoch" in err and f"--resume {out}" in err
+    assert "ald-tune train: SIGTERM: interrupted at epoch" in err and f"--resume {out}" in err
     c = MlflowClient(uri)
     (run,) = c.search_runs([c.get_experiment_by_name("ald-tune-digits").experiment_id])
     assert run.info.status == "KILLED" and (out / "checkpoint.pt").exists()
