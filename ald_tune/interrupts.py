@@ -91,6 +91,28 @@ def keep_sigterm_handler() -> Iterator[None]:
 
 
 @contextmanager
+def keep_ctrl_c_handler() -> Iterator[None]:
+    """Around Ray Tune's ``fit``: afterwards the SIGINT (and SIGUSR1) handlers set before are
+    in force again.
+
+    ``fit`` installs a handler that stops the sweep and never takes it back: after ``fit``
+    it only logs "Stop signal received", so a Ctrl-C or SIGTERM between two sweeps of a
+    ``compare`` (or after the last) would end nothing.
+    """
+    if not _main_thread():
+        yield
+        return
+    signums = [signal.SIGINT, *([signal.SIGUSR1] if hasattr(signal, "SIGUSR1") else [])]
+    before = {signum: signal.getsignal(signum) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(signum, handler)
+
+
+@contextmanager
 def on_sigterm(action: Callable[[], None]) -> Iterator[None]:
     """While inside, a SIGTERM also calls ``action`` (in the main thread, from the signal
     handler: it must return at once, e.g. by starting a thread), before the interruption."""

@@ -10,11 +10,20 @@ from ald_tune import interrupts
 from ald_tune.interrupts import (
     abandon,
     exit_code,
+    keep_ctrl_c_handler,
     keep_sigterm_handler,
     on_sigterm,
     received_sigterm,
     sigterm_as_interrupt,
 )
+
+
+@pytest.fixture(autouse=True)
+def python_ctrl_c():
+    """Python's own Ctrl-C handler during each test, whatever an earlier test left."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def sigterm_self() -> None:
@@ -117,3 +126,16 @@ def test_abandon_runs_the_ending_prints_one_line_and_exits_143(monkeypatch, caps
     assert err[0] == "ald-tune: SIGTERM: ald sweep x interrupted. Resume with --resume --name x."
     assert err[-1].startswith("ald-tune: SIGTERM: interrupted; closing its runs failed")
     assert exits == [143, 143]
+
+
+def test_ctrl_c_handler_left_by_tunes_fit_is_taken_back():
+    """Tune's ``fit`` leaves its SIGINT handler, which afterwards only logs: a Ctrl-C or
+    SIGTERM between two sweeps of a ``compare`` would end nothing."""
+    stale = []
+    with sigterm_as_interrupt():
+        with keep_ctrl_c_handler():
+            signal.signal(signal.SIGINT, lambda signum, frame: stale.append(signum))
+        with pytest.raises(KeyboardInterrupt):
+            sigterm_self()
+            pytest.fail("the handler did not interrupt")
+    assert not stale and signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -28,6 +28,7 @@ from ald_tune.config.constraints import check_name
 from ald_tune.config.kinds import SweepKind, default_stamp, read_sweep_file, write_sweep_file
 from ald_tune.config.schema import Config, check_ald_schedule
 from ald_tune.errors import ConfigError, shown
+from ald_tune.interrupts import keep_ctrl_c_handler
 from ald_tune.sweeps.cluster import (
     check_resources,
     end_if_cluster_lost,
@@ -352,7 +353,7 @@ def fit_sweep(
         )
     resume = f"Resume with the same command and `--resume --name {plan.name}`."
     lost = on_lost or (lambda: f"{kind} sweep {plan.name} interrupted. {resume}")
-    with end_if_cluster_lost(lost):
+    with keep_ctrl_c_handler(), end_if_cluster_lost(lost):
         grid = tuner.fit()  # on Ctrl-C or SIGTERM: Tune stops the trials, saves, returns
     fit_s = time.perf_counter() - t0
     trials = collect(grid, plan.kind, cfg)

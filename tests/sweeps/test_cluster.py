@@ -16,6 +16,14 @@ from ald_tune.interrupts import sigterm_as_interrupt
 from ald_tune.sweeps import cluster
 
 
+@pytest.fixture(autouse=True)
+def python_ctrl_c():
+    """Python's own Ctrl-C handler during each test, whatever an earlier test left."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize(
     "address, env, own",
     [

@@ -90,7 +90,12 @@ def test_ald_sweep_logs_nested_runs_with_complete_n_z_history(ray_session, tmp_p
 
 
 def test_grid_sweep_expands_in_order_and_stays_flat(ray_session, tmp_path):
+    import signal
+
+    ctrl_c = signal.getsignal(signal.SIGINT)
     result = run_sweep(cfg_for(), opts(tmp_path, "grid"))
+    # Tune's fit leaves a handler that only logs: Ctrl-C after a sweep would end nothing.
+    assert signal.getsignal(signal.SIGINT) is ctrl_c
     assert [t.n_z_grid for t in result.trials] == [2, 8, 16]
     c, parent, children = mlflow_runs(result)
     assert len(children) == 3 and parent[0].data.tags["ald_tune.mode"] == "grid"
