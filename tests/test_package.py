@@ -20,6 +20,7 @@ from ald_tune._compat import MOVED
 #: The layers in data-flow order; a module may import its own layer and those before it.
 LAYERS = [
     "errors",
+    "interrupts",
     "_version",
     "_compat",
     "config",
@@ -33,7 +34,7 @@ LAYERS = [
     "run",
     "testing",
 ]
-BASE = {"errors", "_version", "_compat"}  # imported by every layer
+BASE = {"errors", "interrupts", "_version", "_compat"}  # imported by every layer
 #: Own-package imports allowed inside functions: the ``ray submit`` file's start-up, and the
 #: console command's lazy wrapper (``ald-tune --help`` must not import torch).
 LAZY_OK = {"ald_tune.run", "ald_tune.cli"}

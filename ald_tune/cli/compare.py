@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
@@ -23,7 +22,7 @@ from dataclasses import replace
 from ald_tune.cli.common import print_config, resolve_space, sweep_args, sweep_overrides
 from ald_tune.cli.main import run_command
 from ald_tune.config.constraints import check_name
-from ald_tune.config.kinds import RULES, SweepKind, read_sweep_file
+from ald_tune.config.kinds import RULES, SweepKind, default_stamp, read_sweep_file
 from ald_tune.config.schema import load_config
 from ald_tune.data.intrinsic import estimate_intrinsic_dim
 from ald_tune.engine.trainer import load_splits
@@ -132,7 +131,7 @@ class Plan:
         elif args.resume:
             self.compare, self.stamp = self._newest(dataset)
         else:
-            self.stamp = time.strftime("%Y%m%d-%H%M%S")
+            self.stamp = default_stamp()
             self.compare = f"compare-{dataset}-{self.stamp}"
 
     def _newest(self, dataset: str) -> tuple[str, str]:
@@ -332,7 +331,8 @@ def main(
     """Entry point of ``ald_tune/run.py`` (and, with ``modes=False``, ``ald-tune compare``).
 
     Returns:
-        The exit code: 0 on success, 2 for bad input (before Ray starts), 130 when interrupted.
+        The exit code: 0 on success, 2 for bad input (before Ray starts), 130 when
+        interrupted by Ctrl-C, 143 by SIGTERM.
     """
     args = build_parser(prog, modes).parse_args(argv)
     return run_command(lambda: _main(args, prog), prog, debug=args.debug)

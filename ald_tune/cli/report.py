@@ -21,7 +21,7 @@ def run_report(args: argparse.Namespace) -> int:
     check_name(args.experiment, "--experiment")  # it names the default report folder
     pins = parse_pins(args.sweep)
     uri = resolve_tracking_uri(args.tracking_uri, args.run_dir)
-    check_tracking(uri)
+    check_tracking(uri, create=False)  # reads: a store that is not there is not made
     comp = comparison_from_mlflow(uri, args.experiment, pins=pins)
     out = os.path.abspath(args.out or os.path.join(args.run_dir, "results", args.experiment))
     paths = comp.write(out)
@@ -36,7 +36,7 @@ def run_report(args: argparse.Namespace) -> int:
 def run_recommend(args: argparse.Namespace) -> int:
     """``ald-tune recommend``."""
     uri = resolve_tracking_uri(args.tracking_uri, args.run_dir)
-    check_tracking(uri)
+    check_tracking(uri, create=False)  # reads: a store that is not there is not made
     rec = recommend_from_mlflow(uri, args.experiment, pins=parse_pins(args.sweep), rule=args.rule)
     if args.json:
         print(json.dumps(rec))

@@ -10,18 +10,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 import warnings
 from typing import Any
 
 from ald_tune.cli.common import print_config, resolve_space
 from ald_tune.config.constraints import check_name
-from ald_tune.config.kinds import SweepKind
+from ald_tune.config.kinds import SweepKind, default_stamp
 from ald_tune.config.schema import MAX_NZ, load_config, parse_override
 from ald_tune.engine.callbacks import Cadence, Callback
 from ald_tune.engine.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from ald_tune.engine.trainer import Trainer, TrainingDivergedError
 from ald_tune.errors import ConfigError, shown
+from ald_tune.interrupts import exit_code, received_sigterm
 from ald_tune.tracking.runs import filter_params
 from ald_tune.tracking.store import check_tracking, client, ensure_experiment, resolve_tracking_uri
 from ald_tune.tracking.trial_logger import MLflowCallback, TrialLogger
@@ -175,9 +175,7 @@ def run(args: argparse.Namespace) -> int:
         folder = args.resume if os.path.isdir(args.resume) else os.path.dirname(args.resume)
         out = os.path.abspath(args.out or folder)  # the resumed checkpoint advances
     else:
-        out = os.path.abspath(
-            args.out or os.path.join("runs", time.strftime("train-%Y%m%d-%H%M%S"))
-        )
+        out = os.path.abspath(args.out or os.path.join("runs", f"train-{default_stamp()}"))
     check_out_folder(out, overwrite=args.overwrite or bool(args.resume))
     if args.resume:
         ckpt = load_checkpoint(args.resume)
@@ -210,13 +208,14 @@ def run(args: argparse.Namespace) -> int:
             trainer.fit(callbacks, cadence)
     except KeyboardInterrupt:
         print(
-            f"\nald-tune train: interrupted at epoch {trainer.epoch}; {_last(writer)}. Resume with "
+            f"\nald-tune train: {'SIGTERM: ' if received_sigterm() else ''}interrupted at epoch "
+            f"{trainer.epoch}; {_last(writer)}. Resume with "
             f"`ald-tune train --resume {out}`"
             + (" (and the same --tracking-uri)" if mlflow is not None else "")
             + ".",
             file=sys.stderr,
         )
-        return 130
+        return exit_code()  # 130 on Ctrl-C, 143 on SIGTERM
     except TrainingDivergedError as exc:
         print(
             f"ald-tune train: failed: {exc.what}; {_last(writer)}"

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +31,15 @@ from typing import Any
 from ald_tune.errors import ConfigError
 
 KINDS = ("grid", "asha", "fixed", "ald", "nested")
+
+
+def default_stamp() -> str:
+    """The time part of a default name (a sweep's, a compare's, a train folder's): the time
+    to the second and four random hex digits, so two commands started in the same second
+    never share a name, a Tune folder or an MLflow parent run."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+
+
 RULES = ("paper", "ald-tune", "units")
 
 SWEEP_TAG = "ald_tune.sweep"  # the sweep's name (its Tune folder)

@@ -18,6 +18,7 @@ training RNG stream is untouched and a resumed run evaluates identically.
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 from typing import Any
 
 import torch
@@ -25,7 +26,7 @@ import torch
 from ald_tune.data.datasets import ImageData, check_enough_samples
 from ald_tune.engine import metrics
 from ald_tune.engine.features import FIDScorer, get_extractor
-from ald_tune.errors import ConfigError, shown
+from ald_tune.errors import ConfigError, DataError, shown
 
 
 def default_cache_dir() -> str:
@@ -36,15 +37,30 @@ def default_cache_dir() -> str:
     )
 
 
+#: The fix when the validation split itself is too small: no eval setting can help.
+MORE_DATA = "raise data.limit or data.val_fraction (or use more data)"
+
+
 def check_eval_sizes(eval_cfg, val: ImageData) -> None:
-    """Fail before training when the validation split is too small for the evaluation."""
-    if val.is_image:
+    """Fail before training when the validation split is too small for the evaluation.
+
+    The fix names the eval field while lowering it can help, else the split's size.
+    """
+    for name, needed in (("n_fid", eval_cfg.n_fid), ("n_silhouette", eval_cfg.n_silhouette)):
+        if name == "n_fid" and not val.is_image:
+            continue  # FID compares images; feature vectors have none
+        low = _smallest(eval_cfg, name)
+        fix = None
+        if val.n_samples < low:
+            fix = f"{MORE_DATA}: eval.{name} cannot go below {low}"
         check_enough_samples(
-            val, eval_cfg.n_fid, what="eval.n_fid", source=f"{val.name} validation split"
+            val, needed, what=f"eval.{name}", source=f"{val.name} validation split", fix=fix
         )
-    check_enough_samples(
-        val, eval_cfg.n_silhouette, what="eval.n_silhouette", source=f"{val.name} validation split"
-    )
+
+
+def _smallest(eval_cfg, name: str) -> int:
+    """The smallest value the config allows for eval field ``name``."""
+    return {f.name: f for f in fields(eval_cfg)}[name].metadata["check"].low
 
 
 def check_cache_dir(eval_cfg, images: bool = True) -> None:
@@ -100,6 +116,14 @@ def check_clusters(eval_cfg, val: ImageData) -> None:
             )
         return
     k = cluster_count(eval_cfg, val)
+    if n <= k and val.n_samples < eval_cfg.n_silhouette:
+        # The split is the limit, not eval.n_silhouette: raising it cannot help.
+        raise DataError(
+            f"the {val.name} validation split has {val.n_samples} sample(s), too few for a "
+            f"silhouette over K-means with k={k} clusters (it needs more samples than "
+            f"clusters; eval.n_silhouette={eval_cfg.n_silhouette} cannot add any). "
+            f"Fix: {MORE_DATA}."
+        )
     if n <= k:
         raise ConfigError(
             f"eval.n_silhouette={eval_cfg.n_silhouette} gives {n} samples for K-means with "

@@ -170,8 +170,8 @@ class Trainer(EpochIterator):
         """
         splits = load_splits(cfg)
         check_likelihood(cfg.model, splits[0])
-        check_eval_sizes(cfg.eval, splits[1])
-        check_clusters(cfg.eval, splits[1])
+        check_clusters(cfg.eval, splits[1])  # first, as a trainer does: a split too small
+        check_eval_sizes(cfg.eval, splits[1])  # for any silhouette says so, not "lower n_fid"
         check_cache_dir(cfg.eval, splits[0].is_image)
         n_z = max(cfg.ald.n_z_init, *cfg.grid.n_z)
         # Bounded by this machine's memory (a cluster's driver: its own).

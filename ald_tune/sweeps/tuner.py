@@ -20,16 +20,22 @@ import glob
 import os
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ald_tune.config.constraints import check_name
-from ald_tune.config.kinds import SweepKind, read_sweep_file, write_sweep_file
+from ald_tune.config.kinds import SweepKind, default_stamp, read_sweep_file, write_sweep_file
 from ald_tune.config.schema import Config, check_ald_schedule
 from ald_tune.config.vocabulary import PREFIX_KEY
 from ald_tune.errors import ConfigError, shown
+from ald_tune.interrupts import keep_ctrl_c_handler
+from ald_tune.sweeps.cluster import (
+    check_resources,
+    end_if_cluster_lost,
+    init_ray,
+    starts_own_cluster,
+)
 from ald_tune.sweeps.progress import ProgressCallback
 from ald_tune.sweeps.result_logs import StateBackup, repair_experiment_state, result_loggers
 from ald_tune.sweeps.results import (
@@ -134,7 +140,7 @@ def sweep_name(cfg: Config, opts: SweepOptions, storage: str) -> str:
                 "Fix: pass --name of the sweep, or the same --storage as before."
             )
         return os.path.basename(found[-1])
-    return prefix + time.strftime("%Y%m%d-%H%M%S")
+    return prefix + default_stamp()
 
 
 def validate_before_start(cfg: Config, opts: SweepOptions) -> None:
@@ -222,86 +228,6 @@ def check_storage(storage: str) -> None:
                 break
 
 
-def check_resources(cfg: Config, local: bool) -> None:
-    """A trial's CPUs and GPUs fit on one node of the cluster (Tune would wait forever).
-
-    On a cluster that may grow (``--address``), a shortfall only warns.
-
-    Raises:
-        ConfigError: on this machine's own cluster, naming the field, the value and the fix.
-    """
-    import ray
-
-    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
-    for field, key, need in (
-        ("cpus_per_trial", "CPU", cfg.tune.cpus_per_trial),
-        ("gpus_per_trial", "GPU", cfg.tune.gpus_per_trial),
-    ):
-        best = max((float(n.get(key, 0.0)) for n in nodes), default=0.0)
-        if need > best:
-            text = (
-                f"tune.{field}={need:g}, but no node of the Ray cluster has more than "
-                f"{best:g} {key}(s). Fix: --{field.replace('_', '-')} {best:g} or less"
-                + (" (or run on a machine with a GPU)" if key == "GPU" else "")
-                + "."
-            )
-            if local:
-                raise ConfigError(text)
-            warnings.warn(
-                text + " Trials wait until the cluster grows.", RuntimeWarning, stacklevel=2
-            )
-
-
-def check_ray_address(address: str, timeout: float = 5.0) -> None:
-    """Probe HOST:PORT before ``ray.init``, which waits minutes for a cluster that is not there.
-
-    Raises:
-        ConfigError: naming the address and the fix.
-    """
-    import socket
-
-    if address in ("auto", "local"):
-        return  # ray.init itself fails fast on these
-    host, sep, port = address.split("://", 1)[-1].rpartition(":")  # ray://HOST:PORT or HOST:PORT
-    if not sep or not port.isdigit():
-        raise ConfigError(
-            f"Ray address {address!r} must look like HOST:PORT (e.g. 127.0.0.1:6379) "
-            "or ray://HOST:10001. Fix: pass --address with the address that "
-            "`ray start --head` printed."
-        )
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot reach the Ray cluster at {address!r} ({exc}). Fix: start it "
-            "with `ray start --head`, or drop --address to run locally."
-        ) from None
-
-
-def init_ray(address: str | None) -> None:
-    """Join ``address`` (or ``$RAY_ADDRESS`` / a running local cluster), else start one."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        check_ray_address(address)
-    try:
-        if address:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        else:
-            # Ray 2.60 has no option to bind its gRPC servers to loopback; they listen on
-            # every interface and refuse clients without the cluster's token (Ray's token
-            # authentication, on by default, which ald-tune never turns off).
-            ray.init(include_dashboard=False, log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot reach the Ray cluster at {address!r} ({exc}). Fix: start it "
-            "with `ray start --head`, or drop --address to run locally."
-        ) from None
-
-
 def uses_asha(cfg: Config, opts: SweepOptions) -> bool:
     """ASHA runs on grid sweeps only (ALD trials end themselves; a nested run's answer
     comes at its last epoch)."""
@@ -379,6 +305,7 @@ def fit_sweep(
     opts: SweepOptions,
     plan: Plan | None = None,
     on_started: Callable[[Plan], tuple] | None = None,
+    on_lost: Callable[[], str] | None = None,
 ) -> SweepRecord:
     """Run (or resume) one ALD or grid sweep under Ray Tune, without tracking.
 
@@ -388,6 +315,9 @@ def fit_sweep(
         plan: what :func:`prepare` settled (default: prepared here).
         on_started: called once Ray is up and the sweep file written, before any trial;
             returns more trial callbacks (``("module:factory", kwargs)`` pairs) to add.
+        on_lost: called when a SIGTERM stopped the Ray cluster with the driver, so the sweep
+            cannot end through Tune (:func:`~ald_tune.sweeps.cluster.end_if_cluster_lost`):
+            closes what the caller opened and returns the line to end with.
 
     Returns:
         A :class:`~ald_tune.sweeps.results.SweepRecord` with one record per trial.
@@ -410,7 +340,7 @@ def fit_sweep(
     # takes from the trials.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     init_ray(opts.address)
-    check_resources(cfg, local=not (opts.address or os.environ.get("RAY_ADDRESS")))
+    check_resources(cfg, local=starts_own_cluster(opts.address))
     kind = plan.kind
     info = {
         "kind": kind.kind,
@@ -456,7 +386,10 @@ def fit_sweep(
                 ],
             ),
         )
-    grid = tuner.fit()  # on Ctrl-C, Tune stops the trials, saves its state and returns
+    resume = f"Resume with the same command and `--resume --name {plan.name}`."
+    lost = on_lost or (lambda: f"{kind} sweep {plan.name} interrupted. {resume}")
+    with keep_ctrl_c_handler(), end_if_cluster_lost(lost):
+        grid = tuner.fit()  # on Ctrl-C or SIGTERM: Tune stops the trials, saves, returns
     fit_s = time.perf_counter() - t0
     trials = collect(grid, plan.kind, cfg)
     # The sweep was interrupted (Ctrl-C: Tune stops every trial and returns) when a trial

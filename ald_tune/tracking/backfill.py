@@ -286,7 +286,7 @@ def backfill(experiment_path: str, uri: str | None = None) -> dict[str, int]:
             continue  # untracked sweep, or a trial that never reported
         target = resolve_tracking_uri(uri or tracking["uri"], os.getcwd())
         if target not in checked:
-            check_tracking(target)
+            check_tracking(target, create=False)  # the sweep logged there: it exists
             checked.add(target)
         added[trial_id] = backfill_trial(trial, trial_id, target)
         key = (target, tracking["parent_run_id"])

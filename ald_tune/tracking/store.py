@@ -3,12 +3,13 @@
 Only SQLite (``sqlite:////abs/path``) and HTTP servers are accepted: MLflow's file store
 is deprecated, and Tune changes each trial's working directory, so every URI is made
 absolute. :func:`check_tracking` fails within seconds where MLflow's own retries take
-minutes.
+minutes, and makes a new SQLite store's schema once, under a file lock.
 
 Credentials never reach params, tags, Tune's files or messages: a URI's
 ``user:password@`` part moves into ``MLFLOW_TRACKING_USERNAME`` /
-``MLFLOW_TRACKING_PASSWORD`` (which MLflow reads itself), and every message
-that shows a URI or an exception goes through :func:`redact_uri`.
+``MLFLOW_TRACKING_PASSWORD`` (which MLflow reads itself; for a whole command with
+:func:`resolve_tracking_uri`, for the span of a library call with :func:`mlflow_env`),
+and every message that shows a URI or an exception goes through :func:`redact_uri`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -84,7 +88,23 @@ def resolve_tracking_uri(uri: str | None, run_dir: str) -> str:
     ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD`` of this process
     (MLflow sends them as basic auth; Ray workers started from here inherit
     them), so the URI that goes to Tune's param space, params.json and the
-    console carries none.
+    console carries none. A library call that must leave ``os.environ`` alone
+    uses :func:`parse_tracking_uri` and :func:`mlflow_env`.
+
+    Raises:
+        ConfigError: a file-store URI or a scheme ald-tune cannot use.
+    """
+    clean, user, password = parse_tracking_uri(uri, run_dir)
+    if user:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = user
+    if password:
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = password
+    return clean
+
+
+def parse_tracking_uri(uri: str | None, run_dir: str) -> tuple[str, str | None, str | None]:
+    """``(URI, username, password)``: the URI as :func:`resolve_tracking_uri` makes it, and
+    the credentials it held; ``os.environ`` is left as it is.
 
     Raises:
         ConfigError: a file-store URI or a scheme ald-tune cannot use.
@@ -94,17 +114,12 @@ def resolve_tracking_uri(uri: str | None, run_dir: str) -> str:
         path = uri[len("sqlite:///") :]
         if not os.path.isabs("/" + path) or not path.startswith("/"):
             # "sqlite:///rel.db" is relative to the working directory, which Tune changes.
-            return "sqlite:///" + os.path.abspath(path)
-        return uri
+            return "sqlite:///" + os.path.abspath(path), None, None
+        return uri, None, None
     if uri.startswith(("http://", "https://")):
-        clean, user, password = split_credentials(uri.rstrip("/"))
-        if user:
-            os.environ["MLFLOW_TRACKING_USERNAME"] = user
-        if password:
-            os.environ["MLFLOW_TRACKING_PASSWORD"] = password
-        return clean
+        return split_credentials(uri.rstrip("/"))
     if uri.startswith("databricks"):
-        return uri.rstrip("/")
+        return uri.rstrip("/"), None, None
     raise ConfigError(
         f"tracking URI {redact_uri(uri)!r} is not supported: MLflow's file store is deprecated "
         "and relative paths break under Ray Tune. Fix: use sqlite:////abs/path/mlflow.db or "
@@ -112,15 +127,78 @@ def resolve_tracking_uri(uri: str | None, run_dir: str) -> str:
     )
 
 
-def check_tracking(uri: str, timeout: float = 5.0) -> None:
+def sqlite_path(uri: str) -> str | None:
+    """The database file of a ``sqlite:///`` URI (None for any other URI)."""
+    return uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else None
+
+
+#: One setting of the MLflow variables at a time (see :func:`mlflow_env`).
+_ENV_LOCK = threading.Lock()
+_env_scope: dict[str, Any] = {"depth": 0, "saved": {}}
+
+
+@contextmanager
+def mlflow_env(user: str | None = None, password: str | None = None) -> Iterator[None]:
+    """Inside: the credentials (and :data:`QUIET_HTTP_ENV`, unless set) in ``os.environ``,
+    where MLflow reads them at each request; after: ``os.environ`` as it was.
+
+    For in-process library calls (the Optuna objective) that must not change the
+    caller's environment. Nested and concurrent blocks (the threads of
+    ``study.optimize(n_jobs=...)``) share the first block's setting; the last to leave
+    puts the variables back.
+    """
+    keys = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", *QUIET_HTTP_ENV)
+    with _ENV_LOCK:
+        if _env_scope["depth"] == 0:
+            _env_scope["saved"] = {k: os.environ.get(k) for k in keys}
+            for key, value in (
+                ("MLFLOW_TRACKING_USERNAME", user),
+                ("MLFLOW_TRACKING_PASSWORD", password),
+            ):
+                if value:
+                    os.environ[key] = value
+            for key, value in QUIET_HTTP_ENV.items():
+                os.environ.setdefault(key, value)
+        _env_scope["depth"] += 1
+    try:
+        yield
+    finally:
+        with _ENV_LOCK:
+            _env_scope["depth"] -= 1
+            if _env_scope["depth"] == 0:
+                for key, value in _env_scope["saved"].items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+
+
+def check_tracking(uri: str, timeout: float = 5.0, *, create: bool = True) -> None:
     """Fail fast (within ``timeout`` seconds) when the tracking store is unusable.
+
+    A SQLite store must be a SQLite file (or not exist yet); a new one gets MLflow's
+    schema here, once, under a file lock (:func:`init_sqlite_store`), so commands started
+    together on a new store do not race to create it.
+
+    Args:
+        uri: the resolved tracking URI.
+        timeout: seconds to wait for an HTTP server's answer.
+        create: False for commands that only read: a SQLite store that does not exist is
+            refused, never created.
 
     Raises:
         ConfigError: naming the URI and the fix.
     """
     shown = redact_uri(uri)
-    if uri.startswith("sqlite:///"):
-        folder = os.path.dirname(uri[len("sqlite:///") :])
+    path = sqlite_path(uri)
+    if path is not None:
+        if not create and not os.path.lexists(path):
+            raise ConfigError(
+                f"there is no MLflow store at {path!r}: nothing was tracked there. Fix: pass "
+                "the --run-dir (or --tracking-uri) the sweeps logged to."
+            )
+        _check_sqlite_file(path, shown)
+        folder = os.path.dirname(path)
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
@@ -133,6 +211,7 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
                 f"tracking URI {shown!r}: folder {folder!r} is not writable. "
                 "Fix: pass a --tracking-uri in a writable folder."
             )
+        init_sqlite_store(uri)
         return
     if uri.startswith(("http://", "https://")):
         import urllib.request
@@ -152,6 +231,64 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
             "sqlite:////abs/mlflow.db`), "
             "pass another --tracking-uri, or run with --no-tracking."
         )
+
+
+#: The first bytes of every SQLite 3 database file.
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_sqlite_file(path: str, shown: str) -> None:
+    """``path`` is a SQLite database, an empty file, or nothing yet."""
+    fix = "Fix: pass --tracking-uri sqlite:////abs/path/mlflow.db (a new or an MLflow file)."
+    if os.path.isdir(path):
+        raise ConfigError(f"tracking URI {shown!r} names a folder, not a SQLite file. {fix}")
+    if not os.path.exists(path):
+        return
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise ConfigError(
+            f"tracking URI {shown!r}: cannot read it ({exc.strerror}). {fix}"
+        ) from None
+    if head and head != SQLITE_MAGIC:
+        raise ConfigError(f"tracking URI {shown!r}: the file is not a SQLite database. {fix}")
+
+
+#: SQLite stores this process has checked (their schema exists and is current).
+_READY: set[str] = set()
+
+
+def init_sqlite_store(uri: str) -> None:
+    """Open the SQLite store once per process; a new one gets MLflow's schema.
+
+    MLflow creates its tables when a store is first opened, and two processes opening a
+    new store together both try (the second fails with "table datasets already exists"):
+    this runs under a lock on ``<db>.lock``, so one creates and the other finds them.
+
+    Raises:
+        ConfigError: a store MLflow cannot open (an older schema, a damaged file).
+    """
+    if uri in _READY:
+        return
+    from filelock import FileLock, Timeout
+
+    path = sqlite_path(uri) or ""
+    try:
+        with FileLock(path + ".lock", timeout=120):
+            client(uri).search_experiments(max_results=1)  # creates the tables if new
+    except Timeout:
+        raise ConfigError(
+            f"tracking store {path!r}: another process has held {path + '.lock'!r} for 120 s. "
+            "Fix: wait for it, or remove the lock file if no ald-tune runs."
+        ) from None
+    except Exception as exc:  # MlflowException, sqlalchemy errors: one line, not a traceback
+        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"tracking store {path!r} cannot be opened by MLflow ({reason}). Fix: pass "
+            "another --tracking-uri, or `mlflow db upgrade` for a store of an older MLflow."
+        ) from None
+    _READY.add(uri)
 
 
 def client(uri: str):
@@ -197,4 +334,10 @@ def ensure_experiment(c, name: str) -> str:
     if exp is not None:
         return exp.experiment_id
     root = artifact_root(c.tracking_uri)
-    return c.create_experiment(name, artifact_location=root and os.path.join(root, name))
+    try:
+        return c.create_experiment(name, artifact_location=root and os.path.join(root, name))
+    except Exception:  # made meanwhile by a command started together with this one
+        exp = c.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id

@@ -57,12 +57,12 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepRecord:
     """
     plan = prepare(cfg, opts)
     if not opts.tracking:
-        result = fit_sweep(cfg, opts, plan)
+        try:
+            result = fit_sweep(cfg, opts, plan)
+        except KeyboardInterrupt:  # outside Tune's own handling (or a second signal)
+            raise _interrupted(plan, tracked=False) from None
         if result.interrupted:
-            raise Interrupted(
-                f"{result.kind} sweep {result.name} interrupted. Resume with the "
-                f"same command and `--resume --name {result.name}`."
-            )
+            raise _interrupted(plan, tracked=False)
         return result
     uri = resolve_tracking_uri(opts.tracking_uri, opts.run_dir)
     check_tracking(uri)
@@ -83,7 +83,15 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepRecord:
         parent.update(experiment_id=exp_id, run_id=run_id)
         return ((TRIAL_CALLBACK, {"uri": uri, "experiment_id": exp_id, "parent_run_id": run_id}),)
 
-    result = fit_sweep(cfg, opts, plan, on_started=open_parent)
+    def close_all() -> str:  # every run this sweep opened is closed: none stays RUNNING
+        if parent:
+            _close_interrupted(uri, parent["experiment_id"], parent["run_id"])
+        return str(_interrupted(plan, tracked=bool(parent)))
+
+    try:
+        result = fit_sweep(cfg, opts, plan, on_started=open_parent, on_lost=close_all)
+    except KeyboardInterrupt:  # outside Tune's own handling (or a second signal)
+        raise Interrupted(close_all()) from None
     result = replace(
         result,
         tracking_uri=uri,
@@ -101,15 +109,24 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepRecord:
     )  # warns, never raises
     if result.interrupted:
         _close_interrupted(uri, parent["experiment_id"], parent["run_id"])
-        raise Interrupted(
-            f"{result.kind} sweep {result.name} interrupted; what the trials reported is kept in "
-            f"Tune's storage and MLflow (runs marked KILLED). Resume with the same command and "
-            f"`--resume --name {result.name}`."
-        )
+        raise _interrupted(plan, tracked=True)
     _close_trial_runs(uri, parent["experiment_id"], parent["run_id"], result.trials)
     failed = any(t.errored for t in result.trials)
     finish_run(uri, parent["run_id"], "FAILED" if failed else "FINISHED")
     return result
+
+
+def _interrupted(plan: Plan, tracked: bool) -> Interrupted:
+    """The one line an interrupted sweep ends with: what is kept and how to resume."""
+    kept = (
+        "; what the trials reported is kept in Tune's storage and MLflow (runs marked KILLED)"
+        if tracked
+        else ""
+    )
+    return Interrupted(
+        f"{plan.kind} sweep {plan.name} interrupted{kept}. Resume with the same command "
+        f"and `--resume --name {plan.name}`."
+    )
 
 
 #: The MLflow status of a trial run Tune ended without its trial closing it.

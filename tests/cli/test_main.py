@@ -103,3 +103,35 @@ def test_run_py_refuses_flags_of_other_modes(argv, pattern, capsys, tmp_path):
 
     assert run.main([*argv, "--run-dir", str(tmp_path)]) == 2
     assert re.search(pattern, capsys.readouterr().err)
+
+
+def test_sigterm_ends_any_command_as_ctrl_c_does_with_exit_code_143(capsys):
+    """``kill``, ``timeout``, systemd, Slurm and Kubernetes stop a process with SIGTERM."""
+    import signal
+
+    from ald_tune.cli.main import run_command
+    from ald_tune.errors import Interrupted
+
+    def killed():
+        signal.raise_signal(signal.SIGTERM)  # to this thread: handled before the next line
+        raise AssertionError("not interrupted")
+
+    def swept():
+        try:
+            killed()
+        except KeyboardInterrupt:
+            raise Interrupted("ald sweep s interrupted. Resume with `--resume --name s`.") from None
+
+    def ctrl_c():
+        raise KeyboardInterrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert run_command(killed, "ald-tune") == 143
+    assert run_command(swept, "ald-tune") == 143
+    assert run_command(ctrl_c, "ald-tune") == 130
+    assert capsys.readouterr().err.strip().splitlines()[::2] == [
+        "ald-tune: SIGTERM: interrupted.",
+        "ald-tune: SIGTERM: ald sweep s interrupted. Resume with `--resume --name s`.",
+        "ald-tune: interrupted.",
+    ]
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -180,11 +180,11 @@ def test_a_diverging_run_is_marked_failed_and_keeps_its_last_good_checkpoint(
 
     one_epoch = Trainer._train_one_epoch
 
-    def lr_jumps_at_epoch_2(self, epoch):
+    def lr_jumps_at_epoch_2(self, epoch, model, optimizer, order):
         if epoch == 2:  # as if the schedule jumped: the real loss turns NaN here
-            for group in self.optimizer.param_groups:
+            for group in optimizer.param_groups:
                 group["lr"] = 1e6
-        return one_epoch(self, epoch)
+        return one_epoch(self, epoch, model, optimizer, order)
 
     monkeypatch.setattr(Trainer, "_train_one_epoch", lr_jumps_at_epoch_2)
     uri, out = f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "run"
@@ -216,3 +216,28 @@ def test_debug_prints_the_traceback_of_the_users_code(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Traceback" in err and 'user_models.py", line' in err
     assert err.rstrip().splitlines()[-1] == plain.rstrip()  # then the same one line
+
+
+def test_sigterm_ends_a_run_as_ctrl_c_does_with_143(tmp_path, cache_dir, capsys, monkeypatch):
+    """``kill PID`` on ``ald-tune train``: the line says how to resume, its MLflow run is
+    KILLED, the exit code is 143."""
+    import signal
+
+    from mlflow import MlflowClient
+
+    printed = train_cmd.PrintEpochs.on_epoch_end
+
+    def print_then_sigterm(self, trainer, result):
+        printed(self, trainer, result)
+        if result.epoch == 3:
+            signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(train_cmd.PrintEpochs, "on_epoch_end", print_then_sigterm)
+    uri, out = f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "run"
+    argv = ["train", *TINY, "--set", f"eval.cache_dir={cache_dir}", "--out", str(out)]
+    assert main([*argv, "--tracking-uri", uri, "--checkpoint-every", "2"]) == 143
+    err = capsys.readouterr().err
+    assert "ald-tune train: SIGTERM: interrupted at epoch" in err and f"--resume {out}" in err
+    c = MlflowClient(uri)
+    (run,) = c.search_runs([c.get_experiment_by_name("ald-tune-digits").experiment_id])
+    assert run.info.status == "KILLED" and (out / "checkpoint.pt").exists()

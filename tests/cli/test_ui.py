@@ -129,3 +129,32 @@ def test_links_open_the_runs_view_of_each_experiment(tmp_path):
         for x in links
     )
     assert ui_cmd.experiment_links(uri, "http://h:1", only="zzz") == []
+
+
+def test_an_address_the_server_cannot_listen_on_is_one_line_before_anything_starts(
+    tmp_path, capsys, monkeypatch
+):
+    """``mlflow server`` prints a traceback for these and exits 0."""
+    import socket
+
+    def no_server(*args, **kwargs):
+        raise AssertionError("the MLflow server was started")
+
+    monkeypatch.setattr(subprocess, "Popen", no_server)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for argv, needle in (
+            (["--port", "99999"], "--port must be an int in [1, 65535]. Got 99999"),
+            (["--port", "0"], "--port must be an int in [1, 65535]. Got 0"),
+            (
+                ["--port", str(port)],
+                f"cannot listen on '127.0.0.1:{port}' (Address already in use)",
+            ),
+            (["--host", "no-such-host.invalid"], "cannot listen on 'no-such-host.invalid:5000'"),
+        ):
+            assert main(["ui", "--run-dir", str(tmp_path / "runs"), *argv]) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and needle in err and "Fix:" in err, err
+    assert not (tmp_path / "runs").exists()

@@ -45,3 +45,18 @@ def test_the_sweep_file_holds_the_same_facts(tmp_path):
     (tmp_path / "s" / "ald_tune_sweep.json").write_text("{not json")
     assert read_sweep_file(str(tmp_path / "s")) == {}
     write_sweep_file("s3://bucket/x", {"kind": "grid"})  # remote: left to Tune, no error
+
+
+def test_default_names_of_commands_started_in_the_same_second_differ():
+    """Two ``compare`` (or ``ald``, ``train``) started together shared a default name, so the
+    second wrote into the first's Tune folder and died."""
+    import re
+
+    from ald_tune.config.constraints import check_name
+    from ald_tune.config.kinds import default_stamp
+
+    stamps = {default_stamp() for _ in range(50)}
+    assert len(stamps) == 50
+    for stamp in stamps:
+        assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{4}", stamp)
+        check_name(f"aldtune-fashion_mnist-{stamp}", "--name")

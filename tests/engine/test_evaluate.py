@@ -57,3 +57,21 @@ def test_labels_of_one_class_do_not_set_k_means_to_one_cluster(splits):
     assert math.isfinite(record["silhouette"])
     with pytest.raises(ConfigError, match="hold 1 class"):  # true labels: still refused
         check_clusters(EvalConfig(n_silhouette=100, silhouette_labels="true"), one)
+
+
+@pytest.mark.parametrize("limit", [2, 20])
+def test_a_split_too_small_for_any_silhouette_says_so_not_raise_n_silhouette(limit):
+    """``--set data.limit=2`` leaves one validation sample: raising eval.n_silhouette cannot
+    help, so the fix is more data."""
+    from ald_tune.engine.evaluate import check_clusters
+
+    _, val = train_val_split(load_dataset("digits", limit=limit), 0.1, 0)
+    cfg = EvalConfig()
+    with pytest.raises(DataError) as err:
+        check_clusters(cfg, val)
+    text = str(err.value)
+    assert f"validation split has {val.n_samples} sample(s)" in text
+    assert "raise data.limit or data.val_fraction" in text and "raise eval.n_silhouette" not in text
+    if val.n_samples < 2:  # eval.n_fid cannot go that low either (2 at least)
+        with pytest.raises(DataError, match="raise data.limit or data.val_fraction"):
+            check_eval_sizes(cfg, val)

@@ -357,3 +357,36 @@ def test_the_package_exports_the_objective_and_the_study_side():
         study_module.make_study,
         study_module.optimize,
     )
+
+
+def test_credentials_in_the_uri_never_stay_in_the_callers_environment(monkeypatch):
+    """``ALDObjective(tracking_uri='http://u:p@host')`` wrote user and password into
+    ``os.environ``, even when it then failed; now they are there only while it talks to
+    MLflow."""
+    import os
+
+    from conftest import free_port
+
+    for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.delenv(key, raising=False)
+    before = dict(os.environ)
+    with pytest.raises(ConfigError, match="unreachable"):
+        ALDObjective(cfg_for(), tracking_uri=f"http://ana:pw-77@127.0.0.1:{free_port()}")
+    assert dict(os.environ) == before
+
+    seen = []
+
+    def record(*args, **kwargs):
+        seen.append(
+            (os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD"))
+        )
+        return ("1", "0a1b")
+
+    monkeypatch.setattr(objective_module, "check_tracking", record)
+    monkeypatch.setattr(objective_module, "start_parent_run", record)
+    monkeypatch.setattr(objective_module, "finish_run", record)
+    objective = ALDObjective(cfg_for(), tracking_uri="http://ana:pw-77@mlflow.example:5000")
+    assert objective.tracking_uri == "http://mlflow.example:5000"
+    objective.parent_run("study")
+    objective.finish()
+    assert seen == [("ana", "pw-77")] * 3 and dict(os.environ) == before

@@ -90,7 +90,12 @@ def test_ald_sweep_logs_nested_runs_with_complete_n_z_history(ray_session, tmp_p
 
 
 def test_grid_sweep_expands_in_order_and_stays_flat(ray_session, tmp_path):
+    import signal
+
+    ctrl_c = signal.getsignal(signal.SIGINT)
     result = run_sweep(cfg_for(), opts(tmp_path, "grid"))
+    # Tune's fit leaves a handler that only logs: Ctrl-C after a sweep would end nothing.
+    assert signal.getsignal(signal.SIGINT) is ctrl_c
     assert [t.n_z_grid for t in result.trials] == [2, 8, 16]
     c, parent, children = mlflow_runs(result)
     assert len(children) == 3 and parent[0].data.tags["ald_tune.mode"] == "grid"
@@ -195,3 +200,31 @@ def test_bad_tracking_server_fails_fast(ray_session, tmp_path):
         run_sweep(cfg_for(), opts(tmp_path, "ald", tracking_uri="http://127.0.0.1:9"))
     with pytest.raises(ConfigError, match="file store is deprecated"):
         run_sweep(cfg_for(), opts(tmp_path, "ald", tracking_uri=str(tmp_path / "mlruns")))
+
+
+def test_sigterm_mid_sweep_stops_it_as_ctrl_c_does(ray_session, tmp_path):
+    """``kill PID`` on the driver: Tune stops the trials and returns, every run is KILLED, the
+    line says how to resume and the exit code is 143 (Ray's own handler would abort)."""
+    import signal
+
+    from ray import tune
+
+    from ald_tune.errors import Interrupted
+    from ald_tune.interrupts import exit_code, sigterm_as_interrupt
+
+    class SigtermOnFirstResult(tune.Callback):
+        def on_trial_result(self, *args, **kwargs):
+            if not getattr(self, "sent", False):
+                self.sent = True
+                signal.raise_signal(signal.SIGTERM)  # Tune's callbacks run on the main thread
+
+    cfg = cfg_for("train.epochs=500")
+    with pytest.raises(Interrupted, match=r"sweep term interrupted.*--resume --name term"):
+        with sigterm_as_interrupt():
+            run_sweep(cfg, opts(tmp_path, "ald", name="term", callbacks=(SigtermOnFirstResult(),)))
+    assert exit_code() == 143
+    from mlflow import MlflowClient
+
+    c = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = c.search_runs([c.get_experiment_by_name("ald-tune-digits").experiment_id])
+    assert len(runs) == 3 and {r.info.status for r in runs} == {"KILLED"}

@@ -417,3 +417,54 @@ def test_server_down_mid_sweep_training_goes_on_and_nothing_is_lost(
     assert not os.path.exists(pending)
     assert c.get_run(result.parent_run_id).info.status == "FINISHED"
     assert backfill(result.path) == {children[0].data.tags[trk.TRIAL_TAG]: 0}
+
+
+@pytest.mark.slow
+def test_two_sweeps_started_together_on_a_new_store_both_finish(tmp_path):
+    """Two commands on a new ``runs/mlflow.db``: the second died after Ray started ("table
+    datasets already exists"), and a second sharing the first's default name wrote into its
+    Tune folder. Real CLI, real Ray, real SQLite store."""
+    from mlflow import MlflowClient
+
+    args = [
+        sys.executable,
+        "-m",
+        "ald_tune.cli",
+        "grid",
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--set",
+        "train.epochs=3",
+        "--set",
+        "grid.n_z=[2]",
+        "--set",
+        "tune.grid_seeds=1",
+        "--set",
+        "model.hidden=[16]",
+        "--set",
+        "eval.n_fid=40",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    # Two local Ray clusters start at once: on a loaded 2-core machine a raylet can take
+    # longer than Ray's 60 s to register, which is not what this test is about.
+    env["RAY_raylet_start_wait_time_s"] = "300"
+    procs = [
+        subprocess.Popen(
+            args,
+            cwd=str(tmp_path),
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=900)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out[-3000:]
+    c = MlflowClient(f"sqlite:///{tmp_path}/runs/mlflow.db")
+    runs = c.search_runs([c.get_experiment_by_name("ald-tune-digits").experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 2 and len({r.info.run_name for r in parents}) == 2
+    assert {r.info.status for r in runs} == {"FINISHED"} and len(runs) == 4
+    assert len(os.listdir(tmp_path / "runs" / "ray")) == 2

@@ -325,12 +325,19 @@ def test_impossible_runs_fail_before_ray_and_before_any_mlflow_run(
         ("--gpus-per-trial", "1", "tune.gpus_per_trial=1, but no node"),
     ],
 )
+@pytest.mark.parametrize("address", ["default", "--address local", "RAY_ADDRESS=local"])
 def test_resources_no_node_has_are_refused_once_ray_is_up(
-    flag, value, needle, ray_session, tmp_path, capsys
+    flag, value, needle, address, ray_session, tmp_path, capsys, monkeypatch
 ):
+    """``local`` starts a cluster of the command's own, as no address does: it never grows,
+    so Tune would wait forever."""
     from mlflow import MlflowClient
 
-    refused(capsys, ["ald", *TINY, "--run-dir", str(tmp_path), flag, value], needle, "Fix:")
+    extra = ["--address", "local"] if address == "--address local" else []
+    if address == "RAY_ADDRESS=local":
+        monkeypatch.setenv("RAY_ADDRESS", "local")
+    argv = ["ald", *TINY, "--run-dir", str(tmp_path), flag, value, *extra]
+    refused(capsys, argv, needle, "Fix:")
     runs = (
         MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_experiments()
         if (tmp_path / "mlflow.db").exists()
@@ -541,12 +548,65 @@ def test_bad_files_get_a_line_not_a_traceback(case, argv, needles, tmp_path, cap
 
 
 def test_report_on_a_missing_experiment(tmp_path, capsys):
+    from mlflow import MlflowClient
+
+    MlflowClient(f"sqlite:///{tmp_path}/m.db").search_experiments()  # a store, but empty
     refused(
         capsys,
         ["report", "--experiment", "nope", "--tracking-uri", f"sqlite:///{tmp_path}/m.db"],
         "experiment 'nope' not found",
         "Fix:",
     )
+
+
+BAD_STORES = [
+    (
+        "a store that is not SQLite",
+        lambda t: ["ald", *TINY, "--tracking-uri", "sqlite:///" + write(t, "a,b\n1,2\n", "m.db")],
+        ["m.db", "is not a SQLite database", "Fix:"],
+    ),
+    (
+        "a store that is a folder",
+        lambda t: ["ald", *TINY, "--tracking-uri", f"sqlite:///{t}"],
+        ["names a folder, not a SQLite file", "Fix:"],
+    ),
+    (
+        "recommend where no store is",
+        lambda t: ["recommend", "--experiment", "e", "--run-dir", str(t / "never" / "made")],
+        ["there is no MLflow store at", "never/made/mlflow.db", "Fix:"],
+    ),
+    (
+        "report where no store is",
+        lambda t: ["report", "--experiment", "e", "--run-dir", str(t / "never" / "made")],
+        ["there is no MLflow store at", "Fix:"],
+    ),
+    (
+        "ui on a store that is not SQLite",
+        lambda t: ["ui", "--tracking-uri", "sqlite:///" + write(t, "a,b\n1,2\n", "m.db")],
+        ["m.db", "is not a SQLite database", "Fix:"],
+    ),
+    (
+        "ui on a port past 65535",
+        lambda t: ["ui", "--run-dir", str(t / "never" / "made"), "--port", "99999"],
+        ["--port must be an int in [1, 65535]. Got 99999"],
+    ),
+]
+
+
+@pytest.mark.parametrize("case, argv, needles", BAD_STORES, ids=[c[0] for c in BAD_STORES])
+def test_bad_stores_get_a_line_before_ray_and_nothing_is_made(
+    case, argv, needles, tmp_path, capsys, no_ray, monkeypatch
+):
+    from types import SimpleNamespace
+
+    from ald_tune.cli import ui
+
+    def no_server(*args, **kwargs):
+        raise AssertionError("the MLflow server was started before the bad input was refused")
+
+    monkeypatch.setattr(ui, "subprocess", SimpleNamespace(Popen=no_server))
+    refused(capsys, argv(tmp_path), *needles)
+    assert not (tmp_path / "never").exists()  # a command that reads makes no store
 
 
 # -- 7. tampered checkpoints and models ------------------------------------------------------
@@ -769,9 +829,9 @@ CASES_PER_CLASS = {
     "1 resource exhaustion": len(EXHAUSTION) + 1,
     "2 names": len(NAMES),
     "3 before Ray": len(before_ray_cases()) + 2,
-    "4 interruptions": 3,
+    "4 interruptions": 5,  # test_interruptions.py: Ctrl-C x2, SIGTERM x2; the ui test
     "5 silent acceptance": len(SILENT) + 1,
-    "6 bad files": len(BAD_FILES) + 3,
+    "6 bad files": len(BAD_FILES) + len(BAD_STORES) + 3,
     "7 tampered files": len(TAMPERED) + 2 + len(MODEL_FILE_CASES),
     "8 exposure": 5,
 }

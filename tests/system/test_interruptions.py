@@ -143,3 +143,86 @@ def test_ctrl_c_on_train_says_how_to_resume_and_the_resume_finishes(tmp_path, ca
 
     hist = json.loads((out_dir / "history.json").read_text())
     assert [e["epoch"] for e in hist["epochs"]] == list(range(60))
+
+
+def send_sigterm_after(
+    proc: subprocess.Popen, lines: int, group: bool, timeout=300
+) -> tuple[str, float]:
+    """Read the output until ``lines`` epoch lines were printed, then SIGTERM the driver alone
+    (``kill PID``, Kubernetes) or its whole process group (``timeout``; systemd and Slurm
+    signal every process too, Ray's own with them). Returns the output and the seconds from
+    the signal to the end."""
+    seen, text, deadline = 0, [], time.monotonic() + timeout
+    for line in proc.stdout:  # type: ignore[union-attr]
+        text.append(line)
+        seen += "epoch" in line
+        if seen >= lines or time.monotonic() > deadline:
+            break
+    t0 = time.monotonic()
+    if group:
+        os.killpg(proc.pid, signal.SIGTERM)
+    else:
+        proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=240)
+    return "".join(text) + rest, time.monotonic() - t0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("group", [False, True], ids=["driver", "process-group"])
+def test_sigterm_on_a_sweep_ends_as_ctrl_c_does_143_and_resume_completes(group, tmp_path):
+    from mlflow import MlflowClient
+
+    args = [
+        "ald",
+        "--space",
+        SPACE,
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--name",
+        "term",
+        "--set",
+        "train.epochs=60",
+        "--set",
+        "ald.final_share=0",  # exactly 60 epochs
+        "--set",
+        "ald.window=4",
+        "--set",
+        "ald.patience=2",
+        "--set",
+        "eval.n_fid=40",
+        "--set",
+        "tune.num_samples=2",
+        "--set",
+        "tune.checkpoint_min_s=0",
+    ]
+    proc = start(args, tmp_path)
+    out, seconds = send_sigterm_after(proc, 16, group)
+    assert proc.returncode == 143, out[-3000:]
+    # Before: Ray's handler aborted at once (-6), or a lost cluster held the driver 60 s (1).
+    assert seconds < 60, f"{seconds:.0f} s from the signal to the end"
+    assert "SIGTERM: " in out and "sweep term interrupted" in out, out[-3000:]
+    assert "--resume --name term" in out and "Traceback" not in out, out[-3000:]
+    assert "SIGTERM received" not in out  # Ray's abort handler did not run
+    c = MlflowClient(f"sqlite:///{tmp_path}/runs/mlflow.db")
+    exp = c.get_experiment_by_name("ald-tune-digits").experiment_id
+    runs = c.search_runs([exp])
+    assert {r.info.status for r in runs} == {"KILLED"}, [
+        (r.info.run_name, r.info.status) for r in runs
+    ]
+    (parent,) = [r for r in runs if r.info.run_name == "term"]
+    assert len(runs) == 3  # the parent and two trials
+
+    done = subprocess.run(
+        [*ALD_TUNE, *args, "--resume"],
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    runs = c.search_runs([exp])
+    assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}
+    for child in runs:
+        if child.info.run_id != parent.info.run_id:
+            steps = [m.step for m in c.get_metric_history(child.info.run_id, "n_z")]
+            assert sorted(steps) == list(range(60))  # every epoch once

@@ -43,7 +43,7 @@ from ald_tune.engine.callbacks import Cadence, Callback
 from ald_tune.engine.trainer import Trainer
 from ald_tune.errors import ConfigError
 from ald_tune.tracking.runs import filter_params, find_child_run, finish_run, start_parent_run
-from ald_tune.tracking.store import check_tracking, client, resolve_tracking_uri
+from ald_tune.tracking.store import check_tracking, client, mlflow_env, parse_tracking_uri
 from ald_tune.tracking.trial_logger import MLflowCallback, TrialLogger
 
 SEARCHABLE = ("lr", "beta")
@@ -144,7 +144,9 @@ class ALDObjective:
         self.search = _check_search(search, cfg, self.fixed)
         self.study_name = study_name
         self.experiment = experiment or f"ald-tune-{cfg.data.name}"
-        self.tracking_uri = _resolve_uri(tracking_uri)
+        # Credentials in the URI stay with this objective: os.environ gets them only while
+        # it talks to MLflow (mlflow_env), and is as it was after, even when this fails.
+        self.tracking_uri, *self._credentials = _resolve_uri(tracking_uri)
         self._parents: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()  # study.optimize(n_jobs>1) calls from several threads
         self._splits: Any = None
@@ -156,6 +158,10 @@ class ALDObjective:
         Raises:
             optuna.TrialPruned: when the study's pruner stops the trial.
         """
+        with mlflow_env(*self._credentials):
+            return self._run(trial)
+
+    def _run(self, trial: optuna.trial.BaseTrial) -> float:
         n_z, seed, sampled = self._suggest(trial)
         cpus = self.cfg.train.threads or self.cfg.tune.cpus_per_trial
         cfg = trial_config({"space": self.cfg.to_dict(), "seed": seed, **sampled}, cpus)
@@ -218,7 +224,7 @@ class ALDObjective:
                 "ALDObjective has no tracking URI. Fix: pass tracking_uri= or "
                 "set MLFLOW_TRACKING_URI."
             )
-        with self._lock:
+        with self._lock, mlflow_env(*self._credentials):
             if study_name not in self._parents:
                 exp_id, parent = start_parent_run(
                     self.tracking_uri,
@@ -237,9 +243,10 @@ class ALDObjective:
         """Close the parent runs this objective opened (``FINISHED``, ``FAILED``, ``KILLED``)."""
         with self._lock:
             parents, self._parents = list(self._parents.values()), {}
-        for _, parent in parents:
-            if self.tracking_uri:
-                finish_run(self.tracking_uri, parent, status)
+        with mlflow_env(*self._credentials):
+            for _, parent in parents:
+                if self.tracking_uri:
+                    finish_run(self.tracking_uri, parent, status)
 
     def __enter__(self) -> ALDObjective:
         return self
@@ -327,13 +334,15 @@ def _check_search(search, cfg: Config, fixed: bool) -> dict[str, tuple[float, fl
     return out
 
 
-def _resolve_uri(uri: str | None) -> str | None:
-    """The given URI, else ``$MLFLOW_TRACKING_URI``, else None (tracking off); checked."""
+def _resolve_uri(uri: str | None) -> tuple[str | None, str | None, str | None]:
+    """(URI, username, password): the given URI, else ``$MLFLOW_TRACKING_URI``, else None
+    (tracking off); checked, and ``os.environ`` left as it is."""
     if not (uri or os.environ.get("MLFLOW_TRACKING_URI")):
-        return None
-    resolved = resolve_tracking_uri(uri, os.getcwd())
-    check_tracking(resolved)
-    return resolved
+        return None, None, None
+    resolved, user, password = parse_tracking_uri(uri, os.getcwd())
+    with mlflow_env(user, password):
+        check_tracking(resolved)
+    return resolved, user, password
 
 
 class _OptunaReporter(Callback):
