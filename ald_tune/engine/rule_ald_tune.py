@@ -78,10 +78,7 @@ class ALDTuneRule(RuleController):
         """Epochs the run needs: ``epochs``, or, with ``final_share`` > 0, more after a
         late stop, so that the final size trains for at least that share of ``epochs``
         (a model that starts wide lags one trained at its size from the start)."""
-        stop = self.state.stop_epoch
-        if not self.state.stopped or stop is None or not self.cfg.final_share:
-            return epochs
-        return max(epochs, stop + 1 + math.ceil(self.cfg.final_share * epochs))
+        return self._final_share_length(epochs)
 
     def _decide(
         self,

@@ -45,10 +45,7 @@ class UnitsRule(RuleController):
         on digits, quick preset, a stop at epoch 19 left the final model 0.4-0.7 nats of
         recon loss behind fixed runs at its n_z after 40 epochs, within 0.3 after 60).
         """
-        stop = self.state.stop_epoch
-        if not self.state.stopped or stop is None or not self.cfg.final_share:
-            return epochs
-        return max(epochs, stop + 1 + math.ceil(self.cfg.final_share * epochs))
+        return self._final_share_length(epochs)
 
     def _decide(
         self,
