@@ -164,14 +164,6 @@ class Controller:
         late stop: :meth:`ald_tune.engine.rule_ald_tune.ALDTuneRule.run_length`)."""
         return epochs
 
-    def _final_share_length(self, epochs: int) -> int:
-        """``epochs``, or, with ``ald.final_share`` > 0, more after a late stop, so that the
-        final size trains for at least that share of ``epochs``."""
-        stop = self.state.stop_epoch
-        if not self.state.stopped or stop is None or not self.cfg.final_share:
-            return epochs
-        return max(epochs, stop + 1 + math.ceil(self.cfg.final_share * epochs))
-
     @property
     def stopped(self) -> bool:
         """Pruning has stopped for good (n_z is final)."""
@@ -290,3 +282,11 @@ class RuleController(Controller):
                 PruningFloorWarning,
                 stacklevel=3,
             )
+
+    def _final_share_length(self, epochs: int) -> int:
+        """``epochs``, or, with ``ald.final_share`` > 0, more after a late stop, so that the
+        final size trains for at least that share of ``epochs``."""
+        stop = self.state.stop_epoch
+        if not self.state.stopped or stop is None or not self.cfg.final_share:
+            return epochs
+        return max(epochs, stop + 1 + math.ceil(self.cfg.final_share * epochs))

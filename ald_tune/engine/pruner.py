@@ -260,10 +260,12 @@ class Pruner:
         if self.twin is None:
             return
         with torch.inference_mode(False), torch.enable_grad():
-            model = self.twin.model
+            model: Any = self.twin.model  # the protocol: encode, decode
             device = next(model.parameters()).device
             x = x.detach().to(device, torch.float32)
-            like = self._likelihood_module(ImageData(x=x, y=None, name="training batch"), device)
+            like: Any = self._likelihood_module(
+                ImageData(x=x, y=None, name="training batch"), device
+            )
             model.train()
             # Its own noise, seeded by (seed, epoch, batch): a resumed run trains it alike.
             gen = torch.Generator().manual_seed(

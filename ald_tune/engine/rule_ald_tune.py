@@ -256,14 +256,14 @@ class ALDTuneRule(RuleController):
             return ("unclear" if unclear else "none"), f"no better than the twin: {why}"
         return ("unclear" if unclear else "free"), why
 
-    def _add_noise(self, trial: list[Mapping[str, Any]]) -> None:
+    def _add_noise(self, trial: Sequence[Mapping[str, Any]]) -> None:
         """Pool the twin's epoch-to-epoch noise of each metric over this trial: first
         differences with their mean removed (a slow trend goes; independent noise of
         sd s gives differences of sd s * sqrt 2); a single difference counts as it is
         (a trial of two epochs)."""
         for m in PLATEAU:
-            vals = [r.get(TWIN_PREFIX + m) for r in trial]
-            vals = [float(v) for v in vals if v is not None and math.isfinite(v)]
+            got = [r.get(TWIN_PREFIX + m) for r in trial]
+            vals = [float(v) for v in got if v is not None and math.isfinite(v)]
             d = [b - a for a, b in zip(vals, vals[1:])]
             if not d:
                 continue
