@@ -213,9 +213,7 @@ def check_storage(storage: str) -> None:
         missing.append(folder)
         folder = os.path.dirname(folder)
     try:  # made and removed again: proof it can be made, and nothing is left behind
-        os.makedirs(storage, exist_ok=True)
-        probe = tempfile.mkdtemp(dir=storage, prefix=".ald-tune-probe-")
-        os.rmdir(probe)
+        _probe(storage)
     except OSError as exc:
         raise ConfigError(
             f"Tune storage {shown(storage)} cannot be written ({exc.strerror or exc}). {fix}"
@@ -226,6 +224,20 @@ def check_storage(storage: str) -> None:
                 os.rmdir(made)
             except OSError:
                 break
+
+
+def _probe(storage: str, tries: int = 5) -> None:
+    """Makes `storage` (and a probe folder in it, removed again). A second sweep started at
+    the same moment on the same new folder may remove it between our makedirs and our probe
+    (its own clean-up): that is a race, not an unwritable folder, so it is tried again."""
+    for attempt in range(tries):
+        os.makedirs(storage, exist_ok=True)
+        try:
+            os.rmdir(tempfile.mkdtemp(dir=storage, prefix=".ald-tune-probe-"))
+            return
+        except FileNotFoundError:
+            if attempt == tries - 1:
+                raise
 
 
 def uses_asha(cfg: Config, opts: SweepOptions) -> bool:

@@ -275,8 +275,17 @@ def init_sqlite_store(uri: str) -> None:
 
     path = sqlite_path(uri) or ""
     try:
-        with FileLock(path + ".lock", timeout=120):
-            client(uri).search_experiments(max_results=1)  # creates the tables if new
+        for attempt in range(5):
+            # another sweep's storage probe may remove the new, empty folder between our
+            # makedirs and the lock file's creation: a race to retry, not an error
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            try:
+                with FileLock(path + ".lock", timeout=120):
+                    client(uri).search_experiments(max_results=1)  # creates the tables if new
+                break
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise
     except Timeout:
         raise ConfigError(
             f"tracking store {path!r}: another process has held {path + '.lock'!r} for 120 s. "
