@@ -177,6 +177,7 @@ def check_each_parent_holds_its_own_report(tmp) -> None:
     }
 
 
+@pytest.mark.integration
 def test_report_cli_rebuilds_exactly_what_compare_printed(scripted_compare, tmp_path):
     tmp, text = scripted_compare
     # The baselines ran by default and are ranked beside ALD (and read back the same).
@@ -191,6 +192,7 @@ def test_report_cli_rebuilds_exactly_what_compare_printed(scripted_compare, tmp_
     check_each_parent_holds_its_own_report(tmp)
 
 
+@pytest.mark.integration
 def test_recommend_prints_the_compares_answer(scripted_compare, capsys):
     from ald_tune.cli.main import main
 
@@ -239,6 +241,7 @@ def test_recommend_prints_the_compares_answer(scripted_compare, capsys):
     assert "--rule 'nope'" in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_notebook_shows_what_compare_printed(scripted_compare, tmp_path):
     tmp, text = scripted_compare
     md = run_notebook("sqlite:///" + str(tmp / "mlflow.db"), tmp_path)
@@ -280,6 +283,7 @@ def run_notebook(uri: str, out) -> str:
     return md[0]
 
 
+@pytest.mark.integration
 def test_report_cli_pins_several_ald_sweeps(scripted_compare, tmp_path, capsys):
     """`--sweep ald=A --sweep ald=B`: one report per ALD sweep and the rules table."""
     from ald_tune.cli.main import main
