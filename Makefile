@@ -1,13 +1,15 @@
 # Two commands do all the set-up on a fresh clone:
 #   make demo   - create .venv if missing, install, run the comparison (grid vs ALD) on digits
-#   make test   - the same set-up, then lint, the docs build and the whole test suite (fast and
-#                 slow; the type check is one of its tests)
+#   make test   - the same set-up, then lint, the docs build and the whole test suite (all three
+#                 tiers: fast, integration, slow; the type check is one of its tests)
+#   make test-fast        - the fast tier alone (mocked trainables, no servers; under a minute)
+#   make test-integration - the integration tier alone (servers, notebook, UI, end-to-end compare)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ald-tune-installed
 
-.PHONY: demo test test-fast lint docs install clean
+.PHONY: demo test test-fast test-integration lint docs install clean
 
 install: $(STAMP)
 
@@ -34,8 +36,13 @@ demo: $(STAMP)
 test: lint docs
 	$(PY) -m pytest -ra
 
+# The tiers are pytest markers (setup.cfg; tests/conftest.py fails a fast test that starts
+# a server, a subprocess interpreter or a real Ray trial without one).
 test-fast: $(STAMP)
-	$(PY) -m pytest -ra -m "not slow"
+	$(PY) -m pytest -ra -m "not slow and not integration"
+
+test-integration: $(STAMP)
+	$(PY) -m pytest -ra -m integration
 
 # ruff (lint + format check) over the package, tests and benchmarks
 lint: $(STAMP)

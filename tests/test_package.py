@@ -149,6 +149,7 @@ def test_imports_between_own_modules_sit_at_the_top_and_form_no_cycle():
             visit(m)
 
 
+@pytest.mark.integration
 def test_each_module_imports_first_in_a_fresh_interpreter():
     """One interpreter per module (two at a time); the heavy third-party packages are the
     same for all, so each start is what the first import of that module costs."""
@@ -169,6 +170,7 @@ def test_each_module_imports_first_in_a_fresh_interpreter():
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.integration
 def test_import_ald_tune_is_cheap():
     code = (
         "import sys, ald_tune, ald_tune.config, ald_tune.cli.main; "
@@ -216,6 +218,7 @@ def test_every_module_is_imported_by_a_test():
     assert not missing, f"modules no test imports: {missing}"
 
 
+@pytest.mark.integration
 def test_lint_and_format_are_clean():
     for cmd in (
         ["check", "ald_tune", "tests", "benchmarks"],

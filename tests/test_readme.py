@@ -78,6 +78,7 @@ def test_the_own_loop_snippet_prunes_as_written(capsys):
     assert 1 <= n_z < 16 and "stopped" in last, last
 
 
+@pytest.mark.integration
 def test_the_docs_build_with_warnings_as_errors(tmp_path):
     out = subprocess.run(
         [

@@ -15,6 +15,7 @@ from ald_tune.cli.compare import parse_baselines, parse_rules
 from ald_tune.errors import ConfigError
 
 
+@pytest.mark.integration
 def test_run_py_is_a_thin_file_that_runs_as_the_ray_submit_target():
     assert "def " not in open(ald_tune.run.__file__).read()  # no logic of its own
     out = subprocess.run(

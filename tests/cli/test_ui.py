@@ -8,6 +8,8 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
 from ald_tune.cli import ui as ui_cmd
 from ald_tune.cli.main import main
 
@@ -27,6 +29,7 @@ TINY = [
 ]
 
 
+@pytest.mark.integration
 def test_ui_serves_the_default_store_on_loopback_and_sigterm_stops_it_all(tmp_path):
     import psutil
     from conftest import free_port

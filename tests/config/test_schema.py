@@ -150,6 +150,7 @@ def test_yaml_one_e_minus_three_is_a_float(tmp_path):
     assert load_config(f).train.lr == 1e-3
 
 
+@pytest.mark.integration
 def test_import_is_cheap():
     import subprocess
     import sys

@@ -69,7 +69,10 @@ def run(model, opt, pruner, x, val, start=0, stop=EPOCHS, on_step=None):
             break
 
 
-def test_the_pruner_prunes_a_user_model_that_keeps_training():
+@pytest.fixture(scope="module")
+def full_run():
+    """One uninterrupted run, read (never changed) by the tests below; ``seen`` holds the
+    weights right after its last prune."""
     x, val = data()
     model, opt, pruner = fresh()
     seen = {}
@@ -80,6 +83,11 @@ def test_the_pruner_prunes_a_user_model_that_keeps_training():
             seen["weights"] = [p.detach().clone() for p in _latent_params(model)]
 
     run(model, opt, pruner, x, val, on_step=on_step)
+    return model, opt, pruner, seen
+
+
+def test_the_pruner_prunes_a_user_model_that_keeps_training(full_run):
+    model, opt, pruner, seen = full_run
     path = [s.n_z for s in pruner.steps]
     assert path[0] == 16 and path[-1] < 16, path
     assert pruner.stopped and 2 <= path[-1] <= 5, (path, pruner.steps[-1].reason)
@@ -95,11 +103,10 @@ def test_the_pruner_prunes_a_user_model_that_keeps_training():
 
 
 @pytest.mark.parametrize("stop_after", [9, 15])
-def test_resuming_from_a_checkpoint_follows_the_same_n_z_path(stop_after, tmp_path):
+def test_resuming_from_a_checkpoint_follows_the_same_n_z_path(stop_after, tmp_path, full_run):
     """Both points fall inside a paired trial: the twin resumes too."""
     x, val = data()
-    full_model, full_opt, full = fresh()
-    run(full_model, full_opt, full, x, val)
+    full_model, _, full, _ = full_run
 
     model, opt, pruner = fresh()
     run(model, opt, pruner, x, val, stop=stop_after)

@@ -310,6 +310,7 @@ def test_make_study_mirrors_the_ray_tuners():
     assert grid.study_name != make_study(cfg, "grid").study_name  # a new study, a new name
 
 
+@pytest.mark.integration
 def test_import_is_free_of_ray_and_mlflow():
     code = (
         "import sys, ald_tune.integrations.optuna.objective; "

@@ -304,6 +304,7 @@ def test_files_and_markdown(report, tmp_path):
 
 
 # ---------------------------------------------------------------- through MLflow
+@pytest.mark.integration
 def test_report_from_mlflow_matches_the_sweep_results(ray_session, tmp_path):
     from mlflow import MlflowClient
 

@@ -1,5 +1,7 @@
-"""Fast path: scripted trainables drive the real tuners on a real Ray runtime into
-real MLflow on SQLite (seconds, no training)."""
+"""Scripted trainables drive the real tuners on a real Ray runtime into real MLflow on
+SQLite (no training). Each sweep costs seconds of Tune and trial start-up, so the fast tier
+keeps one ALD and one grid sweep; ASHA, checkpoint cadence, retries and kills are in the
+integration tier."""
 
 from __future__ import annotations
 
@@ -106,6 +108,7 @@ def test_grid_sweep_expands_in_order_and_stays_flat(ray_session, tmp_path):
     assert best.n_z_grid >= BEST_N_Z
 
 
+@pytest.mark.integration
 def test_asha_on_the_grid_stops_weak_points_early(ray_session, tmp_path):
     # Largest first, so the strong points reach ASHA's first rung before the weak ones.
     cfg = cfg_for("tune.scheduler=asha", "tune.asha_grace=3", "grid.n_z=[16, 8, 2, 1]")
@@ -116,6 +119,7 @@ def test_asha_on_the_grid_stops_weak_points_early(ray_session, tmp_path):
     assert all(t.config["report_ahead"] is False for t in result.trials)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "min_s, expected",
     [(0, ["checkpoint_000004", "checkpoint_000005"]), (3600, ["checkpoint_000000"])],
@@ -132,6 +136,7 @@ def test_checkpoints_come_every_n_epochs_but_no_closer_than_checkpoint_min_s(
     assert trial.finished and trial.epochs == EPOCHS
 
 
+@pytest.mark.integration
 def test_injected_failure_is_retried_from_checkpoint_into_the_same_run(ray_session, tmp_path):
     marker = str(tmp_path / "failed")
     result = run_sweep(
@@ -150,6 +155,7 @@ def test_injected_failure_is_retried_from_checkpoint_into_the_same_run(ray_sessi
     assert steps(c2, ch2[0].info.run_id)[1] == values
 
 
+@pytest.mark.integration
 def test_resume_after_the_driver_is_killed(ray_session, tmp_path):
     """Kill a driver process mid-sweep, then --resume: no duplicate runs, all epochs once."""
     address = ray_session.get_runtime_context().gcs_address

@@ -320,6 +320,7 @@ def test_grid_mode_runs_the_same_checks_before_ray(tmp_path, monkeypatch):
     assert not (tmp_path / "ray").exists()
 
 
+@pytest.mark.integration
 def test_unreachable_ray_address_fails_fast_with_a_config_error(tmp_path):
     """In a subprocess: this session's own Ray may already be initialized in-process."""
     script = textwrap.dedent(f"""
@@ -373,6 +374,7 @@ def tiny(cache_dir, *extra):
     )
 
 
+@pytest.mark.integration
 def test_diverging_trial_fails_clearly_and_keeps_its_last_good_checkpoint(
     ray_session, cache_dir, tmp_path
 ):

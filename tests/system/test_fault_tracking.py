@@ -77,7 +77,11 @@ def silent_port():
         yield s.getsockname()[1]
 
 
-@pytest.mark.parametrize("hung", [False, True], ids=["refused", "no-answer"])
+@pytest.mark.parametrize(
+    "hung",
+    [False, pytest.param(True, marks=pytest.mark.integration)],  # a listening socket
+    ids=["refused", "no-answer"],
+)
 def test_unreachable_server_at_start_is_a_clear_error_within_seconds(tmp_path, hung, request):
     port = request.getfixturevalue("silent_port") if hung else free_port()
     uri = f"http://127.0.0.1:{port}"
@@ -208,6 +212,7 @@ def test_quiet_http_env_is_set_for_trial_processes(tmp_path, monkeypatch):
 # -- backfill from Tune's results ---------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_backfill_restores_lost_steps_and_lost_runs(ray_session, tmp_path, capsys):
     result = run_sweep(
         cfg_for("tune.num_samples=2"),

@@ -808,6 +808,7 @@ def test_a_password_with_a_raw_at_sign_is_masked_whole(uri, hidden):
     assert hidden not in text and "***@" in text
 
 
+@pytest.mark.integration
 def test_a_local_sweeps_ray_keeps_token_authentication_on(tmp_path):
     """Ray 2.60 cannot bind its servers to loopback; its token authentication guards them."""
     import subprocess

@@ -364,6 +364,7 @@ def _run_texts(c, exp_id) -> str:
     return repr([(r.data.params, r.data.tags, r.info.run_name) for r in runs])
 
 
+@pytest.mark.integration
 def test_token_never_reaches_params_tags_files_or_output(
     ray_session, tmp_path, capfd, no_credentials
 ):

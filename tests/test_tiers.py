@@ -1,0 +1,84 @@
+"""The test tiers: a fast test that starts what belongs to the integration or slow tier fails.
+
+The guard is entered here by hand (as the hooks in tests/conftest.py enter it around every
+fast test's set-up and call); it stops each thing before it starts, so these tests are fast.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import conftest
+import pytest
+from conftest import SERVER_FIXTURES, fast_tier_guard, processes_allowed
+
+from ald_tune.sweeps.trainable import DEFAULT_TRAINER
+
+FAILED = pytest.fail.Exception
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [sys.executable, "-c", "pass"],
+        "python3 -c pass",
+        ["mlflow", "server"],
+        ["ray", "start", "--head"],
+        ["ald-tune", "ui"],
+    ],
+)
+def test_starting_an_interpreter_or_a_server_program_fails(argv):
+    with pytest.raises(FAILED, match=r"started the program .* mark the test @pytest.mark.integ"):
+        with fast_tier_guard():
+            subprocess.run(argv, shell=isinstance(argv, str), check=False)
+
+
+def test_other_programs_and_the_shared_ray_start_may_run():
+    with fast_tier_guard():
+        assert subprocess.run(["true"]).returncode == 0
+        with processes_allowed():
+            assert subprocess.run([sys.executable, "-c", "pass"]).returncode == 0
+
+
+def test_listening_on_a_socket_fails():
+    with pytest.raises(FAILED, match="listened on a socket"):
+        with fast_tier_guard(), socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen(1)
+
+
+def test_a_failure_the_test_swallows_still_fails_it():
+    with pytest.raises(FAILED, match="started the program"):
+        with fast_tier_guard():
+            try:
+                subprocess.run([sys.executable, "-c", "pass"])
+            except BaseException:
+                pass
+
+
+def test_tune_trials_must_use_a_test_double():
+    from ray import tune
+
+    with pytest.raises(FAILED, match=rf"trainer {DEFAULT_TRAINER!r} \(not a test double\)"):
+        with fast_tier_guard():
+            tune.Tuner(lambda config: None, param_space={"trainer": DEFAULT_TRAINER})
+    # (the fast sweeps in tests/sweeps/test_tuner.py run with SCRIPTED under the guard)
+
+
+class FastItem:
+    """What the set-up hook reads of a test item: no tier marker, its fixtures."""
+
+    def __init__(self, fixturenames):
+        self.fixturenames = fixturenames
+
+    def get_closest_marker(self, name):
+        return None
+
+
+@pytest.mark.parametrize("fixture", sorted(SERVER_FIXTURES))
+def test_a_fast_test_may_not_ask_for_a_server_fixture(fixture):
+    hook = conftest.pytest_runtest_setup(FastItem(["tmp_path", fixture]))
+    with pytest.raises(FAILED, match=rf"server fixture \['{fixture}'\]; mark it"):
+        next(hook)
