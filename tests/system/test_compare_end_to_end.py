@@ -209,7 +209,6 @@ def check_each_parent_holds_its_own_report(tmp, nested: bool = True) -> None:
     }
 
 
-<<<<<<< HEAD
 def check_nested_runs(c, exp: str, parent, grid, sizes=(2, 8, 16, 32)) -> None:
     """Each nested trial's run holds its prefix curve: prefix.<metric>, step = the prefix."""
     runs = [
@@ -224,9 +223,7 @@ def check_nested_runs(c, exp: str, parent, grid, sizes=(2, 8, 16, 32)) -> None:
     assert parent.data.tags["ald_tune.grid_parent"] == grid.info.run_id
 
 
-=======
 @pytest.mark.integration
->>>>>>> issue-25
 def test_report_cli_rebuilds_exactly_what_compare_printed(scripted_compare, tmp_path):
     tmp, text = scripted_compare
     # The baselines ran by default and are ranked beside ALD (and read back the same).
