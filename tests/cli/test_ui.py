@@ -134,6 +134,7 @@ def test_links_open_the_runs_view_of_each_experiment(tmp_path):
     assert ui_cmd.experiment_links(uri, "http://h:1", only="zzz") == []
 
 
+@pytest.mark.integration  # a server socket / a signal to the process
 def test_an_address_the_server_cannot_listen_on_is_one_line_before_anything_starts(
     tmp_path, capsys, monkeypatch
 ):

@@ -115,6 +115,7 @@ def test_a_sigterm_that_stops_the_cluster_too_ends_the_command_without_tune(monk
     assert watched(monkeypatch, dead) == ["sweep s interrupted."]
 
 
+@pytest.mark.integration  # a server socket / a signal to the process
 def test_a_sigterm_to_the_driver_alone_is_left_to_tune(monkeypatch):
     with socket.socket() as gcs:
         gcs.bind(("127.0.0.1", 0))

@@ -208,6 +208,7 @@ def test_bad_tracking_server_fails_fast(ray_session, tmp_path):
         run_sweep(cfg_for(), opts(tmp_path, "ald", tracking_uri=str(tmp_path / "mlruns")))
 
 
+@pytest.mark.integration  # a server socket / a signal to the process
 def test_sigterm_mid_sweep_stops_it_as_ctrl_c_does(ray_session, tmp_path):
     """``kill PID`` on the driver: Tune stops the trials and returns, every run is KILLED, the
     line says how to resume and the exit code is 143 (Ray's own handler would abort)."""
