@@ -17,12 +17,13 @@ from ald_tune.cli.common import print_config, resolve_space
 from ald_tune.config.constraints import check_name
 from ald_tune.config.kinds import SweepKind, default_stamp
 from ald_tune.config.schema import MAX_NZ, load_config, parse_override
+from ald_tune.config.tags import OUT_TAG, RUNNER_TAG
 from ald_tune.engine.callbacks import Cadence, Callback
 from ald_tune.engine.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from ald_tune.engine.trainer import Trainer, TrainingDivergedError
 from ald_tune.errors import ConfigError, shown
 from ald_tune.interrupts import exit_code, received_sigterm
-from ald_tune.tracking.runs import filter_params
+from ald_tune.tracking.runs import filter_params, trial_tags
 from ald_tune.tracking.store import check_tracking, client, ensure_experiment, resolve_tracking_uri
 from ald_tune.tracking.trial_logger import MLflowCallback, TrialLogger
 
@@ -53,12 +54,7 @@ def tracking_callback(args: argparse.Namespace, trainer: Trainer, out: str) -> M
     check_tracking(uri)
     exp_id = ensure_experiment(client(uri), args.experiment or f"ald-tune-{cfg.data.name}")
     kind = SweepKind("ald", cfg.ald.rule) if trainer.fixed_n_z is None else SweepKind("fixed")
-    tags = {
-        **kind.tags(),
-        "ald_tune.runner": "train",
-        "ald_tune.seed": str(cfg.train.seed),
-        "ald_tune.out": out,
-    }
+    tags = trial_tags(kind, cfg.train.seed, **{RUNNER_TAG: "train", OUT_TAG: out})
     params = {
         **filter_params(cfg),
         "n_z_init": trainer.history[0]["n_z"] if trainer.history else trainer.model.n_z,

@@ -28,6 +28,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ald_tune.config.tags import (  # noqa: F401  (read from here by the other layers)
+    COMPARE_TAG,
+    DATASET_TAG,
+    KIND_TAG,
+    MAIN_RULE_TAG,
+    RULE_TAG,
+    SWEEP_TAG,
+)
 from ald_tune.errors import ConfigError
 
 KINDS = ("grid", "asha", "fixed", "ald", "nested")
@@ -42,12 +50,6 @@ def default_stamp() -> str:
 
 RULES = ("paper", "ald-tune", "units")
 
-SWEEP_TAG = "ald_tune.sweep"  # the sweep's name (its Tune folder)
-KIND_TAG = "ald_tune.kind"  # one of KINDS
-RULE_TAG = "ald_tune.rule"  # ALD sweeps and trials: the stop rule
-COMPARE_TAG = "ald_tune.compare"  # the `compare` run that made the sweep, if any
-MAIN_RULE_TAG = "ald_tune.main_rule"  # that compare's main rule (its report comes first)
-DATASET_TAG = "ald_tune.dataset"
 SWEEP_FILE = "ald_tune_sweep.json"  # the same facts in the sweep's Tune folder
 
 

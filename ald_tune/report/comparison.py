@@ -28,6 +28,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ald_tune.config.tags import (
+    ALD_PARENT_TAG,
+    BASELINES_TAG,
+    EDGE_TAG,
+    GRID_PARENT_TAG,
+    NEAR_EDGE_TAG,
+    RECOMMENDED_TAG,
+)
 from ald_tune.report.build import build_report, markdown, write_report
 from ald_tune.report.figures import plot_cost_vs_distance, svg_path
 from ald_tune.report.tables import side_by_side
@@ -36,9 +44,6 @@ from ald_tune.tracking.store import client
 
 RULES_FILE = "rules.md"
 RECOMMENDATION_FILE = "recommendation.json"
-ALD_PARENT_TAG = "ald_tune.ald_parent."  # + rule, on the grid parent
-GRID_PARENT_TAG = "ald_tune.grid_parent"  # on the other sweeps' parents
-RECOMMENDED_TAG = "ald_tune.recommended_n_z"
 RECOMMENDED_METRIC = "recommended_n_z"
 #: The baselines ``compare`` can run beside ALD (``--baselines``).
 BASELINES = ("asha", "units", "id", "nested")
@@ -50,11 +55,8 @@ BASELINE_NAMES = {
     "id": "intrinsic dimension",
     "nested": "nested dropout",
 }
-BASELINES_TAG = "ald_tune.baselines"  # on the grid parent: the --baselines of its compare
 BASELINE_PREFIX = "baseline."  # + estimator + "." + field, metrics on the grid parent
 INTRINSIC_FIELDS = ("dimension", "n_z", "cpu_s", "wall_s", "n_samples")
-EDGE_TAG = "ald_tune.plateau_edge"  # on each ALD parent: the grid's optimum
-NEAR_EDGE_TAG = "ald_tune.near_edge"  # on each ALD parent: "k/N" seeds near the edge
 SEED_PREFIX = "report.seed."  # + seed + "." + field, metrics on each ALD parent
 METHOD_PREFIX = "report.method."  # + method key + "." + field, metrics on each ALD parent
 NESTED_SEED_PREFIX = "report.nested.seed."  # + seed + "." + field: nested dropout's answers

@@ -34,6 +34,7 @@ from ald_tune.config.kinds import (
     SWEEP_TAG,
     SweepKind,
 )
+from ald_tune.config.tags import SEED_TAG
 from ald_tune.config.vocabulary import PREFIX_METRICS, PREFIX_MLFLOW
 from ald_tune.errors import ConfigError
 from ald_tune.report.build import recommend
@@ -257,7 +258,7 @@ def _child_record(c, run) -> TrialRecord:
             curve.setdefault(str(x.step), {})[m] = x.value
     last_nz = history[-1].get("n_z") if history else None
     final = tags.get(FINAL_NZ_TAG, last_nz)
-    seed = tags.get("ald_tune.seed", params.get("train.seed"))
+    seed = tags.get(SEED_TAG, params.get("train.seed"))
     nz_init = num(params.get("n_z_init", last_nz))
     return TrialRecord(
         trial_id=tags.get(TRIAL_TAG, run.info.run_id),

@@ -15,7 +15,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from ald_tune._version import __version__
-from ald_tune.config.kinds import COMPARE_TAG, DATASET_TAG, MAIN_RULE_TAG, SWEEP_TAG, SweepKind
+from ald_tune.config.kinds import SweepKind
+from ald_tune.config.tags import (  # noqa: F401  (TRIAL_TAG .. COMPLETE_TAG: read from here too)
+    COMPARE_TAG,
+    COMPLETE_TAG,
+    DATASET_TAG,
+    FINAL_NZ_TAG,
+    GIT_COMMIT_TAG,
+    MAIN_RULE_TAG,
+    MODE_TAG,
+    NODES_TAG,
+    PARENT_TAG,
+    RUNNER_TAG,
+    SEED_TAG,
+    SPACE_TAG,
+    SWEEP_TAG,
+    TRIAL_TAG,
+    VERSION_TAG,
+)
 from ald_tune.config.vocabulary import TRACKED
 from ald_tune.errors import ConfigError
 from ald_tune.tracking.store import (
@@ -26,11 +43,6 @@ from ald_tune.tracking.store import (
     redact_uri,
 )
 
-TRIAL_TAG = "ald_tune.trial_id"
-PARENT_TAG = "mlflow.parentRunId"
-NODES_TAG = "ald_tune.nodes"  # the Ray nodes a trial ran on, comma-separated
-FINAL_NZ_TAG = "ald_tune.final_n_z"
-COMPLETE_TAG = "ald_tune.compare_complete"  # every sweep of that compare has finished
 WALL_METRIC = "sweep_wall_s"  # one value per fit of the sweep (resumes add one)
 CONFIG_ARTIFACT = "config.json"  # the whole config, once per sweep
 TRACKED_METRICS = TRACKED
@@ -90,6 +102,17 @@ def find_parent_run(c, exp_id: str, sweep: str):
     return None
 
 
+def trial_tags(kind: SweepKind, seed: int | str, **extra: str) -> dict[str, str]:
+    """The tags of one trial's run, built the same way by every runner (Ray Tune, Optuna,
+    ``ald-tune train``): its kind and rule, mode and seed, plus ``extra`` (tag key -> value).
+
+    Example:
+        >>> trial_tags(SweepKind("fixed"), 3)["ald_tune.mode"]
+        'grid'
+    """
+    return {**kind.tags(), MODE_TAG: kind.mode, SEED_TAG: str(seed), **extra}
+
+
 def search_all(c, exp_id: str, filter_string: str = "", order_by: list[str] | None = None):
     """Every run of an experiment matching ``filter_string``, page by page."""
     token = None
@@ -140,20 +163,20 @@ def start_parent_run(
     tags = {
         SWEEP_TAG: sweep,
         **kind.tags(),
-        "ald_tune.mode": kind.mode,
+        MODE_TAG: kind.mode,
         DATASET_TAG: cfg.data.name,
-        "ald_tune.space": str(space),
-        "ald_tune.version": __version__,
+        SPACE_TAG: str(space),
+        VERSION_TAG: __version__,
     }
     if compare:
         tags[COMPARE_TAG] = compare
     if main_rule:
         tags[MAIN_RULE_TAG] = main_rule
     if runner:
-        tags["ald_tune.runner"] = runner
+        tags[RUNNER_TAG] = runner
     commit = git_commit()
     if commit:
-        tags["ald_tune.git_commit"] = commit
+        tags[GIT_COMMIT_TAG] = commit
     run = c.create_run(exp_id, tags=tags, run_name=sweep)
     log_params(c, run.info.run_id, filter_params(cfg))
     c.log_dict(run.info.run_id, cfg.to_dict(), CONFIG_ARTIFACT)

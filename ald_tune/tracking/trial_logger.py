@@ -43,6 +43,7 @@ from ald_tune.tracking.runs import (
     filter_params,
     find_child_run,
     log_params,
+    trial_tags,
 )
 from ald_tune.tracking.store import QUIET_HTTP_ENV, client, redact_uri
 
@@ -404,7 +405,7 @@ def trial_logger(
         if "n_z" in config
         else f"{kind.label}-s{seed}-{trial_id[-5:]}"
     )
-    tags = {**kind.tags(), "ald_tune.mode": kind.mode, "ald_tune.seed": str(seed)}
+    tags = trial_tags(kind, seed)
     params = {**filter_params(cfg), "n_z_init": first_n_z}
     return TrialLogger(uri, experiment_id, parent_run_id, trial_id, tags, params, name)
 

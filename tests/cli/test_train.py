@@ -129,6 +129,7 @@ def test_train_with_a_tracking_uri_logs_one_run_like_a_trial(tmp_path, cache_dir
     (run,) = c.search_runs([c.get_experiment_by_name("ald-tune-digits").experiment_id])
     assert run.info.status == "FINISHED" and run.data.tags["ald_tune.runner"] == "train"
     assert run.data.tags["ald_tune.kind"] == "ald" and run.data.params["train.epochs"] == "6"
+    assert run.data.tags["ald_tune.mode"] == "ald"  # built like every trial's tags
     nz = c.get_metric_history(run.info.run_id, "n_z")
     assert sorted(m.step for m in nz) == list(range(6))
     hist = json.loads((out / "history.json").read_text())

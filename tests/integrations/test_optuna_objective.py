@@ -391,3 +391,24 @@ def test_credentials_in_the_uri_never_stay_in_the_callers_environment(monkeypatc
     objective.parent_run("study")
     objective.finish()
     assert seen == [("ana", "pw-77")] * 3 and dict(os.environ) == before
+
+
+def test_study_runs_reads_stores_written_before_and_after_the_tag_rename(uri, experiment):
+    """0.2 wrote the study's name as ``ald_tune.integrations.optuna.study`` (a module move
+    renamed the key by accident); the old key ``ald_tune.optuna_study`` is written again.
+    A store holding both kinds of runs answers "which runs are this study's" with both."""
+    from mlflow import MlflowClient
+
+    from ald_tune.integrations.optuna import study_runs
+
+    study = optimize(cfg_for(), tracking_uri=uri, experiment=experiment, trainer=ScriptedTrainer)
+    c, _, children = runs(uri, experiment)
+    assert {r.data.tags.get("ald_tune.optuna_study") for r in children} == {study.study_name}
+    assert not any("ald_tune.integrations.optuna.study" in r.data.tags for r in children)
+    exp_id = MlflowClient(uri).get_experiment_by_name(experiment).experiment_id
+    old = c.create_run(exp_id, tags={"ald_tune.integrations.optuna.study": study.study_name})
+    c.create_run(exp_id, tags={"ald_tune.integrations.optuna.study": "another study"})
+    found = {r.info.run_id for r in study_runs(uri, study.study_name, experiment)}
+    assert found == {r.info.run_id for r in children} | {old.info.run_id}
+    with pytest.raises(ConfigError, match=r"no experiment 'nope'.*Fix: pass the experiment"):
+        study_runs(uri, study.study_name, "nope")

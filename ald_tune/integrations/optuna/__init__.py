@@ -4,6 +4,6 @@
 """
 
 from ald_tune.integrations.optuna.objective import ALDObjective
-from ald_tune.integrations.optuna.study import grid_sampler, make_study, optimize
+from ald_tune.integrations.optuna.study import grid_sampler, make_study, optimize, study_runs
 
-__all__ = ["ALDObjective", "grid_sampler", "make_study", "optimize"]
+__all__ = ["ALDObjective", "grid_sampler", "make_study", "optimize", "study_runs"]

@@ -38,11 +38,18 @@ import optuna
 from ald_tune.config.constraints import fail
 from ald_tune.config.kinds import SweepKind
 from ald_tune.config.schema import Config, trial_config, tune_constraint
+from ald_tune.config.tags import OPTUNA_STUDY_TAG, OPTUNA_TRIAL_TAG, PRUNED_EPOCH_TAG
 from ald_tune.config.vocabulary import MINIMISED
 from ald_tune.engine.callbacks import Cadence, Callback
 from ald_tune.engine.trainer import Trainer
 from ald_tune.errors import ConfigError
-from ald_tune.tracking.runs import filter_params, find_child_run, finish_run, start_parent_run
+from ald_tune.tracking.runs import (
+    filter_params,
+    find_child_run,
+    finish_run,
+    start_parent_run,
+    trial_tags,
+)
 from ald_tune.tracking.store import check_tracking, client, mlflow_env, parse_tracking_uri
 from ald_tune.tracking.trial_logger import MLflowCallback, TrialLogger
 
@@ -269,13 +276,9 @@ class ALDObjective:
             return None
         study = self._study_name(trial)
         exp_id, parent = self.parent_run(study)
-        tags = {
-            **self.kind.tags(),
-            "ald_tune.mode": self.mode,
-            "ald_tune.seed": str(seed),
-            "ald_tune.optuna_trial": str(trial.number),
-            "ald_tune.integrations.optuna.study": study,
-        }
+        tags = trial_tags(
+            self.kind, seed, **{OPTUNA_TRIAL_TAG: str(trial.number), OPTUNA_STUDY_TAG: study}
+        )
         params = {
             **filter_params(cfg),
             "n_z_init": n_z_init,
@@ -370,4 +373,4 @@ class _OptunaReporter(Callback):
             )
 
     def end_tags(self, trainer: Any) -> dict[str, str]:
-        return {"ald_tune.pruned_epoch": str(self.pruned)} if self.pruned is not None else {}
+        return {PRUNED_EPOCH_TAG: str(self.pruned)} if self.pruned is not None else {}

@@ -18,7 +18,11 @@ import optuna
 
 from ald_tune.config.constraints import fail
 from ald_tune.config.schema import Config
+from ald_tune.config.tags import OPTUNA_STUDY_TAG, read
+from ald_tune.errors import ConfigError
 from ald_tune.integrations.optuna.objective import ALDObjective
+from ald_tune.tracking.runs import search_all
+from ald_tune.tracking.store import client, redact_uri
 
 MODES = ("ald", "grid")
 
@@ -175,3 +179,30 @@ def optimize(
     with objective:
         study.optimize(objective, n_trials=n_trials, **optimize_kwargs)
     return study
+
+
+def study_runs(tracking_uri: str, study_name: str, experiment: str) -> list:
+    """The MLflow runs of a study's trials, newest first, in stores of every version.
+
+    ald-tune 0.2 wrote the study's name under a tag key its module move had renamed
+    (``ald_tune.integrations.optuna.study``); later versions write
+    ``ald_tune.optuna_study`` again. Both are read (:func:`ald_tune.config.tags.read`),
+    filtered in Python, so a study name is never pasted into an MLflow filter.
+
+    Args:
+        tracking_uri: the MLflow store the study logged to.
+        study_name: the study's name (``optimize`` uses ``study.study_name``).
+        experiment: the MLflow experiment (default of ``optimize``: ``ald-tune-<dataset>``).
+
+    Raises:
+        ConfigError: no such experiment in that store.
+    """
+    c = client(tracking_uri)
+    exp = c.get_experiment_by_name(experiment)
+    if exp is None:
+        raise ConfigError(
+            f"MLflow store {redact_uri(tracking_uri)!r} has no experiment {experiment!r}. "
+            "Fix: pass the experiment the study logged to (default ald-tune-<dataset>)."
+        )
+    runs = search_all(c, exp.experiment_id, order_by=["attributes.start_time DESC"])
+    return [r for r in runs if read(r.data.tags, OPTUNA_STUDY_TAG) == study_name]
