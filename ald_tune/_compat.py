@@ -1,4 +1,4 @@
-"""Old import paths of ald-tune 0.1 (one flat package), kept for one release.
+"""Old import paths (0.1's flat package, 0.2's flat rule modules), kept for one release.
 
 ``import ald_tune`` installs :class:`OldPaths`, an import hook that answers for the old
 module names listed in :data:`MOVED` (so the package folder holds no shim files): each
@@ -23,7 +23,7 @@ MOVED = {
     "ald_tune.checkpoint": ("ald_tune.engine.checkpoint",),
     "ald_tune.config_docs": ("ald_tune.config.reference",),
     "ald_tune.constraints": ("ald_tune.config.constraints",),
-    "ald_tune.controller": ("ald_tune.engine.controller", "ald_tune.engine.rules"),
+    "ald_tune.controller": ("ald_tune.engine.rules.base", "ald_tune.engine.rules"),
     "ald_tune.criterion": ("ald_tune.report.criterion",),
     "ald_tune.evaluate": ("ald_tune.engine.evaluate",),
     "ald_tune.features": ("ald_tune.engine.features",),
@@ -45,6 +45,19 @@ MOVED = {
     "ald_tune.trial_records": ("ald_tune.sweeps.results", "ald_tune.report.numbers"),
     "ald_tune.tune_logs": ("ald_tune.sweeps.result_logs",),
     "ald_tune.tuners": ("ald_tune.sweeps.tuner", "ald_tune.tracking.sweep"),
+    # 0.2's flat rule modules, moved into the engine's rules folder after 0.2.0
+    "ald_tune.engine.controller": ("ald_tune.engine.rules.base",),
+    "ald_tune.engine.rule_paper": ("ald_tune.engine.rules.paper",),
+    "ald_tune.engine.rule_ald_tune": ("ald_tune.engine.rules.aldtune",),
+    "ald_tune.engine.rule_units": ("ald_tune.engine.rules.units",),
+}
+
+#: the release an old path was moved in (default 0.2); it goes in the release after
+MOVED_IN = {
+    "ald_tune.engine.controller": "0.3",
+    "ald_tune.engine.rule_paper": "0.3",
+    "ald_tune.engine.rule_ald_tune": "0.3",
+    "ald_tune.engine.rule_units": "0.3",
 }
 
 
@@ -59,9 +72,11 @@ class OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def create_module(self, spec: Any) -> types.ModuleType:
         old = spec.name
         targets = MOVED[old]
+        moved = MOVED_IN.get(old, "0.2")
+        gone = f"0.{int(moved.split('.')[1]) + 1}"
         warnings.warn(
-            f"{old} moved to {' and '.join(targets)} in ald-tune 0.2; the old path "
-            f"goes in 0.3. Fix: import from {targets[0]}.",
+            f"{old} moved to {' and '.join(targets)} in ald-tune {moved}; the old path "
+            f"goes in {gone}. Fix: import from {targets[0]}.",
             DeprecationWarning,
             stacklevel=2,
         )

@@ -4,8 +4,8 @@ The VAE nets and latent surgery (``model``, ``surgery``), the latent-layer proto
 user's own model follows (``protocol``) and the one wrapper around the user's code
 (``user_code``), the decoder's likelihoods (``likelihood``), sizes weighed against the
 device's free memory before anything is built (``budget``), the own-loop pruner
-(``pruner``), the controller base and one
-module per stop rule (``controller``, ``rule_paper``, ``rule_ald_tune``), metrics and FID
+(``pruner``), the stop rules in their own folder (``rules``: the controller base, one
+module per rule and the factory by name; the paired trial's ``twin``), metrics and FID
 features (``metrics``, ``features``), the per-epoch evaluation (``evaluate``), the
 trainer with its epochs, callbacks and cadence (``trainer``, ``epochs``, ``callbacks``), nested
 (tail) dropout training and its prefix curve (``nested_dropout``), the versioned

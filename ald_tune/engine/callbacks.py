@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ald_tune.engine.controller import Decision
+from ald_tune.engine.rules.base import Decision
 from ald_tune.errors import ConfigError, shown
 
 

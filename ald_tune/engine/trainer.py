@@ -41,8 +41,8 @@ from ald_tune.engine.epochs import EpochIterator
 from ald_tune.engine.evaluate import Evaluator, check_cache_dir, check_clusters, check_eval_sizes
 from ald_tune.engine.model import build_model, check_likelihood, make_optimizer
 from ald_tune.engine.nested_dropout import evaluate_prefixes, nested_loss, prefix_sizes
-from ald_tune.engine.rule_ald_tune import in_use
 from ald_tune.engine.rules import make_controller
+from ald_tune.engine.rules.aldtune import in_use
 from ald_tune.engine.twin import Twin, apply_decision
 from ald_tune.engine.user_code import Factory, allowed_factory
 from ald_tune.errors import ConfigError, DataError

@@ -1,7 +1,7 @@
 """The paired trial: a removal judged against a twin that keeps the units.
 
 To know whether a model can do without some of its units, the ``ald-tune`` rule
-(:mod:`ald_tune.engine.rule_ald_tune`) removes them and lets a **twin**, a copy of the
+(:mod:`ald_tune.engine.rules.aldtune`) removes them and lets a **twin**, a copy of the
 model as it was before the removal, train beside it on the same batches for a few
 epochs. Both are evaluated every epoch on the same validation data, so the difference
 between their metrics is what the removal costs, at the same point of training (a model
@@ -10,7 +10,7 @@ credit the removal with that progress). The rule then keeps the removal, or undo
 the twin, which trained all along, takes the model's place, so no epoch is lost.
 
 :class:`Twin` holds the copy and its optimizer; :func:`apply_decision` carries out a
-:class:`~ald_tune.engine.controller.Decision` in its one order (the verdict on the
+:class:`~ald_tune.engine.rules.base.Decision` in its one order (the verdict on the
 trial in progress, new spare units, a new twin, the removal), for ald-tune's trainer and
 for :class:`~ald_tune.engine.pruner.Pruner` in the user's own loop alike.
 """
@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from ald_tune.config.schema import MAX_NZ
-from ald_tune.engine.controller import Decision
 from ald_tune.engine.protocol import latent_layers
+from ald_tune.engine.rules.base import Decision
 from ald_tune.engine.surgery import add_latent_units, remove_latent_units
 
 

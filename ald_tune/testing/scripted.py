@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ald_tune.config.schema import Config
-from ald_tune.engine.controller import Controller, Decision, History, Probe, select_units
 from ald_tune.engine.nested_dropout import prefix_sizes
 from ald_tune.engine.rules import make_controller
+from ald_tune.engine.rules.base import Controller, Decision, History, Probe, select_units
 from ald_tune.engine.trainer import EpochIterator, EpochResult
 
 BEST_N_Z = 8

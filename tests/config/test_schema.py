@@ -156,7 +156,7 @@ def test_import_is_cheap():
     import sys
 
     code = (
-        "import sys, ald_tune, ald_tune.config, ald_tune.engine.controller; "
+        "import sys, ald_tune, ald_tune.config, ald_tune.engine.rules.base; "
         "print(sorted(m for m in ('torch','ray','mlflow','optuna') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from ald_tune.engine.callbacks import Cadence, Callback, EpochResult
-from ald_tune.engine.controller import Decision
 from ald_tune.engine.epochs import EpochIterator
+from ald_tune.engine.rules.base import Decision
 
 
 class Stopped(Exception):

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from ald_tune.config.schema import ALDConfig, load_config
-from ald_tune.engine.rule_ald_tune import ALDTuneRule
+from ald_tune.engine.rules.aldtune import ALDTuneRule
 from ald_tune.testing.scripted import BEST_N_Z, ScriptedTrainer
 
 CFG = dict(window=4, patience=3, margin=1, n_z_init=16)

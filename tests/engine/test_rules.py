@@ -7,11 +7,11 @@ import json
 import pytest
 
 from ald_tune.config.schema import ALDConfig
-from ald_tune.engine.controller import FixedController
-from ald_tune.engine.rule_ald_tune import ALDTuneRule, ALDTuneState
-from ald_tune.engine.rule_paper import PaperRule, PaperState
-from ald_tune.engine.rule_units import UnitsRule, UnitsState
 from ald_tune.engine.rules import RULE_CLASSES, make_controller
+from ald_tune.engine.rules.aldtune import ALDTuneRule, ALDTuneState
+from ald_tune.engine.rules.base import FixedController
+from ald_tune.engine.rules.paper import PaperRule, PaperState
+from ald_tune.engine.rules.units import UnitsRule, UnitsState
 
 
 def test_make_controller_gives_one_class_per_rule():

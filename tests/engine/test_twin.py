@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ald_tune.engine.controller import Decision
 from ald_tune.engine.model import MLPNets
+from ald_tune.engine.rules.base import Decision
 from ald_tune.engine.twin import Twin, apply_decision
 
 

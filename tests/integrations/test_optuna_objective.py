@@ -322,7 +322,7 @@ def test_import_is_free_of_ray_and_mlflow():
 
 # -- real training ----------------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::ald_tune.engine.controller.PruningFloorWarning")
+@pytest.mark.filterwarnings("ignore::ald_tune.engine.rules.base.PruningFloorWarning")
 def test_real_engine_two_trials_on_digits(uri, experiment, cache_dir):
     cfg = load_config(
         "search_spaces/digits.yaml",

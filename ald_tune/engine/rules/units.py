@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ald_tune.engine.controller import (
+from ald_tune.engine.rules.base import (
     Decision,
     History,
     Probe,

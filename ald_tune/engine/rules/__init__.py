@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ald_tune.engine.controller import Controller, FixedController, RuleController
-from ald_tune.engine.rule_ald_tune import ALDTuneRule
-from ald_tune.engine.rule_paper import PaperRule
-from ald_tune.engine.rule_units import UnitsRule
+from ald_tune.engine.rules.aldtune import ALDTuneRule
+from ald_tune.engine.rules.base import Controller, FixedController, RuleController
+from ald_tune.engine.rules.paper import PaperRule
+from ald_tune.engine.rules.units import UnitsRule
 
 #: Every pruning rule, by the name ``ald.rule`` gives it.
 RULE_CLASSES: dict[str, type[RuleController]] = {

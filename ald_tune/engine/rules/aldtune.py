@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ald_tune.config.vocabulary import DIRECTIONS, PLATEAU, TWIN_PREFIX
-from ald_tune.engine.controller import (
+from ald_tune.engine.rules.base import (
     Decision,
     History,
     Probe,

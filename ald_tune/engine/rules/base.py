@@ -7,8 +7,8 @@ leftover state is a JSON dict behind ``state_dict()`` / ``load_state_dict()`` so
 checkpoint restores it exactly. One class per rule, each in its own module:
 
 * :class:`FixedController` (here): the grid baseline; never prunes;
-* :class:`ald_tune.engine.rule_paper.PaperRule`: the authors' rule (metric slopes);
-* :class:`ald_tune.engine.rule_ald_tune.ALDTuneRule`: the units in use (the default).
+* :class:`ald_tune.engine.rules.paper.PaperRule`: the authors' rule (metric slopes);
+* :class:`ald_tune.engine.rules.aldtune.ALDTuneRule`: the units in use (the default).
 
 :func:`ald_tune.engine.rules.make_controller` picks the one a run needs; a scripted
 controller for tests
@@ -161,7 +161,7 @@ class Controller:
 
     def run_length(self, epochs: int) -> int:
         """Epochs the run needs, given its budget ``epochs`` (a rule may extend it after a
-        late stop: :meth:`ald_tune.engine.rule_ald_tune.ALDTuneRule.run_length`)."""
+        late stop: :meth:`ald_tune.engine.rules.aldtune.ALDTuneRule.run_length`)."""
         return epochs
 
     @property

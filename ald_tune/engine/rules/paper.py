@@ -27,7 +27,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ald_tune.engine.controller import (
+from ald_tune.engine.rules.base import (
     Decision,
     History,
     Probe,
