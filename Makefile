@@ -2,7 +2,7 @@
 #   make demo   - create .venv if missing, install, run the comparison (grid vs ALD) on digits
 #   make test   - the same set-up, then lint, the docs build and the whole test suite (all three
 #                 tiers: fast, integration, slow; the type check is one of its tests)
-#   make test-fast        - the fast tier alone (mocked trainables, no servers; under a minute)
+#   make test-fast        - the fast tier alone (mocked trainables, no servers, no subprocesses)
 #   make test-integration - the integration tier alone (servers, notebook, UI, end-to-end compare)
 PYTHON ?= python3
 VENV   ?= .venv
