@@ -42,6 +42,10 @@ _LAZY = {
     "run_sweep": "ald_tune.tracking.sweep",
     "build_report": "ald_tune.report.build",
     "recommend": "ald_tune.report.build",
+    "compare": "ald_tune.report.workflow",
+    "CompareOptions": "ald_tune.report.workflow",
+    "Comparison": "ald_tune.report.comparison",
+    "comparison_from_mlflow": "ald_tune.report.mlflow_rebuild",
     "ConfigError": "ald_tune.errors",
     "DataError": "ald_tune.errors",
 }

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from importlib import resources
 
-from ald_tune.errors import ConfigError
+from ald_tune.errors import ConfigError, DataError, Interrupted
+from ald_tune.interrupts import exit_code, received_sigterm, sigterm_as_interrupt
 
 
 def space_args(p: argparse.ArgumentParser) -> None:
@@ -127,3 +129,28 @@ def absolute_sqlite(url: str) -> str:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         return "sqlite:///" + os.path.abspath(url[len("sqlite:///") :])
     return url
+
+
+def run_command(command, prog: str, debug: bool = False) -> int:
+    """Run one command: bad input is one line and exit code 2 (with ``debug``, after the
+    traceback of what caused it: the user's own code); Ctrl-C, or SIGTERM (``kill``,
+    ``timeout``, systemd, Slurm, Kubernetes), one line and 130, or 143 for SIGTERM."""
+    import logging
+
+    for noisy in ("mlflow", "alembic"):  # the store's start-up chatter is not for users
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    with sigterm_as_interrupt(prog):
+        try:
+            return command()
+        except (ConfigError, DataError) as exc:
+            if debug and exc.__cause__ is not None:
+                import traceback
+
+                traceback.print_exception(exc.__cause__, file=sys.stderr)
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as exc:
+            text = str(exc) if isinstance(exc, Interrupted) else "interrupted."
+            cause = "SIGTERM: " if received_sigterm() else ""
+            print(f"\n{prog}: {cause}{text}", file=sys.stderr)
+            return exit_code()

@@ -14,31 +14,25 @@ anywhere).
 from __future__ import annotations
 
 import argparse
-import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ald_tune.cli.common import print_config, resolve_space, sweep_args, sweep_overrides
-from ald_tune.cli.main import run_command
-from ald_tune.config.constraints import check_name
-from ald_tune.config.kinds import RULES, SweepKind, default_stamp, read_sweep_file
-from ald_tune.config.schema import load_config
-from ald_tune.data.intrinsic import estimate_intrinsic_dim
-from ald_tune.engine.trainer import load_splits
-from ald_tune.errors import ConfigError
-from ald_tune.report.comparison import (
-    BASELINE_NAMES,
-    BASELINES,
-    DEFAULT_BASELINES,
-    Comparison,
-    log_comparison,
-    render,
+from ald_tune.cli.common import (
+    print_config,
+    resolve_space,
+    run_command,
+    sweep_args,
+    sweep_overrides,
 )
-from ald_tune.report.methods import INTRINSIC_NAMES
-from ald_tune.sweeps.tuner import SweepOptions, prepare, storage_path
-from ald_tune.tracking.store import redact_uri
-from ald_tune.tracking.sweep import mark_complete, run_sweep
+from ald_tune.cli.sweep import report_sweep, sweep_options
+from ald_tune.config.constraints import check_name
+from ald_tune.config.kinds import RULES, SweepKind
+from ald_tune.config.schema import load_config
+from ald_tune.errors import ConfigError
+from ald_tune.report.comparison import BASELINES, DEFAULT_BASELINES, render
+from ald_tune.report.workflow import CompareOptions, compare
+from ald_tune.sweeps.tuner import prepare
+from ald_tune.tracking.sweep import run_sweep
 
 
 def build_parser(prog: str = "ald_tune/run.py", modes: bool = True) -> argparse.ArgumentParser:
@@ -114,180 +108,6 @@ def parse_rules(text: str | None, default: str) -> list[str]:
     return rules
 
 
-class Plan:
-    """The sweeps of one ``compare``: their names, kinds and what resumes.
-
-    Every sweep of a compare is tagged with its name (``ald_tune.compare``); the names of
-    its sweeps derive from it, so ``--resume`` finds every stage again.
-    """
-
-    def __init__(self, args, cfg, space: str) -> None:
-
-        self.args, self.cfg, self.space = args, cfg, space
-        dataset = cfg.data.name
-        self.storage = storage_path(SweepOptions(run_dir=args.run_dir, storage=args.storage))
-        if args.name:
-            self.compare, self.stamp = args.name, None
-        elif args.resume:
-            self.compare, self.stamp = self._newest(dataset)
-        else:
-            self.stamp = default_stamp()
-            self.compare = f"compare-{dataset}-{self.stamp}"
-
-    def _newest(self, dataset: str) -> tuple[str, str]:
-        import glob
-
-        found = []
-        for folder in glob.glob(os.path.join(self.storage, f"*-{dataset}-*")):
-            info = read_sweep_file(folder)
-            if str(info.get("compare", "")).startswith(f"compare-{dataset}-"):
-                found.append((os.path.getmtime(folder), info["compare"]))
-        if not found:
-            raise ConfigError(
-                f"--resume: no compare on {dataset} under {self.storage!r}. Fix: "
-                "pass --name of the compare, or the same --storage/--run-dir."
-            )
-        compare = max(found)[1]
-        return compare, compare[len(f"compare-{dataset}-") :]
-
-    def name(self, label: str) -> str:
-        if self.stamp is None:
-            return f"{self.compare}-{label}"
-        return f"{label}-{self.cfg.data.name}-{self.stamp}"
-
-    def options(self, mode: str, kind: str, label: str, main_rule: str):
-        """The options of one stage; it resumes only if it had started."""
-
-        a = self.args
-        name = self.name(label)
-        started = "://" in self.storage or os.path.isdir(os.path.join(self.storage, name))
-        return SweepOptions(
-            mode=mode,
-            space=self.space,
-            name=name,
-            run_dir=a.run_dir,
-            storage=a.storage,
-            tracking_uri=a.tracking_uri,
-            tracking=not a.no_tracking,
-            experiment=a.experiment,
-            resume=bool(a.resume) and started,
-            address=a.address,
-            kind=kind,
-            compare=self.compare,
-            main_rule=main_rule,
-        )
-
-
-def run_fixed_at(plan: Plan, n_zs: Sequence[int], main_rule: str):
-    """Fixed-size runs at ALD's chosen sizes that the grid did not cover (one seed each)."""
-
-    cfg = plan.cfg
-    missing = sorted(set(int(n) for n in n_zs) - set(cfg.grid.n_z))
-    if not missing:
-        return None
-    sub = cfg.replace(grid={"n_z": missing}, tune={"scheduler": "fifo", "grid_seeds": 1})
-    return run_sweep(sub, plan.options("grid", "fixed", "fixed", main_rule))
-
-
-def compare(cfg, args, space: str, rules: list[str]) -> int:
-    """Grid, ALD per rule, fixed runs at ALD's n_z, then the reports (printed, written, logged)."""
-
-    plan, main = Plan(args, cfg, space), rules[0]
-    baselines = parse_baselines(args.baselines)
-    asha_cfg = cfg.replace(tune={"scheduler": "asha"}) if "asha" in baselines else None
-    stages = [(cfg.replace(tune={"scheduler": "fifo"}), plan.options("grid", "grid", "grid", main))]
-    if asha_cfg is not None:
-        stages.append((asha_cfg, plan.options("grid", "asha", "asha", main)))
-    nested = None
-    if "nested" in baselines:  # one wide run per seed (as many as ALD's), every prefix evaluated
-        nested = (
-            cfg.replace(train={"nested_dropout": True}, tune={"scheduler": "fifo"}),
-            plan.options("grid", "nested", "nested", main),
-        )
-        stages.append(nested)
-    for rule in rules:
-        stages.append(
-            (
-                cfg.replace(ald={"rule": rule}),
-                plan.options("ald", "ald", SweepKind("ald", rule).label, main),
-            )
-        )
-    for sub, opts in stages:  # every stage's input is checked before Ray starts
-        prepare(sub, opts)
-    print(
-        f"compare {plan.compare}: grid, ALD with rule(s) {', '.join(rules)}"
-        f"{'' if args.no_fixed else ', fixed runs at ALD n_z off the grid'}; baselines: "
-        f"{', '.join(BASELINE_NAMES[b] for b in baselines) or 'none'}"
-    )
-    intrinsic = None
-    if "id" in baselines:  # seconds, in this process, before any sweep
-        intrinsic = estimate_intrinsic_dim(load_splits(cfg)[0].x, seed=cfg.train.seed)
-        print(
-            "intrinsic dimension of the training split: "
-            + ", ".join(
-                f"{INTRINSIC_NAMES[k]} {v['dimension']:.2f} "
-                f"(n_z {v['n_z']}, {v['cpu_s']:.1f} CPU-s)"
-                for k, v in intrinsic.items()
-            )
-        )
-    grid = run_sweep(
-        cfg.replace(tune={"scheduler": "fifo"}), plan.options("grid", "grid", "grid", main)
-    )
-    asha = (
-        run_sweep(asha_cfg, plan.options("grid", "asha", "asha", main))
-        if asha_cfg is not None
-        else None
-    )
-    nested_sweep = run_sweep(*nested) if nested is not None else None
-    alds = {}
-    for rule in rules:
-        kind = SweepKind("ald", rule)
-        alds[rule] = run_sweep(
-            cfg.replace(ald={"rule": rule}), plan.options("ald", "ald", kind.label, main)
-        )
-    fixed = (
-        None
-        if args.no_fixed
-        else run_fixed_at(
-            plan, [t.final_n_z for a in alds.values() for t in a.trials if t.final_n_z], main
-        )
-    )
-    sweeps = [s for s in (grid, asha, nested_sweep, fixed, *alds.values()) if s is not None]
-    mark_complete(sweeps)
-    comp = Comparison(
-        grid=grid,
-        alds=alds,
-        asha=asha,
-        fixed=fixed,
-        dataset=cfg.data.name,
-        compare=plan.compare,
-        metric=cfg.tune.metric,
-        intrinsic=intrinsic,
-        baselines=baselines,
-        nested=nested_sweep,
-    ).build()
-    out = os.path.abspath(
-        args.out
-        or os.path.join(args.run_dir, "results", f"{cfg.data.name}-{plan.stamp or plan.compare}")
-    )
-    paths = comp.write(out)
-    if grid.tracking_uri:
-        try:
-            log_comparison(grid.tracking_uri, comp, paths)
-        except Exception as exc:  # the report is written; MLflow can have it later
-            warnings.warn(
-                f"the comparison could not be logged to MLflow ({redact_uri(exc)}); it "
-                f"is in {out}. Fix: once the server is up, `ald-tune backfill --name "
-                f"SWEEP` for each sweep, then `ald-tune report --experiment "
-                f"ald-tune-{cfg.data.name}`.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-    print(render(comp))
-    print(f"report written to {out}")
-    return 0
-
-
 def check_flags(args, mode: str) -> None:
     """Flags that would do nothing for this mode are refused, before anything starts."""
 
@@ -354,19 +174,8 @@ def _main(args, prog: str) -> int:
     both = ",".join(dict.fromkeys([cfg.ald.rule, "paper"]))
     rules = parse_rules(args.rules, both if mode == "compare" else cfg.ald.rule)
     if mode == "compare":
-        return compare(cfg, args, space, rules)
-    base = SweepOptions(
-        mode=mode,
-        space=space,
-        name=args.name,
-        run_dir=args.run_dir,
-        storage=args.storage,
-        tracking_uri=args.tracking_uri,
-        tracking=not args.no_tracking,
-        experiment=args.experiment,
-        resume=bool(args.resume),
-        address=args.address,
-    )
+        return _compare(args, cfg, space, rules)
+    base = sweep_options(args, mode, space)
     if mode == "grid":
         sweeps = [(cfg, replace(base, name=args.name and f"{args.name}-grid"))]
     else:  # one ALD sweep per rule, named as compare names them
@@ -379,6 +188,20 @@ def _main(args, prog: str) -> int:
         ]
     for sub, opts in sweeps:  # every sweep's input is checked before the first starts
         prepare(sub, opts)
-    for sub, opts in sweeps:
-        print(run_sweep(sub, opts).table())
+    return max(report_sweep(run_sweep(sub, opts)) for sub, opts in sweeps)
+
+
+def _compare(args: argparse.Namespace, cfg, space: str, rules: list[str]) -> int:
+    """The comparison (:func:`ald_tune.report.workflow.compare`), printed."""
+
+    opts = CompareOptions(
+        sweep=sweep_options(args, "grid", space),
+        rules=tuple(rules),
+        baselines=parse_baselines(args.baselines),
+        fixed=not args.no_fixed,
+        out=args.out,
+    )
+    comp = compare(cfg, opts)
+    print(render(comp))
+    print(f"report written to {comp.out}")
     return 0

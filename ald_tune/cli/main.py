@@ -25,9 +25,7 @@ import sys
 from collections.abc import Sequence
 
 from ald_tune._version import __version__
-from ald_tune.cli.common import space_args, store_args, sweep_args
-from ald_tune.errors import ConfigError, DataError, Interrupted
-from ald_tune.interrupts import exit_code, received_sigterm, sigterm_as_interrupt
+from ald_tune.cli.common import run_command, space_args, store_args, sweep_args
 
 #: command -> the module whose ``run(args)`` carries it out, ``module:function``. Looked
 #: up by name when the command runs, so ``ald-tune --help`` (or a typo) costs no import of
@@ -205,31 +203,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_command(
         lambda: _command(args.command)(args), "ald-tune", debug=getattr(args, "debug", False)
     )
-
-
-def run_command(command, prog: str, debug: bool = False) -> int:
-    """Run one command: bad input is one line and exit code 2 (with ``debug``, after the
-    traceback of what caused it: the user's own code); Ctrl-C, or SIGTERM (``kill``,
-    ``timeout``, systemd, Slurm, Kubernetes), one line and 130, or 143 for SIGTERM."""
-    import logging
-
-    for noisy in ("mlflow", "alembic"):  # the store's start-up chatter is not for users
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    with sigterm_as_interrupt(prog):
-        try:
-            return command()
-        except (ConfigError, DataError) as exc:
-            if debug and exc.__cause__ is not None:
-                import traceback
-
-                traceback.print_exception(exc.__cause__, file=sys.stderr)
-            print(f"{prog}: error: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt as exc:
-            text = str(exc) if isinstance(exc, Interrupted) else "interrupted."
-            cause = "SIGTERM: " if received_sigterm() else ""
-            print(f"\n{prog}: {cause}{text}", file=sys.stderr)
-            return exit_code()
 
 
 def _command_compare(argv: list[str]) -> int:

@@ -12,6 +12,23 @@ from ald_tune.tracking.store import redact_uri
 from ald_tune.tracking.sweep import run_sweep
 
 
+def sweep_options(args: argparse.Namespace, mode: str, space: str):
+    """The :class:`~ald_tune.sweeps.tuner.SweepOptions` of the sweep flags, built in one
+    place for ``ald-tune ald|grid``, ``compare`` and ``run.py``."""
+    return SweepOptions(
+        mode=mode,
+        space=space,
+        name=args.name,
+        run_dir=args.run_dir,
+        storage=args.storage,
+        tracking_uri=args.tracking_uri,
+        tracking=not args.no_tracking,
+        experiment=args.experiment,
+        resume=bool(args.resume),
+        address=args.address,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """``ald-tune ald|grid``: 0 when every trial ran through, 1 when one errored."""
     if args.command == "ald" and args.scheduler is not None:
@@ -24,19 +41,13 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(space, args.preset, sweep_overrides(args))
     if args.print_config:
         return print_config(cfg)
-    opts = SweepOptions(
-        mode=args.command,
-        space=space,
-        name=args.name,
-        run_dir=args.run_dir,
-        storage=args.storage,
-        tracking_uri=args.tracking_uri,
-        tracking=not args.no_tracking,
-        experiment=args.experiment,
-        resume=args.resume,
-        address=args.address,
-    )
-    result = run_sweep(cfg, opts)
+    return report_sweep(run_sweep(cfg, sweep_options(args, args.command, space)))
+
+
+def report_sweep(result) -> int:
+    """What every command prints after one sweep (``ald-tune ald|grid``, ``run.py
+    ald|grid``): its table, where its results are; 0 when every trial ran through, 1
+    when one errored."""
     print(result.table())
     print(
         f"{result.kind} sweep {result.name}: {len(result.trials)} trials in "

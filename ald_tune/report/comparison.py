@@ -116,6 +116,8 @@ class Comparison:
         intrinsic: the intrinsic-dimension estimates of the training split (a baseline;
             logged on the grid parent as ``baseline.<estimator>.<field>`` metrics).
         baselines: the baselines shown (:data:`BASELINES`; tagged on the grid parent).
+        out: the folder :meth:`write` last wrote to (None before).
+        paths: the files it wrote there, as :meth:`write` returns them.
     """
 
     grid: SweepRecord
@@ -130,6 +132,8 @@ class Comparison:
     intrinsic: dict | None = None
     baselines: tuple[str, ...] = BASELINES
     nested: SweepRecord | None = None
+    out: str | None = None
+    paths: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def main(self) -> str:
@@ -189,6 +193,7 @@ class Comparison:
             "rules": os.path.join(out, RULES_FILE),
             "recommendation": os.path.join(out, RECOMMENDATION_FILE),
         }
+        self.out, self.paths = out, paths
         return paths
 
 

@@ -38,13 +38,14 @@ def run_compare(argv: list[str], scripted: bool) -> tuple[int, str]:
     from dataclasses import replace
 
     from ald_tune.cli import compare as run
+    from ald_tune.report import workflow
 
     buf = io.StringIO()
-    real = run.Plan.options
+    real = workflow.Plan.options
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(buf):
         if scripted:
             mp.setattr(
-                run.Plan,
+                workflow.Plan,
                 "options",
                 lambda self, *a, **kw: replace(
                     real(self, *a, **kw), trainer=SCRIPTED, verbose=False
@@ -310,8 +311,46 @@ def test_notebook_shows_what_compare_printed(scripted_compare, tmp_path):
         assert os.path.getsize(tmp_path / f"{name}.svg") > 1000
 
 
-def run_notebook(uri: str, out) -> str:
-    """Execute the notebook against ``uri``; returns the Markdown it displayed."""
+@pytest.mark.slow
+def test_the_notebook_runs_a_comparison_itself_with_ald_tune_compare(tmp_path, cache_dir):
+    """``SPACE`` set: the notebook calls ``ald_tune.compare`` (real training, tiny), then
+    reads that comparison back from MLflow like any other."""
+    printed = []
+    md = run_notebook(
+        "sqlite:///" + str(tmp_path / "mlflow.db"),
+        tmp_path / "out",
+        space=os.path.join(ROOT, "search_spaces", "digits.yaml"),
+        overrides=[
+            "train.epochs=8",
+            "ald.window=4",
+            "ald.patience=2",
+            "model.hidden=[32]",
+            "eval.n_fid=50",
+            f"eval.cache_dir={cache_dir}",
+            "grid.n_z=[2, 6]",
+            "tune.num_samples=1",
+            "tune.grid_seeds=1",
+            "tune.cpus_per_trial=1",
+        ],
+        printed=printed,
+    )
+    ran = next(line for line in printed if line.startswith("compare compare-digits-"))
+    name, n_z = ran.split()[1], ran.split()[-1]
+    assert "# rule: ald-tune" in md and "# rule: paper" in md
+    said = f"recommended n_z = {n_z} " if n_z != "None" else "recommended n_z: none"
+    assert said in md, (ran, md[-2000:])
+    assert any(name in line for line in printed if line != ran), printed  # the note names it
+
+
+def run_notebook(
+    uri: str,
+    out,
+    space: str | None = None,
+    overrides: list[str] = (),
+    printed: list[str] | None = None,
+) -> str:
+    """Execute the notebook against ``uri`` (``space``: it runs a comparison first);
+    returns the Markdown it displayed, its printed lines go to ``printed``."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -320,10 +359,14 @@ def run_notebook(uri: str, out) -> str:
         "MLFLOW_TRACKING_URI": uri,
         "ALD_TUNE_EXPERIMENT": "ald-tune-digits",
         "ALD_TUNE_NOTEBOOK_OUT": str(out),
+        "ALD_TUNE_NOTEBOOK_SPACE": space,
+        "ALD_TUNE_NOTEBOOK_SET": ";".join(overrides),
     }
     os.makedirs(out, exist_ok=True)
     old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    os.environ.update({k: v for k, v in env.items() if v is not None})
+    for k in (k for k, v in env.items() if v is None):
+        os.environ.pop(k, None)
     try:
         NotebookClient(
             nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(out)}}
@@ -331,13 +374,12 @@ def run_notebook(uri: str, out) -> str:
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-    md = [
-        o["data"]["text/markdown"]
-        for c in nb.cells
-        if c.cell_type == "code"
-        for o in c.get("outputs", [])
-        if "text/markdown" in o.get("data", {})
-    ]
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    if printed is not None:
+        printed.extend(
+            line for o in outputs if o.get("name") == "stdout" for line in o["text"].splitlines()
+        )
+    md = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
     assert len(md) == 1
     return md[0]
 
