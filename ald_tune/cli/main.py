@@ -51,6 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ald-tune {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    for mode, text in (
+        ("ald", "ALD trials (one per seed) under Ray Tune, logged to MLflow"),
+        ("grid", "the grid over fixed n_z under Ray Tune, logged to MLflow"),
+    ):
+        sweep_args(sub.add_parser(mode, help=text), scheduler=True)
+    sub.add_parser(
+        "compare",
+        add_help=False,
+        help="grid + ALD sweeps and the report (see: ald-tune compare --help)",
+    )
+    _report_parsers(sub)
+    _other_parsers(sub)
+    return parser
+
+
+def _train_parser(sub) -> None:
+    """``ald-tune train``."""
     tr = sub.add_parser("train", help="one ALD (or fixed-size) training run, no Ray")
     space_args(tr)
     tr.add_argument("--out", default=None, help="output folder (default: runs/train-<time>)")
@@ -90,16 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="MLflow experiment with --tracking-uri (default ald-tune-DATASET)",
     )
-    for mode, text in (
-        ("ald", "ALD trials (one per seed) under Ray Tune, logged to MLflow"),
-        ("grid", "the grid over fixed n_z under Ray Tune, logged to MLflow"),
-    ):
-        sweep_args(sub.add_parser(mode, help=text), scheduler=True)
-    sub.add_parser(
-        "compare",
-        add_help=False,
-        help="grid + ALD sweeps and the report (see: ald-tune compare --help)",
-    )
+
+
+def _report_parsers(sub) -> None:
+    """``ald-tune report`` and ``ald-tune recommend``."""
     rp = sub.add_parser("report", help="rebuild the comparison report from MLflow alone")
     rp.add_argument("--experiment", required=True, help="MLflow experiment (e.g. ald-tune-digits)")
     store_args(rp)
@@ -129,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="pin a sweep by name, as for report",
     )
     rc.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
+
+
+def _other_parsers(sub) -> None:
+    """``ald-tune optuna``, ``ui`` and ``backfill``."""
     op = sub.add_parser(
         "optuna",
         help="an ALD or grid sweep under plain Optuna (no Ray); "
@@ -181,7 +197,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="MLflow URI (default: the one the sweep's trials recorded)",
     )
-    return parser
 
 
 def _command(name: str):

@@ -16,7 +16,13 @@ from typing import Any
 from ald_tune.cli.common import print_config, resolve_space
 from ald_tune.config.constraints import check_name
 from ald_tune.config.kinds import SweepKind, default_stamp
-from ald_tune.config.schema import MAX_NZ, load_config, parse_override
+from ald_tune.config.schema import (
+    MAX_NZ,
+    Config,
+    check_ald_schedule,
+    load_config,
+    parse_override,
+)
 from ald_tune.config.tags import OUT_TAG, RUNNER_TAG
 from ald_tune.engine.callbacks import Cadence, Callback
 from ald_tune.engine.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
@@ -165,38 +171,27 @@ def _last(writer: CheckpointFile) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``ald-tune train``."""
+    """``ald-tune train``: 0 when the run ended, 1 when it diverged, 130/143 interrupted."""
     factory = check_flags(args)
-    if args.resume:
-        folder = args.resume if os.path.isdir(args.resume) else os.path.dirname(args.resume)
-        out = os.path.abspath(args.out or folder)  # the resumed checkpoint advances
-    else:
-        out = os.path.abspath(args.out or os.path.join("runs", f"train-{default_stamp()}"))
+    cfg = (
+        None if args.resume else load_config(resolve_space(args.space), args.preset, args.overrides)
+    )
+    if args.print_config:  # prints, writes nothing (not even the --out folder)
+        return print_config(cfg or _trainer(args, factory, None).cfg)
+    if cfg is not None and args.fixed_nz is None:
+        check_ald_schedule(cfg)  # before the --out folder is made
+    out = _out_folder(args)
     check_out_folder(out, overwrite=args.overwrite or bool(args.resume))
+    trainer = _trainer(args, factory, cfg)
     if args.resume:
-        ckpt = load_checkpoint(args.resume)
-        path = os.path.join(args.resume, CHECKPOINT_FILE) if folder == args.resume else args.resume
-        trainer = Trainer.from_checkpoint(ckpt, factory=factory, source=f"checkpoint {shown(path)}")
-        if args.print_config:
-            return print_config(trainer.cfg)
         print(f"resumed at epoch {trainer.epoch}, n_z={trainer.model.n_z}")
-    else:
-        cfg = load_config(resolve_space(args.space), args.preset, args.overrides)
-        if args.print_config:
-            return print_config(cfg)
-        trainer = Trainer(cfg, fixed_n_z=args.fixed_nz)
-    cfg = trainer.cfg
     writer = CheckpointFile(out)
     callbacks: list[Callback] = [PrintEpochs(), writer]
     mlflow = tracking_callback(args, trainer, out) if args.tracking_uri else None
     if mlflow is not None:
         callbacks.insert(1, mlflow)  # sent before the checkpoint is written
-    print(
-        f"ald-tune train: {trainer.mode} run on {cfg.data.name} "
-        f"({trainer.train_data.n_samples} train / {trainer.val_data.n_samples} val), "
-        f"n_z={trainer.model.n_z}, {cfg.train.epochs} epochs, device {trainer.device}, "
-        f"FID features: {cfg.eval.fid_extractor}; output {out}"
-    )
+    print(_header(trainer, out))
+    cfg = trainer.cfg
     cadence = Cadence.from_config(cfg, checkpoint_every=args.checkpoint_every, checkpoint_min_s=0.0)
     try:
         with warnings.catch_warnings():
@@ -220,6 +215,47 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    _print_end(trainer, out, mlflow)
+    return 0
+
+
+def _out_folder(args: argparse.Namespace) -> str:
+    """``--out``, else the resumed checkpoint's folder, else ``runs/train-<time>``."""
+    if args.resume:
+        folder = args.resume if os.path.isdir(args.resume) else os.path.dirname(args.resume)
+        return os.path.abspath(args.out or folder)  # the resumed checkpoint advances
+    return os.path.abspath(args.out or os.path.join("runs", f"train-{default_stamp()}"))
+
+
+def _trainer(args: argparse.Namespace, factory: str | None, cfg: Config | None) -> Trainer:
+    """The trainer: from ``--resume``'s checkpoint, else from ``cfg``."""
+    if cfg is not None:
+        return Trainer(cfg, fixed_n_z=args.fixed_nz)
+    ckpt = load_checkpoint(args.resume)
+    path = os.path.join(args.resume, CHECKPOINT_FILE) if os.path.isdir(args.resume) else args.resume
+    return Trainer.from_checkpoint(ckpt, factory=factory, source=f"checkpoint {shown(path)}")
+
+
+def _header(trainer: Trainer, out: str) -> str:
+    """The line before the first epoch: what runs, on what, for how long, and where to."""
+    cfg = trainer.cfg
+    epochs = cfg.train.epochs
+    longest = trainer.controller.longest_run(epochs)
+    length = f"{epochs} epochs" + (
+        f" (up to {longest} after a late stop: ald.final_share={cfg.ald.final_share})"
+        if longest > epochs
+        else ""
+    )
+    return (
+        f"ald-tune train: {trainer.mode} run on {cfg.data.name} "
+        f"({trainer.train_data.n_samples} train / {trainer.val_data.n_samples} val), "
+        f"n_z={trainer.model.n_z}, {length}, device {trainer.device}, "
+        f"FID features: {cfg.eval.fid_extractor}; output {out}"
+    )
+
+
+def _print_end(trainer: Trainer, out: str, mlflow: Any) -> None:
+    """The run's outputs written and summed up."""
     paths = trainer.save_outputs(out)
     s = trainer.summary()
     print(
@@ -230,4 +266,3 @@ def run(args: argparse.Namespace) -> int:
     print("wrote " + ", ".join(os.path.basename(p) for p in paths.values()) + f" to {out}")
     if mlflow is not None and mlflow.logger.run_id:
         print(f"MLflow run {mlflow.logger.run_id}; open it with `ald-tune ui`")
-    return 0

@@ -337,9 +337,37 @@ def fit_sweep(
     Raises:
         ConfigError, DataError: bad input, before Ray starts any trial.
     """
-    from ray import tune
-
     plan = plan or prepare(cfg, opts)
+    _quiet_tune_env()
+    init_ray(opts.address)
+    check_resources(cfg, local=starts_own_cluster(opts.address))
+    info = _start_sweep_file(cfg, opts, plan)
+    if on_started is not None:
+        opts = replace(opts, trial_callbacks=(*opts.trial_callbacks, *on_started(plan)))
+    t0 = time.perf_counter()
+    tuner = _tuner(cfg, opts, plan)
+    resume = f"Resume with the same command and `--resume --name {plan.name}`."
+    lost = on_lost or (lambda: f"{plan.kind} sweep {plan.name} interrupted. {resume}")
+    with keep_ctrl_c_handler(), end_if_cluster_lost(lost):
+        grid = tuner.fit()  # on Ctrl-C or SIGTERM: Tune stops the trials, saves, returns
+    fit_s = time.perf_counter() - t0
+    trials = collect(grid, plan.kind, cfg)
+    info = _end_sweep_file(plan, info, fit_s)
+    return SweepRecord(
+        kind=plan.kind,
+        name=plan.name,
+        trials=trials,
+        wall_s=info["wall_s"],
+        dataset=cfg.data.name,
+        compare=opts.compare,
+        main_rule=opts.main_rule,
+        path=plan.path,
+        interrupted=_interrupted(grid, trials, cfg, opts),
+    )
+
+
+def _quiet_tune_env() -> None:
+    """Tune's settings for every sweep (set unless the user set them)."""
     # Tune warns about experiment-state snapshots each time a trial checkpoints; with
     # num_to_keep=2 that is by design here, and the warning buries the progress lines.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -351,67 +379,25 @@ def fit_sweep(
     # cost the driver 3-4 ms of CPU per result (cProfile, digits), which a 2-core machine
     # takes from the trials.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    init_ray(opts.address)
-    check_resources(cfg, local=starts_own_cluster(opts.address))
-    kind = plan.kind
+
+
+def _start_sweep_file(cfg: Config, opts: SweepOptions, plan: Plan) -> dict[str, Any]:
+    """What the sweep is, written beside Tune's own files (its wall time so far kept)."""
     info = {
-        "kind": kind.kind,
-        "rule": kind.rule,
+        "kind": plan.kind.kind,
+        "rule": plan.kind.rule,
         "compare": opts.compare,
         "main_rule": opts.main_rule,
         "dataset": cfg.data.name,
         "name": plan.name,
         **{k: v for k, v in read_sweep_file(plan.path).items() if k in ("wall_s", "fits")},
     }
-    write_sweep_file(plan.path, info)  # what the sweep is, beside Tune's own files
-    if on_started is not None:
-        opts = replace(opts, trial_callbacks=(*opts.trial_callbacks, *on_started(plan)))
-    resources = {"cpu": cfg.tune.cpus_per_trial, "gpu": cfg.tune.gpus_per_trial}
-    trainable = tune.with_resources(train_trial, resources)
-    t0 = time.perf_counter()
-    if opts.resume:
-        repair_experiment_state(plan.path)
-    if opts.resume and tune.Tuner.can_restore(plan.path):
-        tuner = tune.Tuner.restore(
-            plan.path, trainable, resume_unfinished=True, restart_errored=True
-        )
-    else:
-        if opts.resume:
-            raise ConfigError(
-                f"--resume: nothing to restore at {plan.path!r}. Fix: check --storage and --name."
-            )
-        tuner = tune.Tuner(
-            trainable,
-            param_space=param_space(cfg, opts),
-            tune_config=tune_config(cfg, opts),
-            run_config=tune.RunConfig(
-                name=plan.name,
-                storage_path=plan.storage,
-                verbose=0,
-                failure_config=tune.FailureConfig(max_failures=cfg.tune.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                callbacks=[
-                    ProgressCallback(verbose=opts.verbose),
-                    *result_loggers(),
-                    StateBackup(plan.path),
-                    *opts.callbacks,
-                ],
-            ),
-        )
-    resume = f"Resume with the same command and `--resume --name {plan.name}`."
-    lost = on_lost or (lambda: f"{kind} sweep {plan.name} interrupted. {resume}")
-    with keep_ctrl_c_handler(), end_if_cluster_lost(lost):
-        grid = tuner.fit()  # on Ctrl-C or SIGTERM: Tune stops the trials, saves, returns
-    fit_s = time.perf_counter() - t0
-    trials = collect(grid, plan.kind, cfg)
-    # The sweep was interrupted (Ctrl-C: Tune stops every trial and returns) when a trial
-    # neither ran to its end nor failed, and no scheduler stops trials early on purpose.
-    states = [
-        t.status for t in getattr(getattr(grid, "_experiment_analysis", None), "trials", None) or ()
-    ]
-    interrupted = any(state not in ("TERMINATED", "ERROR") for state in states) or (
-        not uses_asha(cfg, opts) and any(t.status == "STOPPED" for t in trials)
-    )
+    write_sweep_file(plan.path, info)
+    return info
+
+
+def _end_sweep_file(plan: Plan, info: dict[str, Any], fit_s: float) -> dict[str, Any]:
+    """The sweep file after one fit: its wall time and fits so far."""
     fits = info["fits"] if isinstance(info.get("fits"), int) else 0
     info = {
         **info,
@@ -420,16 +406,53 @@ def fit_sweep(
         "last_fit_s": fit_s,
     }
     write_sweep_file(plan.path, info)
-    return SweepRecord(
-        kind=kind,
-        name=plan.name,
-        trials=trials,
-        wall_s=info["wall_s"],
-        dataset=cfg.data.name,
-        compare=opts.compare,
-        main_rule=opts.main_rule,
-        path=plan.path,
-        interrupted=interrupted,
+    return info
+
+
+def _tuner(cfg: Config, opts: SweepOptions, plan: Plan):
+    """A new ``tune.Tuner``, or the one restored from ``plan.path`` on ``--resume``."""
+    from ray import tune
+
+    resources = {"cpu": cfg.tune.cpus_per_trial, "gpu": cfg.tune.gpus_per_trial}
+    trainable = tune.with_resources(train_trial, resources)
+    if opts.resume:
+        repair_experiment_state(plan.path)
+    if opts.resume and tune.Tuner.can_restore(plan.path):
+        return tune.Tuner.restore(
+            plan.path, trainable, resume_unfinished=True, restart_errored=True
+        )
+    if opts.resume:
+        raise ConfigError(
+            f"--resume: nothing to restore at {plan.path!r}. Fix: check --storage and --name."
+        )
+    return tune.Tuner(
+        trainable,
+        param_space=param_space(cfg, opts),
+        tune_config=tune_config(cfg, opts),
+        run_config=tune.RunConfig(
+            name=plan.name,
+            storage_path=plan.storage,
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=cfg.tune.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            callbacks=[
+                ProgressCallback(verbose=opts.verbose),
+                *result_loggers(),
+                StateBackup(plan.path),
+                *opts.callbacks,
+            ],
+        ),
+    )
+
+
+def _interrupted(grid: Any, trials: list, cfg: Config, opts: SweepOptions) -> bool:
+    """The sweep was interrupted (Ctrl-C: Tune stops every trial and returns) when a trial
+    neither ran to its end nor failed, and no scheduler stops trials early on purpose."""
+    states = [
+        t.status for t in getattr(getattr(grid, "_experiment_analysis", None), "trials", None) or ()
+    ]
+    return any(state not in ("TERMINATED", "ERROR") for state in states) or (
+        not uses_asha(cfg, opts) and any(t.status == "STOPPED" for t in trials)
     )
 
 

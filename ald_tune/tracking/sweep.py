@@ -57,13 +57,7 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepRecord:
     """
     plan = prepare(cfg, opts)
     if not opts.tracking:
-        try:
-            result = fit_sweep(cfg, opts, plan)
-        except KeyboardInterrupt:  # outside Tune's own handling (or a second signal)
-            raise _interrupted(plan, tracked=False) from None
-        if result.interrupted:
-            raise _interrupted(plan, tracked=False)
-        return result
+        return _untracked(cfg, opts, plan)
     uri = resolve_tracking_uri(opts.tracking_uri, opts.run_dir)
     check_tracking(uri)
     parent: dict[str, str] = {}
@@ -92,27 +86,48 @@ def run_sweep(cfg: Config, opts: SweepOptions) -> SweepRecord:
         result = fit_sweep(cfg, opts, plan, on_started=open_parent, on_lost=close_all)
     except KeyboardInterrupt:  # outside Tune's own handling (or a second signal)
         raise Interrupted(close_all()) from None
-    result = replace(
-        result,
-        tracking_uri=uri,
-        experiment_id=parent["experiment_id"],
-        parent_run_id=parent["run_id"],
+    return _close_tracked(
+        replace(
+            result,
+            tracking_uri=uri,
+            experiment_id=parent["experiment_id"],
+            parent_run_id=parent["run_id"],
+        ),
+        plan,
     )
+
+
+def _untracked(cfg: Config, opts: SweepOptions, plan: Plan) -> SweepRecord:
+    """The sweep with ``--no-tracking``: Tune's files only."""
+    try:
+        result = fit_sweep(cfg, opts, plan)
+    except KeyboardInterrupt:  # outside Tune's own handling (or a second signal)
+        raise _interrupted(plan, tracked=False) from None
+    if result.interrupted:
+        raise _interrupted(plan, tracked=False)
+    return result
+
+
+def _close_tracked(result: SweepRecord, plan: Plan) -> SweepRecord:
+    """After a tracked fit: what trials could not send is backfilled, the fit's wall time
+    logged, and every run closed (KILLED when interrupted, which raises)."""
+    uri, exp_id, run_id = result.tracking_uri, result.experiment_id, result.parent_run_id
+    assert uri is not None and exp_id is not None and run_id is not None
     if result.path:
         backfill_quietly(result.path, uri)  # what trials could not send while the server was down
     info = read_sweep_file(result.path or "")
     log_sweep_wall(
         uri,
-        parent["run_id"],
+        run_id,
         float(info.get("last_fit_s", result.wall_s)),
         step=int(info.get("fits", 1)) - 1,
     )  # warns, never raises
     if result.interrupted:
-        _close_interrupted(uri, parent["experiment_id"], parent["run_id"])
+        _close_interrupted(uri, exp_id, run_id)
         raise _interrupted(plan, tracked=True)
-    _close_trial_runs(uri, parent["experiment_id"], parent["run_id"], result.trials)
+    _close_trial_runs(uri, exp_id, run_id, result.trials)
     failed = any(t.errored for t in result.trials)
-    finish_run(uri, parent["run_id"], "FAILED" if failed else "FINISHED")
+    finish_run(uri, run_id, "FAILED" if failed else "FINISHED")
     return result
 
 

@@ -242,3 +242,27 @@ def test_sigterm_ends_a_run_as_ctrl_c_does_with_143(tmp_path, cache_dir, capsys,
     c = MlflowClient(uri)
     (run,) = c.search_runs([c.get_experiment_by_name("ald-tune-digits").experiment_id])
     assert run.info.status == "KILLED" and (out / "checkpoint.pt").exists()
+
+
+def test_print_config_and_bad_config_write_nothing(tmp_path, capsys):
+    """``--print-config`` prints and creates no run folder; nor does a config the run
+    refuses (the folder is made once the config is known good)."""
+    out = tmp_path / "never"
+    assert main(["train", "--print-config", "--out", str(out), "--set", "train.epochs=7"]) == 0
+    assert "epochs: 7" in capsys.readouterr().out and not out.exists()
+    assert main(["train", "--out", str(out), "--set", "train.epochs=8"]) == 2
+    assert "window" in capsys.readouterr().err and not out.exists()
+
+
+def test_the_header_says_how_long_the_run_can_be(tmp_path):
+    """A late stop extends the run by ``ald.final_share``: the header says so up front."""
+    from ald_tune.engine.trainer import Trainer
+
+    cfg = load_config(
+        "search_spaces/digits.yaml",
+        overrides=["train.epochs=24", "ald.window=6", "ald.final_share=0.5", "model.hidden=[8]"],
+    )
+    line = train_cmd._header(Trainer(cfg), str(tmp_path))
+    assert "24 epochs (up to 36 after a late stop: ald.final_share=0.5)" in line
+    fixed = train_cmd._header(Trainer(cfg, fixed_n_z=4), str(tmp_path))
+    assert ", 24 epochs, " in fixed  # a fixed run is exactly as long as asked

@@ -164,6 +164,11 @@ class Controller:
         late stop: :meth:`ald_tune.engine.rules.aldtune.ALDTuneRule.run_length`)."""
         return epochs
 
+    def longest_run(self, epochs: int) -> int:
+        """The most epochs :meth:`run_length` can come to (what a run's header says before
+        it knows when the rule stops)."""
+        return epochs
+
     @property
     def stopped(self) -> bool:
         """Pruning has stopped for good (n_z is final)."""
@@ -282,6 +287,13 @@ class RuleController(Controller):
                 PruningFloorWarning,
                 stacklevel=3,
             )
+
+    def longest_run(self, epochs: int) -> int:
+        """``epochs``, plus the final share's epochs for a rule that extends the run after
+        a stop on its last epoch (``run_length`` uses :meth:`_final_share_length`)."""
+        if type(self).run_length is Controller.run_length or not self.cfg.final_share:
+            return epochs
+        return epochs + math.ceil(self.cfg.final_share * epochs)
 
     def _final_share_length(self, epochs: int) -> int:
         """``epochs``, or, with ``ald.final_share`` > 0, more after a late stop, so that the
