@@ -95,17 +95,23 @@ def _feed(h: Any, obj: Any) -> None:
         h.update(f"{'L' if isinstance(obj, list) else 'U'}{len(obj)};".encode())
         for v in obj:
             _feed(h, v)
-    elif isinstance(obj, str):
+    else:
+        h.update(_leaf(obj))
+
+
+def _leaf(obj: Any) -> bytes:
+    """The bytes hashed for one value that holds no others."""
+    if isinstance(obj, str):
         raw = obj.encode("utf-8", "surrogatepass")
-        h.update(f"S{len(raw)};".encode() + raw)
-    elif isinstance(obj, bool) or obj is None:
-        h.update(f"{obj};".encode())
-    elif isinstance(obj, int):
-        h.update(f"I{int(obj)};".encode())
-    elif isinstance(obj, float):
-        h.update(f"F{float(obj)!r};".encode())
-    else:  # torch.dtype, torch.device, ...: what weights_only loads besides the above
-        h.update(f"O{type(obj).__name__}:{obj!r};".encode())
+        return f"S{len(raw)};".encode() + raw
+    if isinstance(obj, bool) or obj is None:
+        return f"{obj};".encode()
+    if isinstance(obj, int):
+        return f"I{int(obj)};".encode()
+    if isinstance(obj, float):
+        return f"F{float(obj)!r};".encode()
+    # torch.dtype, torch.device, ...: what weights_only loads besides the above
+    return f"O{type(obj).__name__}:{obj!r};".encode()
 
 
 def check_finite(weights: Any, source: str) -> None:

@@ -214,21 +214,11 @@ def classifier_extractor(
         ConfigError: If ``n_epochs`` or ``max_samples`` is not an int >= 1.
     """
     _check_training_data(train_x, train_y)
-    for field, value in (("n_epochs", n_epochs), ("max_samples", max_samples)):
-        bad_int = isinstance(value, bool) or not isinstance(value, int) or value < 1
-        if value is not None and bad_int:
-            raise ConfigError(
-                f"The '{field}' parameter of classifier_extractor must be an int >= 1. "
-                f"Got {value!r} instead."
-            )
+    _check_counts(n_epochs=n_epochs, max_samples=max_samples)
     x = train_x.detach().to("cpu", torch.float32).contiguous()
     y = None if train_y is None else train_y.detach().to("cpu", torch.int64)
-    settings = {
-        "version": _CLASSIFIER_VERSION,
-        "seed": seed,
-        "n_epochs": n_epochs,
-        "max_samples": max_samples,
-    }
+    settings = {"version": _CLASSIFIER_VERSION, "seed": seed}
+    settings.update(n_epochs=n_epochs, max_samples=max_samples)
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"classifier-{_cache_key(x, y, settings)}.safetensors"
@@ -244,6 +234,17 @@ def classifier_extractor(
         _save_classifier(model, path, settings)
         model.cache_path = path
     return model
+
+
+def _check_counts(**counts: int | None) -> None:
+    """Each of ``counts`` is None or an int >= 1 (a bool is not a count)."""
+    for field, value in counts.items():
+        bad_int = isinstance(value, bool) or not isinstance(value, int) or value < 1
+        if value is not None and bad_int:
+            raise ConfigError(
+                f"The '{field}' parameter of classifier_extractor must be an int >= 1. "
+                f"Got {value!r} instead."
+            )
 
 
 def _check_training_data(train_x: Tensor, train_y: Tensor | None) -> None:

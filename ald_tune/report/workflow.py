@@ -210,21 +210,26 @@ def compare(cfg: Config, opts: CompareOptions | None = None) -> Comparison:
         baselines=opts.baselines,
         nested=ran.get("nested"),
     ).build()
-    out = plan.out()
-    paths = comp.write(out)
+    comp.write(plan.out())
     if grid.tracking_uri:
-        try:
-            log_comparison(grid.tracking_uri, comp, paths)
-        except Exception as exc:  # the report is written; MLflow can have it later
-            warnings.warn(
-                f"the comparison could not be logged to MLflow ({redact_uri(exc)}); it "
-                f"is in {out}. Fix: once the server is up, `ald-tune backfill --name "
-                f"SWEEP` for each sweep, then `ald-tune report --experiment "
-                f"ald-tune-{cfg.data.name}`.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        _log(comp, grid.tracking_uri)
     return comp
+
+
+def _log(comp: Comparison, uri: str) -> None:
+    """The written comparison logged to its sweeps' parent runs; a store that cannot take
+    it now loses nothing (the files are written) and the warning says how to add it later."""
+    try:
+        log_comparison(uri, comp, comp.paths)
+    except Exception as exc:  # the report is written; MLflow can have it later
+        warnings.warn(
+            f"the comparison could not be logged to MLflow ({redact_uri(exc)}); it "
+            f"is in {comp.out}. Fix: once the server is up, `ald-tune backfill --name "
+            f"SWEEP` for each sweep, then `ald-tune report --experiment "
+            f"ald-tune-{comp.dataset}`.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _stages(

@@ -105,6 +105,20 @@ class ALDTuneRule(RuleController):
             return self._first_cut(epoch, n_z, kl)
         if st.trial_epoch < 0:
             return self._next(epoch, n_z, kl, None, "")
+        return self._end_trial(history, epoch, n_z, kl, twin_kl)
+
+    def _end_trial(
+        self,
+        history: History,
+        epoch: int,
+        n_z: int,
+        kl: list[float],
+        twin_kl: Sequence[float] | None,
+    ) -> Decision:
+        """The paired trial's verdict (:meth:`_judge`) carried out: it goes on once when
+        unclear, a removal that hurt is undone (or a unit more tried), one that did not
+        stands and the next is tried."""
+        st = self.state
         grow = st.trial_kind == "grow"
         outcome, why = self._judge(history, grow)
         # Only a unit in use can be taking on work (costing more as training goes on).
