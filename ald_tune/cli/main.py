@@ -7,7 +7,7 @@ Commands:
     ald-tune ald  --space FILE [sweep options]   ALD trials (seeds) under Ray Tune -> MLflow
     ald-tune grid --space FILE [sweep options]   the grid over fixed n_z under Ray Tune -> MLflow
     ald-tune compare [--space FILE] [...]        grid + ALD + report (= python ald_tune/run.py)
-    ald-tune report --experiment NAME [--out DIR] rebuild the comparison from MLflow alone
+    ald-tune report --experiment NAME [--out DIR] [--log]  the comparison rebuilt from MLflow
     ald-tune recommend --experiment NAME [--json] the recommended n_z, from MLflow
     ald-tune optuna --space FILE --storage URL   a sweep under plain Optuna (optuna-dashboard)
     ald-tune ui [--run-dir DIR] [--port P]        the MLflow UI for the default store
@@ -127,7 +127,10 @@ def _report_parsers(sub) -> None:
         "complete compare. Several ald=NAME: one report each",
     )
     rp.add_argument(
-        "--no-log", action="store_true", help="do not attach the rebuilt report to the parent runs"
+        "--log",
+        action="store_true",
+        help="also attach the rebuilt report to the sweeps' parent runs (default: read only; "
+        "compare already logged it)",
     )
     rc = sub.add_parser("recommend", help="the recommended n_z of the newest comparison in MLflow")
     rc.add_argument("--experiment", required=True, help="MLflow experiment (e.g. ald-tune-digits)")

@@ -25,7 +25,7 @@ def run_report(args: argparse.Namespace) -> int:
     comp = comparison_from_mlflow(uri, args.experiment, pins=pins)
     out = os.path.abspath(args.out or os.path.join(args.run_dir, "results", args.experiment))
     paths = comp.write(out)
-    if not args.no_log:
+    if args.log:  # reads only, unless asked: a second log would double the metric rows
         log_comparison(uri, comp, paths)
     print(comp.note)
     print(render(comp))

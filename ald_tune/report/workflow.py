@@ -225,7 +225,7 @@ def _log(comp: Comparison, uri: str) -> None:
         warnings.warn(
             f"the comparison could not be logged to MLflow ({redact_uri(exc)}); it "
             f"is in {comp.out}. Fix: once the server is up, `ald-tune backfill --name "
-            f"SWEEP` for each sweep, then `ald-tune report --experiment "
+            f"SWEEP` for each sweep, then `ald-tune report --log --experiment "
             f"ald-tune-{comp.dataset}`.",
             RuntimeWarning,
             stacklevel=3,

@@ -101,6 +101,9 @@ def scripted_compare(ray_session, tmp_path_factory):
     return tmp, text
 
 
+TABLES = ("metrics", "tags", "params", "runs")  # what an MLflow SQLite store holds per run
+
+
 def check_rebuilt_equals_printed(tmp, text: str, out) -> None:
     """`ald-tune report` prints and writes exactly what compare printed and wrote."""
     from ald_tune.cli.main import main
@@ -109,7 +112,13 @@ def check_rebuilt_equals_printed(tmp, text: str, out) -> None:
     printed, rules = tmp / "printed", ("ald-tune", "paper")
     import contextlib
     import io
+    import sqlite3
 
+    def rows() -> tuple[int, ...]:
+        with contextlib.closing(sqlite3.connect(tmp / "mlflow.db")) as db:
+            return tuple(db.execute(f"select count(*) from {t}").fetchone()[0] for t in TABLES)
+
+    before = rows()
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         assert (
@@ -127,6 +136,7 @@ def check_rebuilt_equals_printed(tmp, text: str, out) -> None:
             == 0
         )
     again = buf.getvalue()
+    assert rows() == before  # report reads; it writes into MLflow only with --log
     assert "sweeps used (the newest complete compare, 'compare-digits-" in again
     assert printed_comparison(again) == printed_comparison(text)
     for folder in ("", *rules):
@@ -373,7 +383,7 @@ def run_notebook(
         ).execute()
     finally:
         for k, v in old.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     if printed is not None:
         printed.extend(
@@ -382,6 +392,33 @@ def run_notebook(
     md = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
     assert len(md) == 1
     return md[0]
+
+
+@pytest.mark.integration
+def test_report_writes_into_mlflow_only_when_asked(scripted_compare, tmp_path, capsys):
+    """``report --log`` attaches the rebuilt report to the parents again (on a copy of the
+    store: its metric rows grow); without it, report reads only (checked above)."""
+    import contextlib
+    import shutil
+    import sqlite3
+
+    from ald_tune.cli.main import main
+
+    tmp, _ = scripted_compare
+    shutil.copy(tmp / "mlflow.db", tmp_path / "mlflow.db")
+
+    def metric_rows() -> int:
+        with contextlib.closing(sqlite3.connect(tmp_path / "mlflow.db")) as db:
+            return db.execute("select count(*) from metrics").fetchone()[0]
+
+    before = metric_rows()
+    uri = "sqlite:///" + str(tmp_path / "mlflow.db")
+    argv = ["report", "--experiment", "ald-tune-digits", "--tracking-uri", uri]
+    assert main([*argv, "--out", str(tmp_path / "r1")]) == 0
+    assert metric_rows() == before
+    assert main([*argv, "--out", str(tmp_path / "r2"), "--log"]) == 0
+    assert metric_rows() > before
+    capsys.readouterr()
 
 
 @pytest.mark.integration
