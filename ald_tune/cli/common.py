@@ -45,19 +45,21 @@ def store_args(
     p.add_argument(
         "--tracking-uri",
         default=None,
-        help="MLflow URI (default: $MLFLOW_TRACKING_URI or sqlite in RUN_DIR)",
+        help="MLflow URI (default: $MLFLOW_TRACKING_URI, else sqlite in RUN_DIR)",
     )
     p.add_argument("--run-dir", default="runs", help=run_dir_help)
 
 
-def sweep_args(p: argparse.ArgumentParser, scheduler: bool = False) -> None:
-    """The options of ``ald``, ``grid`` and ``compare``."""
+def sweep_args(p: argparse.ArgumentParser, scheduler: bool | str = False) -> None:
+    """The options of ``ald``, ``grid`` and ``compare`` (``scheduler="hidden"``: accepted,
+    to refuse it with a reason, but not listed: ``ald`` has no scheduler)."""
     space_args(p)
     store_args(p, "folder for the default Tune storage and MLflow store (default: runs)")
     p.add_argument(
         "--storage",
         default=None,
-        help="Tune storage path or URI (default RUN_DIR/ray; shared on clusters)",
+        help="Tune storage path or URI (default: $ALD_TUNE_STORAGE, else RUN_DIR/ray; shared "
+        "on clusters)",
     )
     p.add_argument("--no-tracking", action="store_true", help="run without MLflow")
     p.add_argument(
@@ -69,7 +71,12 @@ def sweep_args(p: argparse.ArgumentParser, scheduler: bool = False) -> None:
         action="store_true",
         help="continue the interrupted sweep (--name, or the newest of this kind)",
     )
-    p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
+    p.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster address (default: $RAY_ADDRESS, else a running local cluster, else "
+        "a new one)",
+    )
     p.add_argument("--cpus-per-trial", type=float, default=None, help="= --set tune.cpus_per_trial")
     p.add_argument("--gpus-per-trial", type=float, default=None, help="= --set tune.gpus_per_trial")
     if scheduler:
@@ -77,7 +84,9 @@ def sweep_args(p: argparse.ArgumentParser, scheduler: bool = False) -> None:
             "--scheduler",
             choices=("fifo", "asha"),
             default=None,
-            help="grid scheduler (= --set tune.scheduler; not for ald)",
+            help=argparse.SUPPRESS
+            if scheduler == "hidden"
+            else "grid scheduler (= --set tune.scheduler; default: the space's, else fifo)",
         )
 
 

@@ -188,7 +188,7 @@ def _main(args, prog: str) -> int:
         ]
     for sub, opts in sweeps:  # every sweep's input is checked before the first starts
         prepare(sub, opts)
-    return max(report_sweep(run_sweep(sub, opts)) for sub, opts in sweeps)
+    return max(report_sweep(run_sweep(sub, opts), args.run_dir) for sub, opts in sweeps)
 
 
 def _compare(args: argparse.Namespace, cfg, space: str, rules: list[str]) -> int:

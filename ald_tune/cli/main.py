@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("ald", "ALD trials (one per seed) under Ray Tune, logged to MLflow"),
         ("grid", "the grid over fixed n_z under Ray Tune, logged to MLflow"),
     ):
-        sweep_args(sub.add_parser(mode, help=text), scheduler=True)
+        sweep_args(sub.add_parser(mode, help=text), scheduler=True if mode == "grid" else "hidden")
     sub.add_parser(
         "compare",
         add_help=False,
@@ -132,6 +132,12 @@ def _report_parsers(sub) -> None:
         help="also attach the rebuilt report to the sweeps' parent runs (default: read only; "
         "compare already logged it)",
     )
+    rp.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object (the compare's name, the report folder, each rule's "
+        "comparison.json) instead of the Markdown",
+    )
     rc = sub.add_parser("recommend", help="the recommended n_z of the newest comparison in MLflow")
     rc.add_argument("--experiment", required=True, help="MLflow experiment (e.g. ald-tune-digits)")
     store_args(rc)
@@ -154,7 +160,13 @@ def _other_parsers(sub) -> None:
         "with --storage, a study optuna-dashboard can open",
     )
     space_args(op)
-    op.add_argument("--mode", choices=("ald", "grid"), default="ald")
+    op.add_argument(
+        "--mode",
+        choices=("ald", "grid"),
+        default="ald",
+        help="ald (self-shrinking trials) or grid (one fixed-n_z trial per grid point); "
+        "default: ald",
+    )
     op.add_argument(
         "--storage",
         default=None,
@@ -178,10 +190,13 @@ def _other_parsers(sub) -> None:
         "--run-dir", default="runs", help="run folder holding mlflow.db (default: runs)"
     )
     ui.add_argument(
-        "--tracking-uri", default=None, help="another store (default: RUN_DIR/mlflow.db)"
+        "--tracking-uri",
+        default=None,
+        help="another store (default: $MLFLOW_TRACKING_URI, else RUN_DIR/mlflow.db); an "
+        "http(s):// server serves its own UI: its links are printed, nothing starts",
     )
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1 only)")
-    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--port", type=int, default=5000, help="port to serve on (default: 5000)")
     ui.add_argument("--experiment", default=None, help="print the link to this experiment only")
     bf = sub.add_parser(
         "backfill",

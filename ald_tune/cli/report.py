@@ -27,6 +27,9 @@ def run_report(args: argparse.Namespace) -> int:
     paths = comp.write(out)
     if args.log:  # reads only, unless asked: a second log would double the metric rows
         log_comparison(uri, comp, paths)
+    if args.json:  # one object for scripts: what comparison.json holds, per rule
+        print(json.dumps({"compare": comp.compare, "out": out, "reports": comp.reports}))
+        return 0
     print(comp.note)
     print(render(comp))
     print(f"report written to {out}")

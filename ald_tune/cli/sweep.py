@@ -8,7 +8,7 @@ from ald_tune.cli.common import print_config, resolve_space, sweep_overrides
 from ald_tune.config.schema import load_config
 from ald_tune.errors import ConfigError
 from ald_tune.sweeps.tuner import SweepOptions
-from ald_tune.tracking.store import redact_uri
+from ald_tune.tracking.store import redact_uri, ui_hint
 from ald_tune.tracking.sweep import run_sweep
 
 
@@ -41,10 +41,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(space, args.preset, sweep_overrides(args))
     if args.print_config:
         return print_config(cfg)
-    return report_sweep(run_sweep(cfg, sweep_options(args, args.command, space)))
+    return report_sweep(run_sweep(cfg, sweep_options(args, args.command, space)), args.run_dir)
 
 
-def report_sweep(result) -> int:
+def report_sweep(result, run_dir: str = "runs") -> int:
     """What every command prints after one sweep (``ald-tune ald|grid``, ``run.py
     ald|grid``): its table, where its results are; 0 when every trial ran through, 1
     when one errored."""
@@ -56,6 +56,6 @@ def report_sweep(result) -> int:
     if result.tracking_uri:
         print(
             f"MLflow: {redact_uri(result.tracking_uri)} (parent run {result.parent_run_id}); "
-            "open it with `ald-tune ui`"
+            + ui_hint(result.tracking_uri, run_dir)
         )
     return 0 if all(not t.errored for t in result.trials) else 1

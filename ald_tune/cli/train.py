@@ -30,7 +30,13 @@ from ald_tune.engine.trainer import Trainer, TrainingDivergedError
 from ald_tune.errors import ConfigError, shown
 from ald_tune.interrupts import exit_code, received_sigterm
 from ald_tune.tracking.runs import filter_params, trial_tags
-from ald_tune.tracking.store import check_tracking, client, ensure_experiment, resolve_tracking_uri
+from ald_tune.tracking.store import (
+    check_tracking,
+    client,
+    ensure_experiment,
+    resolve_tracking_uri,
+    ui_hint,
+)
 from ald_tune.tracking.trial_logger import MLflowCallback, TrialLogger
 
 
@@ -265,4 +271,4 @@ def _print_end(trainer: Trainer, out: str, mlflow: Any) -> None:
     )
     print("wrote " + ", ".join(os.path.basename(p) for p in paths.values()) + f" to {out}")
     if mlflow is not None and mlflow.logger.run_id:
-        print(f"MLflow run {mlflow.logger.run_id}; open it with `ald-tune ui`")
+        print(f"MLflow run {mlflow.logger.run_id}; {ui_hint(mlflow.logger.uri)}")

@@ -34,8 +34,14 @@ def experiment_links(uri: str, base: str, only: str | None = None) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """``ald-tune ui``: the server, until Ctrl-C or SIGTERM (which stop it too)."""
 
-    check_address(args.host, args.port)
     uri = resolve_tracking_uri(args.tracking_uri, args.run_dir)
+    if uri.startswith(("http://", "https://")):  # a server serves its own UI: nothing to start
+        check_tracking(uri)  # a server that does not answer: one line within seconds
+        print(f"{redact_uri(uri)} is an MLflow tracking server: it serves the UI itself.")
+        for line in experiment_links(uri, redact_uri(uri), args.experiment):
+            print("  " + line)
+        return 0
+    check_address(args.host, args.port)
     check_tracking(uri)  # a folder or a file that is not SQLite: one line, not the server's trace
     base = f"http://{args.host}:{args.port}"
     print(f"MLflow UI for {redact_uri(uri)} on {base} (Ctrl-C to stop)")

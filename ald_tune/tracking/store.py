@@ -81,6 +81,19 @@ def default_tracking_uri(run_dir: str) -> str:
     return "sqlite:///" + os.path.join(os.path.abspath(run_dir), "mlflow.db")
 
 
+def ui_hint(uri: str, run_dir: str = "runs") -> str:
+    """How to open a tracking store's runs: ``ald-tune ui`` with the flags that find this
+    store (none for the default one), or the server's own address for an ``http(s)://``
+    store (which serves its UI itself)."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {redact_uri(uri)} in a browser"
+    if uri == parse_tracking_uri(default_tracking_uri("runs"), "runs")[0]:
+        return "open it with `ald-tune ui`"
+    if uri == parse_tracking_uri(default_tracking_uri(run_dir), run_dir)[0]:
+        return f"open it with `ald-tune ui --run-dir {run_dir}`"
+    return f"open it with `ald-tune ui --tracking-uri {uri}`"
+
+
 def resolve_tracking_uri(uri: str | None, run_dir: str) -> str:
     """``--tracking-uri`` > ``$MLFLOW_TRACKING_URI`` > SQLite in ``run_dir``.
 

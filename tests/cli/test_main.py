@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 
 import pytest
@@ -135,3 +136,44 @@ def test_sigterm_ends_any_command_as_ctrl_c_does_with_exit_code_143(capsys):
         "ald-tune: interrupted.",
     ]
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def _options(parser):
+    """(command, option, help) for every option of every subcommand."""
+    import argparse
+
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subs.choices.items():
+        for action in sub._actions:
+            if action.option_strings and "-h" not in action.option_strings:
+                yield name, action.option_strings[-1], action.help
+
+
+def test_every_option_says_what_it_does_and_its_default_and_environment():
+    from ald_tune.cli.main import build_parser
+
+    helps = {(c, o): h for c, o, h in _options(build_parser())}
+    undocumented = [k for k, h in helps.items() if not h]
+    assert not undocumented, undocumented
+    for command in ("ald", "grid"):
+        assert "$ALD_TUNE_STORAGE" in helps[command, "--storage"]
+        assert "$MLFLOW_TRACKING_URI" in helps[command, "--tracking-uri"]
+        assert "$RAY_ADDRESS" in helps[command, "--address"]
+    assert "$MLFLOW_TRACKING_URI" in helps["ui", "--tracking-uri"]
+    assert "5000" in helps["ui", "--port"]
+    # ald has no scheduler: the flag is refused with a reason, and not listed
+    assert helps["ald", "--scheduler"] == argparse.SUPPRESS
+    assert "default" in helps["grid", "--scheduler"]
+
+
+def test_the_ui_hint_names_the_store_it_is_about(tmp_path, monkeypatch):
+    from ald_tune.tracking.store import default_tracking_uri, ui_hint
+
+    monkeypatch.chdir(tmp_path)
+    assert ui_hint(default_tracking_uri("runs")) == "open it with `ald-tune ui`"
+    assert ui_hint(default_tracking_uri("elsewhere"), "elsewhere") == (
+        "open it with `ald-tune ui --run-dir elsewhere`"
+    )
+    other = f"sqlite:///{tmp_path}/other.db"
+    assert ui_hint(other) == f"open it with `ald-tune ui --tracking-uri {other}`"
+    assert ui_hint("http://u:secret@h:5000") == "open http://u:***@h:5000 in a browser"

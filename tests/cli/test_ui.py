@@ -162,3 +162,20 @@ def test_an_address_the_server_cannot_listen_on_is_one_line_before_anything_star
             err = capsys.readouterr().err
             assert err.count("\n") == 1 and needle in err and "Fix:" in err, err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.integration  # a real `mlflow server`
+def test_a_tracking_server_serves_its_own_ui_nothing_starts(mlflow_server, capsys, monkeypatch):
+    """``ui --tracking-uri http://...`` (or $MLFLOW_TRACKING_URI) returns at once with the
+    server's own links; it used to start a second server on that URI and hang."""
+    from mlflow import MlflowClient
+
+    MlflowClient(mlflow_server).create_experiment("ui-own")
+    started = []
+    monkeypatch.setattr(ui_cmd.subprocess, "Popen", lambda *a, **k: started.append(a))
+    assert main(["ui", "--tracking-uri", mlflow_server, "--experiment", "ui-own"]) == 0
+    out = capsys.readouterr().out
+    assert "is an MLflow tracking server: it serves the UI itself" in out
+    assert f"ui-own: {mlflow_server}/#/experiments/" in out and not started
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    assert main(["ui", "--experiment", "ui-own"]) == 0 and not started

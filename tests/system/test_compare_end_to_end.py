@@ -419,6 +419,11 @@ def test_report_writes_into_mlflow_only_when_asked(scripted_compare, tmp_path, c
     assert main([*argv, "--out", str(tmp_path / "r2"), "--log"]) == 0
     assert metric_rows() > before
     capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "r3"), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)  # one object, nothing else printed
+    assert list(got["reports"]) == ["ald-tune", "paper"] and got["out"] == str(tmp_path / "r3")
+    on_disk = json.loads((tmp_path / "r3" / "paper" / "comparison.json").read_text())
+    assert got["reports"]["paper"] == on_disk
 
 
 @pytest.mark.integration
