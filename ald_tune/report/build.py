@@ -29,32 +29,20 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 from collections.abc import Sequence
 from typing import Any
 
-from ald_tune.config.vocabulary import COLUMNS, CRITERION, CURVES, RANKED, VOTING
-from ald_tune.report.criterion import (
-    criterion,
-    distance,
-    edge_distance,
-    grid_rows,
-    mean_rank,
-    optima,
-)
+from ald_tune.config.vocabulary import COLUMNS, CRITERION, CURVES, VOTING
+from ald_tune.report.ald_seeds import ald_section, at_nz, versus
+from ald_tune.report.criterion import criterion, edge_distance, grid_rows, mean_rank, optima
 from ald_tune.report.figures import plot_ald_vs_epoch, plot_cost_vs_distance, plot_metrics_vs_nz
 from ald_tune.report.methods import rank_methods
 from ald_tune.report.nested import nested_section
 from ald_tune.report.numbers import (
-    NAN,
-    answer_epochs,
     clean,
-    last,
-    mean,
     num,
     ratio,
-    std,
     trial_cost,
 )
 from ald_tune.report.tables import markdown_text
@@ -121,6 +109,29 @@ def build_report(
         ValueError: no usable grid or ALD trials, an unknown criterion metric, a bad
             ``rel_floor``, or a criterion metric with no finite grid value.
     """
+    sweeps = dict(grid=grid, asha=asha or [], ald=ald, fixed=fixed or [], nested=nested or [])
+    g_ok, a_ok = _usable(grid, ald, criterion_metrics, rel_floor)
+    grid_sec, crit = _grid_criterion(grid, g_ok, criterion_metrics, rel_floor)
+    report = {"dataset": dataset, "rule": rule, "grid": grid_sec, "criterion": crit}
+    report.update(_measured(sweeps, g_ok, a_ok, grid_sec["rows"], crit, wall or {}, rule))
+    report["methods"] = rank_methods(
+        report, sweeps, wall or {}, metric, grid_sec["rows"], intrinsic, units_baseline
+    )
+    return _concluded(report, rule)
+
+
+def _usable(
+    grid: list[TrialRecord],
+    ald: list[TrialRecord],
+    criterion_metrics: Sequence[str],
+    rel_floor: float,
+) -> tuple[list[TrialRecord], list[TrialRecord]]:
+    """The grid's and ALD's finished trials, after checking the criterion's arguments.
+
+    Raises:
+        ValueError: an unknown criterion metric, a bad ``rel_floor``, or no finished
+            grid or ALD trial.
+    """
     bad = [m for m in criterion_metrics if m not in CRITERION]
     if bad or not criterion_metrics:
         raise ValueError(
@@ -137,6 +148,21 @@ def build_report(
                 f"{len(trials) - len(kept)} errored). Fix: run the {name.lower()} "
                 "sweep, or pass its experiment/sweep name."
             )
+    return g_ok, a_ok
+
+
+def _grid_criterion(
+    grid: list[TrialRecord],
+    g_ok: list[TrialRecord],
+    criterion_metrics: Sequence[str],
+    rel_floor: float,
+) -> tuple[dict, dict]:
+    """The report's ``grid`` and ``criterion`` sections: the grid's rows and optima, the
+    plateau edge over the criterion metrics the runs record, and the optimum it gives.
+
+    Raises:
+        ValueError: no criterion metric recorded, or one with no finite grid value.
+    """
     rows = grid_rows(g_ok)
     # The criterion uses the metrics the runs record (feature vectors have no FID).
     used = [m for m in criterion_metrics if recorded(g_ok, m)]
@@ -157,53 +183,52 @@ def build_report(
     }
     edge: Any = crit["plateau_edge"]
     rank_nz: Any = grid_sec["mean_rank_nz"]
-    opt: int | None = (
+    crit["optimum_nz"] = (
         int(edge) if edge is not None else (int(rank_nz) if rank_nz is not None else None)
     )
-    crit["optimum_nz"] = opt
     crit["optimum_rule"] = (
         "plateau_edge"
         if crit["plateau_edge"] is not None
         else "mean_rank (no grid n_z is within tolerance on every criterion metric)"
     )
-    ald_sec = _ald_section(a_ok, len(ald), rows, crit, fixed or [], g_ok)
+    return grid_sec, crit
+
+
+def _measured(
+    sweeps: dict[str, list[TrialRecord]],
+    g_ok: list[TrialRecord],
+    a_ok: list[TrialRecord],
+    rows: list[dict],
+    crit: dict,
+    wall: dict[str, float],
+    rule: str | None,
+) -> dict[str, Any]:
+    """The report's ``ald``, ``vs``, ``cost``, ``speedup``, ``curves`` and (with a nested
+    sweep) ``nested`` sections, in that order."""
+    opt, fixed = crit["optimum_nz"], sweeps["fixed"]
+    ald_sec = ald_section(a_ok, len(sweeps["ald"]), rows, crit, fixed, g_ok)
+    if rule == "paper":  # its votes fall back to the metrics that exist
+        ald_sec["votes_not_recorded"] = [m for m in VOTING if not recorded(a_ok, m)]
     cost = {
-        k: _cost(v, (wall or {}).get(k))
-        for k, v in (("grid", grid), ("ald", ald), ("asha", asha), ("nested", nested))
-        if v
+        k: _cost(sweeps[k], wall.get(k)) for k in ("grid", "ald", "asha", "nested") if sweeps[k]
     }
-    report: dict[str, Any] = {
-        "dataset": dataset,
-        "rule": rule,
-        "grid": grid_sec,
-        "criterion": crit,
+    out: dict[str, Any] = {
         "ald": ald_sec,
-        "vs": _versus(ald_sec, rows, opt),
+        "vs": versus(ald_sec, rows, opt),
         "cost": cost,
         "speedup": _speedups(cost),
-        "curves": _curves(a_ok, _at_nz(fixed or [], opt) or _at_nz(g_ok, opt), opt),
+        "curves": _curves(a_ok, at_nz(fixed, opt) or at_nz(g_ok, opt), opt),
     }
-    if rule == "paper":  # its votes fall back to the metrics that exist
-        report["ald"]["votes_not_recorded"] = [m for m in VOTING if not recorded(a_ok, m)]
-    if nested:
-        report["nested"] = nested_section(nested, rows, crit, g_ok)
-    report["methods"] = rank_methods(
-        report,
-        {
-            "grid": grid,
-            "asha": asha or [],
-            "ald": ald,
-            "fixed": fixed or [],
-            "nested": nested or [],
-        },
-        wall or {},
-        metric,
-        rows,
-        intrinsic,
-        units_baseline,
-    )
+    if sweeps["nested"]:
+        out["nested"] = nested_section(sweeps["nested"], rows, crit, g_ok)
+    return out
+
+
+def _concluded(report: dict[str, Any], rule: str | None) -> dict[str, Any]:
+    """The report with its ``recommendation`` and ``headline``, JSON-ready."""
+    a = report["ald"]
     report["recommendation"] = recommend(
-        ald_sec["n_z"], rule, ald_sec["seeds"], edge=crit["plateau_edge"]
+        a["n_z"], rule, a["seeds"], edge=report["criterion"]["plateau_edge"]
     )
     report["headline"] = _headline(report)
     return clean(report)
@@ -278,135 +303,6 @@ def recommend(
 
 def _vs_edge(seed: dict) -> dict[str, Any]:
     return {k: seed.get(k) for k in EDGE_FIELDS}
-
-
-def _at_nz(trials: list[TrialRecord], nz: Any) -> list[TrialRecord]:
-    return [t for t in trials if t.finished and t.n_z_grid is not None and int(t.n_z_grid) == nz]
-
-
-def _ald_section(
-    trials: list[TrialRecord],
-    n_all: int,
-    rows: list[dict],
-    crit: dict,
-    fixed: list[TrialRecord],
-    grid: list[TrialRecord],
-) -> dict:
-    grid_nz, region = [r["n_z"] for r in rows], crit["best_region"]
-    seeds: list[dict[str, Any]] = []
-    for t in sorted(trials, key=lambda t: (num(t.seed), str(t.trial_id))):
-        nz = num(t.final_n_z)
-        nz = int(nz if math.isfinite(nz) else last(t, "n_z"))
-        inside, near, dist = distance(nz, grid_nz, region)
-        answer = answer_epochs(t)
-        ref, src = (_at_nz(fixed, nz), "fixed") if _at_nz(fixed, nz) else (_at_nz(grid, nz), "grid")
-        seeds.append(
-            {
-                "seed": t.seed,
-                "trial_id": t.trial_id,
-                "n_z": nz,
-                "in_region": inside,
-                "nearest_region_nz": near,
-                "distance": dist,
-                **edge_distance(nz, grid_nz, region),
-                "epochs": t.epochs,
-                "cpu_s": trial_cost(t)[0],
-                **{m: last(t, m) for m in COLUMNS},
-                "answer_epochs": answer,
-                "answer_cpu_s": trial_cost(t, answer)[0],
-                "epochs_at_final_size": t.epochs - answer,
-                "fixed_source": src if ref else "not run",
-                "fixed": {m: mean(last(f, m) for f in ref) for m in COLUMNS} if ref else None,
-            }
-        )
-        seeds[-1]["gap"] = _gap(seeds[-1], crit["tolerances"])
-    nzs = [s["n_z"] for s in seeds]
-    gaps = [s["gap"]["within"] for s in seeds if s["gap"]]
-    pairs = _seed_pairs(grid, crit["tolerances"])
-    dists = [int(s["distance"]) for s in seeds if s["distance"] is not None]
-    return {
-        "n_trials": n_all,
-        "n_errored": n_all - len(trials),
-        "seeds": seeds,
-        "n_z": nzs,
-        "n_z_mean": mean(nzs),
-        "n_z_std": std(nzs) if len(nzs) > 1 else 0.0,
-        "n_in_region": sum(s["in_region"] for s in seeds),
-        "distance_mean": mean(dists),
-        "distance_max": max(dists) if dists else None,
-        "n_near_edge": sum(bool(s["near_edge"]) for s in seeds),
-        "steps_above_edge_mean": mean(s["steps_above_edge"] for s in seeds),
-        "nz_over_edge_mean": mean(s["nz_over_edge"] for s in seeds),
-        "final": {m: mean(s[m] for s in seeds) for m in COLUMNS},
-        "n_fixed_compared": len(gaps),
-        "n_as_good_as_fixed": sum(gaps),
-        # the same test between two grid seeds at one n_z: how often noise alone fails it
-        "control_pairs": len(pairs),
-        "control_within": sum(pairs),
-    }
-
-
-def _seed_pairs(grid: list[TrialRecord], tolerances: dict) -> list[bool]:
-    """The final-model test applied to the grid's own seeds: for every n_z and every
-    ordered pair of its seeds (a, b), is b within tolerance of a on every criterion
-    metric? Two models of one size differ by seed and evaluation noise alone, so this
-    is the rate at which a model as good as the fixed run passes the test."""
-    by_nz: dict[Any, list[TrialRecord]] = {}
-    for t in grid:
-        by_nz.setdefault(t.n_z_grid, []).append(t)
-    out = []
-    for runs in by_nz.values():
-        for a in runs:
-            for b in runs:
-                if a is not b:
-                    seed = {
-                        **{m: last(b, m) for m in COLUMNS},
-                        "fixed": {m: last(a, m) for m in COLUMNS},
-                    }
-                    gap = _gap(seed, tolerances)
-                    out.append(bool(gap and gap["within"]))
-    return out
-
-
-def _gap(seed: dict, tolerances: dict) -> dict | None:
-    """ALD's final model against a model trained from scratch at its n_z, on each
-    criterion metric: the difference (ALD - fixed; for a higher-is-better metric,
-    fixed - ALD, so a positive gap is always ALD being worse) against the criterion's
-    tolerance. ``within``: every metric's gap is at most its tolerance."""
-    if not seed["fixed"]:
-        return None
-    metrics = {}
-    for m, t in tolerances.items():
-        sign = 1.0 if t["direction"] == "min" else -1.0
-        diff = sign * (seed[m] - seed["fixed"][m])
-        metrics[m] = {
-            "ald": seed[m],
-            "fixed": seed["fixed"][m],
-            "gap": diff,
-            "tolerance": t["tolerance"],
-            "within": bool(math.isfinite(diff) and diff <= t["tolerance"]),
-        }
-    return {"metrics": metrics, "within": all(x["within"] for x in metrics.values())}
-
-
-def _versus(ald: dict, rows: list[dict], opt: int | None) -> dict:
-    orow = next((r for r in rows if r["n_z"] == opt), None)
-    with_fixed = [s for s in ald["seeds"] if s["fixed"]]
-    metrics: dict[str, dict[str, float]] = {}
-    out: dict[str, Any] = {"optimum_nz": opt, "n_fixed_seeds": len(with_fixed), "metrics": metrics}
-    for m in RANKED:
-        a = ald["final"][m]
-        g = orow[m] if orow else NAN
-        f = mean(s["fixed"][m] for s in with_fixed) if with_fixed else NAN
-        metrics[m] = {
-            "ald": a,
-            "grid_optimum": g,
-            "fixed_at_ald_nz": f,
-            "ald_minus_optimum": a - g,
-            "ald_minus_fixed": a - f,
-            "ald_vs_optimum_rel": ratio(a - g, abs(g)) if g else NAN,
-        }
-    return out
 
 
 def _cost(trials: list[TrialRecord], wall: Any) -> dict:

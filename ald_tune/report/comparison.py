@@ -260,42 +260,56 @@ def recommendation_text(rec: dict[str, Any]) -> str:
 
 def log_comparison(uri: str, comp: Comparison, paths: dict[str, dict[str, str]]) -> None:
     """Each sweep's parent run gets what belongs to it (see the module docstring)."""
-    from mlflow.entities import Metric
-
     c, now = client(uri), int(time.time() * 1000)
     grid_parent = comp.grid.parent_run_id
     for key, ald in comp.alds.items():
-        run_id, rep = ald.parent_run_id, comp.reports[key]
-        if not run_id:
-            continue
-        _log_files(c, run_id, paths[key].values())
-        nums = {
-            f"report.{k}": v
-            for k, v in rep["headline"].items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
-        }
-        nums.update(edge_metrics(rep))
-        rec = rep["recommendation"]["n_z"]
-        if rec is not None:
-            nums[RECOMMENDED_METRIC] = rec
-            c.set_tag(run_id, RECOMMENDED_TAG, str(rec))
-        edge = rep["criterion"]["plateau_edge"]
-        if edge is not None:
-            c.set_tag(run_id, EDGE_TAG, str(edge))
-            c.set_tag(
-                run_id, NEAR_EDGE_TAG, f"{rep['ald']['n_near_edge']}/{len(rep['ald']['seeds'])}"
-            )
-        c.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in sorted(nums.items())])
-        if grid_parent:
-            c.set_tag(run_id, GRID_PARENT_TAG, grid_parent)
-            c.set_tag(
-                grid_parent,
-                ALD_PARENT_TAG + key.replace(" ", "_").replace("(", "").replace(")", ""),
-                run_id,
-            )
+        if ald.parent_run_id:
+            _log_ald_parent(c, key, ald.parent_run_id, comp.reports[key], paths[key], now)
+            if grid_parent:
+                _link_to_grid(c, key, ald.parent_run_id, grid_parent)
     if grid_parent:
-        c.set_tag(grid_parent, BASELINES_TAG, ",".join(comp.baselines) or "none")
-    if grid_parent and comp.intrinsic:
+        _log_grid_parent(c, comp, grid_parent, paths["comparison"], now)
+
+
+def _log_ald_parent(c, key: str, run_id: str, rep: dict, files: dict[str, str], now: int) -> None:
+    """An ALD sweep's parent run: its report files, headline metrics and edge tags."""
+    from mlflow.entities import Metric
+
+    _log_files(c, run_id, files.values())
+    nums = {
+        f"report.{k}": v
+        for k, v in rep["headline"].items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+    nums.update(edge_metrics(rep))
+    rec = rep["recommendation"]["n_z"]
+    if rec is not None:
+        nums[RECOMMENDED_METRIC] = rec
+        c.set_tag(run_id, RECOMMENDED_TAG, str(rec))
+    edge = rep["criterion"]["plateau_edge"]
+    if edge is not None:
+        c.set_tag(run_id, EDGE_TAG, str(edge))
+        c.set_tag(run_id, NEAR_EDGE_TAG, f"{rep['ald']['n_near_edge']}/{len(rep['ald']['seeds'])}")
+    c.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in sorted(nums.items())])
+
+
+def _link_to_grid(c, key: str, run_id: str, grid_parent: str) -> None:
+    """Tag an ALD parent run and the grid's parent run with each other's run id."""
+    c.set_tag(run_id, GRID_PARENT_TAG, grid_parent)
+    c.set_tag(
+        grid_parent,
+        ALD_PARENT_TAG + key.replace(" ", "_").replace("(", "").replace(")", ""),
+        run_id,
+    )
+
+
+def _log_grid_parent(c, comp: Comparison, grid_parent: str, top: dict[str, str], now: int) -> None:
+    """The grid's parent run: the baselines, the intrinsic estimates, the comparison's
+    own files; the other sweeps' parent runs point to it."""
+    from mlflow.entities import Metric
+
+    c.set_tag(grid_parent, BASELINES_TAG, ",".join(comp.baselines) or "none")
+    if comp.intrinsic:
         c.log_batch(
             grid_parent,
             metrics=[
@@ -305,11 +319,9 @@ def log_comparison(uri: str, comp: Comparison, paths: dict[str, dict[str, str]])
                 if k in INTRINSIC_FIELDS and v is not None
             ],
         )
-    if grid_parent:
-        top = paths["comparison"]
-        _log_files(c, grid_parent, [top["rules"], top["recommendation"], top["fig_cost"]])
+    _log_files(c, grid_parent, [top["rules"], top["recommendation"], top["fig_cost"]])
     for sweep in (comp.asha, comp.fixed, comp.nested):
-        if sweep is not None and sweep.parent_run_id and grid_parent:
+        if sweep is not None and sweep.parent_run_id:
             c.set_tag(sweep.parent_run_id, GRID_PARENT_TAG, grid_parent)
 
 

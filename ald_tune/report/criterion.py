@@ -149,48 +149,17 @@ def epoch_noise(trials: list[TrialRecord], m: str) -> tuple[float, int]:
 def criterion(
     rows: list[dict], grid: list[TrialRecord], metrics: list[str], rel_floor: float
 ) -> dict:
-    tol: dict[str, dict] = {}
-    for m in metrics:
-        best_nz, top = best(rows, m)
-        if best_nz is None:
-            raise ValueError(
-                f"criterion metric {m!r} has no finite value in any grid trial. "
-                f"Fix: drop it from criterion_metrics={metrics!r}."
-            )
-        dof = sum(r[m + "_n"] - 1 for r in rows if r[m + "_n"] >= 2)
-        if dof > 0:
-            spread = math.sqrt(
-                sum((r[m + "_n"] - 1) * r[m + "_std"] ** 2 for r in rows if r[m + "_n"] >= 2) / dof
-            )
-            source = f"grid seeds (pooled sd, {dof} dof)"
-        else:
-            spread, n = epoch_noise(grid, m)
-            source = (
-                (f"one grid seed: epoch-to-epoch noise of the last {NOISE_EPOCHS} epochs ({n} dof)")
-                if n
-                else "none (relative floor only)"
-            )
-        floor = rel_floor * abs(top)
-        tol[m] = {
-            "best": top,
-            "best_nz": best_nz,
-            "spread": spread,
-            "spread_source": source,
-            "rel_floor": floor,
-            "tolerance": max(floor, 2 * spread),
-            "direction": DIRECTIONS[m],
-        }
+    """The report's ``criterion`` section: each metric's tolerance, the grid n_z within it
+    on every metric, the best region (one span, noise holes included) and its plateau
+    edge. Marks each row's ``within_tolerance`` and ``in_region``.
+
+    Raises:
+        ValueError: a criterion metric with no finite value in any grid trial.
+    """
+    tol = {m: _tolerance(rows, grid, m, metrics, rel_floor) for m in metrics}
     within = []
     for r in rows:
-        r["within_tolerance"] = all(
-            math.isfinite(r[m])
-            and (
-                r[m] <= t["best"] + t["tolerance"]
-                if t["direction"] == "min"
-                else r[m] >= t["best"] - t["tolerance"]
-            )
-            for m, t in tol.items()
-        )
+        r["within_tolerance"] = all(_within(r[m], t) for m, t in tol.items())
         if r["within_tolerance"]:
             within.append(r["n_z"])
     # The plateau is one span: a grid n_z between two that are within tolerance is on it
@@ -208,6 +177,51 @@ def criterion(
         "plateau_edge": region[0] if region else None,
         "near_edge_max_nz": near_edge_bound(region[0]) if region else None,
     }
+
+
+def _tolerance(
+    rows: list[dict], grid: list[TrialRecord], m: str, metrics: list[str], rel_floor: float
+) -> dict:
+    """One metric's best grid value and tolerance: max(rel_floor x |best|, 2 x spread),
+    the spread pooled over grid seeds, else from one seed's epoch-to-epoch noise."""
+    best_nz, top = best(rows, m)
+    if best_nz is None:
+        raise ValueError(
+            f"criterion metric {m!r} has no finite value in any grid trial. "
+            f"Fix: drop it from criterion_metrics={metrics!r}."
+        )
+    dof = sum(r[m + "_n"] - 1 for r in rows if r[m + "_n"] >= 2)
+    if dof > 0:
+        spread = math.sqrt(
+            sum((r[m + "_n"] - 1) * r[m + "_std"] ** 2 for r in rows if r[m + "_n"] >= 2) / dof
+        )
+        source = f"grid seeds (pooled sd, {dof} dof)"
+    else:
+        spread, n = epoch_noise(grid, m)
+        source = (
+            (f"one grid seed: epoch-to-epoch noise of the last {NOISE_EPOCHS} epochs ({n} dof)")
+            if n
+            else "none (relative floor only)"
+        )
+    floor = rel_floor * abs(top)
+    return {
+        "best": top,
+        "best_nz": best_nz,
+        "spread": spread,
+        "spread_source": source,
+        "rel_floor": floor,
+        "tolerance": max(floor, 2 * spread),
+        "direction": DIRECTIONS[m],
+    }
+
+
+def _within(value: float, t: dict) -> bool:
+    """A finite value within tolerance of the best, in the metric's direction."""
+    return math.isfinite(value) and (
+        value <= t["best"] + t["tolerance"]
+        if t["direction"] == "min"
+        else value >= t["best"] - t["tolerance"]
+    )
 
 
 def in_region(nz: int, grid_nz: list[int], region: list[int]) -> bool:

@@ -140,6 +140,34 @@ def rank_methods(
     """
     grid_nz, region = [x["n_z"] for x in rows], r["criterion"]["best_region"]
     grid = trials["grid"]
+    out = _grid_methods(r, trials, wall, metric, grid_nz, region)
+    out += _then_fixed(
+        grid,
+        trials.get("fixed", []),
+        grid_nz,
+        region,
+        intrinsic if intrinsic else {},
+        units_baseline,
+    )
+    if r.get("nested", {}).get("seeds"):
+        out.append(_nested_method(r["nested"], trials, region))
+    out.append(_ald_method(r, [t for t in trials["ald"] if t.finished]))
+    for rank, m in enumerate(sorted(out, key=rank_key), 1):
+        m["rank"] = rank
+    return sorted(out, key=lambda m: m["rank"])
+
+
+def _grid_methods(
+    r: dict,
+    trials: dict[str, list[TrialRecord]],
+    wall: dict[str, Any],
+    metric: str,
+    grid_nz: list[int],
+    region: list[int],
+) -> list[dict]:
+    """The grid's entry and, with an ASHA sweep, grid + ASHA's: each trained its answer
+    itself, so the answer, the total and a trained model cost the same."""
+    grid = trials["grid"]
     g = _compute(grid, wall=wall.get("grid"))
     opt = r["criterion"]["optimum_nz"]
     out = [
@@ -167,20 +195,7 @@ def rank_methods(
                 f"best surviving trial by {metric}; known when the last one ends",
             )
         )
-    out += _then_fixed(
-        grid,
-        trials.get("fixed", []),
-        grid_nz,
-        region,
-        intrinsic if intrinsic else {},
-        units_baseline,
-    )
-    if r.get("nested", {}).get("seeds"):
-        out.append(_nested_method(r["nested"], trials, region))
-    out.append(_ald_method(r, [t for t in trials["ald"] if t.finished]))
-    for rank, m in enumerate(sorted(out, key=rank_key), 1):
-        m["rank"] = rank
-    return sorted(out, key=lambda m: m["rank"])
+    return out
 
 
 def _where(nz: Any, grid_nz: list[int], region: list[int]) -> dict:

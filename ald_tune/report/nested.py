@@ -111,39 +111,7 @@ def nested_section(
         (t for t in trials if t.finished and t.prefixes), key=lambda t: (t.seed or 0, t.trial_id)
     )
     grid_nz, region = [r["n_z"] for r in rows], crit["best_region"]
-    seeds = []
-    for t in done:
-        edge = curve_edge(t.prefixes, crit)
-        nz = edge["n_z"]
-        inside, near, dist = (
-            distance(int(nz), grid_nz, region) if nz is not None else (False, None, None)
-        )
-        vs_edge = (
-            edge_distance(int(nz), grid_nz, region)
-            if nz is not None
-            else dict.fromkeys(("near_edge", "steps_above_edge", "nz_over_edge"))
-        )
-        at = [g for g in grid if g.finished and g.n_z_grid == edge["n_z"]]
-        seeds.append(
-            {
-                "seed": t.seed,
-                "trial_id": t.trial_id,
-                "width": t.nz,
-                **{k: edge[k] for k in ("n_z", "rule", "within", "answer_by_grid_best")},
-                "in_region": inside,
-                "nearest_region_nz": near,
-                "distance": dist,
-                **vs_edge,
-                "epochs": t.epochs,
-                "cpu_s": trial_cost(t)[0],
-                "prefix_eval_s": sum(finite(c.get("eval_time_s") for c in t.prefixes.values())),
-                "fixed_cpu_s": mean(trial_cost(g)[0] for g in at) if at else NAN,
-                "tolerances": edge["tolerances"],
-                "curve": {
-                    str(k): {m: c.get(m, NAN) for m in COLUMNS} for k, c in t.prefixes.items()
-                },
-            }
-        )
+    seeds = [_seed(t, grid_nz, region, crit, grid) for t in done]
     nzs = [s["n_z"] for s in seeds if s["n_z"] is not None]
     dists = [int(s["distance"]) for s in seeds if s["distance"] is not None]
     sizes = sorted({int(k) for s in seeds for k in s["curve"]})
@@ -159,6 +127,40 @@ def nested_section(
         "nz_over_edge_mean": mean(s["nz_over_edge"] for s in seeds),
         # the curve's mean over seeds at each prefix, beside the grid's row at that n_z
         "curve_mean": [{"n_z": k, **_mean_at(seeds, str(k))} for k in sizes],
+    }
+
+
+def _seed(
+    t: TrialRecord, grid_nz: list[int], region: list[int], crit: dict, grid: list[TrialRecord]
+) -> dict[str, Any]:
+    """One nested-dropout seed: its curve's answer against the region, its cost and the
+    cost of a fixed run at the answer."""
+    edge = curve_edge(t.prefixes, crit)
+    nz = edge["n_z"]
+    inside, near, dist = (
+        distance(int(nz), grid_nz, region) if nz is not None else (False, None, None)
+    )
+    vs_edge = (
+        edge_distance(int(nz), grid_nz, region)
+        if nz is not None
+        else dict.fromkeys(("near_edge", "steps_above_edge", "nz_over_edge"))
+    )
+    at = [g for g in grid if g.finished and g.n_z_grid == edge["n_z"]]
+    return {
+        "seed": t.seed,
+        "trial_id": t.trial_id,
+        "width": t.nz,
+        **{k: edge[k] for k in ("n_z", "rule", "within", "answer_by_grid_best")},
+        "in_region": inside,
+        "nearest_region_nz": near,
+        "distance": dist,
+        **vs_edge,
+        "epochs": t.epochs,
+        "cpu_s": trial_cost(t)[0],
+        "prefix_eval_s": sum(finite(c.get("eval_time_s") for c in t.prefixes.values())),
+        "fixed_cpu_s": mean(trial_cost(g)[0] for g in at) if at else NAN,
+        "tolerances": edge["tolerances"],
+        "curve": {str(k): {m: c.get(m, NAN) for m in COLUMNS} for k, c in t.prefixes.items()},
     }
 
 

@@ -8,121 +8,92 @@ ALD rules (one grid) in one table.
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 from ald_tune.config.vocabulary import RANKED
+from ald_tune.report.cells import (
+    cell,
+    gap_cell,
+    md_table,
+    near_text,
+    not_recorded,
+    region_cell,
+    seeds_cell,
+    step_cell,
+)
+from ald_tune.report.nested_text import nested_lines, nested_vs_ald
 
 TABLE = RANKED
 
 
-def _f(v: Any, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, int):
-        return str(v)
-    return f"{v:.{digits}g}" if abs(v) >= 1000 else f"{v:.{digits}f}"
-
-
-def _x(v: Any) -> str:
-    """A grid-step count or an n_z / edge ratio: two decimals at most ("2.75", "3", "-1");
-    a list (ALD's seeds) comma-separated."""
-    if isinstance(v, list):
-        return ", ".join(_x(x) for x in v) if any(x is not None for x in v) else "–"
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    return f"{v:.2f}".rstrip("0").rstrip(".")
-
-
-def _of(m: dict, flag: str, count: str) -> Any:
-    """A method's in-region / near-edge cell: ALD's as "k/N" seeds, others yes/no."""
-    if "n_seeds" in m and m[flag] is not None:
-        return f"{m[count]}/{m['n_seeds']}"
-    return m[flag]
-
-
-def _near_text(c: dict, a: dict) -> str:
-    """The ALD headline's part about the edge (empty without a region)."""
-    if c.get("plateau_edge") is None:
-        return ""
-    return (
-        f"; {a['n_near_edge']}/{len(a['seeds'])} near its edge (n_z <= "
-        f"{_x(c['near_edge_max_nz'])}), on average {_x(a['steps_above_edge_mean'])} grid "
-        f"steps above it, {_x(a['nz_over_edge_mean'])}x the edge"
-    )
-
-
-def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    out += ["| " + " | ".join(c if isinstance(c, str) else _f(c) for c in r) + " |" for r in rows]
-    return out + [""]
-
-
-def _region_cell(row: dict) -> str:
-    if not row["in_region"]:
-        return "no"
-    return "yes" if row.get("within_tolerance", True) else "yes (noise hole)"
-
-
-def _not_recorded(metrics: list[str] | None, then: str) -> str:
-    if not metrics:
-        return ""
-    return (
-        f" Not recorded: {', '.join(metrics)} (no FID for feature vectors, which are not "
-        f"images); {then}."
-    )
-
-
 def markdown_text(r: dict) -> str:
     """The report as Markdown: headline, grid, criterion, ALD seeds, versus, cost."""
+    return "\n".join(
+        _headline_lines(r)
+        + _grid_lines(r["grid"])
+        + _criterion_lines(r["criterion"])
+        + _ald_lines(r["ald"])
+        + gap_table(r["ald"])
+        + _versus_lines(r["vs"])
+        + nested_lines(r)
+        + _cost_lines(r["cost"])
+        + _methods_lines(r.get("methods", []))
+    )
+
+
+def _headline_lines(r: dict) -> list[str]:
+    """The title and the headline bullets: the grid's optimum, ALD's n_z, the speed-ups,
+    the recommendation and nested dropout against ALD where the report has them."""
     c, a, g, h = r["criterion"], r["ald"], r["grid"], r["headline"]
     region = ", ".join(map(str, c["best_region"])) or "none"
     lines = [
         f"# ALD vs grid search{': ' + r['dataset'] if r['dataset'] else ''}",
         "",
-        f"- **Grid optimum (plateau edge)**: n_z = {_f(c['plateau_edge'])}; best region "
-        f"{{{region}}}; mean-rank choice n_z = {_f(g['mean_rank_nz'])}",
-        f"- **ALD's n_z**: {', '.join(map(str, a['n_z']))} (mean {_f(a['n_z_mean'], 1)}, "
-        f"sd {_f(a['n_z_std'], 1)}); {a['n_in_region']}/{len(a['seeds'])} in the best "
-        f"region, mean distance {_f(a['distance_mean'], 1)}" + _near_text(c, a),
-        f"- **ALD speed-up over the grid**: compute {_f(h.get('speedup_compute'), 2)}x "
-        f"(per ALD seed {_f(h.get('speedup_compute_per_seed'), 2)}x), wall time "
-        f"{_f(h.get('speedup_wall'), 2)}x",
-        "",
+        f"- **Grid optimum (plateau edge)**: n_z = {cell(c['plateau_edge'])}; best region "
+        f"{{{region}}}; mean-rank choice n_z = {cell(g['mean_rank_nz'])}",
+        f"- **ALD's n_z**: {', '.join(map(str, a['n_z']))} (mean {cell(a['n_z_mean'], 1)}, "
+        f"sd {cell(a['n_z_std'], 1)}); {a['n_in_region']}/{len(a['seeds'])} in the best "
+        f"region, mean distance {cell(a['distance_mean'], 1)}" + near_text(c, a),
+        f"- **ALD speed-up over the grid**: compute {cell(h.get('speedup_compute'), 2)}x "
+        f"(per ALD seed {cell(h.get('speedup_compute_per_seed'), 2)}x), wall time "
+        f"{cell(h.get('speedup_wall'), 2)}x",
     ]
     rec = r.get("recommendation") or {}
     if rec.get("n_z") is not None:
-        lines[-1:] = [
+        lines.append(
             f"- **Recommended n_z: {rec['n_z']}** (rule {rec['rule']!r}, per seed "
-            f"{rec['per_seed']}: {rec['reason']})",
-            "",
-        ]
+            f"{rec['per_seed']}: {rec['reason']})"
+        )
     if "asha" in r["speedup"]:
         s = r["speedup"]["asha"]
-        lines[-1:] = [
-            f"- **ALD speed-up over grid + ASHA**: compute {_f(s['compute'], 2)}x "
-            f"(per seed {_f(s['compute_per_seed'], 2)}x), wall {_f(s['wall'], 2)}x",
-            "",
-        ]
+        lines.append(
+            f"- **ALD speed-up over grid + ASHA**: compute {cell(s['compute'], 2)}x "
+            f"(per seed {cell(s['compute_per_seed'], 2)}x), wall {cell(s['wall'], 2)}x"
+        )
     if vs_nested := nested_vs_ald(r):
-        lines[-1:] = ["- " + vs_nested, ""]
-    lines += [
+        lines.append("- " + vs_nested)
+    return lines + [""]
+
+
+def _grid_lines(g: dict) -> list[str]:
+    """The grid's table (one row per n_z) and each metric's optimal n_z."""
+    lines = [
         f"## Grid ({g['n_seeds']} seed(s) per n_z, {g['n_errored']} errored trial(s) left out)",
         "",
     ]
-    lines += _table(
+    lines += md_table(
         ["n_z", "seeds", *TABLE, "mean rank", "best region"],
         [
-            [x["n_z"], x["n_seeds"], *[x[m] for m in TABLE], x["mean_rank"], _region_cell(x)]
+            [x["n_z"], x["n_seeds"], *[x[m] for m in TABLE], x["mean_rank"], region_cell(x)]
             for x in g["rows"]
         ],
     )
-    lines += _table(
+    return lines + md_table(
         ["", *TABLE], [["optimal n_z", *[g["optimum_by_metric"][m]["n_z"] for m in TABLE]]]
     )
-    lines += [
+
+
+def _criterion_lines(c: dict) -> list[str]:
+    """The plateau-edge criterion in words and its tolerance per metric."""
+    lines = [
         f"## Criterion: plateau edge over {', '.join(c['metrics'])}",
         "",
         f"Smallest grid n_z whose every criterion metric is within tolerance of the grid's "
@@ -133,41 +104,48 @@ def markdown_text(r: dict) -> str:
         f"Grid steps above the edge: how many grid n_z lie above the edge up to n_z (off "
         f"the grid, plus the fraction of the way to the next grid point; negative below "
         f"it). Near the edge: in the region and n_z <= max(edge + 2, 1.5 x edge)"
-        f"{' = ' + _x(c['near_edge_max_nz']) if c.get('near_edge_max_nz') else ''}. "
+        f"{' = ' + step_cell(c['near_edge_max_nz']) if c.get('near_edge_max_nz') else ''}. "
         f"Optimum rule used: {c['optimum_rule']}."
-        + _not_recorded(c.get("not_recorded"), "the criterion uses the others"),
+        + not_recorded(c.get("not_recorded"), "the criterion uses the others"),
         "",
     ]
-    lines += _table(
+    return lines + md_table(
         ["metric", "best", "at n_z", "spread", "spread from", "tolerance"],
         [
             [m, t["best"], t["best_nz"], t["spread"], t["spread_source"], t["tolerance"]]
             for m, t in c["tolerances"].items()
         ],
     )
-    lines += [f"## ALD seeds ({a['n_errored']} errored trial(s) left out)", ""]
+
+
+_ALD_HEAD = [
+    "seed",
+    "n_z",
+    "in region",
+    "distance",
+    "near edge",
+    "grid steps above edge",
+    "n_z / edge",
+    *TABLE[:3],
+    "silhouette",
+    "epochs",
+    "answer at epoch",
+    "CPU-s",
+    "fixed run at its n_z",
+]
+
+
+def _ald_lines(a: dict) -> list[str]:
+    """ALD's seeds: one row per seed (its n_z against the region, metrics, cost)."""
+    lines = [f"## ALD seeds ({a['n_errored']} errored trial(s) left out)", ""]
     if a.get("votes_not_recorded"):
         lines += [
             "The paper rule voted on the metrics the runs record;"
-            + _not_recorded(a["votes_not_recorded"], "they did not vote"),
+            + not_recorded(a["votes_not_recorded"], "they did not vote"),
             "",
         ]
-    lines += _table(
-        [
-            "seed",
-            "n_z",
-            "in region",
-            "distance",
-            "near edge",
-            "grid steps above edge",
-            "n_z / edge",
-            *TABLE[:3],
-            "silhouette",
-            "epochs",
-            "answer at epoch",
-            "CPU-s",
-            "fixed run at its n_z",
-        ],
+    return lines + md_table(
+        _ALD_HEAD,
         [
             [
                 s["seed"],
@@ -175,8 +153,8 @@ def markdown_text(r: dict) -> str:
                 s["in_region"],
                 s["distance"],
                 s.get("near_edge"),
-                _x(s.get("steps_above_edge")),
-                _x(s.get("nz_over_edge")),
+                step_cell(s.get("steps_above_edge")),
+                step_cell(s.get("nz_over_edge")),
                 *[s[m] for m in TABLE[:3]],
                 s["silhouette"],
                 s["epochs"],
@@ -187,14 +165,16 @@ def markdown_text(r: dict) -> str:
             for s in a["seeds"]
         ],
     )
-    lines += gap_table(a)
-    v = r["vs"]
-    lines += [
+
+
+def _versus_lines(v: dict) -> list[str]:
+    """Final metrics: ALD's mean against the grid optimum and the fixed runs at its n_z."""
+    lines = [
         f"## Final metrics: ALD (mean over seeds) vs grid optimum (n_z = "
-        f"{_f(v['optimum_nz'])}) vs fixed runs at ALD's n_z ({v['n_fixed_seeds']} seed(s))",
+        f"{cell(v['optimum_nz'])}) vs fixed runs at ALD's n_z ({v['n_fixed_seeds']} seed(s))",
         "",
     ]
-    lines += _table(
+    return lines + md_table(
         ["metric", "ALD", "grid optimum", "fixed at ALD's n_z", "ALD - optimum"],
         [
             [
@@ -210,9 +190,11 @@ def markdown_text(r: dict) -> str:
             for m, x in v["metrics"].items()
         ],
     )
-    lines += nested_lines(r)
-    lines += ["## Cost", ""]
-    lines += _table(
+
+
+def _cost_lines(cost: dict) -> list[str]:
+    """Each sweep's cost: trials, trial-epochs, CPU-, GPU- and wall seconds."""
+    return ["## Cost", ""] + md_table(
         ["method", "trials", "errored", "trial-epochs", "CPU-s", "GPU-s", "wall s", "CPU-s from"],
         [
             [
@@ -225,48 +207,55 @@ def markdown_text(r: dict) -> str:
                 x["wall_s"],
                 ", ".join(x["cpu_source"]),
             ]
-            for k, x in r["cost"].items()
+            for k, x in cost.items()
         ],
     )
-    lines += [
-        "## Every method ranked: in the best region, then near its edge, then compute to a "
-        "trained model at the answer",
-        "",
-        "Compute to a trained model: until a model at the method's n_z has trained (ALD: its "
-        "run; grid and grid + ASHA: their total; units in use, intrinsic dimension and nested "
-        "dropout: the answer plus one fixed run at that n_z, its cost as the note says). "
-        "Compute to the answer: until its n_z was known (ALD: through its stop decision; "
-        "nested dropout: its wide run; grid: its last trial; grid + ASHA: its last surviving "
-        "trial). ALD, nested-dropout and units-in-use figures are per run (one seed); ALD's "
-        "and nested dropout's in-region and near-edge cells count their seeds.",
-        "",
-    ]
-    lines += _table(
-        [
-            "rank",
-            "method",
-            "n_z",
-            "in best region",
-            "near edge",
-            "grid steps above edge",
-            "n_z / edge",
-            "CPU-s to a trained model",
-            "trial-epochs to a trained model",
-            "trial-epochs to answer",
-            "CPU-s to answer",
-            "GPU-s to answer",
-            "wall s to answer",
-            "how",
-        ],
+
+
+_METHODS_INTRO = [
+    "## Every method ranked: in the best region, then near its edge, then compute to a "
+    "trained model at the answer",
+    "",
+    "Compute to a trained model: until a model at the method's n_z has trained (ALD: its "
+    "run; grid and grid + ASHA: their total; units in use, intrinsic dimension and nested "
+    "dropout: the answer plus one fixed run at that n_z, its cost as the note says). "
+    "Compute to the answer: until its n_z was known (ALD: through its stop decision; "
+    "nested dropout: its wide run; grid: its last trial; grid + ASHA: its last surviving "
+    "trial). ALD, nested-dropout and units-in-use figures are per run (one seed); ALD's "
+    "and nested dropout's in-region and near-edge cells count their seeds.",
+    "",
+]
+_METHODS_HEAD = [
+    "rank",
+    "method",
+    "n_z",
+    "in best region",
+    "near edge",
+    "grid steps above edge",
+    "n_z / edge",
+    "CPU-s to a trained model",
+    "trial-epochs to a trained model",
+    "trial-epochs to answer",
+    "CPU-s to answer",
+    "GPU-s to answer",
+    "wall s to answer",
+    "how",
+]
+
+
+def _methods_lines(methods: list[dict]) -> list[str]:
+    """Every method ranked, with its answer against the edge and its compute."""
+    return _METHODS_INTRO + md_table(
+        _METHODS_HEAD,
         [
             [
                 x["rank"],
                 x["method"],
-                ", ".join(map(str, x["n_z"])) if isinstance(x["n_z"], list) else _f(x["n_z"]),
-                _of(x, "in_region", "n_in_region"),
-                _of(x, "near_edge", "n_near_edge"),
-                _x(x["steps_above_edge"]),
-                _x(x["nz_over_edge"]),
+                ", ".join(map(str, x["n_z"])) if isinstance(x["n_z"], list) else cell(x["n_z"]),
+                seeds_cell(x, "in_region", "n_in_region"),
+                seeds_cell(x, "near_edge", "n_near_edge"),
+                step_cell(x["steps_above_edge"]),
+                step_cell(x["nz_over_edge"]),
                 x["trained_cpu_s"],
                 x["trained_trial_epochs"],
                 x["answer_trial_epochs"],
@@ -275,98 +264,8 @@ def markdown_text(r: dict) -> str:
                 x["answer_wall_s"],
                 x["note"],
             ]
-            for x in r.get("methods", [])
+            for x in methods
         ],
-    )
-    return "\n".join(lines)
-
-
-def nested_lines(r: dict) -> list[str]:
-    """Nested dropout: each seed's answer from its prefix curve, and the curve (mean over
-    seeds) beside the grid at each n_z (none without a nested sweep)."""
-    n = r.get("nested")
-    if not n or not n.get("seeds"):
-        return []
-    metrics = list(r["criterion"]["metrics"])
-    tols = n["seeds"][0]["tolerances"]
-    lines = [
-        f"## Nested dropout: one run of n_z = {n['seeds'][0]['width']} per seed, every "
-        f"prefix evaluated ({n['n_in_region']}/{len(n['seeds'])} answers in the best region)",
-        "",
-        "Answer: the smallest prefix within tolerance of the curve's own best on every "
-        "criterion metric, tolerance = max(rel_floor x |curve best|, 2 x the grid's spread) "
-        "(docs/comparison.md). Beside it, the answer of the plateau test with the grid's "
-        "best and tolerance.",
-        "",
-    ]
-    first = f"seed {n['seeds'][0]['seed']}"
-    lines += _table(
-        ["metric", "grid best", f"curve best ({first})", "grid spread", f"tolerance ({first})"],
-        [[m, t["grid_best"], t["best"], t["spread"], t["tolerance"]] for m, t in tols.items()],
-    )
-    lines += _table(
-        [
-            "seed",
-            "n_z",
-            "in region",
-            "near edge",
-            "grid steps above edge",
-            "n_z / edge",
-            "prefixes within tolerance",
-            "with the grid's best",
-            "epochs",
-            "CPU-s (prefix evaluation, wall s)",
-        ],
-        [
-            [
-                s["seed"],
-                s["n_z"],
-                s["in_region"],
-                s.get("near_edge"),
-                _x(s.get("steps_above_edge")),
-                _x(s.get("nz_over_edge")),
-                ", ".join(map(str, s["within"])) or "none",
-                s["answer_by_grid_best"],
-                s["epochs"],
-                f"{_f(s['cpu_s'])} ({_f(s['prefix_eval_s'])})",
-            ]
-            for s in n["seeds"]
-        ],
-    )
-    grid = {x["n_z"]: x for x in r["grid"]["rows"]}
-    lines += _table(
-        ["n_z", *[f"{m}: grid / nested" for m in metrics]],
-        [
-            [c["n_z"], *[f"{_f(grid.get(c['n_z'], {}).get(m))} / {_f(c[m])}" for m in metrics]]
-            for c in n["curve_mean"]
-        ],
-    )
-    return lines
-
-
-def nested_vs_ald(r: dict) -> str:
-    """One plain sentence: nested dropout against ALD in the ranking, where each answers
-    against the edge and what each costs ("" without both or without an edge)."""
-    by = {x.get("key"): x for x in r.get("methods", [])}
-    nest, ald, edge = by.get("nested"), by.get("ald"), r["criterion"].get("plateau_edge")
-    if not nest or not ald or edge is None:
-        return ""
-    a = r["ald"]
-    if nest["rank"] < ald["rank"]:  # the winner's rank first
-        verdict = f"**nested dropout beats {ald['method']} here** (rank {nest['rank']} "
-        verdict += f"against {ald['rank']})"
-    else:
-        verdict = f"{ald['method']} ranks above nested dropout here (rank {ald['rank']} "
-        verdict += f"against {nest['rank']})"
-    n = r["nested"]
-    return (
-        f"{verdict}: nested dropout n_z "
-        f"{', '.join(map(str, nest['n_z']))}, {n['n_near_edge']}/{len(n['seeds'])} near the "
-        f"edge {edge} (mean {_x(n['nz_over_edge_mean'])}x it); ALD "
-        f"{', '.join(map(str, a['n_z']))}, {a['n_near_edge']}/{len(a['seeds'])} "
-        f"({_x(a['nz_over_edge_mean'])}x). Per seed, CPU-s to the answer "
-        f"{_f(nest['answer_cpu_s'], 1)} against ALD's {_f(ald['answer_cpu_s'], 1)}; to a "
-        f"trained model {_f(nest['trained_cpu_s'], 1)} against {_f(ald['trained_cpu_s'], 1)}."
     )
 
 
@@ -391,7 +290,7 @@ def gap_table(a: dict) -> list[str]:
             "evaluation noise alone).",
             "",
         ]
-    lines += _table(
+    lines += md_table(
         [
             "seed",
             "n_z",
@@ -404,17 +303,13 @@ def gap_table(a: dict) -> list[str]:
                 s["seed"],
                 s["n_z"],
                 s.get("epochs_at_final_size"),
-                *[_gap_cell(s["gap"]["metrics"][m]) for m in metrics],
+                *[gap_cell(s["gap"]["metrics"][m]) for m in metrics],
                 s["gap"]["within"],
             ]
             for s in seeds
         ],
     )
     return lines
-
-
-def _gap_cell(x: dict) -> str:
-    return f"{_f(x['gap'])} ({_f(x['tolerance'])})"
 
 
 def side_by_side(reports: dict) -> str:
@@ -428,7 +323,11 @@ def side_by_side(reports: dict) -> str:
     lines = [
         f"## ALD rules side by side ({first.get('dataset', '')}): grid optimum n_z = "
         f"{crit.get('optimum_nz')}"
-        + (f" (near it: n_z <= {_x(crit['near_edge_max_nz'])})" if crit.get("plateau_edge") else "")
+        + (
+            f" (near it: n_z <= {step_cell(crit['near_edge_max_nz'])})"
+            if crit.get("plateau_edge")
+            else ""
+        )
         + f", best region {crit.get('best_region')}",
         "",
         "| rule | n_z per seed | recommended n_z | mean | sd | in best region | "
@@ -447,9 +346,9 @@ def side_by_side(reports: dict) -> str:
             else "–"
         )
         lines.append(
-            f"| {rule} | {a['n_z']} | {_f(rec)} | {num(a['n_z_mean'], '.1f')} | "
+            f"| {rule} | {a['n_z']} | {cell(rec)} | {num(a['n_z_mean'], '.1f')} | "
             f"{num(a['n_z_std'], '.1f')} | {a['n_in_region']}/{len(a['n_z'])} | "
-            f"{near} | {_x([s['steps_above_edge'] for s in a['seeds']])} | "
+            f"{near} | {step_cell([s['steps_above_edge'] for s in a['seeds']])} | "
             f"{num(a['distance_mean'], '.1f')} | {num(share, '.3f')} | "
             f"{num(sp.get('compute'), '.2f')}x | {num(sp.get('wall'), '.2f')}x |"
         )
