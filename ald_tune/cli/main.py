@@ -185,19 +185,7 @@ def _other_parsers(sub) -> None:
     op.add_argument(
         "--experiment", default=None, help="MLflow experiment (default ald-tune-DATASET)"
     )
-    ui = sub.add_parser("ui", help="open the MLflow UI on the default store")
-    ui.add_argument(
-        "--run-dir", default="runs", help="run folder holding mlflow.db (default: runs)"
-    )
-    ui.add_argument(
-        "--tracking-uri",
-        default=None,
-        help="another store (default: $MLFLOW_TRACKING_URI, else RUN_DIR/mlflow.db); an "
-        "http(s):// server serves its own UI: its links are printed, nothing starts",
-    )
-    ui.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1 only)")
-    ui.add_argument("--port", type=int, default=5000, help="port to serve on (default: 5000)")
-    ui.add_argument("--experiment", default=None, help="print the link to this experiment only")
+    _ui_parser(sub)
     bf = sub.add_parser(
         "backfill",
         help="log into MLflow what a sweep recorded while the "
@@ -215,6 +203,23 @@ def _other_parsers(sub) -> None:
         default=None,
         help="MLflow URI (default: the one the sweep's trials recorded)",
     )
+
+
+def _ui_parser(sub) -> None:
+    """``ald-tune ui``."""
+    ui = sub.add_parser("ui", help="open the MLflow UI on the default store")
+    ui.add_argument(
+        "--run-dir", default="runs", help="run folder holding mlflow.db (default: runs)"
+    )
+    ui.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="another store (default: $MLFLOW_TRACKING_URI, else RUN_DIR/mlflow.db); an "
+        "http(s):// server serves its own UI: its links are printed, nothing starts",
+    )
+    ui.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1 only)")
+    ui.add_argument("--port", type=int, default=5000, help="port to serve on (default: 5000)")
+    ui.add_argument("--experiment", default=None, help="print the link to this experiment only")
 
 
 def _command(name: str):
