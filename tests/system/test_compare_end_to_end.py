@@ -352,23 +352,38 @@ def test_the_notebook_runs_a_comparison_itself_with_ald_tune_compare(tmp_path, c
     assert any(name in line for line in printed if line != ran), printed  # the note names it
 
 
+@pytest.mark.integration
+def test_the_notebook_opened_in_its_own_folder_finds_the_projects_store(scripted_compare, tmp_path):
+    """Jupyter starts a notebook in its folder: with no MLFLOW_TRACKING_URI the notebook
+    finds ``runs/mlflow.db`` in a folder above, and creates no store where it stands."""
+    import shutil
+
+    tmp, text = scripted_compare
+    (tmp_path / "runs").mkdir()
+    shutil.copy(tmp / "mlflow.db", tmp_path / "runs" / "mlflow.db")
+    md = run_notebook(None, tmp_path / "notebooks")
+    assert md.strip() == printed_comparison(text)
+    assert not (tmp_path / "notebooks" / "runs" / "mlflow.db").exists()
+    assert (tmp_path / "runs" / "notebook-report" / "rules.md").is_file()
+
+
 def run_notebook(
-    uri: str,
+    uri: str | None,
     out,
     space: str | None = None,
     overrides: list[str] = (),
     printed: list[str] | None = None,
 ) -> str:
-    """Execute the notebook against ``uri`` (``space``: it runs a comparison first);
-    returns the Markdown it displayed, its printed lines go to ``printed``."""
+    """Execute the notebook in ``out`` against ``uri`` (``space``: it runs a comparison
+    first); returns the Markdown it displayed, its printed lines go to ``printed``."""
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(os.path.join(ROOT, "notebooks", "comparison_from_mlflow.ipynb"), 4)
-    env = {
+    env = {  # uri None: the notebook finds the store as a user's Jupyter would
         "MLFLOW_TRACKING_URI": uri,
         "ALD_TUNE_EXPERIMENT": "ald-tune-digits",
-        "ALD_TUNE_NOTEBOOK_OUT": str(out),
+        "ALD_TUNE_NOTEBOOK_OUT": str(out) if uri else None,
         "ALD_TUNE_NOTEBOOK_SPACE": space,
         "ALD_TUNE_NOTEBOOK_SET": ";".join(overrides),
     }
