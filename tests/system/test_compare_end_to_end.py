@@ -28,6 +28,9 @@ def test_cluster_configs_pass_rays_own_validation(path):
     text = open(os.path.join(ROOT, path)).read()
     assert "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false" in text and "ALD_TUNE_STORAGE" in text
     assert "pip install --user -e ~/ald-tune" in text
+    # `ray submit` runs `python run.py`; every node gets a `python` before anything else
+    first = cfg["setup_commands"][0]
+    assert "python-is-python3" in first or 'ln -sf "$(command -v python3)"' in first
 
 
 def run_compare(argv: list[str], scripted: bool) -> tuple[int, str]:
