@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from ald_tune.config.kinds import read_sweep_file
 from ald_tune.config.schema import Config
+from ald_tune.config.tags import STOPPED_BY_TAG
 from ald_tune.errors import Interrupted
 from ald_tune.sweeps.results import SweepRecord
 from ald_tune.sweeps.tuner import Plan, SweepOptions, fit_sweep, prepare
@@ -145,7 +146,10 @@ def _interrupted(plan: Plan, tracked: bool) -> Interrupted:
 
 
 #: The MLflow status of a trial run Tune ended without its trial closing it.
-RUN_STATUS = {"TERMINATED": "FINISHED", "STOPPED": "KILLED", "ERROR": "FAILED"}
+#: Tune's trial status -> the MLflow run's. A trial ASHA stopped early ended as its scheduler
+#: wanted: FINISHED, as Ray's and Optuna's own MLflow integrations end it, with a tag saying
+#: who stopped it (KILLED is for interruptions).
+RUN_STATUS = {"TERMINATED": "FINISHED", "STOPPED": "FINISHED", "ERROR": "FAILED"}
 
 
 def _close_trial_runs(
@@ -153,16 +157,21 @@ def _close_trial_runs(
 ) -> None:
     """Trial runs left RUNNING get the status Tune gave their trial (ASHA stops a trial
     between two reports, before it can close its run); without ``trials`` (an
-    interruption) they are marked KILLED; ``--resume`` reopens them."""
+    interruption) they are marked KILLED; ``--resume`` reopens them. A trial the
+    scheduler stopped is FINISHED (its run may have closed itself as KILLED when the stop
+    reached it), tagged :data:`STOPPED_BY_TAG`."""
     status = {t.trial_id: RUN_STATUS.get(t.status, "KILLED") for t in trials or []}
+    by_asha = {t.trial_id for t in trials or [] if t.status == "STOPPED"}
     try:
         check_tracking(uri)  # seconds, where MLflow's own retries would take minutes
         c = client(uri)
         for run in search_all(
             c, experiment_id, f"tags.`{PARENT_TAG}` = '{run_id_text(parent_run_id)}'"
         ):
-            if run.info.status == "RUNNING":
-                trial = run.data.tags.get(TRIAL_TAG)
+            trial = run.data.tags.get(TRIAL_TAG)
+            if trial in by_asha:
+                c.set_tag(run.info.run_id, STOPPED_BY_TAG, "asha")
+            if run.info.status == "RUNNING" or (trial in by_asha and run.info.status == "KILLED"):
                 c.set_terminated(run.info.run_id, status=status.get(trial, "KILLED"))
     except Exception as exc:
         warnings.warn(

@@ -32,6 +32,7 @@ PINNED = {
     "OPTUNA_TRIAL_TAG": "ald_tune.optuna_trial",
     "OPTUNA_STUDY_TAG": "ald_tune.optuna_study",
     "PRUNED_EPOCH_TAG": "ald_tune.pruned_epoch",
+    "STOPPED_BY_TAG": "ald_tune.stopped_by",
     "ALD_PARENT_TAG": "ald_tune.ald_parent.",
     "GRID_PARENT_TAG": "ald_tune.grid_parent",
     "RECOMMENDED_TAG": "ald_tune.recommended_n_z",

@@ -117,6 +117,15 @@ def test_asha_on_the_grid_stops_weak_points_early(ray_session, tmp_path):
     assert epochs[16] == EPOCHS and epochs[1] < EPOCHS and epochs[2] < EPOCHS
     # ASHA may stop a trial at any report: no epoch is trained ahead of it.
     assert all(t.config["report_ahead"] is False for t in result.trials)
+    # A trial ASHA stopped ended as its scheduler wanted: FINISHED, tagged with who stopped it
+    _, _, children = mlflow_runs(result)
+    stopped = {t.trial_id for t in result.trials if t.status == "STOPPED"}
+    assert stopped and {r.info.status for r in children} == {"FINISHED"}
+    assert {
+        r.data.tags["ald_tune.trial_id"]
+        for r in children
+        if r.data.tags.get("ald_tune.stopped_by") == "asha"
+    } == stopped
 
 
 @pytest.mark.integration
