@@ -65,7 +65,11 @@ def sweep_args(p: argparse.ArgumentParser, scheduler: bool | str = False) -> Non
     p.add_argument(
         "--experiment", default=None, help="MLflow experiment (default ald-tune-DATASET)"
     )
-    p.add_argument("--name", default=None, help="sweep name (default KIND-DATASET-TIME)")
+    p.add_argument(
+        "--name",
+        default=None,
+        help="sweep name (default KIND-DATASET-TIME; ALD kinds name the rule: aldtune, aldpaper)",
+    )
     p.add_argument(
         "--resume",
         action="store_true",

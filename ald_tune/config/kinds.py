@@ -84,12 +84,17 @@ class SweepKind:
 
     @property
     def label(self) -> str:
-        """The default sweep-name prefix (``ald`` for the paper rule, as before 0.2)."""
+        """The default sweep-name prefix, naming the rule of an ALD sweep: ``aldpaper``,
+        ``aldtune``, ``aldunits``."""
         if self.kind != "ald":
             return self.kind
-        if self.rule == "paper":
-            return "ald"
         return "aldtune" if self.rule == "ald-tune" else f"ald{self.rule}"
+
+    @property
+    def old_labels(self) -> tuple[str, ...]:
+        """Prefixes sweeps of this kind were named with before (0.2 named the paper rule's
+        sweeps ``ald-...``): ``--resume`` finds those too."""
+        return ("ald",) if self.kind == "ald" and self.rule == "paper" else ()
 
     def tags(self) -> dict[str, str]:
         """The MLflow tags that record this kind."""

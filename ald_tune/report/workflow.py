@@ -127,10 +127,16 @@ class Plan:
             return f"{self.compare}-{label}"
         return f"{label}-{self.cfg.data.name}-{self.stamp}"
 
-    def options(self, mode: str, kind: str, label: str, main_rule: str) -> SweepOptions:
-        """The options of one stage; it resumes only if it had started."""
+    def options(
+        self, mode: str, kind: str, label: str, main_rule: str, old_labels: Sequence[str] = ()
+    ) -> SweepOptions:
+        """The options of one stage; it resumes only if it had started (under its name,
+        or under a name an older version gave it: ``old_labels``)."""
         name = self.name(label)
-        started = "://" in self.storage or os.path.isdir(os.path.join(self.storage, name))
+        for old in old_labels if self.opts.sweep.resume else ():
+            if not self._started(name) and self._started(self.name(old)):
+                name = self.name(old)
+        started = "://" in self.storage or self._started(name)
         return replace(
             self.opts.sweep,
             mode=mode,
@@ -140,6 +146,9 @@ class Plan:
             compare=self.compare,
             main_rule=main_rule,
         )
+
+    def _started(self, name: str) -> bool:
+        return os.path.isdir(os.path.join(self.storage, name))
 
     def out(self) -> str:
         """The report folder."""
@@ -246,11 +255,9 @@ def _stages(
         nested = cfg.replace(train={"nested_dropout": True}, tune={"scheduler": "fifo"})
         stages["nested"] = (nested, plan.options("grid", "nested", "nested", main))
     for rule in rules:
-        label = SweepKind("ald", rule).label
-        stages[f"ald:{rule}"] = (
-            cfg.replace(ald={"rule": rule}),
-            plan.options("ald", "ald", label, main),
-        )
+        kind = SweepKind("ald", rule)
+        stage = plan.options("ald", "ald", kind.label, main, kind.old_labels)
+        stages[f"ald:{rule}"] = (cfg.replace(ald={"rule": rule}), stage)
     return stages
 
 

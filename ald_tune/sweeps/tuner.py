@@ -131,9 +131,18 @@ def sweep_name(cfg: Config, opts: SweepOptions, storage: str) -> str:
     """The given name; with --resume the newest sweep of this kind and dataset."""
     if opts.name:
         return opts.name
-    prefix = f"{opts.label or opts.sweep_kind(cfg).label}-{cfg.data.name}-"
+    kind = opts.sweep_kind(cfg)
+    prefix = f"{opts.label or kind.label}-{cfg.data.name}-"
     if opts.resume and "://" not in storage:
-        found = sorted(glob.glob(os.path.join(storage, prefix + "*")), key=os.path.getmtime)
+        labels = (opts.label,) if opts.label else (kind.label, *kind.old_labels)
+        found = sorted(
+            (
+                folder
+                for label in labels
+                for folder in glob.glob(os.path.join(storage, f"{label}-{cfg.data.name}-*"))
+            ),
+            key=os.path.getmtime,
+        )
         if not found:
             raise ConfigError(
                 f"--resume: no {opts.mode} sweep on {cfg.data.name} under {storage!r}. "

@@ -32,10 +32,9 @@ def test_the_kind_of_a_sweep_follows_its_mode_and_scheduler():
     assert SweepKind.for_sweep("grid", cfg.replace(tune={"scheduler": "asha"})).kind == "asha"
     assert SweepKind.for_sweep("ald", cfg) == SweepKind("ald", "ald-tune")
     assert SweepKind.for_sweep("grid", cfg, "fixed").label == "fixed"
-    assert (SweepKind("ald", "paper").label, SweepKind("ald", "ald-tune").label) == (
-        "ald",
-        "aldtune",
-    )
+    labels = [SweepKind("ald", r).label for r in ("paper", "ald-tune", "units")]
+    assert labels == ["aldpaper", "aldtune", "aldunits"]  # each names its rule
+    assert SweepKind("ald", "paper").old_labels == ("ald",)  # 0.2's name, found on --resume
 
 
 def test_the_sweep_file_holds_the_same_facts(tmp_path):

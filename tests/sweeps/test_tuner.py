@@ -270,3 +270,21 @@ def test_a_storage_folder_removed_under_the_probe_by_a_second_sweep_is_made_agai
     tuner.check_storage(storage)
     assert len(calls) == 2
     assert not (tmp_path / "runs").exists()  # nothing is left behind
+
+
+def test_resume_finds_the_newest_sweep_of_its_rule_under_its_old_name_too(tmp_path):
+    """ALD sweep names say their rule (``aldpaper-``, ``aldtune-``); a paper-rule sweep
+    named by 0.2 (``ald-``) is still found by ``--resume``, and never one of another rule."""
+    import time
+
+    from ald_tune.sweeps.tuner import sweep_name
+
+    cfg = load_config("search_spaces/digits.yaml", overrides=["ald.rule=paper"])
+    (tmp_path / "aldtune-digits-20260101-000000-aaaa").mkdir()
+    (tmp_path / "ald-digits-20260101-000000-bbbb").mkdir()
+    resume = SweepOptions(mode="ald", resume=True)
+    assert sweep_name(cfg, resume, str(tmp_path)) == "ald-digits-20260101-000000-bbbb"
+    time.sleep(0.01)
+    (tmp_path / "aldpaper-digits-20260102-000000-cccc").mkdir()
+    assert sweep_name(cfg, resume, str(tmp_path)) == "aldpaper-digits-20260102-000000-cccc"
+    assert sweep_name(cfg, SweepOptions(mode="ald"), str(tmp_path)).startswith("aldpaper-digits-")
