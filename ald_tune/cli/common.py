@@ -63,6 +63,12 @@ def sweep_args(p: argparse.ArgumentParser, scheduler: bool | str = False) -> Non
     )
     p.add_argument("--no-tracking", action="store_true", help="run without MLflow")
     p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="one line per trial epoch too (default: a status line per trial start and end: "
+        "done, running, pending, best so far, ETA)",
+    )
+    p.add_argument(
         "--experiment", default=None, help="MLflow experiment (default ald-tune-DATASET)"
     )
     p.add_argument(

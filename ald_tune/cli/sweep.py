@@ -26,6 +26,7 @@ def sweep_options(args: argparse.Namespace, mode: str, space: str):
         experiment=args.experiment,
         resume=bool(args.resume),
         address=args.address,
+        epoch_lines=bool(getattr(args, "verbose", False)),
     )
 
 

@@ -1,13 +1,18 @@
-"""Console progress for sweeps: a Tune callback, one line per trial result.
+"""Console progress for sweeps: a Tune callback on the driver.
 
-Ray's default output engine silently ignores a custom ``CLIReporter``, so
-progress is printed from a ``ray.tune.Callback`` on the driver instead.
+By default one status line per trial start or end (and at most every ``every_s`` seconds
+between): trials done, running and pending, the best metric so far, the elapsed time and
+an ETA. With ``epoch_lines`` (``--verbose``) one line per trial result as well.
+
+Ray's default output engine silently ignores a custom ``CLIReporter``, and its own table
+says nothing about n_z, so progress is printed from a ``ray.tune.Callback`` instead.
 """
 
 from __future__ import annotations
 
 import math
 import sys
+import time
 
 from ray import tune
 
@@ -16,37 +21,66 @@ def _f(x, fmt: str) -> str:
     return format(x, fmt) if isinstance(x, (int, float)) and math.isfinite(x) else "nan"
 
 
-class ProgressCallback(tune.Callback):
-    """Prints ``trial epoch n_z recon fid_gen fid_recon sil | decision`` per result."""
+def clock(seconds: float) -> str:
+    """``1:05`` (minutes:seconds) or ``2:01:05`` (hours too)."""
+    s = max(0, round(seconds))
+    h, m = divmod(s // 60, 60)
+    return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
 
-    def __init__(self, verbose: bool = True, stream=None) -> None:
-        self.verbose = verbose
-        self.stream = stream  # None: sys.stdout at print time (the tuner pickles callbacks)
+
+class ProgressCallback(tune.Callback):
+    """The sweep's live view (module docstring).
+
+    Args:
+        verbose: False prints nothing.
+        stream: where to print (default ``sys.stdout`` at print time: the tuner pickles
+            callbacks).
+        epoch_lines: also print ``trial epoch n_z recon fid_gen fid_recon sil | decision``
+            per result.
+        name: the sweep's name, at the start of each status line.
+        planned: the trials the sweep will run (Tune may create grid trials lazily).
+        epochs: each trial's planned epochs (``train.epochs``), for the ETA.
+        metric: the metric the best-so-far is of (minimised).
+        every_s: the least time between two status lines printed on results.
+    """
+
+    def __init__(
+        self,
+        verbose: bool = True,
+        stream=None,
+        epoch_lines: bool = True,
+        name: str = "sweep",
+        planned: int = 0,
+        epochs: int = 0,
+        metric: str = "neg_elbo",
+        every_s: float = 30.0,
+    ) -> None:
+        self.verbose, self.stream, self.epoch_lines = verbose, stream, epoch_lines
+        self.name, self.planned, self.epochs, self.metric = name, planned, epochs, metric
+        self.every_s = every_s
+        self.t0: float | None = None
+        self.last_status = time.monotonic()
 
     def _print(self, text: str) -> None:
         if self.verbose:
             print(text, file=self.stream or sys.stdout, flush=True)
 
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.t0 = self.t0 if self.t0 is not None else time.monotonic()
+        self._status(trials, trial, "RUNNING")
+
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        cfg = trial.config
-        tag = f"nz={cfg['n_z']}" if "n_z" in cfg else "ald"
-        self._print(
-            f"[{trial.trial_id} {tag} seed={cfg.get('seed')}] epoch {result.get('epoch', -1):4d}  "
-            f"n_z {result.get('n_z', -1):3d}  recon {_f(result.get('recon_loss'), '8.3f')}  "
-            + (
-                f"fid_gen {_f(result.get('fid_gen'), '8.3f')}  "
-                f"fid_recon {_f(result.get('fid_recon'), '8.3f')}  "
-                if result.get("fid_gen") is not None  # feature vectors have no FID
-                else ""
-            )
-            + f"sil {_f(result.get('silhouette'), '6.3f')}  | {result.get('decision', '')}"
-        )
+        if self.epoch_lines:
+            self._print(epoch_line(trial, result))
+        if time.monotonic() - self.last_status >= self.every_s:
+            self._status(trials)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._print(
             f"[{trial.trial_id}] FAILED (Ray retries it from its last checkpoint "
             f"if tune.max_failures allows)"
         )
+        self._status(trials, trial, "ERROR")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         last = trial.last_result or {}
@@ -54,3 +88,68 @@ class ProgressCallback(tune.Callback):
             f"[{trial.trial_id}] done: final n_z {last.get('final_n_z', last.get('n_z_next'))} "
             f"after {last.get('training_iteration')} epochs"
         )
+        self._status(trials, trial, "TERMINATED")
+
+    def _status(self, trials, trial=None, now_is: str = "") -> None:
+        """Print the status line; Tune calls a hook before it sets ``trial``'s new status,
+        so the hook says it (``now_is``)."""
+        self.last_status = time.monotonic()
+        self._print(self.status_line(trials, self.last_status, trial, now_is))
+
+    def status_line(self, trials, now: float, trial=None, now_is: str = "") -> str:
+        """``NAME: 3/8 done, 2 running, 3 pending; best neg_elbo 12.3 (n_z 8); 0:42
+        elapsed, ETA 1:10`` (the ETA from the epochs done so far)."""
+        status = [
+            now_is if t is trial and now_is else getattr(t, "status", "PENDING") for t in trials
+        ]
+        done = sum(s in ("TERMINATED", "ERROR") for s in status)
+        running = sum(s == "RUNNING" for s in status)
+        total = max(self.planned, len(trials))
+        text = (
+            f"{self.name}: {done}/{total} done, {running} running, {total - done - running} pending"
+        )
+        best = _best(trials, self.metric)
+        if best is not None:
+            text += f"; best {self.metric} {best[0]:.4g} (n_z {best[1]})"
+        elapsed = now - (self.t0 if self.t0 is not None else now)
+        text += f"; {clock(elapsed)} elapsed"
+        epochs_done = sum(
+            self.epochs if s in ("TERMINATED", "ERROR") else _epochs(t)
+            for s, t in zip(status, trials)
+        )
+        planned_epochs = total * self.epochs
+        if 0 < epochs_done < planned_epochs and elapsed > 0:
+            text += f", ETA {clock(elapsed * (planned_epochs - epochs_done) / epochs_done)}"
+        return text
+
+
+def _epochs(trial) -> int:
+    return int((getattr(trial, "last_result", None) or {}).get("training_iteration") or 0)
+
+
+def _best(trials, metric: str) -> tuple[float, object] | None:
+    """(the lowest last-reported ``metric``, that trial's n_z), None before any result."""
+    seen = []
+    for t in trials:
+        last = getattr(t, "last_result", None) or {}
+        value = last.get(metric)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            seen.append((float(value), last.get("n_z")))
+    return min(seen, key=lambda v: v[0]) if seen else None
+
+
+def epoch_line(trial, result) -> str:
+    """``[trial nz=8 seed=0] epoch 2  n_z 8  recon ...  | decision``."""
+    cfg = trial.config
+    tag = f"nz={cfg['n_z']}" if "n_z" in cfg else "ald"
+    return (
+        f"[{trial.trial_id} {tag} seed={cfg.get('seed')}] epoch {result.get('epoch', -1):4d}  "
+        f"n_z {result.get('n_z', -1):3d}  recon {_f(result.get('recon_loss'), '8.3f')}  "
+        + (
+            f"fid_gen {_f(result.get('fid_gen'), '8.3f')}  "
+            f"fid_recon {_f(result.get('fid_recon'), '8.3f')}  "
+            if result.get("fid_gen") is not None  # feature vectors have no FID
+            else ""
+        )
+        + f"sil {_f(result.get('silhouette'), '6.3f')}  | {result.get('decision', '')}"
+    )

@@ -28,6 +28,7 @@ The trial's ``config`` (Ray's param space) holds::
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import shutil
 import tempfile
@@ -127,6 +128,9 @@ def train_trial(config: dict[str, Any]) -> None:
     from ray import tune
 
     os.environ.setdefault(*REUSE_WAIT_ENV)
+    # "Checkpoint successfully created at: ..." per checkpoint, from every worker: INFO for
+    # Ray's developers, not progress for ours (the checkpoint's epoch is in the progress).
+    logging.getLogger("ray.train").setLevel(logging.WARNING)
     ctx = tune.get_context()
     node_id = ray.get_runtime_context().get_node_id()
     cpus = ctx.get_trial_resources().required_resources.get("CPU", 1.0)

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import tempfile
 import time
@@ -72,7 +73,9 @@ class SweepOptions:
             pass the doubles of :mod:`ald_tune.testing`.
         trial_callbacks: ``("module:factory", kwargs)`` pairs; each trial calls
             ``factory(TrialInfo, trainer, **kwargs)`` for an engine callback.
-        verbose: print one line per trial result.
+        verbose: print the sweep's progress (False: nothing).
+        epoch_lines: print one line per trial result too (``--verbose``); by default a
+            status line per trial start and end (done, running, pending, best, ETA).
         label: the default name's prefix instead of the kind's label (a name only).
         callbacks: extra ``ray.tune.Callback`` objects (run on the driver).
         kind: ``fixed`` for the fixed runs at ALD's n_z; default: from the mode and config
@@ -94,6 +97,7 @@ class SweepOptions:
     trainer: str = DEFAULT_TRAINER
     trial_callbacks: tuple[tuple[str, dict], ...] = ()
     verbose: bool = True
+    epoch_lines: bool = False
     label: str | None = None
     callbacks: tuple = ()
     kind: str | None = None
@@ -287,6 +291,14 @@ def param_space(cfg: Config, opts: SweepOptions) -> dict[str, Any]:
     return space
 
 
+def planned_trials(cfg: Config, opts: SweepOptions) -> int:
+    """How many trials the sweep runs: one per grid point and grid seed, else one per
+    seed (``tune.num_samples``)."""
+    if opts.mode == "grid" and opts.sweep_kind(cfg).kind != "nested":
+        return len(cfg.grid.n_z) * cfg.tune.grid_seeds
+    return cfg.tune.num_samples
+
+
 def nested_width(cfg: Config) -> int:
     """The n_z of a nested-dropout run: the grid's widest, so every grid n_z is one of
     its prefixes and the curve lines up with the grid point for point."""
@@ -388,6 +400,13 @@ def _quiet_tune_env() -> None:
     # cost the driver 3-4 ms of CPU per result (cProfile, digits), which a 2-core machine
     # takes from the trials.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # Ray's new output engine prints its "Configuration for experiment" box and "View
+    # detailed results here" even at verbose=0 (ray/tune/experimental/output.py): once per
+    # sweep, five times in a compare. The legacy engine at verbose=0 prints nothing; the
+    # progress a user reads is ald-tune's own (sweeps/progress.py).
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # "Wrote the latest version of all result files ..." after every fit: INFO for Ray's devs.
+    logging.getLogger("ray.tune").setLevel(logging.WARNING)
 
 
 def _start_sweep_file(cfg: Config, opts: SweepOptions, plan: Plan) -> dict[str, Any]:
@@ -445,7 +464,14 @@ def _tuner(cfg: Config, opts: SweepOptions, plan: Plan):
             failure_config=tune.FailureConfig(max_failures=cfg.tune.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             callbacks=[
-                ProgressCallback(verbose=opts.verbose),
+                ProgressCallback(
+                    verbose=opts.verbose,
+                    epoch_lines=opts.epoch_lines,
+                    name=plan.name,
+                    planned=planned_trials(cfg, opts),
+                    epochs=cfg.train.epochs,
+                    metric=cfg.tune.metric,
+                ),
                 *result_loggers(),
                 StateBackup(plan.path),
                 *opts.callbacks,

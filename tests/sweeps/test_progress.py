@@ -32,10 +32,49 @@ def test_one_line_per_result_and_per_trial_end():
     cb.on_trial_result(0, [], ald, {"epoch": 0, "n_z": 64, "silhouette": 0.3})
     cb.on_trial_complete(0, [], grid)
     cb.on_trial_error(0, [], ald)
-    lines = out.getvalue().splitlines()
+    lines = [x for x in out.getvalue().splitlines() if not x.startswith("sweep: ")]
     assert lines[0].startswith("[t_1 nz=8 seed=0] epoch    2  n_z   8  recon   20.500  fid_gen nan")
     assert lines[0].endswith("| fixed n_z=8") and lines[1].startswith("[t_2 ald seed=1]")
     assert lines[2] == "[t_1] done: final n_z 8 after 3 epochs" and "FAILED" in lines[3]
     quiet = io.StringIO()
     ProgressCallback(verbose=False, stream=quiet).on_trial_complete(0, [], grid)
     assert quiet.getvalue() == ""
+
+
+def test_the_status_line_counts_trials_and_says_the_best_and_the_eta(monkeypatch):
+    """Without epoch lines: one status line per trial start and end (results print one at
+    most every ``every_s``): done, running, pending, best so far, elapsed, ETA."""
+    from ald_tune.sweeps import progress
+
+    now = [100.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
+    out = io.StringIO()
+    cb = ProgressCallback(
+        stream=out, epoch_lines=False, name="grid-x", planned=4, epochs=10, every_s=30
+    )
+
+    def trial(status, epochs=0, metric=None, n_z=None):
+        last = {"training_iteration": epochs, "neg_elbo": metric, "n_z": n_z} if epochs else {}
+        return SimpleNamespace(trial_id="t", status=status, config={}, last_result=last)
+
+    a, b = trial("RUNNING"), trial("PENDING")
+    cb.on_trial_start(0, [a, b], a)
+    assert out.getvalue().splitlines()[-1] == (
+        "grid-x: 0/4 done, 1 running, 3 pending; 0:00 elapsed"
+    )
+    now[0] = 110.0
+    a, b = trial("RUNNING", 5, 30.5, 8), trial("RUNNING", 5, 12.25, 4)
+    cb.on_trial_result(0, [a, b], a, {})
+    assert out.getvalue().count("\n") == 1  # a result prints no status within every_s
+    now[0] = 140.0
+    cb.on_trial_result(0, [a, b], a, {})  # 40 s: 10 of the 40 planned epochs in 40 s
+    assert out.getvalue().splitlines()[-1] == (
+        "grid-x: 0/4 done, 2 running, 2 pending; best neg_elbo 12.25 (n_z 4); "
+        "0:40 elapsed, ETA 2:00"
+    )
+    now[0] = 160.0
+    a = trial("TERMINATED", 10, 30.0, 8)
+    cb.on_trial_complete(0, [a, b], a)  # 15 of 40 epochs in 60 s: 100 s to go
+    assert out.getvalue().splitlines()[-1].endswith("1:00 elapsed, ETA 1:40")
+    assert "1/4 done, 1 running, 2 pending" in out.getvalue().splitlines()[-1]
+    assert progress.clock(3725) == "1:02:05"
