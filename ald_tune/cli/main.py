@@ -24,6 +24,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+import shtab
+
 from ald_tune._version import __version__
 from ald_tune.cli.common import run_command, space_args, store_args, sweep_args
 
@@ -50,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"ald-tune {__version__}")
+    # Shell completion from the parser itself (shtab: no shell code kept by hand):
+    #   ald-tune --print-completion bash > ~/.local/share/bash-completion/completions/ald-tune
+    shtab.add_argument_to(parser, ["--print-completion"])
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     for mode, text in (

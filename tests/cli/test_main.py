@@ -177,3 +177,33 @@ def test_the_ui_hint_names_the_store_it_is_about(tmp_path, monkeypatch):
     other = f"sqlite:///{tmp_path}/other.db"
     assert ui_hint(other) == f"open it with `ald-tune ui --tracking-uri {other}`"
     assert ui_hint("http://u:secret@h:5000") == "open http://u:***@h:5000 in a browser"
+
+
+def test_shell_completion_completes_commands_and_their_options(capsys, tmp_path):
+    """``ald-tune --print-completion bash`` is a script bash sources: it completes the
+    commands and each command's own options (run in a real bash)."""
+    import shutil
+    import subprocess
+
+    from ald_tune.cli.main import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--print-completion", "bash"])
+    assert e.value.code in (0, None)
+    script = tmp_path / "ald-tune.bash"
+    script.write_text(capsys.readouterr().out)
+    if shutil.which("bash") is None:
+        pytest.skip("no bash here")
+
+    def complete(*words: str) -> list[str]:
+        line = " ".join(["ald-tune", *words])
+        code = (
+            f"source {script}; COMP_WORDS=(ald-tune {' '.join(words)}); "
+            f"COMP_CWORD={len(words)}; COMP_LINE='{line}'; COMP_POINT={len(line)}; "
+            f"_shtab_ald_tune ald-tune {words[-1]} ald-tune; echo ${{COMPREPLY[@]}}"
+        )
+        return subprocess.run(["bash", "-c", code], capture_output=True, text=True).stdout.split()
+
+    assert complete("rep") == ["report"]
+    assert complete("report", "--tr") == ["--tracking-uri"]
+    assert "--fixed-nz" in complete("train", "--f")
