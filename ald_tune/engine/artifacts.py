@@ -60,6 +60,21 @@ def image_grids(model, val_x: torch.Tensor, n: int, seed: int) -> dict[str, torc
     return out
 
 
+def captioned(img: torch.Tensor, text: str, band: int = 12) -> torch.Tensor:
+    """An (H, W, C) uint8 grid with a white band on top holding ``text`` (PIL's built-in
+    font), e.g. "epoch 12, n_z 9": MLflow's image slider shows a step, not the model's
+    size, and a grid should say which model drew it."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    h, w, c = img.shape
+    mode, white = ("RGB", (255, 255, 255)) if c == 3 else ("L", 255)
+    canvas = Image.new(mode, (w, h + band), white)
+    canvas.paste(Image.fromarray(img.numpy() if c == 3 else img[..., 0].numpy()), (0, band))
+    ImageDraw.Draw(canvas).text((2, 0), text, fill=0 if c == 1 else (0, 0, 0))
+    return torch.from_numpy(np.array(canvas)).reshape(h + band, w, c)
+
+
 def save_png(img: torch.Tensor, path: str) -> None:
     from PIL import Image
 

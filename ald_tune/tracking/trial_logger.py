@@ -30,7 +30,7 @@ from typing import Any
 
 from ald_tune.config.kinds import SweepKind
 from ald_tune.config.vocabulary import PREFIX_KEY, PREFIX_METRICS, PREFIX_MLFLOW
-from ald_tune.engine.artifacts import plot_history
+from ald_tune.engine.artifacts import captioned, plot_history
 from ald_tune.engine.callbacks import Callback
 from ald_tune.engine.trainer import epoch_metrics
 from ald_tune.sweeps.results import prefix_curve
@@ -375,8 +375,10 @@ class MLflowCallback(Callback):
         if self.node_id:
             metrics["node_id"] = self.node_id
         self.logger.log_epoch(result.epoch, metrics)
-        if result.images is not None:
-            self.logger.log_images(result.images, result.epoch)
+        if result.images is not None:  # each grid says which model drew it: the slider won't
+            text = f"epoch {result.epoch}, n_z {result.n_z_next}"
+            images = {k: captioned(v, text) for k, v in result.images.items()}
+            self.logger.log_images(images, result.epoch)
 
     def on_checkpoint(self, trainer: Any, result: Any) -> None:
         self.logger.flush()

@@ -139,6 +139,14 @@ def test_train_with_a_tracking_uri_logs_one_run_like_a_trial(tmp_path, cache_dir
     assert {"history.json", "model.safetensors", "history.png", "images"} <= files
     steps = {a.path for a in c.list_artifacts(run.info.run_id, "images")}
     assert len(steps) >= 6  # samples and reconstructions at steps 0, 2, 4 (and 5)
+    # each logged grid says which model drew it in a band on top (the slider shows a step)
+    import numpy as np
+    from PIL import Image
+
+    png = next(p for p in sorted(steps) if p.endswith(".png") and "samples" in p)
+    img = np.array(Image.open(c.download_artifacts(run.info.run_id, png, str(tmp_path))))
+    band = img[:12]
+    assert band.min() < 100 and (band == 255).mean() > 0.7  # dark text on white
     assert f"MLflow run {run.info.run_id}" in capsys.readouterr().out
 
 
