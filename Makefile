@@ -9,7 +9,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ald-tune-installed
 
-.PHONY: demo test test-fast test-integration lint docs install clean
+.PHONY: demo results test test-fast test-integration lint docs install clean
 
 install: $(STAMP)
 
@@ -32,6 +32,11 @@ $(STAMP): $(PY) setup.cfg pyproject.toml
 
 demo: $(STAMP)
 	$(PY) ald_tune/run.py --space search_spaces/digits.yaml
+
+# docs/results.md's digits section, from the newest complete comparison in runs/mlflow.db
+# (run `make demo` first); the README's demo lines are checked against it by a test
+results: $(STAMP)
+	$(PY) benchmarks/results_page.py
 
 test: lint docs
 	$(PY) -m pytest -ra
