@@ -48,6 +48,10 @@ COMPLETE_TAG = "ald_tune.compare_complete"  # every sweep of that compare has fi
 
 # MLflow's own
 PARENT_TAG = "mlflow.parentRunId"
+#: on each experiment ald-tune creates: MLflow 3's UI opens it on its runs (model training),
+#: not on its GenAI pages (traces, evaluations), which hold nothing of a sweep
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 #: key -> the names it was written under before (read, never written). 0.2's module move
 #: renamed the Optuna study tag by accident; stores of that version hold the second name.

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ald_tune.config.constraints import check_name
+from ald_tune.config.tags import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 from ald_tune.errors import ConfigError
 
 # MLflow's client retries a failed request 7 times with exponential backoff and waits
@@ -346,7 +347,8 @@ def artifact_root(uri: str) -> str | None:
 
 
 def ensure_experiment(c, name: str) -> str:
-    """The experiment's id, created with an absolute artifact folder if it is new.
+    """The experiment's id, created with an absolute artifact folder if it is new (tagged
+    so that MLflow 3's UI opens it on its runs, not its GenAI pages).
 
     Raises:
         ConfigError: a name that is not a plain name (it names the artifact folder).
@@ -357,7 +359,11 @@ def ensure_experiment(c, name: str) -> str:
         return exp.experiment_id
     root = artifact_root(c.tracking_uri)
     try:
-        return c.create_experiment(name, artifact_location=root and os.path.join(root, name))
+        return c.create_experiment(
+            name,
+            artifact_location=root and os.path.join(root, name),
+            tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
+        )
     except Exception:  # made meanwhile by a command started together with this one
         exp = c.get_experiment_by_name(name)
         if exp is None:

@@ -41,6 +41,7 @@ PINNED = {
     "NEAR_EDGE_TAG": "ald_tune.near_edge",
     "COMPLETE_TAG": "ald_tune.compare_complete",
     "PARENT_TAG": "mlflow.parentRunId",
+    "EXPERIMENT_KIND_TAG": "mlflow.experimentKind",
 }
 
 

@@ -135,8 +135,19 @@ def test_an_experiment_made_meanwhile_by_another_command_is_used():
         def get_experiment_by_name(self, name):
             return type("Exp", (), {"experiment_id": "7"})() if made else None
 
-        def create_experiment(self, name, artifact_location=None):
+        def create_experiment(self, name, artifact_location=None, tags=None):
             made.append(name)  # the other command won the race
             raise RuntimeError("RESOURCE_ALREADY_EXISTS: experiment exists")
 
     assert store.ensure_experiment(RacingClient(), "ald-tune-digits") == "7"
+
+
+def test_a_new_experiment_opens_on_its_runs_in_mlflow_3s_ui(tmp_path):
+    """MLflow 3's UI opens an experiment by its ``mlflow.experimentKind`` tag: on its runs
+    for model training, else on pages for GenAI traces that a sweep never has."""
+    from mlflow import MlflowClient
+
+    c = MlflowClient(sqlite_uri(tmp_path / "mlflow.db"))
+    exp_id = store.ensure_experiment(c, "ald-tune-digits")
+    tags = c.get_experiment(exp_id).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
