@@ -62,9 +62,7 @@ def replace_section(page: str, new: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "--tracking-uri", default="sqlite:///" + os.path.join(ROOT, "runs", "mlflow.db")
-    )
+    p.add_argument("--tracking-uri", default="sqlite:///" + os.path.join(ROOT, "runs", "mlflow.db"))
     p.add_argument("--experiment", default="ald-tune-digits")
     p.add_argument("--page", default=os.path.join(ROOT, "docs", "results.md"))
     args = p.parse_args(argv)

@@ -46,6 +46,18 @@ def tiny_configs(monkeypatch, cache_dir, tmp_path):
     return tmp_path
 
 
+def test_every_line_the_readme_quotes_from_the_demo_is_in_the_generated_results():
+    """The README's demo output is an excerpt of docs/results.md's generated section
+    (``make results``), so the two come from one run and cannot drift apart."""
+    text = open(README, encoding="utf-8").read()
+    quoted = re.search(r"```markdown\n(.*?)```", text, re.S).group(1)
+    page = open(os.path.join(ROOT, "docs", "results.md"), encoding="utf-8").read()
+    section = page[page.index("<!-- make results: digits") : page.index("<!-- end of make")]
+    lines = set(section.splitlines())
+    missing = [line for line in quoted.splitlines() if line.strip() and line not in lines]
+    assert not missing, missing
+
+
 def test_the_readme_is_short_and_its_links_resolve():
     text = open(README, encoding="utf-8").read()
     assert len(text.splitlines()) <= 250

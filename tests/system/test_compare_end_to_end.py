@@ -445,6 +445,29 @@ def test_report_writes_into_mlflow_only_when_asked(scripted_compare, tmp_path, c
 
 
 @pytest.mark.integration
+def test_make_results_puts_what_report_prints_between_the_markers(scripted_compare, tmp_path):
+    """benchmarks/results_page.py (``make results``) replaces the page's digits section by
+    the comparison as ``ald-tune report`` prints it; the rest of the page stays."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "results_page", os.path.join(ROOT, "benchmarks", "results_page.py")
+    )
+    page = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(page)
+    tmp, text = scripted_compare
+    doc = tmp_path / "results.md"
+    doc.write_text(f"# Results\n\n{page.BEGIN}\nold\n{page.END}\n\n## MNIST\nkept\n")
+    uri = "sqlite:///" + str(tmp / "mlflow.db")
+    assert page.main(["--tracking-uri", uri, "--page", str(doc)]) == 0
+    got = doc.read_text()
+    assert "old" not in got and got.endswith("## MNIST\nkept\n") and got.count(page.BEGIN) == 1
+    assert printed_comparison(text) in got  # every line compare printed, in order
+    with pytest.raises(SystemExit, match="lacks the markers"):
+        page.replace_section("no markers", "x")
+
+
+@pytest.mark.integration
 def test_report_cli_pins_several_ald_sweeps(scripted_compare, tmp_path, capsys):
     """`--sweep ald=A --sweep ald=B`: one report per ALD sweep and the rules table."""
     from ald_tune.cli.main import main
