@@ -20,6 +20,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -217,7 +218,7 @@ def classifier_extractor(
     _check_counts(n_epochs=n_epochs, max_samples=max_samples)
     x = train_x.detach().to("cpu", torch.float32).contiguous()
     y = None if train_y is None else train_y.detach().to("cpu", torch.int64)
-    settings = {"version": _CLASSIFIER_VERSION, "seed": seed}
+    settings: dict[str, Any] = {"version": _CLASSIFIER_VERSION, "seed": seed}
     settings.update(n_epochs=n_epochs, max_samples=max_samples)
     path = None
     if cache_dir is not None:

@@ -112,7 +112,7 @@ def build_report(
     sweeps = dict(grid=grid, asha=asha or [], ald=ald, fixed=fixed or [], nested=nested or [])
     g_ok, a_ok = _usable(grid, ald, criterion_metrics, rel_floor)
     grid_sec, crit = _grid_criterion(grid, g_ok, criterion_metrics, rel_floor)
-    report = {"dataset": dataset, "rule": rule, "grid": grid_sec, "criterion": crit}
+    report: dict[str, Any] = {"dataset": dataset, "rule": rule, "grid": grid_sec, "criterion": crit}
     report.update(_measured(sweeps, g_ok, a_ok, grid_sec["rows"], crit, wall or {}, rule))
     report["methods"] = rank_methods(
         report, sweeps, wall or {}, metric, grid_sec["rows"], intrinsic, units_baseline
