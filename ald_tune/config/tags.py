@@ -35,7 +35,7 @@ OUT_TAG = "ald_tune.out"  # `ald-tune train`: the folder its checkpoint and mode
 OPTUNA_TRIAL_TAG = "ald_tune.optuna_trial"  # the Optuna trial number
 OPTUNA_STUDY_TAG = "ald_tune.optuna_study"  # the Optuna study's name
 PRUNED_EPOCH_TAG = "ald_tune.pruned_epoch"  # the epoch an Optuna pruner stopped the trial at
-STOPPED_BY_TAG = "ald_tune.stopped_by"  # a trial a scheduler ended early (FINISHED): "asha"
+STOPPED_BY_TAG = "ald_tune.stopped_by"  # who ended a FINISHED trial early: "asha" or "rule"
 
 # Written by the comparison (report.comparison) after its sweeps ran
 ALD_PARENT_TAG = "ald_tune.ald_parent."  # + rule, on the grid parent

@@ -33,7 +33,7 @@ from ald_tune.config.kinds import (
     SWEEP_TAG,
     SweepKind,
 )
-from ald_tune.config.tags import SEED_TAG
+from ald_tune.config.tags import SEED_TAG, STOPPED_BY_TAG
 from ald_tune.config.vocabulary import PREFIX_METRICS, PREFIX_MLFLOW
 from ald_tune.errors import ConfigError
 from ald_tune.report.build import recommend
@@ -103,6 +103,14 @@ def _parents(c, exp_id: str) -> list:
     ]
 
 
+def _status(run) -> str:
+    """The trial's status as Tune had it: a FINISHED run tagged with who ended it early
+    (ASHA, or the ALD rule) was a STOPPED trial; stores before that tag had it KILLED."""
+    if run.info.status == "FINISHED" and run.data.tags.get(STOPPED_BY_TAG):
+        return "STOPPED"
+    return STATUS.get(run.info.status, "ERROR")
+
+
 def _child_record(c, run) -> TrialRecord:
 
     steps: dict[int, dict[str, Any]] = {}
@@ -127,7 +135,7 @@ def _child_record(c, run) -> TrialRecord:
         seed=int(seed) if seed is not None else None,
         n_z_grid=int(nz_init) if kind.mode == "grid" and math.isfinite(nz_init) else None,
         final_n_z=int(num(final)) if final is not None else None,
-        status=STATUS.get(run.info.status, "ERROR"),
+        status=_status(run),
         history=history,
         cpus=float(num(params.get("tune.cpus_per_trial", 1.0))),
         gpus=float(num(params.get("tune.gpus_per_trial", 0.0))),

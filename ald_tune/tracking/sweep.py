@@ -126,7 +126,7 @@ def _close_tracked(result: SweepRecord, plan: Plan) -> SweepRecord:
     if result.interrupted:
         _close_interrupted(uri, exp_id, run_id)
         raise _interrupted(plan, tracked=True)
-    _close_trial_runs(uri, exp_id, run_id, result.trials)
+    _close_trial_runs(uri, exp_id, run_id, result.trials, stopper=_stopper(result))
     failed = any(t.errored for t in result.trials)
     finish_run(uri, run_id, "FAILED" if failed else "FINISHED")
     return result
@@ -145,23 +145,32 @@ def _interrupted(plan: Plan, tracked: bool) -> Interrupted:
     )
 
 
-#: The MLflow status of a trial run Tune ended without its trial closing it.
-#: Tune's trial status -> the MLflow run's. A trial ASHA stopped early ended as its scheduler
-#: wanted: FINISHED, as Ray's and Optuna's own MLflow integrations end it, with a tag saying
-#: who stopped it (KILLED is for interruptions).
+#: Tune's trial status -> the MLflow run's. A trial that ended before its last planned
+#: epoch in a sweep that was not interrupted (ASHA stopped it, or an ALD run ended after its
+#: stop decision) ended as wanted: FINISHED, as Ray's and Optuna's own MLflow integrations
+#: end it, tagged with who ended it (KILLED is for interruptions).
 RUN_STATUS = {"TERMINATED": "FINISHED", "STOPPED": "FINISHED", "ERROR": "FAILED"}
 
 
+def _stopper(result: SweepRecord) -> str:
+    """Who ends a trial of this sweep before its last planned epoch."""
+    return "asha" if result.kind.kind == "asha" else "rule"
+
+
 def _close_trial_runs(
-    uri: str, experiment_id: str, parent_run_id: str, trials: list | None = None
+    uri: str,
+    experiment_id: str,
+    parent_run_id: str,
+    trials: list | None = None,
+    stopper: str = "asha",
 ) -> None:
     """Trial runs left RUNNING get the status Tune gave their trial (ASHA stops a trial
     between two reports, before it can close its run); without ``trials`` (an
-    interruption) they are marked KILLED; ``--resume`` reopens them. A trial the
-    scheduler stopped is FINISHED (its run may have closed itself as KILLED when the stop
-    reached it), tagged :data:`STOPPED_BY_TAG`."""
+    interruption) they are marked KILLED; ``--resume`` reopens them. A trial that ended
+    early (``stopper``: ``asha``, or the ALD ``rule``) is FINISHED (its run may have closed
+    itself as KILLED when the stop reached it), tagged :data:`STOPPED_BY_TAG`."""
     status = {t.trial_id: RUN_STATUS.get(t.status, "KILLED") for t in trials or []}
-    by_asha = {t.trial_id for t in trials or [] if t.status == "STOPPED"}
+    early = {t.trial_id for t in trials or [] if t.status == "STOPPED"}
     try:
         check_tracking(uri)  # seconds, where MLflow's own retries would take minutes
         c = client(uri)
@@ -169,9 +178,9 @@ def _close_trial_runs(
             c, experiment_id, f"tags.`{PARENT_TAG}` = '{run_id_text(parent_run_id)}'"
         ):
             trial = run.data.tags.get(TRIAL_TAG)
-            if trial in by_asha:
-                c.set_tag(run.info.run_id, STOPPED_BY_TAG, "asha")
-            if run.info.status == "RUNNING" or (trial in by_asha and run.info.status == "KILLED"):
+            if trial in early:
+                c.set_tag(run.info.run_id, STOPPED_BY_TAG, stopper)
+            if run.info.status == "RUNNING" or (trial in early and run.info.status == "KILLED"):
                 c.set_terminated(run.info.run_id, status=status.get(trial, "KILLED"))
     except Exception as exc:
         warnings.warn(

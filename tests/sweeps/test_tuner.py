@@ -180,7 +180,7 @@ def test_resume_after_the_driver_is_killed(ray_session, tmp_path):
             "train.epochs={EPOCHS}", "grid.n_z=[2, 8, 16]", "tune.num_samples=2",
             "tune.grid_seeds=1", "ald.final_share=0"])
         run_sweep(cfg, SweepOptions(mode="grid", run_dir={str(tmp_path)!r}, trainer=SCRIPTED,
-                                    name="interrupted", verbose=True))
+                                    name="interrupted", verbose=True, epoch_lines=True))
     """)
     proc = subprocess.Popen(
         [sys.executable, "-c", script],

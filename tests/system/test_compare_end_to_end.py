@@ -165,8 +165,14 @@ def check_each_parent_holds_its_own_report(tmp, nested: bool = True) -> None:
         if COMPARE_TAG in r.data.tags and "mlflow.parentRunId" not in r.data.tags
     ]
     kinds = {str(SweepKind.from_tags(r.data.tags)): r for r in parents}
-    # No run is left RUNNING: trials ASHA stopped between reports get Tune's status too.
-    assert not [r.info.run_id for r in c.search_runs([exp]) if r.info.status == "RUNNING"]
+    # No run is left RUNNING, and none KILLED (nothing was interrupted): trials ASHA stopped,
+    # and ALD runs that ended after their stop, are FINISHED and say who ended them.
+    runs = c.search_runs([exp], max_results=1000)
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    stopped_by = {r.data.tags.get("ald_tune.stopped_by") for r in runs}
+    assert stopped_by <= {None, "asha", "rule"}
+    if nested:  # the scripted compare: ASHA stops its weak grid points
+        assert "asha" in stopped_by
     # grid + ASHA runs by default (--baselines), nested on request; fixed runs only at n_z
     # off the grid
     assert {"grid", "asha", "ald (ald-tune)", "ald (paper)"} <= set(kinds)

@@ -49,6 +49,7 @@ def test_ctrl_c_on_a_sweep_marks_its_runs_killed_and_resume_completes(tmp_path):
 
     args = [
         "ald",
+        "--verbose",  # a line per epoch: the test signals after so many
         "--space",
         SPACE,
         "--run-dir",
@@ -174,6 +175,7 @@ def test_sigterm_on_a_sweep_ends_as_ctrl_c_does_143_and_resume_completes(group, 
 
     args = [
         "ald",
+        "--verbose",  # a line per epoch: the test signals after so many
         "--space",
         SPACE,
         "--run-dir",
