@@ -312,6 +312,7 @@ def test_a_killed_driver_resumes_the_sweep_without_rerunning_or_duplicating(
         sys.executable,
         os.path.join(ROOT, "ald_tune", "run.py"),
         "grid",
+        "--verbose",  # a line per epoch: the watcher kills the driver mid-sweep by them
         "--address",
         address,
         "--space",
