@@ -15,6 +15,8 @@ JSON-ready. Used by :mod:`ald_tune.report.criterion` and :mod:`ald_tune.report`.
 from __future__ import annotations
 
 import math
+import re
+import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +50,8 @@ class TrialRecord:
         config: the trial's own settings (Tune's param space without the space).
         prefixes: a nested-dropout trial's metrics at each prefix length k (its last
             epoch, :func:`prefix_curve`); empty for every other trial.
+        error: a failed trial's error with its traceback, as Tune recorded it (Ray's
+            ``Result.error``); None when it did not fail or when rebuilt from MLflow.
     """
 
     trial_id: str
@@ -65,6 +69,7 @@ class TrialRecord:
     path: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     prefixes: dict[int, dict[str, float]] = field(default_factory=dict)
+    error: str | None = field(default=None, compare=False)
 
     @property
     def finished(self) -> bool:
@@ -159,6 +164,9 @@ class SweepRecord:
         path: its Tune folder (None when rebuilt from MLflow).
         tracking_uri, experiment_id, parent_run_id: where MLflow has it (None untracked).
         interrupted: the sweep was stopped (Ctrl-C) with trials unfinished.
+        result_grid: Ray Tune's own ``ResultGrid`` of the run that returned this record
+            (``result_grid.get_dataframe()``, ``.errors``, each ``Result``'s checkpoint
+            and metrics); None when rebuilt from MLflow or from Tune's files.
     """
 
     kind: Any
@@ -173,6 +181,7 @@ class SweepRecord:
     experiment_id: str | None = None
     parent_run_id: str | None = None
     interrupted: bool = False
+    result_grid: Any = field(default=None, repr=False, compare=False)
 
     @property
     def mode(self) -> str:
@@ -198,6 +207,21 @@ class SweepRecord:
                 f"{t.time_s:>8.1f}  {t.status}"
             )
         return "\n".join(rows)
+
+
+def error_text(error: BaseException | None) -> str | None:
+    """A failed trial's error as text, its traceback included (None: it did not fail).
+
+    Tune hands back the trial's exception as Ray wrapped it (a ``RayTaskError``, which
+    keeps the worker's frames in ``traceback_str``); any other exception gets its own
+    traceback. Ray's terminal colour codes are dropped.
+    """
+    if error is None:
+        return None
+    text = getattr(error, "traceback_str", None)
+    if not isinstance(text, str) or not text:
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 def sort_trials(trials: Iterable[TrialRecord]) -> list[TrialRecord]:

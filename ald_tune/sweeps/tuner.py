@@ -42,6 +42,7 @@ from ald_tune.sweeps.result_logs import StateBackup, repair_experiment_state, re
 from ald_tune.sweeps.results import (
     SweepRecord,
     TrialRecord,
+    error_text,
     history_row,
     num,
     prefix_curve,
@@ -384,6 +385,7 @@ def fit_sweep(
         main_rule=opts.main_rule,
         path=plan.path,
         interrupted=_interrupted(grid, trials, cfg, opts),
+        result_grid=grid,  # kept for Python users: get_dataframe(), errors, checkpoints
     )
 
 
@@ -531,6 +533,7 @@ def collect(grid, kind: SweepKind, cfg: Config) -> list[TrialRecord]:
                 path=r.path,
                 config={k: v for k, v in cfgd.items() if k != "space"},
                 prefixes=prefix_curve(m.get(PREFIX_KEY)) if m.get("run_over") else {},
+                error=error_text(r.error),
             )
         )
     return sort_trials(out)

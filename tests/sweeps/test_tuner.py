@@ -288,3 +288,34 @@ def test_resume_finds_the_newest_sweep_of_its_rule_under_its_old_name_too(tmp_pa
     (tmp_path / "aldpaper-digits-20260102-000000-cccc").mkdir()
     assert sweep_name(cfg, resume, str(tmp_path)) == "aldpaper-digits-20260102-000000-cccc"
     assert sweep_name(cfg, SweepOptions(mode="ald"), str(tmp_path)).startswith("aldpaper-digits-")
+
+
+def test_the_sweep_keeps_tunes_result_grid_and_each_failed_trials_traceback(ray_session, tmp_path):
+    """The Python API hands back Tune's ResultGrid (a dataframe, Tune's errors) and the
+    traceback of a trial that failed with no retry left."""
+    marker = str(tmp_path / "failed")
+    result = run_sweep(
+        cfg_for("tune.num_samples=1", "tune.max_failures=0"),
+        opts(tmp_path, "ald", tracking=False, trial_callbacks=(fail_once(3, marker),)),
+    )
+    (trial,) = result.trials
+    assert trial.status == "ERROR" and os.path.exists(marker + ".ald.0")
+    # The worker's frames down to the one that raised, and the error itself, uncoloured
+    assert 'faults.py", line' in trial.error and "in on_epoch_end" in trial.error
+    assert "RuntimeError: injected failure at epoch 3" in trial.error
+    assert "\x1b[" not in trial.error
+    frame = result.result_grid.get_dataframe()
+    assert len(frame) == 1 and "training_iteration" in frame.columns
+    assert len(result.result_grid.errors) == 1 and result.result_grid.num_errors == 1
+    assert "injected failure" in str(result.result_grid.errors[0])
+
+
+def test_error_text_of_an_exception_raised_here_holds_its_own_traceback():
+    from ald_tune.sweeps.results import error_text
+
+    try:
+        raise ValueError("bad value")
+    except ValueError as exc:
+        text = error_text(exc)
+    assert text.startswith("Traceback (most recent call last)") and "ValueError: bad value" in text
+    assert error_text(None) is None
