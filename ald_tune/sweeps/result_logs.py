@@ -15,6 +15,16 @@ own (a sweep restored by a new driver with ``--resume``), which is the one case
 where the storage copy is the newest. Tune uses them instead of its defaults
 because it adds a default logger only when none of that type was passed.
 
+This is Ray's open issue https://github.com/ray-project/ray/issues/41668 ("Worker fault
+tolerance recovery can result in gaps in reported metric logs"); the download came with
+https://github.com/ray-project/ray/pull/38598. Ray has no public switch for it:
+``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=1`` drops the loggers altogether (and with them
+``result.json``, which ``ResultGrid``'s dataframes, ``ald-tune backfill`` and the report
+read), and ``RunConfig(callbacks=...)`` is how these two replace Tune's. So they override
+the private ``LoggerCallback._restore_from_remote`` (Ray 2.60);
+``tests/sweeps/test_result_logs.py`` fails when Ray fixes the issue (then drop them) or
+renames the method.
+
 **The experiment state** (``experiment_state-*.json``, what ``Tuner.restore`` reads).
 Tune rewrites it in place at every step and copies it into storage, so a driver killed
 while it writes leaves it cut short; ``--resume`` then cannot restore the sweep and

@@ -49,8 +49,8 @@ def restart(cb, trial, epochs_after):
 
 
 def test_ray_own_logger_drops_rows_the_storage_copy_lacks(tmp_path):
-    """The upstream behaviour this module works around (if this fails, Ray fixed it:
-    drop ald_tune.sweeps.result_logs)."""
+    """The upstream behaviour this module works around, ray-project/ray#41668 (if this
+    fails, Ray fixed it: drop ald_tune.sweeps.result_logs)."""
     trial = FakeTrial(tmp_path)
     write_rows(trial.local_path, range(8))  # the driver wrote epochs 0-7
     write_rows(trial.storage.trial_fs_path, range(2))  # the last sync saw 0-1
