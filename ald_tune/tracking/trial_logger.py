@@ -1,19 +1,28 @@
 """One trial's MLflow logging: :class:`TrialLogger`, its engine callback, and the artifacts
 it could not send.
 
-Ray's ``MLflowLoggerCallback`` runs on the driver only, cannot nest runs and does not
-reopen runs on restore, so each trial logs through a :class:`TrialLogger`, which *finds
-or creates* its child run by the trial id under the sweep's parent run: a trial that Ray
-retries, or a sweep restored with ``--resume``, continues its own run, and epochs already
-logged are never logged twice (steps are checked against the run's history).
-
-
 A trial finds or creates its child run under the sweep's parent run (so a retry
-or a ``--resume`` continues it), buffers metrics and images, and sends them at
-each checkpoint and at the end; when the server is away it keeps everything and
+or a ``--resume`` continues it, and epochs already logged are never logged twice:
+steps are checked against the run's history), buffers metrics and images, and sends
+them at each checkpoint and at the end; when the server is away it keeps everything and
 retries, and what is still unsent at the end is kept in the trial's folder for
 ``ald-tune backfill``. Nothing here raises out of a trial because of tracking.
 The URIs, credentials and parent runs live in :mod:`ald_tune.tracking`.
+
+Why not Ray's own MLflow integration (read in Ray 2.60's
+``ray/air/integrations/mlflow.py`` and ``ray/air/_internal/mlflow.py``):
+``MLflowLoggerCallback`` *can* nest runs (pass ``tags={"mlflow.parentRunId": ...}``),
+but it runs on the driver with one ``tags`` dict for every trial (only ``trial_name``
+differs, so no per-trial seed or kind tags); it logs every numeric key Tune reports
+(Ray's bookkeeping too) at step ``training_iteration``, one request per key, and no
+images, model or history: only, if asked, the whole trial folder at the end. Its
+trial -> run map lives in the driver's memory (no ``get_state``), so a ``--resume`` by a
+new driver opens a second run per trial, and a trial retried from a checkpoint logs its
+re-reported epochs again. It neither buffers nor retries: a request that fails makes
+``_run_exists`` answer "no such run", and the metrics go to MLflow's fluent active run
+instead (a new run, or an error in the driver). ``setup_mlflow`` (in the trial) starts a
+new fluent run each time, so a retry does not continue its run either. And the Optuna
+objective and ``ald-tune train`` log the same runs without Ray.
 """
 
 from __future__ import annotations
