@@ -9,6 +9,18 @@ Optuna's :class:`~optuna.samplers.GridSampler` over ``cfg.grid.n_z``
 the Ray trainables do: one parent run per study, one child run per trial,
 metrics with step = epoch.
 
+Why not ``optuna_integration.MLflowCallback`` (not installed here; read in
+optuna/optuna-integration at 981b8cd, ``optuna_integration/mlflow/mlflow.py``): it is
+deprecated since optuna-integration 4.9.0, to be removed in 6.0.0. It is a study
+callback, called once after a trial ends, that logs the objective value (metric
+``value``, no step), the sampled params and the user attributes as tags (cut to
+MLflow's tag length): no per-epoch metrics, so no n_z history to plot, and no images,
+history or model. It nests only under the calling thread's active fluent run
+(``mlflow_kwargs={"nested": True}``), sets the process-wide tracking URI and experiment,
+and opens a new run for each trial (or continues the one its ``track_in_mlflow``
+decorator opened), not one found again by a trial id tag. So its runs would not have the
+layout the report rebuilds from (:mod:`ald_tune.tracking.runs`).
+
 Example:
     >>> import optuna
     >>> from ald_tune.config.schema import load_config
