@@ -114,7 +114,15 @@ def trial_tags(kind: SweepKind, seed: int | str, **extra: str) -> dict[str, str]
 
 
 def search_all(c, exp_id: str, filter_string: str = "", order_by: list[str] | None = None):
-    """Every run of an experiment matching ``filter_string``, page by page."""
+    """Every run of an experiment matching ``filter_string``, page by page.
+
+    This is MLflow's own paging (``MlflowClient.search_runs`` with ``page_token``),
+    lazily: a caller that stops at the first match (:func:`find_parent_run`) reads one
+    page. ``mlflow.search_runs(..., output_format="list")`` is not used: it searches
+    through a new ``MlflowClient()`` on the process-wide tracking URI (not ``c``, which
+    carries this store's URI), and reads every page, up to 100,000 runs, into a list
+    before it returns (``get_results_from_paginated_fn``, mlflow 3.17's ``fluent.py``).
+    """
     token = None
     while True:
         page = c.search_runs(
