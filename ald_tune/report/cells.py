@@ -51,7 +51,15 @@ def near_text(c: dict, a: dict) -> str:
 
 
 def md_table(head: list[str], rows: list[list[Any]]) -> list[str]:
-    """A Markdown table's lines, a blank line after it; non-text cells through :func:`cell`."""
+    """A Markdown table's lines, a blank line after it; non-text cells through :func:`cell`.
+
+    By hand, not ``tabulate`` (which pandas' ``DataFrame.to_markdown`` needs): it is not
+    a dependency, and its ``pipe`` and ``github`` formats (tabulate 0.10, tried on a
+    report's grid rows) pad every column to its widest cell, right-align numbers with
+    ``|------:|`` rules and print NaN as ``nan``, so every table of every report would
+    change: the report rebuilt from MLflow is compared byte for byte, and
+    ``docs/results.md`` is generated from it. The cells' own rules are :func:`cell`.
+    """
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(c if isinstance(c, str) else cell(c) for c in r) + " |" for r in rows]
     return out + [""]
