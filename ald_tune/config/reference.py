@@ -30,6 +30,8 @@ the allowed range and the bad value. YAML is read with `yaml.safe_load`. `ald-tu
 
 def config_reference() -> str:
     """Every section and field as Markdown tables: default, what is allowed, what it means."""
+    # Rows by hand, as the report's tables (ald_tune.report.cells.md_table says why not
+    # tabulate): docs/configuration.md is this text, checked to be up to date.
     out = []
     for name, cls in SECTIONS.items():
         doc = (cls.__doc__ or "").strip().splitlines()[0]
