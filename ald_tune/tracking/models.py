@@ -33,7 +33,7 @@ from ald_tune.engine.artifacts import load_model as load_model_file
 from ald_tune.engine.user_code import Factory
 from ald_tune.errors import DataError
 from ald_tune.tracking.runs import TRACKED_METRICS, run_id_text
-from ald_tune.tracking.store import mlflow_env, parse_tracking_uri, redact_uri, sqlite_path
+from ald_tune.tracking.store import client, mlflow_env, parse_tracking_uri, redact_uri, sqlite_path
 
 MODEL_NAME = "model"  # each run's logged model (MLflow shows it under the run's Outputs)
 MODEL_TYPE = "ald-tune-vae"
@@ -41,6 +41,7 @@ NZ_METRIC = "final_n_z"  # the model's n_z as a linked metric (numeric filters)
 #: The code file MLflow logs with each model (models from code, :mod:`.pyfunc`).
 CODE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyfunc_code.py")
 WEIGHTS = "weights"  # the artifact key of the model file in the logged model
+_MODEL_ID = re.compile(r"^models:/+m-[0-9a-f]+/?$")  # a logged model (not a registered one)
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # models:/, runs:/, s3://... (not C:\)
 
 
@@ -215,7 +216,10 @@ def _download(uri: str, dst: str, tracking_uri: str | None) -> str:
 
     try:
         with mlflow_env(user, password):
-            local = mlflow.artifacts.download_artifacts(uri, dst_path=dst, tracking_uri=store)
+            source = uri
+            if _MODEL_ID.match(uri):  # MLflow resolves models:/ in its global store
+                source = client(store).get_logged_model(uri.split("/")[-1]).artifact_location
+            local = mlflow.artifacts.download_artifacts(source, dst_path=dst, tracking_uri=store)
     except Exception as exc:
         reason = redact_uri(f"{type(exc).__name__}: {exc}").splitlines()[0][:200]
         raise DataError(
