@@ -26,7 +26,6 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
 
 from ald_tune.engine.artifacts import MODEL_FILE
 from ald_tune.engine.artifacts import load_model as load_model_file
@@ -108,28 +107,32 @@ def _save_and_send(c, model, run_id: str, model_file: str) -> None:
         # No signature, on purpose: a tensor signature fixes one dtype and MLflow then
         # refuses float64 input, which predict casts; MLflow's warning that it has none
         # is kept out of every trial's log.
-        with _quiet("mlflow.pyfunc"):
-            mlflow.pyfunc.save_model(
-                local,
-                python_model=CODE_FILE,  # models from code: nothing pickled
-                artifacts={WEIGHTS: weights},
-                pip_requirements=_requirements(),  # given: no inference subprocess
-                mlflow_model=Model(
-                    artifact_path=model.artifact_location, model_id=model.model_id, run_id=run_id
-                ),
-            )
+        _quiet_signature_note()
+        mlflow.pyfunc.save_model(
+            local,
+            python_model=CODE_FILE,  # models from code: nothing pickled
+            artifacts={WEIGHTS: weights},
+            pip_requirements=_requirements(),  # given: no inference subprocess
+            mlflow_model=Model(
+                artifact_path=model.artifact_location, model_id=model.model_id, run_id=run_id
+            ),
+        )
         c.log_model_artifacts(model.model_id, local)
 
 
-@contextlib.contextmanager
-def _quiet(name: str) -> Iterator[None]:
-    log = logging.getLogger(name)
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
+class _NoSignatureNote(logging.Filter):
+    """Drops MLflow's "Failed to infer model signature" warning for ald-tune's models (they
+    have none on purpose); a filter, not a level change, so concurrent trials (Optuna's
+    threads) cannot leave the logger silenced."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to infer model signature")
+
+
+def _quiet_signature_note() -> None:
+    log = logging.getLogger("mlflow.pyfunc")
+    if not any(isinstance(f, _NoSignatureNote) for f in log.filters):
+        log.addFilter(_NoSignatureNote())
 
 
 def _ready_model(c, exp_id: str, run_id: str) -> str | None:
@@ -184,8 +187,8 @@ def load_model(path: str, factory: Factory | None = None, *, tracking_uri: str |
             ``models:/<model_id>`` (a logged model), ``runs:/<run_id>/model.safetensors``
             (or any artifact folder holding one).
         factory: the user's model factory, when the model was trained with one.
-        tracking_uri: the store a URI is in; default ``$MLFLOW_TRACKING_URI``, else
-            ald-tune's default store (``runs/mlflow.db``).
+        tracking_uri: the store a URI is in; default: MLflow's (``mlflow.set_tracking_uri``
+            or ``$MLFLOW_TRACKING_URI``), else ald-tune's default store (``runs/mlflow.db``).
 
     Raises:
         DataError: a URI that does not resolve, or holds no model file; and every
@@ -204,6 +207,10 @@ def load_model(path: str, factory: Factory | None = None, *, tracking_uri: str |
 
 def _download(uri: str, dst: str, tracking_uri: str | None) -> str:
     """The model file of ``uri``, downloaded under ``dst``."""
+    import mlflow.artifacts
+
+    if tracking_uri is None and mlflow.is_tracking_uri_set():  # mlflow.set_tracking_uri
+        tracking_uri = mlflow.get_tracking_uri()
     store, user, password = parse_tracking_uri(tracking_uri, "runs")
     fix = (
         "Fix: check the id (mlflow.search_logged_models, or the run's Outputs in the MLflow "
@@ -212,7 +219,6 @@ def _download(uri: str, dst: str, tracking_uri: str | None) -> str:
     db = sqlite_path(store)
     if db is not None and not os.path.isfile(db):  # MLflow would create an empty store
         raise DataError(f"{uri} does not resolve: no MLflow store at {db}. {fix}")
-    import mlflow.artifacts
 
     try:
         with mlflow_env(user, password):

@@ -102,8 +102,9 @@ def test_mlflows_own_pyfunc_loader_encodes_to_latent_means(logged):
     from ald_tune.tracking import pyfunc_code  # the code file MLflow runs, as a module
 
     uri, _, ids = logged
-    with _use_tracking_uri(uri):
+    with _use_tracking_uri(uri):  # as mlflow.set_tracking_uri(uri): both loaders use it
         pm = mlflow.pyfunc.load_model(f"models:/{ids[6][1]}")
+        assert models.load_model(f"models:/{ids[3][1]}").n_z == 3
     x = np.random.default_rng(0).random((4, 64))  # float64, flattened: both accepted
     mu = pm.predict(x)
     assert mu.shape == (4, 6) and mu.dtype == np.float32
