@@ -17,14 +17,14 @@ import json
 import os
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
+from mlflow.pyfunc import PythonModel
 
 from ald_tune.engine.artifacts import MODEL_FILE, load_model
 from ald_tune.tracking.models import WEIGHTS
 
 
-class VAEPyfunc(mlflow.pyfunc.PythonModel):
+class VAEPyfunc(PythonModel):
     """An ald-tune VAE behind MLflow's pyfunc interface: ``predict`` encodes.
 
     ``predict(x)`` returns the latent means, an ``(N, n_z)`` float32 array, one row per
