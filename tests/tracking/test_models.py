@@ -49,9 +49,11 @@ def _run_with_history(c, exp_id: str, n_z: int, recon: float) -> str:
     return run_id
 
 
-@pytest.fixture
-def logged(tmp_path):
-    """Three runs of n_z 3, 6 and 12 with their logged models: (uri, exp_id, {n_z: ids})."""
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    """Three runs of n_z 3, 6 and 12 with their logged models: (uri, exp_id, {n_z: ids}),
+    made once for the module (the tests below only read them, or log what is there)."""
+    tmp_path = tmp_path_factory.mktemp("logged")
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     c = store.client(uri)
     exp_id = store.ensure_experiment(c, "models")
@@ -84,15 +86,16 @@ def test_a_numeric_search_finds_the_best_small_model_and_it_loads_by_uri(logged)
     assert [m.step for m in c.get_metric_history(ids[6][0], "final_n_z")] == [2]
 
 
-def test_runs_uri_loads_the_run_artifact_and_a_retry_logs_no_second_model(logged, tmp_path):
+def test_runs_uri_loads_the_run_artifact_and_a_retry_logs_no_second_model(logged):
     uri, exp_id, ids = logged
     c = store.client(uri)
     run_id, model_id = ids[3]
-    c.log_artifact(run_id, str(tmp_path / "3" / "model.safetensors"))
+    path = os.path.join(store.sqlite_path(uri).rsplit("/", 1)[0], "3", "model.safetensors")
+    c.log_artifact(run_id, path)
     assert models.load_model(f"runs:/{run_id}/model.safetensors", tracking_uri=uri).n_z == 3
-    assert models.log_model(c, run_id, str(tmp_path / "3" / "model.safetensors")) == model_id
+    assert models.log_model(c, run_id, path) == model_id
     assert len(c.search_logged_models([exp_id])) == 3
-    assert models.load_model(str(tmp_path / "3" / "model.safetensors")).n_z == 3  # a path
+    assert models.load_model(path).n_z == 3  # a plain path, as before
 
 
 def test_mlflows_own_pyfunc_loader_encodes_to_latent_means(logged):
@@ -100,6 +103,7 @@ def test_mlflows_own_pyfunc_loader_encodes_to_latent_means(logged):
     from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
     from ald_tune.tracking import pyfunc_code  # the code file MLflow runs, as a module
+    from ald_tune.tracking.pyfunc import VAEPyfunc
 
     uri, _, ids = logged
     with _use_tracking_uri(uri):  # as mlflow.set_tracking_uri(uri): both loaders use it
@@ -111,7 +115,7 @@ def test_mlflows_own_pyfunc_loader_encodes_to_latent_means(logged):
     vae = models.load_model(f"models:/{ids[6][1]}", tracking_uri=uri)
     want = vae.encode(torch.as_tensor(x, dtype=torch.float32).reshape(4, *SHAPE))[0]
     assert np.allclose(mu, want.detach().numpy(), atol=1e-6)
-    assert isinstance(pm.unwrap_python_model(), pyfunc_code.VAEPyfunc)
+    assert isinstance(pm.unwrap_python_model(), VAEPyfunc) and pyfunc_code.VAEPyfunc is VAEPyfunc
 
 
 def test_a_uri_that_does_not_resolve_says_so_in_one_line(logged, tmp_path):
