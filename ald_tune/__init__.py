@@ -37,7 +37,7 @@ _LAZY = {
     "build_model": "ald_tune.engine.model",
     "load_checkpoint": "ald_tune.engine.checkpoint",
     "save_checkpoint": "ald_tune.engine.checkpoint",
-    "load_model": "ald_tune.engine.artifacts",
+    "load_model": "ald_tune.tracking.models",  # a file, or a models:/ or runs:/ URI
     "SweepOptions": "ald_tune.sweeps.tuner",
     "run_sweep": "ald_tune.tracking.sweep",
     "build_report": "ald_tune.report.build",

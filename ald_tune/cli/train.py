@@ -272,3 +272,5 @@ def _print_end(trainer: Trainer, out: str, mlflow: Any) -> None:
     print("wrote " + ", ".join(os.path.basename(p) for p in paths.values()) + f" to {out}")
     if mlflow is not None and mlflow.logger.run_id:
         print(f"MLflow run {mlflow.logger.run_id}; {ui_hint(mlflow.logger.uri)}")
+    if mlflow is not None and mlflow.logger.model_id:
+        print(f"MLflow model: ald_tune.load_model('models:/{mlflow.logger.model_id}')")

@@ -48,6 +48,12 @@ COMPLETE_TAG = "ald_tune.compare_complete"  # every sweep of that compare has fi
 
 # MLflow's own
 PARENT_TAG = "mlflow.parentRunId"
+#: MLflow's run-context tags (its ``resolve_tags()``: the UI's Source and User columns),
+#: which a trial's run copies from its sweep's parent (a Ray worker is not the source)
+SOURCE_NAME_TAG = "mlflow.source.name"
+SOURCE_TYPE_TAG = "mlflow.source.type"
+USER_TAG = "mlflow.user"
+SOURCE_GIT_TAG = "mlflow.source.git.commit"
 #: on each experiment ald-tune creates: MLflow 3's UI opens it on its runs (model training),
 #: not on its GenAI pages (traces, evaluations), which hold nothing of a sweep
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"

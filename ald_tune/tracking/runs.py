@@ -28,9 +28,13 @@ from ald_tune.config.tags import (  # noqa: F401  (TRIAL_TAG .. COMPLETE_TAG: re
     PARENT_TAG,
     RUNNER_TAG,
     SEED_TAG,
+    SOURCE_GIT_TAG,
+    SOURCE_NAME_TAG,
+    SOURCE_TYPE_TAG,
     SPACE_TAG,
     SWEEP_TAG,
     TRIAL_TAG,
+    USER_TAG,
     VERSION_TAG,
 )
 from ald_tune.config.vocabulary import TRACKED
@@ -113,6 +117,26 @@ def trial_tags(kind: SweepKind, seed: int | str, **extra: str) -> dict[str, str]
     return {**kind.tags(), MODE_TAG: kind.mode, SEED_TAG: str(seed), **extra}
 
 
+#: The run-context tags a trial's run copies from its sweep's parent run.
+CONTEXT_TAGS = (SOURCE_NAME_TAG, SOURCE_TYPE_TAG, USER_TAG, SOURCE_GIT_TAG)
+
+
+def run_tags(tags: Mapping[str, str], like: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The tags of a run ald-tune creates: MLflow's run context (``resolve_tags()``, as
+    ``mlflow.start_run`` adds it: source name and type, user, git commit, which fill the
+    UI's Source and User columns), then the context tags of ``like`` (a trial's parent
+    run: the trial's own process is a Ray worker), then ``tags``, which win.
+
+    Example:
+        >>> run_tags({"mlflow.user": "ci"})["mlflow.user"]
+        'ci'
+    """
+    from mlflow.tracking.context.registry import resolve_tags
+
+    inherited = {k: v for k, v in (like or {}).items() if k in CONTEXT_TAGS}
+    return {**resolve_tags(), **inherited, **tags}
+
+
 def search_all(c, exp_id: str, filter_string: str = "", order_by: list[str] | None = None):
     """Every run of an experiment matching ``filter_string``, page by page.
 
@@ -185,7 +209,7 @@ def start_parent_run(
     commit = git_commit()
     if commit:
         tags[GIT_COMMIT_TAG] = commit
-    run = c.create_run(exp_id, tags=tags, run_name=sweep)
+    run = c.create_run(exp_id, tags=run_tags(tags), run_name=sweep)
     log_params(c, run.info.run_id, filter_params(cfg))
     c.log_dict(run.info.run_id, cfg.to_dict(), CONFIG_ARTIFACT)
     return exp_id, run.info.run_id

@@ -30,7 +30,11 @@ from ald_tune.errors import ConfigError
 # MLflow's client retries a failed request 7 times with exponential backoff and waits
 # 120 s for an answer: minutes of stalled training per call while the server is down.
 # Trial processes fail fast instead and retry on their own, bounded schedule.
-QUIET_HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+QUIET_HTTP_ENV = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # one bar per logged model otherwise
+}
 SECRET_ENV = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD")
 # scheme://userinfo@host: the userinfo runs to the LAST "@" before the host's "/", so a
 # password holding a raw "@" is masked whole.

@@ -39,10 +39,11 @@ from typing import Any
 
 from ald_tune.config.kinds import SweepKind
 from ald_tune.config.vocabulary import PREFIX_KEY, PREFIX_METRICS, PREFIX_MLFLOW
-from ald_tune.engine.artifacts import captioned, plot_history
+from ald_tune.engine.artifacts import MODEL_FILE, captioned, plot_history
 from ald_tune.engine.callbacks import Callback
 from ald_tune.engine.trainer import epoch_metrics
 from ald_tune.sweeps.results import prefix_curve
+from ald_tune.tracking.models import log_model
 from ald_tune.tracking.runs import (
     FINAL_NZ_TAG,
     NODES_TAG,
@@ -52,6 +53,7 @@ from ald_tune.tracking.runs import (
     filter_params,
     find_child_run,
     log_params,
+    run_tags,
     trial_tags,
 )
 from ald_tune.tracking.store import QUIET_HTTP_ENV, client, redact_uri
@@ -135,6 +137,7 @@ class TrialLogger:
         self.buffer: list = []  # mlflow Metric objects not yet sent
         self.images: list = []  # (key, HxWxC array, step) not yet sent
         self.final_dir: str | None = None  # final artifacts not yet sent
+        self.model_id: str | None = None  # the final model's MLflow logged model, once sent
         self.logged_steps: set[int] = set()  # steps in the store or in the buffer
         self.nodes: set[str] = set()  # Ray nodes seen (the run's NODES_TAG)
         self._nodes_sent: set[str] = set()
@@ -169,10 +172,11 @@ class TrialLogger:
                 missing = {k: v for k, v in params.items() if k not in found.data.params}
             else:
                 parent = {PARENT_TAG: self.parent_run_id} if self.parent_run_id else {}
+                like = self.client.get_run(self.parent_run_id).data.tags if parent else None
                 run_id = self.client.create_run(
                     self.experiment_id,
                     run_name=run_name,
-                    tags={**tags, TRIAL_TAG: self.trial_id, **parent},
+                    tags=run_tags({**tags, TRIAL_TAG: self.trial_id, **parent}, like),
                 ).info.run_id
                 missing = params
             if missing:
@@ -222,7 +226,8 @@ class TrialLogger:
             self.images.append((key, img.numpy(), step))
 
     def log_final(self, trainer) -> None:
-        """history.json, the n_z/metrics plot and the model (safetensors), plus the final n_z.
+        """history.json, the n_z/metrics plot and the model (safetensors, and as an MLflow
+        logged model: :func:`~ald_tune.tracking.models.log_model`), plus the final n_z.
 
         Written to a folder first; if they cannot be sent they are kept in the trial's
         folder (``<trial>/mlflow_pending``), where ``ald-tune backfill`` finds them.
@@ -240,6 +245,7 @@ class TrialLogger:
                         "trial_id": self.trial_id,
                         "files": files,
                         "tags": {FINAL_NZ_TAG: str(trainer.model.n_z)},
+                        "step": trainer.history[-1]["epoch"] if trainer.history else 0,
                     },
                     fh,
                 )
@@ -306,7 +312,7 @@ class TrialLogger:
             self.client.log_image(run_id, img, key=key, step=step)
             del self.images[0]
         if self.final_dir is not None:
-            send_pending(self.client, run_id, self.final_dir)
+            self.model_id = send_pending(self.client, run_id, self.final_dir)
             self.final_dir = None
         return True
 
@@ -349,15 +355,20 @@ def prefix_metrics(curve: Any, stamp: int, have: Callable[[str], set] | None = N
     return out
 
 
-def send_pending(c, run_id: str, folder: str) -> None:
-    """Log the final artifacts and tags kept in ``folder`` (see ``log_final``), then delete it."""
+def send_pending(c, run_id: str, folder: str) -> str | None:
+    """Log the final artifacts and tags kept in ``folder`` (see ``log_final``) and the model
+    as an MLflow logged model, then delete the folder; returns the logged model's id."""
     with open(os.path.join(folder, PENDING_FILE), encoding="utf-8") as fh:
         pending = json.load(fh)
     for name in pending["files"]:
         c.log_artifact(run_id, os.path.join(folder, name))
     for key, value in pending.get("tags", {}).items():
         c.set_tag(run_id, key, value)
+    model_id = None
+    if MODEL_FILE in pending["files"]:  # a retry finds the model logged before, if it was
+        model_id = log_model(c, run_id, os.path.join(folder, MODEL_FILE), pending.get("step"))
     shutil.rmtree(folder, ignore_errors=True)
+    return model_id
 
 
 class MLflowCallback(Callback):

@@ -147,7 +147,13 @@ def test_train_with_a_tracking_uri_logs_one_run_like_a_trial(tmp_path, cache_dir
     img = np.array(Image.open(c.download_artifacts(run.info.run_id, png, str(tmp_path))))
     band = img[:12]
     assert band.min() < 100 and (band == 255).mean() > 0.7  # dark text on white
-    assert f"MLflow run {run.info.run_id}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"MLflow run {run.info.run_id}" in printed
+    # the model as an MLflow logged model of the run, with MLflow's context tags on the run
+    (model,) = c.search_logged_models([run.info.experiment_id])
+    assert model.source_run_id == run.info.run_id and f"models:/{model.model_id}" in printed
+    assert model.params["n_z"] == str(hist["final_n_z"]) and model.status.name == "READY"
+    assert run.data.tags["mlflow.user"] and run.data.tags["mlflow.source.name"]
 
 
 def test_the_checkpoint_writer_and_printer_are_callbacks(tmp_path, capsys):

@@ -41,6 +41,10 @@ PINNED = {
     "NEAR_EDGE_TAG": "ald_tune.near_edge",
     "COMPLETE_TAG": "ald_tune.compare_complete",
     "PARENT_TAG": "mlflow.parentRunId",
+    "SOURCE_NAME_TAG": "mlflow.source.name",
+    "SOURCE_TYPE_TAG": "mlflow.source.type",
+    "USER_TAG": "mlflow.user",
+    "SOURCE_GIT_TAG": "mlflow.source.git.commit",
     "EXPERIMENT_KIND_TAG": "mlflow.experimentKind",
 }
 

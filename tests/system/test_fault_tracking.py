@@ -420,6 +420,9 @@ def test_server_down_mid_sweep_training_goes_on_and_nothing_is_lost(
     }
     assert run.data.tags.get("ald_tune.final_n_z") and run.info.status == "FINISHED"
     assert not os.path.exists(pending)
+    (model,) = c.search_logged_models([result.experiment_id])  # the model too, once
+    assert model.source_run_id == run_id
+    assert model.params["n_z"] == run.data.tags["ald_tune.final_n_z"]
     assert c.get_run(result.parent_run_id).info.status == "FINISHED"
     assert backfill(result.path) == {children[0].data.tags[trk.TRIAL_TAG]: 0}
 
