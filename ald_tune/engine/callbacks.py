@@ -32,9 +32,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ald_tune.engine.rules.base import Decision
+
+if TYPE_CHECKING:
+    from ald_tune.config.schema import Config
+    from ald_tune.engine.rules.base import Controller
 from ald_tune.errors import ConfigError, shown
 
 
@@ -78,6 +82,35 @@ class EpochResult:
         return text + f"{act}: {d.reason}"
 
 
+class TrainerView(Protocol):
+    """What a callback may use of the trainer it is called with (ald-tune's
+    :class:`~ald_tune.engine.trainer.Trainer`, or any
+    :class:`~ald_tune.engine.epochs.EpochIterator`: the test doubles too)."""
+
+    cfg: Config
+    model: Any
+    controller: Controller
+    history: list[dict[str, Any]]
+    decisions: list[dict[str, Any]]
+    fixed_n_z: int | None
+    timing: dict[str, float]
+    tracking_run_id: str | None
+    device: Any
+    done: bool
+
+    @property
+    def epoch(self) -> int: ...
+
+    @property
+    def mode(self) -> str: ...
+
+    def checkpoint(self) -> dict[str, Any]: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+    def save_outputs(self, out_dir: str) -> dict[str, str]: ...
+
+
 class Callback:
     """Base class: every hook does nothing; override the ones a side effect needs.
 
@@ -88,13 +121,13 @@ class Callback:
 
     wants_images = False
 
-    def on_epoch_end(self, trainer: Any, result: EpochResult) -> None:
+    def on_epoch_end(self, trainer: TrainerView, result: EpochResult) -> None:
         """After each epoch's evaluation and decision (the model is at its new size)."""
 
-    def on_checkpoint(self, trainer: Any, result: EpochResult) -> None:
+    def on_checkpoint(self, trainer: TrainerView, result: EpochResult) -> None:
         """On the cadence's checkpoint epochs (and the last), after every ``on_epoch_end``."""
 
-    def on_run_end(self, trainer: Any, status: str) -> None:
+    def on_run_end(self, trainer: TrainerView, status: str) -> None:
         """Once: ``FINISHED``, ``FAILED`` (an error) or ``KILLED`` (stopped from outside)."""
 
     def drain(self) -> None:
@@ -162,15 +195,15 @@ class CallbackList(Callback):
         self.callbacks = list(callbacks)
         self.wants_images = any(c.wants_images for c in self.callbacks)
 
-    def on_epoch_end(self, trainer: Any, result: EpochResult) -> None:
+    def on_epoch_end(self, trainer: TrainerView, result: EpochResult) -> None:
         for c in self.callbacks:
             c.on_epoch_end(trainer, result)
 
-    def on_checkpoint(self, trainer: Any, result: EpochResult) -> None:
+    def on_checkpoint(self, trainer: TrainerView, result: EpochResult) -> None:
         for c in self.callbacks:
             c.on_checkpoint(trainer, result)
 
-    def on_run_end(self, trainer: Any, status: str) -> None:
+    def on_run_end(self, trainer: TrainerView, status: str) -> None:
         errors = []
         for c in self.callbacks:  # every callback gets to close, even if one fails
             try:
