@@ -74,12 +74,17 @@ class EpochResult:
             f"{fids}sil {r['silhouette']:6.3f}  | "
         )
         d = self.decision
-        act = (
-            f"remove {d.n_remove} -> n_z {self.n_z_next}"
-            if d.n_remove
-            else ("STOP" if d.stop else "keep")
-        )
-        return text + f"{act}: {d.reason}"
+        return text + f"{action_text(d.n_remove, self.n_z_next, d.stop)}: {d.reason}"
+
+
+def action_text(n_removed: int, n_z_next: int, stop: bool) -> str:
+    """What a decision did, as every per-epoch console line says it (the trainer's and
+    :meth:`~ald_tune.engine.pruner.PruneStep.line`): ``remove 5 -> n_z 27``, ``keep``,
+    with ``STOP`` when pruning stopped then."""
+    act = f"remove {n_removed} -> n_z {n_z_next}" if n_removed else ""
+    if stop:
+        return f"STOP, {act}" if act else "STOP"
+    return act or "keep"
 
 
 class TrainerView(Protocol):

@@ -39,6 +39,7 @@ from torch import nn
 
 from ald_tune.config.schema import ALDConfig, EvalConfig
 from ald_tune.data.datasets import ImageData
+from ald_tune.engine.callbacks import action_text
 from ald_tune.engine.evaluate import Evaluator
 from ald_tune.engine.likelihood import LIKELIHOODS, make_likelihood
 from ald_tune.engine.model import VAE
@@ -87,8 +88,7 @@ class PruneStep:
 
     def line(self) -> str:
         """One console line."""
-        act = f"remove {self.n_removed} -> n_z {self.n_z}" if self.units else "keep"
-        act = "STOP, " + act if self.stop else act
+        act = action_text(self.n_removed, self.n_z, self.stop)
         return f"epoch {self.epoch:4d}  n_z {self.n_z_before:3d}  {act}: {self.reason}"
 
     def to_dict(self) -> dict[str, Any]:
