@@ -24,7 +24,7 @@ from ald_tune.config.schema import (
     parse_override,
 )
 from ald_tune.config.tags import OUT_TAG, RUNNER_TAG
-from ald_tune.engine.callbacks import Cadence, Callback
+from ald_tune.engine.callbacks import Cadence, Callback, TrainerView
 from ald_tune.engine.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from ald_tune.engine.trainer import Trainer, TrainingDivergedError
 from ald_tune.errors import ConfigError, shown
@@ -43,7 +43,7 @@ from ald_tune.tracking.trial_logger import MLflowCallback, TrialLogger
 class PrintEpochs(Callback):
     """One console line per epoch."""
 
-    def on_epoch_end(self, trainer: Any, result: Any) -> None:
+    def on_epoch_end(self, trainer: TrainerView, result: Any) -> None:
         print(result.line(), flush=True)
 
 
@@ -54,7 +54,7 @@ class CheckpointFile(Callback):
         self.path = os.path.join(out, CHECKPOINT_FILE)
         self.epoch: int | None = None  # the last epoch saved
 
-    def on_checkpoint(self, trainer: Any, result: Any) -> None:
+    def on_checkpoint(self, trainer: TrainerView, result: Any) -> None:
         save_checkpoint(trainer.checkpoint(), self.path)
         self.epoch = result.epoch
 

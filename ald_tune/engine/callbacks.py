@@ -32,9 +32,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ald_tune.engine.rules.base import Decision
+
+if TYPE_CHECKING:
+    from ald_tune.config.schema import Config
+    from ald_tune.engine.rules.base import Controller
 from ald_tune.errors import ConfigError, shown
 
 
@@ -70,12 +74,46 @@ class EpochResult:
             f"{fids}sil {r['silhouette']:6.3f}  | "
         )
         d = self.decision
-        act = (
-            f"remove {d.n_remove} -> n_z {self.n_z_next}"
-            if d.n_remove
-            else ("STOP" if d.stop else "keep")
-        )
-        return text + f"{act}: {d.reason}"
+        return text + f"{action_text(d.n_remove, self.n_z_next, d.stop)}: {d.reason}"
+
+
+def action_text(n_removed: int, n_z_next: int, stop: bool) -> str:
+    """What a decision did, as every per-epoch console line says it (the trainer's and
+    :meth:`~ald_tune.engine.pruner.PruneStep.line`): ``remove 5 -> n_z 27``, ``keep``,
+    with ``STOP`` when pruning stopped then."""
+    act = f"remove {n_removed} -> n_z {n_z_next}" if n_removed else ""
+    if stop:
+        return f"STOP, {act}" if act else "STOP"
+    return act or "keep"
+
+
+class TrainerView(Protocol):
+    """What a callback may use of the trainer it is called with (ald-tune's
+    :class:`~ald_tune.engine.trainer.Trainer`, or any
+    :class:`~ald_tune.engine.epochs.EpochIterator`: the test doubles too)."""
+
+    cfg: Config
+    model: Any
+    controller: Controller
+    history: list[dict[str, Any]]
+    decisions: list[dict[str, Any]]
+    fixed_n_z: int | None
+    timing: dict[str, float]
+    tracking_run_id: str | None
+    device: Any
+    done: bool
+
+    @property
+    def epoch(self) -> int: ...
+
+    @property
+    def mode(self) -> str: ...
+
+    def checkpoint(self) -> dict[str, Any]: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+    def save_outputs(self, out_dir: str) -> dict[str, str]: ...
 
 
 class Callback:
@@ -88,13 +126,13 @@ class Callback:
 
     wants_images = False
 
-    def on_epoch_end(self, trainer: Any, result: EpochResult) -> None:
+    def on_epoch_end(self, trainer: TrainerView, result: EpochResult) -> None:
         """After each epoch's evaluation and decision (the model is at its new size)."""
 
-    def on_checkpoint(self, trainer: Any, result: EpochResult) -> None:
+    def on_checkpoint(self, trainer: TrainerView, result: EpochResult) -> None:
         """On the cadence's checkpoint epochs (and the last), after every ``on_epoch_end``."""
 
-    def on_run_end(self, trainer: Any, status: str) -> None:
+    def on_run_end(self, trainer: TrainerView, status: str) -> None:
         """Once: ``FINISHED``, ``FAILED`` (an error) or ``KILLED`` (stopped from outside)."""
 
     def drain(self) -> None:
@@ -162,15 +200,15 @@ class CallbackList(Callback):
         self.callbacks = list(callbacks)
         self.wants_images = any(c.wants_images for c in self.callbacks)
 
-    def on_epoch_end(self, trainer: Any, result: EpochResult) -> None:
+    def on_epoch_end(self, trainer: TrainerView, result: EpochResult) -> None:
         for c in self.callbacks:
             c.on_epoch_end(trainer, result)
 
-    def on_checkpoint(self, trainer: Any, result: EpochResult) -> None:
+    def on_checkpoint(self, trainer: TrainerView, result: EpochResult) -> None:
         for c in self.callbacks:
             c.on_checkpoint(trainer, result)
 
-    def on_run_end(self, trainer: Any, status: str) -> None:
+    def on_run_end(self, trainer: TrainerView, status: str) -> None:
         errors = []
         for c in self.callbacks:  # every callback gets to close, even if one fails
             try:

@@ -1,21 +1,47 @@
 """What every trainer shares: an iterator of epochs, run to the end by :meth:`~EpochIterator.fit`
-with the callbacks that do each epoch's side effects, timed by one cadence."""
+with the callbacks that do each epoch's side effects, timed by one cadence; the epoch's
+bookkeeping (record, decide, book the decision, done?); the summary and the bookkeeping
+part of the checkpoint. :class:`~ald_tune.engine.trainer.Trainer` and the test double
+:class:`~ald_tune.testing.scripted.ScriptedTrainer` inherit it, so they cannot drift."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ald_tune._version import __version__
 from ald_tune.config.schema import Config
 from ald_tune.engine.callbacks import Cadence, Callback, CallbackList, EpochResult
+from ald_tune.engine.rules.base import Controller, Decision, Probe
 
 
 class EpochIterator:
-    """What every trainer shares: an iterator of epochs over ``run_epoch``."""
+    """What every trainer shares: an iterator of epochs over ``run_epoch``.
+
+    The interface the callbacks see (:class:`~ald_tune.engine.callbacks.TrainerView`):
+
+    Attributes:
+        cfg: the run's configuration.
+        model: the model (its ``n_z`` is the current size).
+        controller: the stop rule deciding each epoch.
+        history: one record per finished epoch.
+        decisions: one decision per finished epoch (with its epoch and n_z).
+        fixed_n_z: the fixed size of a grid run (None: an ALD run).
+        timing: seconds spent training (``train_s``), evaluating and in all (``wall_s``).
+        tracking_run_id: the MLflow run the trainer logs to, if any (kept in checkpoints).
+        device: where it trains.
+        done: the run is over.
+    """
 
     cfg: Config
+    model: Any
+    controller: Controller
     history: list[dict[str, Any]]
+    decisions: list[dict[str, Any]]
     fixed_n_z: int | None
+    timing: dict[str, float]
+    tracking_run_id: str | None
+    device: Any
     done: bool
 
     @property
@@ -26,6 +52,11 @@ class EpochIterator:
     @property
     def mode(self) -> str:
         return "fixed" if self.fixed_n_z is not None else "ald"
+
+    @property
+    def fid_extractor(self) -> str:  # pragma: no cover - overridden
+        """The FID feature extractor's name (in the summary and each epoch's result)."""
+        raise NotImplementedError
 
     callbacks: CallbackList = CallbackList()
 
@@ -80,6 +111,86 @@ class EpochIterator:
         finally:
             self.callbacks = CallbackList()
             cbs.on_run_end(self, status)
+
+    # -- the epoch's bookkeeping --------------------------------------------------------
+    def decide(
+        self,
+        record: dict[str, Any],
+        unit_kl: Sequence[float],
+        probe: Probe,
+        twin_kl: Sequence[float] | None = None,
+    ) -> Decision:
+        """Record the epoch, ask the rule, book its decision and whether the run is over.
+
+        Args:
+            record: the epoch's record (its ``epoch`` and ``n_z``: the size it trained at).
+            unit_kl, probe, twin_kl: as :meth:`Controller.decide
+                <ald_tune.engine.rules.base.Controller.decide>` takes them.
+
+        Returns:
+            The decision, for the trainer to carry out on its model.
+        """
+        epoch, n_z = record["epoch"], record["n_z"]
+        self.history.append(record)
+        decision = self.controller.decide(self.history, n_z, unit_kl, probe=probe, twin_kl=twin_kl)
+        self.decisions.append({"epoch": epoch, "n_z": n_z, **decision.to_dict()})
+        self.done = self.controller.run_over(decision, epoch, self.cfg.train.epochs)
+        return decision
+
+    def summary(self) -> dict[str, Any]:
+        """The content of ``history.json``."""
+        stop = next((d["epoch"] for d in self.decisions if d["stop"]), None)
+        return {
+            "mode": self.mode,
+            "package_version": __version__,
+            "config": self.cfg.to_dict(),
+            "fixed_n_z": self.fixed_n_z,
+            "final_n_z": self.model.n_z,
+            "stop_epoch": stop,
+            "floor_reached": self.controller.floor_reached,
+            "fid_extractor": self.fid_extractor,
+            "device": str(self.device),
+            "trial_epochs": len(self.history),
+            "wall_time_s": self.timing["wall_s"],
+            "train_time_s": self.timing["train_s"],
+            "eval_time_s": self.timing["eval_s"],
+            "epochs": self.history,
+            "decisions": self.decisions,
+        }
+
+    def book_state(self) -> dict[str, Any]:
+        """The checkpoint's bookkeeping part (every trainer's checkpoint holds it; see
+        :mod:`ald_tune.engine.checkpoint` for the whole layout)."""
+        return {
+            "config": self.cfg.to_dict(),
+            "fixed_n_z": self.fixed_n_z,
+            "n_z": self.model.n_z,
+            "epoch": self.epoch - 1,
+            "controller": self.controller.state_dict(),
+            "history": list(self.history),
+            "decisions": list(self.decisions),
+            "timing": dict(self.timing),
+            "done": self.done,
+            "tracking_run_id": self.tracking_run_id,
+            "package_version": __version__,
+        }
+
+    def load_book(self, ckpt: dict[str, Any]) -> None:
+        """Take the bookkeeping back from a checkpoint (the controller's state is the
+        trainer's to restore, with its model's)."""
+        self.history, self.decisions = list(ckpt["history"]), list(ckpt["decisions"])
+        self.timing = dict(ckpt.get("timing") or self.timing)
+        self.tracking_run_id = ckpt.get("tracking_run_id")
+        self.done = bool(ckpt.get("done", False))
+
+    # -- what each trainer does its own way ---------------------------------------------
+    def checkpoint(self) -> dict[str, Any]:  # pragma: no cover - overridden
+        """The versioned checkpoint dict."""
+        raise NotImplementedError
+
+    def save_outputs(self, out_dir: str) -> dict[str, str]:  # pragma: no cover - overridden
+        """Write the run's files (``history.json``, the model...) and return their paths."""
+        raise NotImplementedError
 
     def images(self, n: int = 64) -> dict[str, Any]:  # pragma: no cover - overridden
         raise NotImplementedError

@@ -38,15 +38,15 @@ import torch
 from torch import nn
 
 from ald_tune.config.schema import ALDConfig, EvalConfig
-from ald_tune.config.vocabulary import TWIN_PREFIX
 from ald_tune.data.datasets import ImageData
+from ald_tune.engine.callbacks import action_text
 from ald_tune.engine.evaluate import Evaluator
 from ald_tune.engine.likelihood import LIKELIHOODS, make_likelihood
 from ald_tune.engine.model import VAE
 from ald_tune.engine.protocol import check_protocol, latent_layer_names, latent_layers
 from ald_tune.engine.rules import make_controller
 from ald_tune.engine.surgery import check_optimizer, remove_latent_units
-from ald_tune.engine.twin import Twin, apply_decision
+from ald_tune.engine.twin import Twin, apply_decision, evaluate_pair
 from ald_tune.errors import ConfigError, DataError, shown
 
 #: The version of :meth:`Pruner.state_dict`'s layout.
@@ -88,8 +88,7 @@ class PruneStep:
 
     def line(self) -> str:
         """One console line."""
-        act = f"remove {self.n_removed} -> n_z {self.n_z}" if self.units else "keep"
-        act = "STOP, " + act if self.stop else act
+        act = action_text(self.n_removed, self.n_z, self.stop)
         return f"epoch {self.epoch:4d}  n_z {self.n_z_before:3d}  {act}: {self.reason}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -213,13 +212,10 @@ class Pruner:
         evaluator = Evaluator(self.eval, data, data, self.seed, device, fid=False)
         n_z = self.n_z
         was_training = self.model.training
-        record, unit_kl = evaluator(vae, epoch)
-        twin_kl = None
         if self.twin is not None:
             self._warn_untrained_twin()
-            twin_vae = VAE(self.twin.model, vae.likelihood)
-            twin_record, twin_kl = evaluator(twin_vae, epoch, clusters=False)
-            record.update({TWIN_PREFIX + k: v for k, v in twin_record.items()})
+        twin_vae = None if self.twin is None else VAE(self.twin.model, vae.likelihood)
+        record, unit_kl, twin_kl = evaluate_pair(evaluator, vae, twin_vae, epoch)
         record = {"epoch": epoch, "n_z": n_z, **record}
         self.history.append(record)
         decision = self.controller.decide(
@@ -238,8 +234,7 @@ class Pruner:
             n_z=self.n_z,
             units=decision.units,
             stop=decision.stop,
-            end_run=decision.end_run
-            or (self.epochs is not None and epoch + 1 >= self.controller.run_length(self.epochs)),
+            end_run=self.controller.run_over(decision, epoch, self.epochs),
             reason=decision.reason,
             metrics={k: v for k, v in record.items() if isinstance(v, (int, float))},
         )

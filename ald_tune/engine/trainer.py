@@ -22,9 +22,7 @@ from typing import Any
 
 import torch
 
-from ald_tune._version import __version__
 from ald_tune.config.schema import Config, check_ald_schedule
-from ald_tune.config.vocabulary import TWIN_PREFIX
 from ald_tune.data.datasets import ImageData, load_dataset, train_val_split
 from ald_tune.engine.artifacts import image_grids, save_run_outputs
 from ald_tune.engine.budget import (
@@ -35,7 +33,7 @@ from ald_tune.engine.budget import (
     meta_model,
     stored_shapes,
 )
-from ald_tune.engine.callbacks import EpochResult
+from ald_tune.engine.callbacks import EpochResult, TrainerView
 from ald_tune.engine.checkpoint import restore_states
 from ald_tune.engine.epochs import EpochIterator
 from ald_tune.engine.evaluate import Evaluator, check_cache_dir, check_clusters, check_eval_sizes
@@ -43,7 +41,7 @@ from ald_tune.engine.model import build_model, check_likelihood, make_optimizer
 from ald_tune.engine.nested_dropout import evaluate_prefixes, nested_loss, prefix_sizes
 from ald_tune.engine.rules import make_controller
 from ald_tune.engine.rules.aldtune import in_use
-from ald_tune.engine.twin import Twin, apply_decision
+from ald_tune.engine.twin import Twin, apply_decision, evaluate_pair
 from ald_tune.engine.user_code import Factory, allowed_factory
 from ald_tune.errors import ConfigError, DataError
 
@@ -189,11 +187,8 @@ class Trainer(EpochIterator):
         if self.twin is not None:  # the paired trial's twin: the same batches
             self._train_one_epoch(epoch, self.twin.model, self.twin.optimizer, order)
         t1 = time.perf_counter()
-        record, unit_kl = self.evaluator(self.model, epoch)
-        twin_kl = None
-        if self.twin is not None:
-            twin_record, twin_kl = self.evaluator(self.twin.model, epoch, clusters=False)
-            record.update({TWIN_PREFIX + k: v for k, v in twin_record.items()})
+        twin_model = None if self.twin is None else self.twin.model
+        record, unit_kl, twin_kl = evaluate_pair(self.evaluator, self.model, twin_model, epoch)
         t2 = time.perf_counter()
         record = {
             "epoch": epoch,
@@ -207,27 +202,16 @@ class Trainer(EpochIterator):
             "cpu_time_s": time.process_time() - cpu0,
             "gpu_time_s": gpu.seconds(),
         }
-        self.history.append(record)
-        decision = self.controller.decide(
-            self.history,
-            n_z,
-            unit_kl,
-            probe=lambda units: self.evaluator.removal_cost(self.model, units),
-            twin_kl=twin_kl,
+        decision = self.decide(
+            record, unit_kl, lambda units: self.evaluator.removal_cost(self.model, units), twin_kl
         )
         self.twin = apply_decision(decision, self.model, self.optimizer, self.twin)
-        self.decisions.append({"epoch": epoch, "n_z": n_z, **decision.to_dict()})
-        self.done = decision.end_run or epoch + 1 >= self.controller.run_length(
-            self.cfg.train.epochs
-        )
         self.timing["train_s"] += t1 - t0
         self.timing["eval_s"] += t2 - t1
         if self.prefixes and self.done:  # the curve, once, counted as this epoch's evaluation
             self._prefix_curve(record, epoch)
         self.timing["wall_s"] += time.perf_counter() - t0
-        return EpochResult(
-            epoch, record, decision, self.model.n_z, self.done, self.evaluator.fid_extractor
-        )
+        return EpochResult(epoch, record, decision, self.model.n_z, self.done, self.fid_extractor)
 
     def _train_one_epoch(self, epoch: int, model, optimizer, order: torch.Tensor) -> float:
         """One pass over the training split in ``order``; the mean training loss."""
@@ -278,22 +262,12 @@ class Trainer(EpochIterator):
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {
-            "config": self.cfg.to_dict(),
-            "fixed_n_z": self.fixed_n_z,
-            "n_z": self.model.n_z,
+            **self.book_state(),
             "image_shape": list(self.train_data.image_shape),
             "stats": self.train_data.stats,
-            "epoch": self.epoch - 1,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "controller": self.controller.state_dict(),
-            "history": list(self.history),
-            "decisions": list(self.decisions),
             "rng": rng,
-            "timing": dict(self.timing),
-            "done": self.done,
-            "tracking_run_id": self.tracking_run_id,
-            "package_version": __version__,
             "twin": None if self.twin is None else self.twin.state_dict(),
         }
 
@@ -350,10 +324,7 @@ class Trainer(EpochIterator):
         restore_states(self.model, self.optimizer, self.controller, ckpt, source)
         if ckpt.get("twin") is not None:  # a paired trial in progress
             self.twin = Twin.from_state(ckpt["twin"], self.model, self.optimizer)
-        self.history, self.decisions = list(ckpt["history"]), list(ckpt["decisions"])
-        self.timing = dict(ckpt.get("timing") or self.timing)
-        self.tracking_run_id = ckpt.get("tracking_run_id")
-        self.done = bool(ckpt.get("done", False))
+        self.load_book(ckpt)
         torch.set_rng_state(ckpt["rng"]["torch"])
         self.batches.set_state(ckpt["rng"]["batches"])
         if "cuda" in ckpt["rng"] and torch.cuda.is_available():
@@ -361,26 +332,10 @@ class Trainer(EpochIterator):
         return self
 
     # -- outputs ------------------------------------------------------------------------
-    def summary(self) -> dict[str, Any]:
-        """The content of ``history.json``."""
-        stop = next((d["epoch"] for d in self.decisions if d["stop"]), None)
-        return {
-            "mode": self.mode,
-            "package_version": __version__,
-            "config": self.cfg.to_dict(),
-            "fixed_n_z": self.fixed_n_z,
-            "final_n_z": self.model.n_z,
-            "stop_epoch": stop,
-            "floor_reached": self.controller.floor_reached,
-            "fid_extractor": self.evaluator.fid_extractor,
-            "device": str(self.device),
-            "trial_epochs": len(self.history),
-            "wall_time_s": self.timing["wall_s"],
-            "train_time_s": self.timing["train_s"],
-            "eval_time_s": self.timing["eval_s"],
-            "epochs": self.history,
-            "decisions": self.decisions,
-        }
+    @property
+    def fid_extractor(self) -> str:
+        """The FID feature extractor's name (``summary()``, each epoch's result)."""
+        return self.evaluator.fid_extractor
 
     def images(self, n: int = 64) -> dict[str, torch.Tensor]:
         """Sample and reconstruction grids as (H, W, C) uint8 tensors (none for vectors)."""
@@ -416,7 +371,7 @@ class GPUClock:
         return self.start.elapsed_time(self.end) / 1000.0  # ms -> s
 
 
-def epoch_metrics(result: EpochResult, trainer: Any) -> dict[str, Any]:
+def epoch_metrics(result: EpochResult, trainer: TrainerView) -> dict[str, Any]:
     """What one epoch reports (to Tune, MLflow, Optuna): the record plus the decision.
 
     ``run_over`` marks the last epoch (Tune reserves ``done``: reporting it ends the

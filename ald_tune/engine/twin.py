@@ -18,7 +18,7 @@ for :class:`~ald_tune.engine.pruner.Pruner` in the user's own loop alike.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ald_tune.config.schema import MAX_NZ
+from ald_tune.config.vocabulary import TWIN_PREFIX
 from ald_tune.engine.protocol import latent_layers
 from ald_tune.engine.rules.base import Decision
 from ald_tune.engine.surgery import add_latent_units, remove_latent_units
@@ -136,3 +137,30 @@ def take_over(twin: Twin, model: nn.Module, optimizer: torch.optim.Optimizer | N
     model.load_state_dict(twin.model.state_dict())
     if optimizer is not None and twin.optimizer is not None:
         optimizer.load_state_dict(twin.optimizer.state_dict())
+
+
+def evaluate_pair(
+    evaluate: Callable[..., tuple[dict[str, Any], Sequence[float]]],
+    model: Any,
+    twin_model: Any | None,
+    epoch: int,
+) -> tuple[dict[str, Any], Sequence[float], Sequence[float] | None]:
+    """The epoch's evaluation of ``model`` and, during a paired trial, of its twin: the
+    twin's metrics join the record under ``twin.<metric>`` (no clustering: the rule
+    compares losses and FIDs), for ald-tune's trainer and
+    :class:`~ald_tune.engine.pruner.Pruner` alike.
+
+    Args:
+        evaluate: an :class:`~ald_tune.engine.evaluate.Evaluator` (``(model, epoch,
+            clusters=...) -> (record, unit_kl)``).
+        model, twin_model: the VAEs to evaluate (``twin_model`` None: no paired trial).
+
+    Returns:
+        (record, the model's per-unit KL, the twin's per-unit KL or None).
+    """
+    record, unit_kl = evaluate(model, epoch)
+    if twin_model is None:
+        return record, unit_kl, None
+    twin_record, twin_kl = evaluate(twin_model, epoch, clusters=False)
+    record.update({TWIN_PREFIX + k: v for k, v in twin_record.items()})
+    return record, unit_kl, twin_kl

@@ -39,7 +39,7 @@ from typing import Any
 
 from ald_tune.config.kinds import SweepKind
 from ald_tune.config.schema import Config, trial_config
-from ald_tune.engine.callbacks import Cadence, Callback
+from ald_tune.engine.callbacks import Cadence, Callback, TrainerView
 from ald_tune.engine.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from ald_tune.engine.trainer import epoch_metrics
 from ald_tune.sweeps.report_ahead import ReportAhead
@@ -89,12 +89,12 @@ class TuneReporter(Callback):
         self.ahead = ReportAhead(enabled=report_ahead)
         self.metrics: dict[str, Any] = {}
 
-    def on_epoch_end(self, trainer: Any, result: Any) -> None:
+    def on_epoch_end(self, trainer: TrainerView, result: Any) -> None:
         self.metrics = {**epoch_metrics(result, trainer), "node_id": self.node_id}
         if not result.checkpoint_due:
             self.ahead.submit(_report, self.metrics, None)
 
-    def on_checkpoint(self, trainer: Any, result: Any) -> None:
+    def on_checkpoint(self, trainer: TrainerView, result: Any) -> None:
         folder = tempfile.mkdtemp(prefix="ald-tune-ckpt-")
         save_checkpoint(trainer.checkpoint(), os.path.join(folder, CHECKPOINT_FILE))
         self.ahead.submit(_report, self.metrics, folder)
@@ -102,7 +102,7 @@ class TuneReporter(Callback):
     def drain(self) -> None:
         self.ahead.drain()
 
-    def on_run_end(self, trainer: Any, status: str) -> None:
+    def on_run_end(self, trainer: TrainerView, status: str) -> None:
         self.ahead.close()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ald_tune.engine.callbacks import Callback
+from ald_tune.engine.callbacks import Callback, TrainerView
 
 
 class FailOnce(Callback):
@@ -24,7 +24,7 @@ class FailOnce(Callback):
     def __init__(self, epoch: int, marker: str) -> None:
         self.epoch, self.marker = int(epoch), marker
 
-    def on_epoch_end(self, trainer: Any, result: Any) -> None:
+    def on_epoch_end(self, trainer: TrainerView, result: Any) -> None:
         if result.epoch != self.epoch:
             return
         if not os.path.exists(self.marker):
@@ -32,7 +32,7 @@ class FailOnce(Callback):
             raise RuntimeError(f"injected failure at epoch {result.epoch} (test hook)")
 
 
-def fail_once_callback(info: Any, trainer: Any, *, epoch: int, marker: str) -> FailOnce:
+def fail_once_callback(info: Any, trainer: TrainerView, *, epoch: int, marker: str) -> FailOnce:
     """The trial-callback factory: one marker per trial (``<marker>.<n_z|ald>.<seed>``)."""
     config = info.config
     return FailOnce(epoch, f"{marker}.{config.get('n_z', 'ald')}.{config.get('seed', 0)}")

@@ -111,13 +111,8 @@ class ScriptedTrainer(EpochIterator):
             twin = scripted_metrics(self.twin_n_z, epoch, self.cfg.train.seed)
             record.update({f"twin.{k}": v for k, v in twin.items()})
             twin_kl = scripted_unit_kl(self.twin_n_z)
-        self.history.append(record)
-        decision = self.controller.decide(
-            self.history,
-            n_z,
-            unit_kl,
-            probe=lambda units: [0.0 if n_z > BEST_N_Z else 0.05 for _ in units],
-            twin_kl=twin_kl,
+        decision = self.decide(
+            record, unit_kl, lambda units: [0.0 if n_z > BEST_N_Z else 0.05 for _ in units], twin_kl
         )
         if decision.verdict == "undo" and self.twin_n_z is not None:
             self.model.n_z = self.twin_n_z
@@ -127,32 +122,19 @@ class ScriptedTrainer(EpochIterator):
             self.twin_n_z = self.model.n_z
         self.model.n_z += decision.grow
         self.model.n_z -= decision.n_remove
-        self.decisions.append({"epoch": epoch, "n_z": n_z, **decision.to_dict()})
-        self.done = decision.end_run or epoch + 1 >= self.controller.run_length(
-            self.cfg.train.epochs
-        )
         if self.cfg.train.nested_dropout and self.done:
             record["prefixes"] = scripted_curve(self.cfg, n_z, epoch)
         dt = time.perf_counter() - t0 + 0.001
         self.timing = {k: self.timing[k] + (dt if k != "eval_s" else 0.0) for k in self.timing}
-        return EpochResult(epoch, record, decision, self.model.n_z, self.done, "scripted")
+        return EpochResult(epoch, record, decision, self.model.n_z, self.done, self.fid_extractor)
 
     def checkpoint(self) -> dict[str, Any]:
         return {
-            "config": self.cfg.to_dict(),
-            "fixed_n_z": self.fixed_n_z,
-            "n_z": self.model.n_z,
+            **self.book_state(),
             "image_shape": [1, 4, 4],
-            "epoch": self.epoch - 1,
             "model": {},
             "optimizer": {},
-            "controller": self.controller.state_dict(),
-            "history": list(self.history),
-            "decisions": list(self.decisions),
             "rng": {},
-            "timing": dict(self.timing),
-            "done": self.done,
-            "tracking_run_id": self.tracking_run_id,
             "twin": None if self.twin_n_z is None else {"n_z": self.twin_n_z},
         }
 
@@ -161,29 +143,13 @@ class ScriptedTrainer(EpochIterator):
         self = cls(Config.from_dict(ckpt["config"]), fixed_n_z=ckpt["fixed_n_z"])
         self.model.n_z = int(ckpt["n_z"])
         self.controller.load_state_dict(ckpt["controller"])
-        self.history, self.decisions = list(ckpt["history"]), list(ckpt["decisions"])
-        self.timing, self.done = dict(ckpt["timing"]), bool(ckpt["done"])
-        self.tracking_run_id = ckpt.get("tracking_run_id")
+        self.load_book(ckpt)
         self.twin_n_z = (ckpt.get("twin") or {}).get("n_z")
         return self
 
-    def summary(self) -> dict[str, Any]:
-        stop = next((d["epoch"] for d in self.decisions if d["stop"]), None)
-        return {
-            "mode": self.mode,
-            "config": self.cfg.to_dict(),
-            "fixed_n_z": self.fixed_n_z,
-            "final_n_z": self.model.n_z,
-            "stop_epoch": stop,
-            "fid_extractor": "scripted",
-            "floor_reached": self.controller.floor_reached,
-            "trial_epochs": len(self.history),
-            "wall_time_s": self.timing["wall_s"],
-            "train_time_s": self.timing["train_s"],
-            "eval_time_s": self.timing["eval_s"],
-            "epochs": self.history,
-            "decisions": self.decisions,
-        }
+    @property
+    def fid_extractor(self) -> str:
+        return "scripted"
 
     def images(self, n: int = 4) -> dict[str, Any]:
         import torch

@@ -94,3 +94,12 @@ def test_a_callback_list_ends_them_all_even_if_one_fails():
     with pytest.raises(ValueError, match="bad close"):
         CallbackList([Bad(), Good()]).on_run_end(None, "FINISHED")
     assert ended == ["FINISHED"]
+
+
+def test_every_console_line_says_a_decision_the_same_way():
+    from ald_tune.engine.callbacks import action_text
+
+    assert action_text(5, 27, False) == "remove 5 -> n_z 27"
+    assert action_text(0, 27, False) == "keep"
+    assert action_text(0, 27, True) == "STOP"
+    assert action_text(2, 25, True) == "STOP, remove 2 -> n_z 25"

@@ -168,3 +168,17 @@ def test_a_process_that_ran_other_trials_trains_the_same_numbers(cache_dir):
     first = run(4)
     run()  # an ALD run in between (it prunes, so its optimizer and model change size)
     assert run(4) == first
+
+
+def test_the_test_double_keeps_the_trainers_checkpoint_and_summary_layouts(cache_dir):
+    """ScriptedTrainer inherits the bookkeeping (EpochIterator): the files a sweep writes
+    for a scripted trial have the real trainer's keys, so fast tests see real layouts."""
+    from ald_tune.testing.scripted import ScriptedTrainer
+
+    cfg = tiny_cfg(cache_dir, "train.epochs=4", "ald.window=4")
+    real, double = Trainer(cfg), ScriptedTrainer(cfg)
+    list(real), list(double)
+    assert set(double.checkpoint()) == set(real.checkpoint()) - {"stats"}
+    assert set(double.summary()) == set(real.summary())
+    assert double.decisions[-1].keys() == real.decisions[-1].keys()
+    assert real.done and double.done and len(real.history) == len(double.history) == 4

@@ -164,6 +164,12 @@ class Controller:
         late stop: :meth:`ald_tune.engine.rules.aldtune.ALDTuneRule.run_length`)."""
         return epochs
 
+    def run_over(self, decision: Decision, epoch: int, epochs: int | None) -> bool:
+        """Whether the run ends after ``epoch`` (0-based): the decision ends it, or the
+        epochs :meth:`run_length` gives for the budget ``epochs`` are done (None: no
+        budget known, only the decision ends it). The one "done" rule of every trainer."""
+        return decision.end_run or (epochs is not None and epoch + 1 >= self.run_length(epochs))
+
     def longest_run(self, epochs: int) -> int:
         """The most epochs :meth:`run_length` can come to (what a run's header says before
         it knows when the rule stops)."""

@@ -52,7 +52,7 @@ from ald_tune.config.kinds import SweepKind
 from ald_tune.config.schema import Config, trial_config, tune_constraint
 from ald_tune.config.tags import OPTUNA_STUDY_TAG, OPTUNA_TRIAL_TAG, PRUNED_EPOCH_TAG
 from ald_tune.config.vocabulary import MINIMISED
-from ald_tune.engine.callbacks import Cadence, Callback
+from ald_tune.engine.callbacks import Cadence, Callback, TrainerView
 from ald_tune.engine.trainer import Trainer
 from ald_tune.errors import ConfigError
 from ald_tune.tracking.runs import (
@@ -370,7 +370,7 @@ class _OptunaReporter(Callback):
         self.history: list[int] = []
         self.pruned: int | None = None
 
-    def on_epoch_end(self, trainer: Any, result: Any) -> None:
+    def on_epoch_end(self, trainer: TrainerView, result: Any) -> None:
         n_z = int(result.record["n_z"])
         self.value = self.read(result.record)
         self.history.append(n_z)
@@ -384,5 +384,5 @@ class _OptunaReporter(Callback):
                 f"pruned at epoch {result.epoch} ({self.metric}={self.value:.6g}, n_z={n_z})"
             )
 
-    def end_tags(self, trainer: Any) -> dict[str, str]:
+    def end_tags(self, trainer: TrainerView) -> dict[str, str]:
         return {PRUNED_EPOCH_TAG: str(self.pruned)} if self.pruned is not None else {}
