@@ -40,7 +40,7 @@ from typing import Any
 from ald_tune.config.kinds import SweepKind
 from ald_tune.config.vocabulary import PREFIX_KEY, PREFIX_METRICS, PREFIX_MLFLOW
 from ald_tune.engine.artifacts import MODEL_FILE, captioned, plot_history
-from ald_tune.engine.callbacks import Callback
+from ald_tune.engine.callbacks import Callback, TrainerView
 from ald_tune.engine.trainer import epoch_metrics
 from ald_tune.sweeps.results import prefix_curve
 from ald_tune.tracking.models import log_model
@@ -225,7 +225,7 @@ class TrialLogger:
         for key, img in images.items():
             self.images.append((key, img.numpy(), step))
 
-    def log_final(self, trainer) -> None:
+    def log_final(self, trainer: TrainerView) -> None:
         """history.json, the n_z/metrics plot and the model (safetensors, and as an MLflow
         logged model: :func:`~ald_tune.tracking.models.log_model`), plus the final n_z.
 
@@ -390,7 +390,7 @@ class MLflowCallback(Callback):
     ) -> None:
         self.logger, self.node_id, self.end_tags = logger, node_id, end_tags
 
-    def on_epoch_end(self, trainer: Any, result: Any) -> None:
+    def on_epoch_end(self, trainer: TrainerView, result: Any) -> None:
         metrics = epoch_metrics(result, trainer)
         if self.node_id:
             metrics["node_id"] = self.node_id
@@ -400,10 +400,10 @@ class MLflowCallback(Callback):
             images = {k: captioned(v, text) for k, v in result.images.items()}
             self.logger.log_images(images, result.epoch)
 
-    def on_checkpoint(self, trainer: Any, result: Any) -> None:
+    def on_checkpoint(self, trainer: TrainerView, result: Any) -> None:
         self.logger.flush()
 
-    def on_run_end(self, trainer: Any, status: str) -> None:
+    def on_run_end(self, trainer: TrainerView, status: str) -> None:
         if status == "FINISHED":
             self.logger.log_final(trainer)
         self.logger.finish(status, tags=self.end_tags(trainer) if self.end_tags else None)
@@ -433,7 +433,7 @@ def trial_logger(
 
 
 def trial_callback(
-    info: Any, trainer: Any, *, uri: str, experiment_id: str, parent_run_id: str
+    info: Any, trainer: TrainerView, *, uri: str, experiment_id: str, parent_run_id: str
 ) -> MLflowCallback:
     """The Ray trainable's MLflow callback (named in the trial's config by
     :func:`ald_tune.tracking.sweep.run_sweep`): the trial's child run, continued on a
