@@ -7,7 +7,7 @@ Ray 2.60's ``JsonLoggerCallback`` and ``CSVLoggerCallback`` copy the trial's fil
 from storage over the driver's own copy each time a trial restarts from a
 checkpoint (``LoggerCallback._restore_from_remote``). The driver writes its copy
 first and syncs it to storage only now and then (every ``SyncConfig.sync_period``,
-or after ``num_to_keep`` checkpoints), so the storage copy can be older: a retried
+or at a trial checkpoint), so the storage copy can be older: a retried
 trial then lost the rows reported since the last sync, at times every row from
 before the failure, and with them the report's epochs and cost for that trial.
 The two loggers here copy from storage only when the driver has no copy of its
