@@ -7,7 +7,8 @@ MLflow or Optuna.
 
 Modules: ``schema`` (the sections, ``load_config``), ``constraints`` (the range rules
 as data), ``vocabulary`` (metric names, directions, labels), ``kinds`` (what a sweep
-is), ``reference`` (the configuration reference, generated).
+is), ``trial`` (one Tune trial's param-space dict, typed), ``reference`` (the
+configuration reference, generated).
 """
 
 from ald_tune.config.kinds import RULES, SweepKind

@@ -512,20 +512,6 @@ class Config:
         return Config.from_dict(d)
 
 
-def trial_config(config: Mapping[str, Any], cpus: float = 1.0) -> Config:
-    """A trial's :class:`Config` from its sweep's param space: the space (``config["space"]``)
-    plus the trial's ``seed``, sampled ``lr``/``beta`` and one torch thread per CPU held."""
-    cfg = Config.from_dict(config["space"], source="trial config")
-    train: dict[str, Any] = {
-        "seed": int(config.get("seed", cfg.train.seed)),
-        "threads": max(1, int(cpus)),
-    }
-    for key in ("lr", "beta"):
-        if key in config:
-            train[key] = float(config[key])
-    return cfg.replace(train=train)
-
-
 def check_ald_schedule(cfg: Config) -> None:
     """ALD runs only: the rule's window and patience must fit in the run.
 

@@ -94,7 +94,8 @@ class Trainer(EpochIterator):
 
     Args:
         cfg: the run's configuration.
-        fixed_n_z: train at this n_z without pruning (the grid baseline); with
+        fixed_n_z: train at this n_z without pruning (the grid baseline: a sweep's trial
+            passes its grid point's size, :attr:`ald_tune.config.trial.TrialParams.n_z`); with
             ``train.nested_dropout`` a nested run (:mod:`ald_tune.engine.nested_dropout`) whose
             last epoch's record holds its prefix curve under ``prefixes``.
         splits: pre-loaded (train, val) data; loaded from ``cfg.data`` if None.

@@ -16,6 +16,8 @@ import time
 
 from ray import tune
 
+from ald_tune.config.trial import TrialParams
+
 
 def _f(x, fmt: str) -> str:
     return format(x, fmt) if isinstance(x, (int, float)) and math.isfinite(x) else "nan"
@@ -140,10 +142,10 @@ def _best(trials, metric: str) -> tuple[float, object] | None:
 
 def epoch_line(trial, result) -> str:
     """``[trial nz=8 seed=0] epoch 2  n_z 8  recon ...  | decision``."""
-    cfg = trial.config
-    tag = f"nz={cfg['n_z']}" if "n_z" in cfg else "ald"
+    params = TrialParams.from_config(trial.config)
+    tag = "ald" if params.n_z is None else f"nz={params.n_z}"
     return (
-        f"[{trial.trial_id} {tag} seed={cfg.get('seed')}] epoch {result.get('epoch', -1):4d}  "
+        f"[{trial.trial_id} {tag} seed={params.seed}] epoch {result.get('epoch', -1):4d}  "
         f"n_z {result.get('n_z', -1):3d}  recon {_f(result.get('recon_loss'), '8.3f')}  "
         + (
             f"fid_gen {_f(result.get('fid_gen'), '8.3f')}  "

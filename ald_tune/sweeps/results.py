@@ -38,7 +38,9 @@ class TrialRecord:
         kind: the sweep's kind (:data:`ald_tune.config.kinds.KINDS`).
         rule: the ALD rule, None for fixed-size trials.
         seed: ``train.seed`` of the trial.
-        n_z_grid: the fixed n_z of a grid/fixed trial; None for ALD.
+        n_z_grid: the fixed n_z of a grid/fixed/nested trial (the grid point's size:
+            its param space's ``n_z``, :attr:`ald_tune.config.trial.TrialParams.n_z`,
+            which the trainer was built with as ``fixed_n_z``); None for ALD.
         final_n_z: the model's n_z after the last decision.
         status: one of :data:`STATUSES`.
         history: one dict per epoch (0-based ``epoch`` plus the tracked keys, floats).

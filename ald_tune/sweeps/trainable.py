@@ -1,11 +1,11 @@
 """The Ray Tune function trainable: a thin driver of the engine's trainer.
 
-One function serves both methods: with ``config["n_z"]`` it trains the fixed-size grid
-baseline, without it an ALD trial that resizes itself. It builds the trainer (or
-rebuilds it at the stored n_z from Tune's checkpoint on a retry or restore), adds the
-trial callbacks its config names (the MLflow logger, when the sweep is tracked, or a
-test's fault injection), then :class:`TuneReporter` last, and runs
-:meth:`~ald_tune.engine.trainer.EpochIterator.fit` with the config's cadence.
+One function serves both methods: with a fixed ``n_z`` (:attr:`TrialParams.n_z`) it
+trains the fixed-size grid baseline, without it an ALD trial that resizes itself. It
+builds the trainer (or rebuilds it at the stored n_z from Tune's checkpoint on a retry
+or restore), adds the trial callbacks its config names (the MLflow logger, when the
+sweep is tracked, or a test's fault injection), then :class:`TuneReporter` last, and
+runs :meth:`~ald_tune.engine.trainer.EpochIterator.fit` with the config's cadence.
 
 :class:`TuneReporter` calls ``ray.tune.report`` every epoch with n_z and every metric
 (plus ``stopped``, ``run_over``, the decision's reason, the Ray node and
@@ -14,15 +14,8 @@ test's fault injection), then :class:`TuneReporter` last, and runs
 cadence's checkpoint epochs attaches a ``ray.tune.Checkpoint`` holding the engine's
 checkpoint, after every earlier callback (MLflow's flush) has run.
 
-The trial's ``config`` (Ray's param space) holds::
-
-    {"space": Config.to_dict(), "seed": 0, "n_z": 8 (grid only),
-     "lr"/"beta": (Optuna only), "mode": "ald" | "grid",
-     "kind": "grid" | "asha" | "fixed" | "ald",
-     "trainer": "module:Class" (default the engine's Trainer),
-     "callbacks": [["module:factory", {kwargs}], ...] (each called as
-                   factory(TrialInfo, trainer, **kwargs) -> Callback),
-     "report_ahead": bool (tune.report one epoch behind training; off under ASHA)}
+The trial's ``config`` (Ray's param space) is read once, as a
+:class:`~ald_tune.config.trial.TrialParams` (its module lists the keys).
 """
 
 from __future__ import annotations
@@ -38,7 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ald_tune.config.kinds import SweepKind
-from ald_tune.config.schema import Config, trial_config
+from ald_tune.config.schema import Config
+from ald_tune.config.trial import TrialParams
 from ald_tune.engine.callbacks import Cadence, Callback, TrainerView
 from ald_tune.engine.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from ald_tune.engine.trainer import epoch_metrics
@@ -62,6 +56,11 @@ class TrialInfo:
     node_id: str = ""
     trial_dir: str | None = None
 
+    @property
+    def params(self) -> TrialParams:
+        """The trial's config, typed."""
+        return TrialParams.from_config(self.config)
+
 
 def load_object(path: str) -> Any:
     """``"package.module:name"`` -> the object (a trainer class or a callback factory)."""
@@ -73,7 +72,7 @@ def load_object(path: str) -> Any:
 
 def trial_kind(config: Mapping[str, Any], cfg: Config) -> SweepKind:
     """The kind of the sweep a trial belongs to, as its driver wrote it in the config."""
-    return SweepKind.for_sweep(config.get("mode", "ald"), cfg, config.get("kind"))
+    return TrialParams.from_config(config).sweep_kind(cfg)
 
 
 class TuneReporter(Callback):
@@ -134,8 +133,9 @@ def train_trial(config: dict[str, Any]) -> None:
     ctx = tune.get_context()
     node_id = ray.get_runtime_context().get_node_id()
     cpus = ctx.get_trial_resources().required_resources.get("CPU", 1.0)
-    cfg = trial_config(config, cpus)
-    trainer_class = load_object(config.get("trainer", DEFAULT_TRAINER))
+    params = TrialParams.from_config(config)
+    cfg = params.config(cpus)
+    trainer_class = load_object(params.trainer or DEFAULT_TRAINER)
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
@@ -144,12 +144,11 @@ def train_trial(config: dict[str, Any]) -> None:
                 load_checkpoint(folder), factory=cfg.model.factory
             )
     else:
-        trainer = trainer_class(cfg, fixed_n_z=config.get("n_z"))
+        trainer = trainer_class(cfg, fixed_n_z=params.n_z)
     info = TrialInfo(
-        ctx.get_trial_id(), config, cfg, trial_kind(config, cfg), node_id, ctx.get_trial_dir()
+        ctx.get_trial_id(), config, cfg, params.sweep_kind(cfg), node_id, ctx.get_trial_dir()
     )
-    callbacks = [
-        load_object(path)(info, trainer, **kwargs) for path, kwargs in config.get("callbacks") or ()
-    ]
-    reporter = TuneReporter(node_id, bool(config.get("report_ahead", cfg.tune.report_ahead)))
+    callbacks = [load_object(path)(info, trainer, **kwargs) for path, kwargs in params.callbacks]
+    ahead = params.report_ahead
+    reporter = TuneReporter(node_id, cfg.tune.report_ahead if ahead is None else ahead)
     trainer.fit([*callbacks, reporter], Cadence.from_config(cfg))

@@ -28,6 +28,14 @@ from typing import Any
 from ald_tune.config.constraints import check_name
 from ald_tune.config.kinds import SweepKind, default_stamp, read_sweep_file, write_sweep_file
 from ald_tune.config.schema import Config, check_ald_schedule
+from ald_tune.config.trial import (
+    BETA_KEY,
+    LR_KEY,
+    N_Z_KEY,
+    SEED_KEY,
+    SPACE_KEY,
+    TrialParams,
+)
 from ald_tune.config.vocabulary import PREFIX_KEY
 from ald_tune.errors import ConfigError, shown
 from ald_tune.interrupts import keep_ctrl_c_handler
@@ -268,30 +276,34 @@ def uses_asha(cfg: Config, opts: SweepOptions) -> bool:
 
 
 def param_space(cfg: Config, opts: SweepOptions) -> dict[str, Any]:
+    """Ray Tune's param space: the trial settings every trial shares (a
+    :class:`~ald_tune.config.trial.TrialParams` as a dict) plus the searched ones
+    (``n_z``, ``seed``, ``lr``, ``beta``) as Tune search values under the same keys."""
     from ray import tune
 
-    space: dict[str, Any] = {
-        "space": cfg.to_dict(),
-        "mode": opts.mode,
-        "kind": opts.sweep_kind(cfg).kind,
-        "trainer": opts.trainer,
-        "callbacks": [list(c) for c in opts.trial_callbacks],
-    }
-    # ASHA may stop a trial at any report: an epoch trained ahead of it would be wasted.
-    space["report_ahead"] = cfg.tune.report_ahead and not uses_asha(cfg, opts)
+    kind = opts.sweep_kind(cfg).kind
+    space: dict[str, Any] = TrialParams(
+        space=cfg.to_dict(),
+        mode=opts.mode,
+        kind=kind,
+        trainer=opts.trainer,
+        callbacks=tuple((path, kwargs) for path, kwargs in opts.trial_callbacks),
+        # ASHA may stop a trial at any report: an epoch trained ahead of it would be wasted.
+        report_ahead=cfg.tune.report_ahead and not uses_asha(cfg, opts),
+    ).to_dict()
     seed0 = cfg.train.seed
-    if opts.sweep_kind(cfg).kind == "nested":  # one wide run per seed, as many seeds as ALD
-        space["n_z"] = nested_width(cfg)
-        space["seed"] = tune.grid_search(list(range(seed0, seed0 + cfg.tune.num_samples)))
+    if kind == "nested":  # one wide run per seed, as many seeds as ALD
+        space[N_Z_KEY] = nested_width(cfg)
+        space[SEED_KEY] = tune.grid_search(list(range(seed0, seed0 + cfg.tune.num_samples)))
     elif opts.mode == "grid":
-        space["n_z"] = tune.grid_search(list(cfg.grid.n_z))
-        space["seed"] = tune.grid_search(list(range(seed0, seed0 + cfg.tune.grid_seeds)))
+        space[N_Z_KEY] = tune.grid_search(list(cfg.grid.n_z))
+        space[SEED_KEY] = tune.grid_search(list(range(seed0, seed0 + cfg.tune.grid_seeds)))
     elif cfg.tune.search == "optuna":
-        space["seed"] = seed0
-        space["lr"] = tune.loguniform(*cfg.tune.lr_range)
-        space["beta"] = tune.uniform(*cfg.tune.beta_range)
+        space[SEED_KEY] = seed0
+        space[LR_KEY] = tune.loguniform(*cfg.tune.lr_range)
+        space[BETA_KEY] = tune.uniform(*cfg.tune.beta_range)
     else:
-        space["seed"] = tune.grid_search(list(range(seed0, seed0 + cfg.tune.num_samples)))
+        space[SEED_KEY] = tune.grid_search(list(range(seed0, seed0 + cfg.tune.num_samples)))
     return space
 
 
@@ -518,7 +530,8 @@ def collect(grid, kind: SweepKind, cfg: Config) -> list[TrialRecord]:
         df = r.metrics_dataframe
         rows = _once_per_epoch([] if df is None else df.to_dict("records"))
         cfgd = r.config or {}
-        space = (cfgd.get("space") or {}).get("tune", {})
+        params = TrialParams.from_config(cfgd)
+        space = (params.space or {}).get("tune", {})
         history = [history_row(int(num(row.get("epoch", i))), row) for i, row in enumerate(rows)]
         status = "ERROR" if r.error else ("TERMINATED" if m.get("run_over") else "STOPPED")
         out.append(
@@ -526,9 +539,9 @@ def collect(grid, kind: SweepKind, cfg: Config) -> list[TrialRecord]:
                 trial_id=str(m.get("trial_id", os.path.basename(r.path or ""))),
                 kind=kind.kind,
                 rule=kind.rule,
-                seed=cfgd.get("seed"),
-                n_z_grid=cfgd.get("n_z"),
-                final_n_z=m.get("final_n_z", m.get("n_z_next", cfgd.get("n_z"))),
+                seed=params.seed,
+                n_z_grid=params.n_z,
+                final_n_z=m.get("final_n_z", m.get("n_z_next", params.n_z)),
                 status=status,
                 history=history,
                 cpus=float(space.get("cpus_per_trial", cfg.tune.cpus_per_trial)),
@@ -539,7 +552,7 @@ def collect(grid, kind: SweepKind, cfg: Config) -> list[TrialRecord]:
                     )
                 ),
                 path=r.path,
-                config={k: v for k, v in cfgd.items() if k != "space"},
+                config={k: v for k, v in cfgd.items() if k != SPACE_KEY},
                 prefixes=prefix_curve(m.get(PREFIX_KEY)) if m.get("run_over") else {},
                 error=error_text(r.error),
             )

@@ -34,8 +34,9 @@ class FailOnce(Callback):
 
 def fail_once_callback(info: Any, trainer: TrainerView, *, epoch: int, marker: str) -> FailOnce:
     """The trial-callback factory: one marker per trial (``<marker>.<n_z|ald>.<seed>``)."""
-    config = info.config
-    return FailOnce(epoch, f"{marker}.{config.get('n_z', 'ald')}.{config.get('seed', 0)}")
+    p = info.params
+    n_z = "ald" if p.n_z is None else p.n_z
+    return FailOnce(epoch, f"{marker}.{n_z}.{0 if p.seed is None else p.seed}")
 
 
 def fail_once(epoch: int, marker: str) -> tuple[str, dict]:

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ald_tune.config.kinds import read_sweep_file
-from ald_tune.config.schema import Config, trial_config
+from ald_tune.config.schema import Config
+from ald_tune.config.trial import SPACE_KEY, TrialParams
 from ald_tune.config.vocabulary import PREFIX_KEY
 from ald_tune.errors import ConfigError, DataError
 from ald_tune.sweeps.results import TrialRecord, history_row, prefix_curve
-from ald_tune.sweeps.trainable import trial_kind
 from ald_tune.tracking.runs import (
     COMPLETE_TAG,
     NODES_TAG,
@@ -72,10 +72,15 @@ class TrialResults:
         return next((r["trial_id"] for r in self.records if r.get("trial_id")), None)
 
     @property
+    def params(self) -> TrialParams:
+        """The trial's config (its ``params.json``), typed."""
+        return TrialParams.from_config(self.config)
+
+    @property
     def tracking(self) -> dict[str, Any] | None:
         """``{uri, experiment_id, parent_run_id}`` of a tracked trial (its MLflow callback's
         arguments in the trial's config), else None."""
-        for path, kwargs in self.config.get("callbacks") or ():
+        for path, kwargs in self.params.callbacks:
             if path == TRIAL_CALLBACK:
                 return dict(kwargs)
         return None
@@ -89,15 +94,16 @@ class TrialResults:
         """This trial as the report sees it (the same record Tune's results give)."""
         rows = [r for _, r in sorted(self.by_epoch().items())]
         last = rows[-1] if rows else {}
-        cfg = Config.from_dict(self.config.get("space") or {}, source=self.folder)
-        kind = trial_kind(self.config, cfg)
+        params = self.params
+        cfg = Config.from_dict(params.space or {}, source=self.folder)
+        kind = params.sweep_kind(cfg)
         return TrialRecord(
             trial_id=str(self.trial_id or os.path.basename(self.folder)),
             kind=kind.kind,
             rule=kind.rule,
-            seed=self.config.get("seed"),
-            n_z_grid=self.config.get("n_z"),
-            final_n_z=last.get("final_n_z", last.get("n_z_next", self.config.get("n_z"))),
+            seed=params.seed,
+            n_z_grid=params.n_z,
+            final_n_z=last.get("final_n_z", last.get("n_z_next", params.n_z)),
             status="TERMINATED" if self.finished else "STOPPED",
             history=[history_row(e, r) for e, r in sorted(self.by_epoch().items())],
             cpus=cfg.tune.cpus_per_trial,
@@ -106,7 +112,7 @@ class TrialResults:
                 sorted({str(r["node_id"]) for r in rows if isinstance(r.get("node_id"), str)})
             ),
             path=self.folder,
-            config={k: v for k, v in self.config.items() if k != "space"},
+            config={k: v for k, v in self.config.items() if k != SPACE_KEY},
             prefixes=prefix_curve(last.get(PREFIX_KEY)) if self.finished else {},
         )
 
@@ -195,9 +201,9 @@ def _open_child_run(trial: TrialResults, trial_id: str, uri: str) -> str:
     first = trial.by_epoch()[min(trial.by_epoch())]
     with _env_restored(QUIET_HTTP_ENV):
         logger = trial_logger(
-            trial.config,
+            trial.params,
             trial_id,
-            trial_config(trial.config),
+            trial.params.config(),
             first["n_z"],
             uri,
             tracking["experiment_id"],

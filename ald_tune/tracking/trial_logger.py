@@ -37,7 +37,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ald_tune.config.kinds import SweepKind
+from ald_tune.config.trial import TrialParams
 from ald_tune.config.vocabulary import PREFIX_KEY, PREFIX_METRICS, PREFIX_MLFLOW
 from ald_tune.engine.artifacts import MODEL_FILE, captioned, plot_history
 from ald_tune.engine.callbacks import Callback, TrainerView
@@ -410,7 +410,7 @@ class MLflowCallback(Callback):
 
 
 def trial_logger(
-    config: Mapping[str, Any],
+    params: TrialParams,
     trial_id: str,
     cfg: Any,
     first_n_z: int,
@@ -420,16 +420,16 @@ def trial_logger(
 ) -> TrialLogger:
     """The child run of one Tune trial, found again or created as every trial creates it
     (its name, kind tags and filter params), for the trainable and for backfill."""
-    kind = SweepKind.for_sweep(config.get("mode", "ald"), cfg, config.get("kind"))
-    seed = config.get("seed", 0)
+    kind = params.sweep_kind(cfg)
+    seed = 0 if params.seed is None else params.seed
     name = (
-        f"{kind.label}-nz{config['n_z']}-s{seed}"
-        if "n_z" in config
+        f"{kind.label}-nz{params.n_z}-s{seed}"
+        if params.n_z is not None
         else f"{kind.label}-s{seed}-{trial_id[-5:]}"
     )
     tags = trial_tags(kind, seed)
-    params = {**filter_params(cfg), "n_z_init": first_n_z}
-    return TrialLogger(uri, experiment_id, parent_run_id, trial_id, tags, params, name)
+    logged = {**filter_params(cfg), "n_z_init": first_n_z}
+    return TrialLogger(uri, experiment_id, parent_run_id, trial_id, tags, logged, name)
 
 
 def trial_callback(
@@ -440,7 +440,7 @@ def trial_callback(
     retry; the checkpoint carries its run id."""
     first = trainer.history[0]["n_z"] if trainer.history else trainer.model.n_z
     logger = trial_logger(
-        info.config, info.trial_id, info.cfg, first, uri, experiment_id, parent_run_id
+        info.params, info.trial_id, info.cfg, first, uri, experiment_id, parent_run_id
     )
     trainer.tracking_run_id = logger.run_id
     return MLflowCallback(logger, info.node_id)

@@ -49,8 +49,9 @@ import optuna
 
 from ald_tune.config.constraints import fail
 from ald_tune.config.kinds import SweepKind
-from ald_tune.config.schema import Config, trial_config, tune_constraint
+from ald_tune.config.schema import Config, tune_constraint
 from ald_tune.config.tags import OPTUNA_STUDY_TAG, OPTUNA_TRIAL_TAG, PRUNED_EPOCH_TAG
+from ald_tune.config.trial import trial_config
 from ald_tune.config.vocabulary import MINIMISED
 from ald_tune.engine.callbacks import Cadence, Callback, TrainerView
 from ald_tune.engine.trainer import Trainer
