@@ -42,9 +42,10 @@ test: lint docs
 	$(PY) -m pytest -ra
 
 # The tiers are pytest markers (setup.cfg; tests/conftest.py fails a fast test that starts
-# a server, a subprocess interpreter or a real Ray trial without one).
+# a server, a subprocess interpreter or a real Ray trial without one). The fast tier runs on
+# every core (pytest-xdist); the tests on the shared local Ray run in one worker (loadgroup).
 test-fast: $(STAMP)
-	$(PY) -m pytest -ra -m "not slow and not integration"
+	$(PY) -m pytest -ra -m "not slow and not integration" -n auto --dist loadgroup
 
 test-integration: $(STAMP)
 	$(PY) -m pytest -ra -m integration

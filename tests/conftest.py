@@ -325,7 +325,7 @@ def fast_tier_guard():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``-n 2 --dist loadgroup``, ``make test-fast``) every test that
+    """Under pytest-xdist (``make test-fast``: ``-n auto --dist loadgroup``) every test that
     uses the shared Ray runtime runs in one worker, so the session starts one local Ray,
     not one per worker (each start costs seconds of CPU and two would share 2 cores)."""
     for item in items:
