@@ -324,15 +324,6 @@ def fast_tier_guard():
         pytest.fail(f"a fast test {seen[0]}{fix}", pytrace=False)
 
 
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``make test-fast``: ``-n auto --dist loadgroup``) every test that
-    uses the shared Ray runtime runs in one worker, so the session starts one local Ray,
-    not one per worker (each start costs seconds of CPU and two would share 2 cores)."""
-    for item in items:
-        if "ray_session" in item.fixturenames:
-            item.add_marker(pytest.mark.xdist_group("ray"))
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item):
     if not is_fast(item):
