@@ -90,7 +90,20 @@ def action_text(n_removed: int, n_z_next: int, stop: bool) -> str:
 class TrainerView(Protocol):
     """What a callback may use of the trainer it is called with (ald-tune's
     :class:`~ald_tune.engine.trainer.Trainer`, or any
-    :class:`~ald_tune.engine.epochs.EpochIterator`: the test doubles too)."""
+    :class:`~ald_tune.engine.epochs.EpochIterator`: the test doubles too).
+
+    Attributes:
+        cfg: the run's configuration.
+        model: the model (its ``n_z`` is the current size).
+        controller: the stop rule deciding each epoch.
+        history: one record per finished epoch.
+        decisions: one decision per finished epoch (with its epoch and n_z).
+        fixed_n_z: the fixed size of a grid run (None: an ALD run).
+        timing: seconds spent training (``train_s``), evaluating and in all (``wall_s``).
+        tracking_run_id: the MLflow run the trainer logs to, if any (kept in checkpoints).
+        device: where it trains.
+        done: the run is over.
+    """
 
     cfg: Config
     model: Any

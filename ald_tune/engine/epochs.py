@@ -10,39 +10,17 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ald_tune._version import __version__
-from ald_tune.config.schema import Config
-from ald_tune.engine.callbacks import Cadence, Callback, CallbackList, EpochResult
-from ald_tune.engine.rules.base import Controller, Decision, Probe
+from ald_tune.engine.callbacks import Cadence, Callback, CallbackList, EpochResult, TrainerView
+from ald_tune.engine.rules.base import Decision, Probe
 
 
-class EpochIterator:
+class EpochIterator(TrainerView):
     """What every trainer shares: an iterator of epochs over ``run_epoch``.
 
-    The interface the callbacks see (:class:`~ald_tune.engine.callbacks.TrainerView`):
-
-    Attributes:
-        cfg: the run's configuration.
-        model: the model (its ``n_z`` is the current size).
-        controller: the stop rule deciding each epoch.
-        history: one record per finished epoch.
-        decisions: one decision per finished epoch (with its epoch and n_z).
-        fixed_n_z: the fixed size of a grid run (None: an ALD run).
-        timing: seconds spent training (``train_s``), evaluating and in all (``wall_s``).
-        tracking_run_id: the MLflow run the trainer logs to, if any (kept in checkpoints).
-        device: where it trains.
-        done: the run is over.
+    It declares the interface the callbacks see by subclassing
+    :class:`~ald_tune.engine.callbacks.TrainerView` (the attributes are documented there);
+    each trainer sets them in its ``__init__``.
     """
-
-    cfg: Config
-    model: Any
-    controller: Controller
-    history: list[dict[str, Any]]
-    decisions: list[dict[str, Any]]
-    fixed_n_z: int | None
-    timing: dict[str, float]
-    tracking_run_id: str | None
-    device: Any
-    done: bool
 
     @property
     def epoch(self) -> int:
@@ -179,7 +157,8 @@ class EpochIterator:
         """Take the bookkeeping back from a checkpoint (the controller's state is the
         trainer's to restore, with its model's)."""
         self.history, self.decisions = list(ckpt["history"]), list(ckpt["decisions"])
-        self.timing = dict(ckpt.get("timing") or self.timing)
+        if ckpt.get("timing"):
+            self.timing = dict(ckpt["timing"])
         self.tracking_run_id = ckpt.get("tracking_run_id")
         self.done = bool(ckpt.get("done", False))
 
