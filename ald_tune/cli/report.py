@@ -28,7 +28,15 @@ def run_report(args: argparse.Namespace) -> int:
     if args.log:  # reads only, unless asked: a second log would double the metric rows
         log_comparison(uri, comp, paths)
     if args.json:  # one object for scripts: what comparison.json holds, per rule
-        print(json.dumps({"compare": comp.compare, "out": out, "reports": comp.reports}))
+        print(
+            json.dumps(
+                {
+                    "compare": comp.compare,
+                    "out": out,
+                    "reports": {k: r.to_dict() for k, r in comp.reports.items()},
+                }
+            )
+        )
         return 0
     print(comp.note)
     print(render(comp))

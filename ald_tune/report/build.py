@@ -1,10 +1,11 @@
 """The speed-versus-optimality comparison: how close ALD gets to the grid's n_z, at what cost.
 
 Input: the trial records of finished sweeps (``SweepRecord.trials``, from Ray Tune or
-rebuilt from MLflow by :mod:`ald_tune.report.mlflow_rebuild`). Output: one JSON-ready dict per
-ALD rule (:func:`build_report`), written as ``comparison.json``, ``comparison.csv``,
-``comparison.md`` and three figures (:func:`write_report`). A whole comparison (several
-rules against one grid) is assembled, printed, written and logged by
+rebuilt from MLflow by :mod:`ald_tune.report.mlflow_rebuild`). Output: one typed
+:class:`~ald_tune.report.record.Report` per ALD rule (:func:`build_report`), written as
+``comparison.json``, ``comparison.csv``, ``comparison.md`` and three figures
+(:func:`write_report`). A whole comparison (several rules against one grid) is
+assembled, printed, written and logged by
 :mod:`ald_tune.report.comparison`.
 
 The grid table, the optimal n_z, the best region and where ALD's n_z lies in it
@@ -45,6 +46,7 @@ from ald_tune.report.numbers import (
     ratio,
     trial_cost,
 )
+from ald_tune.report.record import Report, as_report
 from ald_tune.report.tables import markdown_text
 from ald_tune.sweeps.results import TrialRecord
 
@@ -74,7 +76,7 @@ def build_report(
     intrinsic: dict | None = None,
     units_baseline: bool = True,
     nested: list[TrialRecord] | None = None,
-) -> dict[str, Any]:
+) -> Report:
     """Compare ALD's chosen n_z and cost against a grid over fixed n_z.
 
     Args:
@@ -98,7 +100,8 @@ def build_report(
             its prefix curve): its answers (:mod:`ald_tune.report.nested`) and cost.
 
     Returns:
-        A JSON-ready dict: ``grid`` (rows per n_z, optima, mean rank), ``criterion``
+        A :class:`~ald_tune.report.record.Report` (``to_dict()``: the JSON of
+        ``comparison.json``) with sections ``grid`` (rows per n_z, optima, mean rank), ``criterion``
         (tolerances, region, plateau edge), ``ald`` (per seed, summary), ``vs`` (final
         metrics against the grid optimum and the fixed run at ALD's n_z), ``cost``,
         ``speedup``, ``methods`` (each method's answer, distance and compute),
@@ -117,7 +120,7 @@ def build_report(
     report["methods"] = rank_methods(
         report, sweeps, wall or {}, metric, grid_sec["rows"], intrinsic, units_baseline
     )
-    return _concluded(report, rule)
+    return Report.from_dict(_concluded(report, rule))
 
 
 def _usable(
@@ -379,19 +382,23 @@ def _headline(r: dict) -> dict:
 
 
 # ---------------------------------------------------------------- outputs
-def markdown(report: dict) -> str:
-    """The report as Markdown tables (the printed summary and ``comparison.md``)."""
-    return markdown_text(report)
+def markdown(report: Report | dict) -> str:
+    """The report as Markdown tables (the printed summary and ``comparison.md``); also
+    the dict of a ``comparison.json``."""
+    return markdown_text(as_report(report))
 
 
-def write_report(report: dict, out_dir: str) -> dict[str, str]:
+def write_report(report: Report | dict, out_dir: str) -> dict[str, str]:
     """Write comparison.json/.csv/.md and the figures (PNG and SVG) into ``out_dir``.
+
+    ``report``: a :class:`~ald_tune.report.record.Report`, or the dict of a
+    ``comparison.json``.
 
     Returns:
         ``{"json", "csv", "md", "fig_metrics", "fig_epochs", "fig_cost"}`` -> absolute
         paths (each figure's SVG lies beside its PNG).
     """
-
+    report = as_report(report)
     out_dir = os.path.abspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     paths = dict(
@@ -401,7 +408,7 @@ def write_report(report: dict, out_dir: str) -> dict[str, str]:
         )
     )
     with open(paths["json"], "w", encoding="utf-8") as fh:
-        json.dump(report, fh, indent=1, allow_nan=False)
+        json.dump(report.to_dict(), fh, indent=1, allow_nan=False)
     _write_csv(report, paths["csv"])
     with open(paths["md"], "w", encoding="utf-8") as fh:
         fh.write(markdown(report))
@@ -411,7 +418,7 @@ def write_report(report: dict, out_dir: str) -> dict[str, str]:
     return paths
 
 
-def _write_csv(report: dict, path: str) -> None:
+def _write_csv(report: Report, path: str) -> None:
     head = [
         "method",
         "n_z",
@@ -427,19 +434,20 @@ def _write_csv(report: dict, path: str) -> None:
         "epochs",
         "cpu_s",
     ]
-    grid_nz, region = [r["n_z"] for r in report["grid"]["rows"]], report["criterion"]["best_region"]
+    rows = report.grid.rows
+    grid_nz, region = [r.n_z for r in rows], list(report.criterion.best_region)
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, head, extrasaction="ignore", restval="")
         w.writeheader()
-        for r in report["grid"]["rows"]:
+        for r in rows:
             w.writerow(
                 {
-                    **r,
-                    **edge_distance(r["n_z"], grid_nz, region),
+                    **r.to_dict(),
+                    **edge_distance(r.n_z, grid_nz, region),
                     "method": "grid",
                     "seed": "",
-                    "distance": 0 if r["in_region"] else "",
+                    "distance": 0 if r.in_region else "",
                 }
             )
-        for s in report["ald"]["seeds"]:
-            w.writerow({**s, "method": "ald", "n_seeds": 1})
+        for s in report.ald.seeds:
+            w.writerow({**s.to_dict(), "method": "ald", "n_seeds": 1})

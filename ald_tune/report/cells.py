@@ -7,7 +7,10 @@ n_z / edge ratio with two decimals at most, a seed count as "k/N".
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
+
+from ald_tune.report.record import AldSection, Criterion, GridRow, Method, Record
 
 
 def cell(v: Any, digits: int = 3) -> str:
@@ -31,22 +34,23 @@ def step_cell(v: Any) -> str:
     return f"{v:.2f}".rstrip("0").rstrip(".")
 
 
-def seeds_cell(m: dict, flag: str, count: str) -> Any:
+def seeds_cell(m: Method | dict, flag: str, count: str) -> Any:
     """A method's in-region / near-edge cell: ALD's as "k/N" seeds, others yes/no."""
+    m = m.to_dict() if isinstance(m, Record) else m
     if "n_seeds" in m and m[flag] is not None:
         return f"{m[count]}/{m['n_seeds']}"
     return m[flag]
 
 
-def near_text(c: dict, a: dict) -> str:
+def near_text(c: Criterion, a: AldSection) -> str:
     """The ALD headline's part about the edge (empty without a region)."""
-    if c.get("plateau_edge") is None:
+    if c.plateau_edge is None:
         return ""
     return (
-        f"; {a['n_near_edge']}/{len(a['seeds'])} near its edge (n_z <= "
-        f"{step_cell(c['near_edge_max_nz'])}), on average "
-        f"{step_cell(a['steps_above_edge_mean'])} grid "
-        f"steps above it, {step_cell(a['nz_over_edge_mean'])}x the edge"
+        f"; {a.n_near_edge}/{len(a.seeds)} near its edge (n_z <= "
+        f"{step_cell(c.near_edge_max_nz)}), on average "
+        f"{step_cell(a.steps_above_edge_mean)} grid "
+        f"steps above it, {step_cell(a.nz_over_edge_mean)}x the edge"
     )
 
 
@@ -65,14 +69,15 @@ def md_table(head: list[str], rows: list[list[Any]]) -> list[str]:
     return out + [""]
 
 
-def region_cell(row: dict) -> str:
+def region_cell(row: GridRow | dict) -> str:
     """A grid row's best-region cell: "no", "yes" or "yes (noise hole)"."""
+    row = row.to_dict() if isinstance(row, Record) else row
     if not row["in_region"]:
         return "no"
     return "yes" if row.get("within_tolerance", True) else "yes (noise hole)"
 
 
-def not_recorded(metrics: list[str] | None, then: str) -> str:
+def not_recorded(metrics: Sequence[str] | None, then: str) -> str:
     """The sentence naming the metrics the runs did not record (empty if none)."""
     if not metrics:
         return ""

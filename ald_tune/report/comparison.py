@@ -39,6 +39,7 @@ from ald_tune.config.tags import (
 )
 from ald_tune.report.build import build_report, markdown, write_report
 from ald_tune.report.figures import plot_cost_vs_distance, svg_path
+from ald_tune.report.record import AldSeed, NestedSeed, Report, as_report
 from ald_tune.report.tables import side_by_side
 from ald_tune.sweeps.results import SweepRecord
 from ald_tune.tracking.store import client
@@ -128,7 +129,7 @@ class Comparison:
     dataset: str = ""
     compare: str | None = None
     metric: str = "neg_elbo"
-    reports: dict[str, dict] = field(default_factory=dict)
+    reports: dict[str, Report] = field(default_factory=dict)
     note: str = ""
     intrinsic: dict | None = None
     baselines: tuple[str, ...] = BASELINES
@@ -167,8 +168,10 @@ class Comparison:
 
     @property
     def recommendation(self) -> dict[str, Any]:
-        """The main rule's recommended n_z (see :func:`ald_tune.report.recommend`)."""
-        return self.reports[self.main]["recommendation"]
+        """The main rule's recommended n_z (see :func:`ald_tune.report.recommend`), as
+        the dict written to ``recommendation.json``."""
+        rec = self.reports[self.main].recommendation
+        return rec.to_dict() if rec is not None else {}
 
     def folder(self, key: str) -> str:
         """The sub-folder of one ALD sweep's report (its rule, else its sweep's name)."""
@@ -214,21 +217,23 @@ def render(comp: Comparison) -> str:
     return "\n\n".join(parts)
 
 
-def edge_metrics(rep: dict) -> dict[str, float]:
+def edge_metrics(rep: Report | dict) -> dict[str, float]:
     """The per-seed and per-method distances to the edge of one report, as the metrics an
     ALD parent run holds (:data:`SEED_PREFIX`, :data:`METHOD_PREFIX`,
     :data:`NESTED_SEED_PREFIX`; booleans as 0/1; ALD's and nested dropout's per-seed lists
     are under their seeds; missing values are left out)."""
+    rep = as_report(rep)
     out: dict[str, float] = {}
-    for prefix, seeds in (
-        (SEED_PREFIX, rep["ald"]["seeds"]),
-        (NESTED_SEED_PREFIX, (rep.get("nested") or {}).get("seeds", [])),
-    ):
+    groups: list[tuple[str, list[AldSeed | NestedSeed]]] = [
+        (SEED_PREFIX, list(rep.ald.seeds)),
+        (NESTED_SEED_PREFIX, list(rep.nested.seeds) if rep.nested else []),
+    ]
+    for prefix, seeds in groups:
         for i, s in enumerate(seeds):
-            seed = s.get("seed") if s.get("seed") is not None else i
-            out.update({f"{prefix}{seed}.{k}": s.get(k) for k in SEED_FIELDS})
-    for m in rep.get("methods", []):
-        out.update({f"{METHOD_PREFIX}{m['key']}.{k}": m.get(k) for k in METHOD_FIELDS})
+            seed = s.seed if s.seed is not None else i
+            out.update({f"{prefix}{seed}.{k}": getattr(s, k) for k in SEED_FIELDS})
+    for m in rep.methods:
+        out.update({f"{METHOD_PREFIX}{m.key}.{k}": getattr(m, k) for k in METHOD_FIELDS})
     return {
         k: float(v)
         for k, v in out.items()
@@ -279,25 +284,25 @@ def log_comparison(uri: str, comp: Comparison, paths: dict[str, dict[str, str]])
         _log_grid_parent(c, comp, grid_parent, paths["comparison"], now)
 
 
-def _log_ald_parent(c, key: str, run_id: str, rep: dict, files: dict[str, str], now: int) -> None:
+def _log_ald_parent(c, key: str, run_id: str, rep: Report, files: dict[str, str], now: int) -> None:
     """An ALD sweep's parent run: its report files, headline metrics and edge tags."""
     from mlflow.entities import Metric
 
     _log_files(c, run_id, files.values())
     nums = {
         f"report.{k}": v
-        for k, v in rep["headline"].items()
+        for k, v in rep.headline.items()
         if isinstance(v, (int, float)) and not isinstance(v, bool)
     }
     nums.update(edge_metrics(rep))
-    rec = rep["recommendation"]["n_z"]
+    rec = rep.recommendation.n_z if rep.recommendation else None
     if rec is not None:
         nums[RECOMMENDED_METRIC] = rec
         c.set_tag(run_id, RECOMMENDED_TAG, str(rec))
-    edge = rep["criterion"]["plateau_edge"]
+    edge = rep.criterion.plateau_edge
     if edge is not None:
         c.set_tag(run_id, EDGE_TAG, str(edge))
-        c.set_tag(run_id, NEAR_EDGE_TAG, f"{rep['ald']['n_near_edge']}/{len(rep['ald']['seeds'])}")
+        c.set_tag(run_id, NEAR_EDGE_TAG, f"{rep.ald.n_near_edge}/{len(rep.ald.seeds)}")
     c.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in sorted(nums.items())])
 
 

@@ -1,7 +1,8 @@
 """A comparison report's three figures.
 
-Everything here reads only the JSON-ready dict of :func:`ald_tune.report.build_report`,
-so a report loaded back from ``comparison.json`` renders the same. Every figure is
+Everything here reads only the :class:`~ald_tune.report.record.Report` of
+:func:`ald_tune.report.build_report`, so a report loaded back from ``comparison.json``
+renders the same (each function also takes that file's dict). Every figure is
 written as a 150 dpi PNG and an SVG beside it, with each axis naming its metric and
 which direction is better, n_z ticks at the grid's points, and a title naming the
 dataset and the rule.
@@ -20,9 +21,11 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from ald_tune.config.vocabulary import axis_label
+from ald_tune.report.record import Criterion, Report, as_report
 
 PANELS = ("recon_loss", "fid_gen", "fid_recon", "neg_elbo", "silhouette", "kl")
 EPOCH_PANELS = ("n_z", *[p for p in PANELS if p != "neg_elbo"])
@@ -38,9 +41,9 @@ def _pyplot():
     return plt
 
 
-def _title(r: dict, what: str) -> str:
-    rule = f", rule {r['rule']!r}" if r.get("rule") else ""
-    return f"{r.get('dataset') or 'dataset'}{rule}: {what}"
+def _title(r: Report, what: str) -> str:
+    rule = f", rule {r.rule!r}" if r.rule else ""
+    return f"{r.dataset or 'dataset'}{rule}: {what}"
 
 
 def _nz_axis(ax, nz: list[int], extra: list[int]) -> None:
@@ -53,68 +56,75 @@ def _nz_axis(ax, nz: list[int], extra: list[int]) -> None:
     ax.set_xlabel(axis_label("n_z"))
 
 
-def plot_metrics_vs_nz(r: dict, path: str) -> str:
+def plot_metrics_vs_nz(r: Report | dict, path: str) -> str:
     """Figure 2: every metric against n_z for the grid, ALD's choices marked; returns path."""
     plt = _pyplot()
-    rows, c, seeds = r["grid"]["rows"], r["criterion"], r["ald"]["seeds"]
-    nz = [x["n_z"] for x in rows]
+    r = as_report(r)
+    rows, c, seeds = r.grid.rows, r.criterion, r.ald.seeds
+    nz = [x.n_z for x in rows]
+    region = list(c.best_region)
     fig, axes = plt.subplots(2, 3, figsize=(14, 8))
     for ax, key in zip(axes.flat, PANELS):
-        mean = [_nan(x[key]) for x in rows]
-        tol = c["tolerances"].get(key)
-        fallback = tol["spread"] if tol else 0.0
-        err = [_nan(x[key + "_std"]) if x[key + "_std"] is not None else fallback for x in rows]
+        mean = [_nan(x.metrics[key]) for x in rows]
+        tol = c.tolerances.get(key)
+        fallback = tol.spread if tol else 0.0
+        err = [
+            _nan(x.metrics[key + "_std"]) if x.metrics[key + "_std"] is not None else fallback
+            for x in rows
+        ]
         ax.errorbar(nz, mean, yerr=err, marker="o", capsize=3, label="grid (mean ± sd)")
-        for lo, hi in _spans(nz, c["best_region"]):
+        for lo, hi in _spans(nz, region):
             ax.axvspan(
                 lo / 1.08,
                 hi * 1.08,
                 color="tab:green",
                 alpha=0.12,
                 lw=0,
-                label="best region" if lo == c["best_region"][0] else None,
+                label="best region" if lo == region[0] else None,
             )
         if tol:
-            sign = 1 if tol["direction"] == "min" else -1
+            sign = 1 if tol.direction == "min" else -1
             ax.axhline(
-                tol["best"] + sign * tol["tolerance"], color="tab:green", ls=":", label="tolerance"
+                _nan(tol.best) + sign * _nan(tol.tolerance),
+                color="tab:green",
+                ls=":",
+                label="tolerance",
             )
         for i, s in enumerate(seeds):
-            ax.axvline(
-                s["n_z"], color="tab:red", alpha=0.5, lw=1, label="ALD n_z" if i == 0 else None
-            )
-            ax.plot([s["n_z"]], [_nan(s[key])], "x", color="tab:red")
-        _nz_axis(ax, nz, [s["n_z"] for s in seeds])
+            ax.axvline(s.n_z, color="tab:red", alpha=0.5, lw=1, label="ALD n_z" if i == 0 else None)
+            ax.plot([s.n_z], [_nan(s.metrics[key])], "x", color="tab:red")
+        _nz_axis(ax, nz, [s.n_z for s in seeds])
         ax.set_ylabel(axis_label(key), fontsize=9)
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=8)
     fig.suptitle(
-        _title(r, f"metrics against n_z (plateau edge {c['plateau_edge']}, best region shaded)")
+        _title(r, f"metrics against n_z (plateau edge {c.plateau_edge}, best region shaded)")
     )
     return _save(fig, plt, path)
 
 
-def plot_ald_vs_epoch(r: dict, path: str) -> str:
+def plot_ald_vs_epoch(r: Report | dict, path: str) -> str:
     """Figure 3: ALD's n_z and metrics against epoch per seed, beside the fixed optimum."""
     plt = _pyplot()
-    curves = r["curves"]
+    r = as_report(r)
+    curves = r.curves
     fig, axes = plt.subplots(2, 3, figsize=(14, 8), sharex=True)
     for ax, key in zip(axes.flat, EPOCH_PANELS):
-        for cv in curves["ald"]:
+        for cv in curves.ald:
             ax.plot(
-                cv["epoch"],
-                [_nan(v) for v in cv[key]],
+                list(cv.epoch),
+                [_nan(v) for v in cv.series[key]],
                 alpha=0.8,
                 drawstyle="steps-post" if key == "n_z" else "default",
-                label=f"ALD seed {cv['seed']}",
+                label=f"ALD seed {cv.seed}",
             )
-        for i, cv in enumerate(curves["fixed_optimum"]):
+        for i, cv in enumerate(curves.fixed_optimum):
             ax.plot(
-                cv["epoch"],
-                [_nan(v) for v in cv[key]],
+                list(cv.epoch),
+                [_nan(v) for v in cv.series[key]],
                 "k--",
                 alpha=0.7,
-                label=f"fixed n_z={curves['fixed_optimum_nz']}" if i == 0 else None,
+                label=f"fixed n_z={curves.fixed_optimum_nz}" if i == 0 else None,
             )
         ax.set_ylabel(axis_label(key), fontsize=9)
         ax.grid(alpha=0.3)
@@ -131,29 +141,29 @@ COLOURS = ("C0", "C1", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "k")
 LABEL_PT = 8  # label font size (points)
 
 
-def _points(reports: list[dict]) -> list[dict]:
+def _points(reports: list[Report]) -> list[dict]:
     """One entry per method (the grid's and the baselines' are the same in every report;
     one ALD per report): its label and its markers (x: CPU-s to a trained model, y: n_z;
     ALD and nested dropout: one per seed, each seed's own run). Points that a log axis
     cannot show (no answer, no compute) are left out."""
     methods: dict[str, dict] = {}
-    for r in reports:
-        for m in r.get("methods", []):
-            if m["method"] in methods:
+    for r in map(as_report, reports):
+        for m in r.methods:
+            if m.method in methods:
                 continue
-            if m.get("key") == "ald":
-                xy = [(_nan(s["cpu_s"]), _nan(s["n_z"])) for s in r["ald"]["seeds"]]
-                nz = ", ".join(str(s["n_z"]) for s in r["ald"]["seeds"])
-            elif m.get("key") == "nested":  # its wide run, then a grid trial at the answer
-                seeds = r["nested"]["seeds"]
-                xy = [(_nan(s["cpu_s"] + s["fixed_cpu_s"]), _nan(s["n_z"])) for s in seeds]
-                nz = ", ".join(str(s["n_z"]) for s in seeds)
+            if m.key == "ald":
+                xy = [(_nan(s.cpu_s), _nan(s.n_z)) for s in r.ald.seeds]
+                nz = ", ".join(str(s.n_z) for s in r.ald.seeds)
+            elif m.key == "nested" and r.nested:  # its wide run, then a grid trial at the answer
+                seeds = r.nested.seeds
+                xy = [(_nan(_sum(s.cpu_s, s.fixed_cpu_s)), _nan(s.n_z)) for s in seeds]
+                nz = ", ".join(str(s.n_z) for s in seeds)
             else:
-                xy, nz = [(_nan(m["trained_cpu_s"]), _nan(m["n_z"]))], str(m["n_z"])
+                xy, nz = [(_nan(m.trained_cpu_s), _nan(m.n_z))], str(m.n_z)
             xy = [(x, y) for x, y in xy if math.isfinite(x) and x > 0 and math.isfinite(y)]
-            est = " (model cost estimated)" if m.get("trained_estimated") else ""
+            est = " (model cost estimated)" if m.trained_estimated else ""
             if xy:
-                methods[m["method"]] = {"label": f"{m['method']}: n_z {nz}{est}", "xy": xy}
+                methods[m.method] = {"label": f"{m.method}: n_z {nz}{est}", "xy": xy}
     return list(methods.values())
 
 
@@ -185,18 +195,20 @@ def place_labels(anchors: list[float], gap: float, lo: float = 0.0, hi: float = 
     return out
 
 
-def _edge_marks(ax, crit: dict) -> None:
+def _edge_marks(ax, crit: Criterion | None) -> None:
     """The best region shaded, its edge a line, the near-edge bound dotted."""
-    region, edge = crit.get("best_region") or [], crit.get("plateau_edge")
+    if crit is None:
+        return
+    region, edge = list(crit.best_region), crit.plateau_edge
     if region:
         ax.axhspan(region[0], region[-1], color="tab:green", alpha=0.12, lw=0, label="best region")
     if edge is not None:
         ax.axhline(edge, color="tab:green", lw=1.5, label=f"plateau edge (grid optimum) {edge}")
-        bound = crit["near_edge_max_nz"]
+        bound = crit.near_edge_max_nz
         ax.axhline(bound, color="tab:green", lw=1, ls=":", label=f"near the edge: n_z ≤ {bound:g}")
 
 
-def plot_cost_vs_distance(reports: list[dict], path: str) -> str:
+def plot_cost_vs_distance(reports: Sequence[Report | dict], path: str) -> str:
     """Every method's n_z against its compute to a trained model at that n_z; returns path.
 
     y: the n_z chosen (log 2, ticks at the grid's points); x: CPU-seconds until a model
@@ -209,16 +221,17 @@ def plot_cost_vs_distance(reports: list[dict], path: str) -> str:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(11, 6))
     fig.subplots_adjust(left=0.08, right=0.6, bottom=0.2, top=0.9)
-    first = reports[0] if reports else {}
-    crit = first.get("criterion", {})
-    points = _points(reports)
+    typed = [as_report(r) for r in reports]
+    first = typed[0] if typed else None
+    crit = first.criterion if first else None
+    points = _points(typed)
     for i, p in enumerate(points):
         px, py = zip(*p["xy"])
         ax.scatter(px, py, s=50, color=_colour(i), marker=MARKERS[i % len(MARKERS)], zorder=3)
     _edge_marks(ax, crit)
-    grid_nz = [x["n_z"] for x in first.get("grid", {}).get("rows", [])]
+    grid_nz = [x.n_z for x in first.grid.rows] if first else []
     xs = [x for p in points for x, _ in p["xy"]] or [1.0]
-    ys = [y for p in points for _, y in p["xy"]] + grid_nz + list(crit.get("best_region", []))
+    ys = [y for p in points for _, y in p["xy"]] + grid_nz + list(crit.best_region if crit else [])
     ax.set_xscale("log")
     ax.set_xlim(min(xs) / 3, max(xs) * 3)
     ax.set_yscale("log", base=2)
@@ -232,9 +245,10 @@ def plot_cost_vs_distance(reports: list[dict], path: str) -> str:
     _labels(ax, fig, points)
     if ax.get_legend_handles_labels()[0]:  # the region and its edge (none without a region)
         fig.legend(loc="lower center", ncol=3, fontsize=8, frameon=False)
-    rules = ", ".join(str(r.get("rule")) for r in reports if r.get("rule"))
+    rules = ", ".join(str(r.rule) for r in typed if r.rule)
+    dataset = first.dataset if first else ""
     fig.suptitle(
-        f"{first.get('dataset') or 'dataset'}{', rules ' + rules if rules else ''}: n_z chosen "
+        f"{dataset or 'dataset'}{', rules ' + rules if rules else ''}: n_z chosen "
         "against compute to a trained model"
     )
     return _save(fig, plt, path, tight=False)
@@ -275,6 +289,11 @@ def _spans(nz: list[int], region: list[int]) -> list[tuple[int, int]]:
             else:
                 spans.append([n, n])
     return [(a, b) for a, b in spans]
+
+
+def _sum(a: float | None, b: float | None) -> float | None:
+    """a + b, None where either is missing (the report's JSON holds no NaN)."""
+    return None if a is None or b is None else a + b
 
 
 def _nan(v: Any) -> float:

@@ -44,6 +44,7 @@ from ald_tune.report.comparison import (
     intrinsic_from_metrics,
     log_comparison,
 )
+from ald_tune.report.record import Report
 from ald_tune.report.selection import select, sweep_kind
 from ald_tune.sweeps.results import (
     SweepRecord,
@@ -247,9 +248,10 @@ def report_from_mlflow(
     sweeps: Mapping[str, str] | None = None,
     log: bool = True,
     **kwargs: Any,
-) -> tuple[dict, dict[str, str]]:
-    """Rebuild, write and (with ``log``) log a comparison; returns its main report and the
-    paths of the files written for it (``sweeps``: ``{kind: name}`` pins)."""
+) -> tuple[Report, dict[str, str]]:
+    """Rebuild, write and (with ``log``) log a comparison; returns its main report (a
+    :class:`~ald_tune.report.record.Report`) and the paths of the files written for it
+    (``sweeps``: ``{kind: name}`` pins)."""
 
     comp = comparison_from_mlflow(
         uri, experiment, pins={k: [v] for k, v in (sweeps or {}).items()}, **kwargs
@@ -304,7 +306,8 @@ def recommend_from_mlflow(
                 "ald": [sel.alds[key].data.tags[SWEEP_TAG]],
             },
         )
-        rec = dict(next(iter(comp.reports.values()))["recommendation"])
+        first = next(iter(comp.reports.values())).recommendation
+        rec = first.to_dict() if first is not None else recommend([], rule)
     else:
         ald = sweep_from_mlflow(c, exp_id, sel.alds[key], uri)
         done = sorted(

@@ -33,6 +33,7 @@ from ald_tune.report.comparison import (
     log_comparison,
 )
 from ald_tune.report.methods import INTRINSIC_NAMES
+from ald_tune.sweeps.results import SweepRecord
 from ald_tune.sweeps.tuner import SweepOptions, prepare, storage_path
 from ald_tune.tracking.store import redact_uri
 from ald_tune.tracking.sweep import mark_complete, run_sweep
@@ -205,8 +206,22 @@ def compare(cfg: Config, opts: CompareOptions | None = None) -> Comparison:
         if opts.fixed
         else None
     )
-    grid = ran["grid"]
     mark_complete([*ran.values(), *([fixed] if fixed is not None else [])])
+    return _reported(cfg, plan, opts, ran, alds, fixed, intrinsic)
+
+
+def _reported(
+    cfg: Config,
+    plan: Plan,
+    opts: CompareOptions,
+    ran: dict[str, SweepRecord],
+    alds: dict[str, SweepRecord],
+    fixed: SweepRecord | None,
+    intrinsic: dict | None,
+) -> Comparison:
+    """The comparison of the finished sweeps: built, written to the report folder and
+    logged to the sweeps' MLflow parent runs."""
+    grid = ran["grid"]
     comp = Comparison(
         grid=grid,
         alds=alds,

@@ -18,7 +18,7 @@ def test_at_nz_takes_the_finished_trials_at_exactly_that_n_z():
 
 
 def test_a_seed_uses_the_fixed_run_at_its_n_z_else_the_grid_trial():
-    rep = build_report(grid_trials(), ald_trials(finals=(7, 8)))
+    rep = build_report(grid_trials(), ald_trials(finals=(7, 8))).to_dict()
     fixed = [trial({m: MEANS[m][8] for m in MEANS}, seed=0, n_z_grid=7)]
     sec = ald_section(
         ald_trials(finals=(7, 8)),

@@ -99,7 +99,7 @@ def ald_trials(finals=(7, 9), cpu=2.0):
 def report():
     return build_report(
         grid_trials(), ald_trials(), wall={"grid": 50.0, "ald": 25.0}, dataset="toy"
-    )
+    ).to_dict()
 
 
 def row(rep, nz):
@@ -140,21 +140,21 @@ def test_tolerances_are_recorded_with_their_source(report):
 def test_one_grid_seed_takes_the_spread_from_epoch_to_epoch_noise():
     # The toy metrics drift linearly (no noise): first differences see none, the floor rules.
     one_seed = grid_trials(seeds=(0,))
-    t = build_report(one_seed, ald_trials())["criterion"]["tolerances"]["recon_loss"]
+    t = build_report(one_seed, ald_trials()).to_dict()["criterion"]["tolerances"]["recon_loss"]
     assert t["spread_source"].startswith("one grid seed") and t["spread"] == pytest.approx(0)
     assert t["tolerance"] == pytest.approx(0.02 * 20.0)
     # Alternating +-0.3 around the drift: the 9 differences are the drift's step +-0.6.
     for tr in one_seed:
         for h in tr.history:
             h["fid_gen"] += 0.3 if h["epoch"] % 2 else -0.3
-    t = build_report(one_seed, ald_trials())["criterion"]["tolerances"]["fid_gen"]
+    t = build_report(one_seed, ald_trials()).to_dict()["criterion"]["tolerances"]["fid_gen"]
     diffs = [0.6 * (-1) ** e for e in range(9)]
     mean = sum(diffs) / 9
     sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 8)
     assert t["spread"] == pytest.approx(sd / math.sqrt(2), rel=1e-6)
     assert "(40 dof)" in t["spread_source"]  # 5 trials x (9 diffs - 1)
     # The same for every ALD rule: the ALD seeds play no part.
-    other = build_report(one_seed, ald_trials(finals=(3, 30)))["criterion"]["tolerances"]
+    other = build_report(one_seed, ald_trials(finals=(3, 30))).to_dict()["criterion"]["tolerances"]
     assert other["fid_gen"]["spread"] == t["spread"]
 
 
@@ -170,7 +170,7 @@ def test_ald_seeds_against_the_best_region(report):
 
 def test_final_metrics_against_the_optimum_and_the_fixed_run_at_alds_n_z():
     fixed = [trial({m: MEANS[m][16] + 1.0 for m in MEANS}, seed=s, n_z_grid=9) for s in (0, 1)]
-    rep = build_report(grid_trials(), ald_trials(finals=(7, 9)), fixed=fixed)
+    rep = build_report(grid_trials(), ald_trials(finals=(7, 9)), fixed=fixed).to_dict()
     s7, s9 = rep["ald"]["seeds"]
     assert s7["fixed_source"] == "not run" and s7["fixed"] is None
     assert s9["fixed_source"] == "fixed" and s9["fixed"]["recon_loss"] == pytest.approx(21.0)
@@ -178,7 +178,7 @@ def test_final_metrics_against_the_optimum_and_the_fixed_run_at_alds_n_z():
     assert vs["grid_optimum"] == pytest.approx(20.2) and vs["ald"] == pytest.approx(20.205)
     assert vs["fixed_at_ald_nz"] == pytest.approx(21.0) and rep["vs"]["n_fixed_seeds"] == 1
     # Without fixed runs, the grid trial at that exact n_z stands in.
-    rep = build_report(grid_trials(), ald_trials(finals=(8, 16)))
+    rep = build_report(grid_trials(), ald_trials(finals=(8, 16))).to_dict()
     assert [s["fixed_source"] for s in rep["ald"]["seeds"]] == ["grid", "grid"]
     assert rep["ald"]["seeds"][1]["fixed"]["recon_loss"] == pytest.approx(20.0)
 
@@ -191,7 +191,7 @@ def test_cost_and_speedups_count_errored_trials_and_fall_back_to_trial_time():
         ald_trials(cpu=2.0),
         asha=asha,
         wall={"grid": 50.0, "ald": 25.0, "asha": 100.0},
-    )
+    ).to_dict()
     c, s = rep["cost"], rep["speedup"]
     assert c["grid"]["trial_epochs"] == 10 * EPOCHS + 3 and c["grid"]["cpu_s"] == pytest.approx(103)
     assert c["grid"]["n_errored"] == 1 and rep["grid"]["n_errored"] == 1
@@ -207,7 +207,7 @@ def test_cost_and_speedups_count_errored_trials_and_fall_back_to_trial_time():
         t.cpus = 2.0  # tune.cpus_per_trial
         for h in t.history:
             del h["cpu_time_s"]
-    rep = build_report(grid_trials(), ald)
+    rep = build_report(grid_trials(), ald).to_dict()
     assert rep["cost"]["ald"]["cpu_s"] == pytest.approx(2 * 10.0 * 2.0)
     assert rep["cost"]["ald"]["cpu_source"] == ["time_s x cpus_per_trial"]
     assert rep["speedup"]["grid"]["wall"] is None  # no wall times given
@@ -216,15 +216,15 @@ def test_cost_and_speedups_count_errored_trials_and_fall_back_to_trial_time():
 def test_nan_metrics_single_nz_grid_and_empty_region():
     grid = grid_trials()
     grid[1].history[-1]["fid_recon"] = math.nan  # n_z 2, seed 1
-    rep = build_report(grid, ald_trials())
+    rep = build_report(grid, ald_trials()).to_dict()
     assert row(rep, 2)["fid_recon_n"] == 1 and row(rep, 2)["fid_recon"] == pytest.approx(19.99)
     json.dumps(rep, allow_nan=False)  # JSON-ready: NaN -> None
-    rep = build_report([t for t in grid_trials() if t.n_z_grid == 16], ald_trials())
+    rep = build_report([t for t in grid_trials() if t.n_z_grid == 16], ald_trials()).to_dict()
     assert rep["criterion"]["best_region"] == [16] and rep["grid"]["mean_rank_nz"] == 16
     assert [s["in_region"] for s in rep["ald"]["seeds"]] == [False, False]
     # Opposed metrics: no n_z is near the best on both; the mean rank stands in.
     means = {**MEANS, "fid_gen": {2: 1.0, 4: 5.0, 8: 10.0, 16: 20.0, 32: 40.0}}
-    rep = build_report(grid_trials(means=means), ald_trials())
+    rep = build_report(grid_trials(means=means), ald_trials()).to_dict()
     assert rep["criterion"]["best_region"] == [] and rep["criterion"]["plateau_edge"] is None
     assert rep["criterion"]["optimum_nz"] == rep["grid"]["mean_rank_nz"]
     assert rep["criterion"]["optimum_rule"].startswith("mean_rank")
@@ -233,7 +233,7 @@ def test_nan_metrics_single_nz_grid_and_empty_region():
 def test_criterion_metrics_is_a_parameter():
     rep = build_report(
         grid_trials(), ald_trials(), criterion_metrics=("recon_loss", "silhouette"), rel_floor=0.55
-    )
+    ).to_dict()
     # recon <= 20 + 11 keeps 4..32; silhouette >= 0.5 - 0.275 (higher is better) keeps 2..16.
     assert rep["criterion"]["metrics"] == ["recon_loss", "silhouette"]
     assert rep["criterion"]["best_region"] == [4, 8, 16]
@@ -241,21 +241,21 @@ def test_criterion_metrics_is_a_parameter():
 
 def test_bad_input_says_what_is_missing():
     with pytest.raises(ValueError, match=r"no finished ALD trials.*0 given"):
-        build_report(grid_trials(), [])
+        build_report(grid_trials(), []).to_dict()
     with pytest.raises(ValueError, match=r"no finished ALD trials.*2 given, 2 errored"):
-        build_report(grid_trials(), [replace(t, status="ERROR") for t in ald_trials()])
+        build_report(grid_trials(), [replace(t, status="ERROR") for t in ald_trials()]).to_dict()
     with pytest.raises(ValueError, match="no finished grid trials"):
-        build_report([], ald_trials())
+        build_report([], ald_trials()).to_dict()
     with pytest.raises(ValueError, match=r"criterion_metrics.*'kl'"):
-        build_report(grid_trials(), ald_trials(), criterion_metrics=("kl",))
+        build_report(grid_trials(), ald_trials(), criterion_metrics=("kl",)).to_dict()
     with pytest.raises(ValueError, match=r"rel_floor.*Got -1"):
-        build_report(grid_trials(), ald_trials(), rel_floor=-1)
+        build_report(grid_trials(), ald_trials(), rel_floor=-1).to_dict()
     grid = grid_trials()
     for t in grid:
         for h in t.history:
             h["fid_gen"] = float("nan")  # recorded, never finite: a broken FID
     with pytest.raises(ValueError, match="'fid_gen' has no finite value"):
-        build_report(grid, ald_trials())
+        build_report(grid, ald_trials()).to_dict()
 
 
 def test_metrics_not_recorded_leave_the_criterion_and_the_votes():
@@ -265,15 +265,15 @@ def test_metrics_not_recorded_leave_the_criterion_and_the_votes():
     for t in [*grid, *ald]:
         for h in t.history:
             h.pop("fid_gen"), h.pop("fid_recon")
-    rep = build_report(grid, ald, rule="paper")
+    rep = build_report(grid, ald, rule="paper").to_dict()
     assert rep["criterion"]["metrics"] == ["recon_loss"]
     assert rep["criterion"]["not_recorded"] == ["fid_gen", "fid_recon"]
     assert rep["ald"]["votes_not_recorded"] == ["fid_gen", "fid_recon"]
     with pytest.raises(ValueError, match="none of the criterion metrics"):
-        build_report(grid, ald, criterion_metrics=("fid_gen",))
+        build_report(grid, ald, criterion_metrics=("fid_gen",)).to_dict()
     text = markdown(rep)
     assert "Not recorded: fid_gen, fid_recon" in text and "they did not vote" in text
-    full = build_report(grid_trials(), ald_trials(), rule="paper")
+    full = build_report(grid_trials(), ald_trials(), rule="paper").to_dict()
     assert full["criterion"]["not_recorded"] == [] and full["ald"]["votes_not_recorded"] == []
 
 
@@ -335,9 +335,10 @@ def test_report_from_mlflow_matches_the_sweep_results(ray_session, tmp_path):
         res["ald"].trials,
         dataset="digits",
         wall={m: r.wall_time_s for m, r in res.items()},
-    )
+    ).to_dict()
     uri = res["grid"].tracking_uri
     rebuilt, paths = report_from_mlflow(uri, "ald-tune-digits", str(tmp_path / "report"))
+    rebuilt = rebuilt.to_dict()
     assert rebuilt["dataset"] == "digits"
     assert rebuilt["criterion"]["plateau_edge"] == direct["criterion"]["plateau_edge"] == 8
     assert rebuilt["criterion"]["best_region"] == direct["criterion"]["best_region"]
@@ -416,7 +417,7 @@ def test_best_region_is_one_span_with_noise_holes_flagged():
         if t.n_z_grid == 16:
             for h in t.history:
                 h["fid_gen"] = 50.0
-    rep = build_report(grid, ald_trials())
+    rep = build_report(grid, ald_trials()).to_dict()
     crit = rep["criterion"]
     assert crit["within_tolerance"] == [8, 32] and crit["noise_holes"] == [16]
     assert crit["best_region"] == [8, 16, 32] and crit["plateau_edge"] == 8
@@ -431,7 +432,7 @@ def test_alds_final_model_against_a_fixed_run_at_its_nz_per_seed():
     fixed = [
         trial({**{m: MEANS[m][16] for m in MEANS}, "recon_loss": 21.0}, seed=0, n_z_grid=9),
     ]
-    rep = build_report(grid_trials(), ald_trials(finals=(7, 9)), fixed=fixed)
+    rep = build_report(grid_trials(), ald_trials(finals=(7, 9)), fixed=fixed).to_dict()
     s7, s9 = rep["ald"]["seeds"]
     assert s7["gap"] is None
     gap = s9["gap"]["metrics"]
@@ -443,6 +444,6 @@ def test_alds_final_model_against_a_fixed_run_at_its_nz_per_seed():
     assert gap["fid_gen"]["gap"] == pytest.approx(0.11) and s9["gap"]["within"]
     assert rep["ald"]["n_as_good_as_fixed"] == 1 and rep["ald"]["n_fixed_compared"] == 1
     worse = [trial({**{m: MEANS[m][16] for m in MEANS}, "fid_gen": 9.0}, seed=0, n_z_grid=9)]
-    rep = build_report(grid_trials(), ald_trials(finals=(7, 9)), fixed=worse)
+    rep = build_report(grid_trials(), ald_trials(finals=(7, 9)), fixed=worse).to_dict()
     assert not rep["ald"]["seeds"][1]["gap"]["within"]  # 1.11 worse on fid_gen
     assert "0/1 seed(s) within tolerance" in markdown(rep)

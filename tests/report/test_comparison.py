@@ -101,7 +101,7 @@ def test_each_ald_parent_holds_the_distances_to_the_edge(tmp_path):
         "recommended_steps_above_edge",
         "recommended_nz_over_edge",
     ):
-        assert got[f"report.{k}"] == comp.reports["ald-tune"]["headline"][k], k
+        assert got[f"report.{k}"] == comp.reports["ald-tune"].to_dict()["headline"][k], k
     assert got["report.ald_near_edge_fraction"] == 2 / 3
 
 

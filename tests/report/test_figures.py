@@ -24,7 +24,9 @@ from ald_tune.report.figures import (
 @pytest.fixture(scope="module")
 def report():
     asha = [t for t in grid_trials(seeds=(0,)) if t.n_z_grid in (8, 16)]
-    return build_report(grid_trials(), ald_trials(), asha=asha, dataset="toy", rule="ald-tune")
+    return build_report(
+        grid_trials(), ald_trials(), asha=asha, dataset="toy", rule="ald-tune"
+    ).to_dict()
 
 
 def texts(path):
@@ -53,7 +55,7 @@ def test_ald_against_epoch(report, tmp_path):
 
 
 def test_nz_against_compute_to_a_trained_model(report, tmp_path):
-    paper = build_report(grid_trials(), ald_trials((40, 41)), dataset="toy", rule="paper")
+    paper = build_report(grid_trials(), ald_trials((40, 41)), dataset="toy", rule="paper").to_dict()
     path = plot_cost_vs_distance([report, paper], str(tmp_path / "c.png"))
     assert Image.open(path).info["dpi"] == pytest.approx((DPI, DPI), abs=0.5)
     t = texts(path)
@@ -104,7 +106,7 @@ def test_labels_never_overlap_and_stay_in_the_column(anchors, gap):
 
 def test_the_cost_figure_without_a_best_region(tmp_path, recwarn):
     means = {**MEANS, "fid_gen": {2: 1.0, 4: 5.0, 8: 10.0, 16: 20.0, 32: 40.0}}
-    rep = build_report(grid_trials(means=means), ald_trials(), rule="ald-tune")
+    rep = build_report(grid_trials(means=means), ald_trials(), rule="ald-tune").to_dict()
     assert rep["criterion"]["best_region"] == []
     t = texts(plot_cost_vs_distance([rep], str(tmp_path / "c.png")))
     assert "ALD (ald-tune): n_z 7, 9" in t and "best region" not in t

@@ -36,7 +36,7 @@ def test_every_method_ranked_with_its_compute_to_the_answer():
         wall={"grid": 50.0, "ald": 25.0, "asha": 30.0},
         intrinsic=intrinsic,
         rule="ald-tune",
-    )
+    ).to_dict()
     m = {x["method"]: x for x in rep["methods"]}
     assert set(m) == {
         "grid",
@@ -68,7 +68,7 @@ def test_every_method_ranked_with_its_compute_to_the_answer():
     text = markdown(rep)
     assert "## Every method ranked" in text and "| 1 | intrinsic dimension (MLE) | 12 |" in text
     # Baselines turned off leave the report.
-    rep = build_report(grid, ald, units_baseline=False)
+    rep = build_report(grid, ald, units_baseline=False).to_dict()
     assert sorted(x["method"] for x in rep["methods"]) == ["ALD", "grid"]
 
 
@@ -91,7 +91,7 @@ def test_ranked_by_region_then_near_the_edge_then_compute_to_a_trained_model():
         "mle": {"dimension": 11.6, "n_z": 12, "cpu_s": 0.2, "wall_s": 0.1, "n_samples": 50},
     }
     ald = ald_trials(finals=(8, 9, 12), cpu=5.0)  # one run = 50 CPU-s, every seed near
-    rep = build_report(grid, ald, intrinsic=intrinsic, rule="ald-tune")
+    rep = build_report(grid, ald, intrinsic=intrinsic, rule="ald-tune").to_dict()
     assert _ranked(rep) == [
         "intrinsic dimension (MLE)",  # in, near, 10.2 CPU-s to a trained model
         "ALD (ald-tune)",  # in, near (3/3), 50
@@ -107,7 +107,7 @@ def test_ranked_by_region_then_near_the_edge_then_compute_to_a_trained_model():
     assert m["units"]["trained_cpu_s"] == 20.0  # the widest trial, then a run at 16
     # One ALD seed off the edge: ALD (2/3 near) falls behind every method near it, but
     # stays ahead of those in the region and not near it at all.
-    rep = build_report(grid, ald_trials(finals=(8, 9, 16), cpu=5.0), intrinsic=intrinsic)
+    rep = build_report(grid, ald_trials(finals=(8, 9, 16), cpu=5.0), intrinsic=intrinsic).to_dict()
     assert _ranked(rep)[:4] == [
         "intrinsic dimension (MLE)",
         "grid",
@@ -116,7 +116,7 @@ def test_ranked_by_region_then_near_the_edge_then_compute_to_a_trained_model():
     ]
     assert rep["methods"][2]["near_edge"] is False and rep["methods"][2]["n_near_edge"] == 2
     # Out of the region on one seed: after every method in it.
-    rep = build_report(grid, ald_trials(finals=(2, 9, 12), cpu=5.0), intrinsic=intrinsic)
+    rep = build_report(grid, ald_trials(finals=(2, 9, 12), cpu=5.0), intrinsic=intrinsic).to_dict()
     assert _ranked(rep)[-2:] == ["ALD", "intrinsic dimension (TwoNN)"]
 
 
@@ -132,7 +132,7 @@ def test_each_method_against_the_edge_and_its_compute_to_a_trained_model():
         trial({m: MEANS[m][8] for m in MEANS}, seed=0, n_z_grid=9, cpu=3.0, time_s=20.0)
     ]
     ald = ald_trials(finals=(9, 12))
-    rep = build_report(grid, ald, fixed=fixed, intrinsic=intrinsic, wall={"grid": 50.0})
+    rep = build_report(grid, ald, fixed=fixed, intrinsic=intrinsic, wall={"grid": 50.0}).to_dict()
     m = {x["key"]: x for x in rep["methods"]}
     assert set(m) == {"grid", "units", "id_twonn", "id_mle", "ald"}
     fields = ("in_region", "near_edge", "steps_above_edge", "nz_over_edge")

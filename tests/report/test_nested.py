@@ -45,7 +45,7 @@ def report():
         wall={"grid": 50.0, "ald": 25.0, "nested": 40.0},
         nested=[nested_trial(0, curve()), nested_trial(1, curve(16))],
         rule="ald-tune",
-    )
+    ).to_dict()
 
 
 def test_the_answer_is_the_edge_of_the_curves_own_plateau_judged_by_the_grids_spread(report):
@@ -141,14 +141,14 @@ def test_each_seed_answers_and_the_method_counts_the_run_then_one_fixed_run(repo
 
 
 def test_without_a_nested_sweep_the_report_has_no_nested_part():
-    rep = build_report(grid_trials(), ald_trials())
+    rep = build_report(grid_trials(), ald_trials()).to_dict()
     assert "nested" not in rep and "Nested dropout" not in markdown(rep)
     assert not [x for x in rep["methods"] if x["method"].startswith("nested")]
     assert "nested dropout beats" not in markdown(rep) and "above nested" not in markdown(rep)
     # a nested run that did not finish (no curve) is counted, not used
     broken = nested_trial(0, {})
     broken.status = "ERROR"
-    rep = build_report(grid_trials(), ald_trials(), nested=[broken])
+    rep = build_report(grid_trials(), ald_trials(), nested=[broken]).to_dict()
     assert rep["nested"]["n_errored"] == 1 and rep["nested"]["seeds"] == []
     assert not [x for x in rep["methods"] if x["method"].startswith("nested")]
 

@@ -9,8 +9,10 @@ from ald_tune.report.tables import markdown_text, side_by_side
 
 
 def test_rules_side_by_side_with_the_recommended_nz():
-    a = build_report(grid_trials(), ald_trials((8, 9, 16)), rule="ald-tune", dataset="toy")
-    b = build_report(grid_trials(), ald_trials((2, 2)), rule="paper", dataset="toy")
+    a = build_report(
+        grid_trials(), ald_trials((8, 9, 16)), rule="ald-tune", dataset="toy"
+    ).to_dict()
+    b = build_report(grid_trials(), ald_trials((2, 2)), rule="paper", dataset="toy").to_dict()
     table = side_by_side({"ald-tune": a, "paper": b})
     assert table.startswith("## ALD rules side by side (toy): grid optimum n_z = 8")
     assert "| ald-tune | [8, 9, 16] | 9 |" in table and "| paper | [2, 2] | 2 |" in table
@@ -20,8 +22,10 @@ def test_rules_side_by_side_with_the_recommended_nz():
 
 
 def test_the_distance_to_the_edge_per_seed_and_per_rule():
-    a = build_report(grid_trials(), ald_trials((8, 12, 16)), rule="ald-tune", dataset="toy")
-    b = build_report(grid_trials(), ald_trials((2, 40)), rule="paper", dataset="toy")
+    a = build_report(
+        grid_trials(), ald_trials((8, 12, 16)), rule="ald-tune", dataset="toy"
+    ).to_dict()
+    b = build_report(grid_trials(), ald_trials((2, 40)), rule="paper", dataset="toy").to_dict()
     table = side_by_side({"ald-tune": a, "paper": b})
     assert "grid optimum n_z = 8 (near it: n_z <= 12), best region [8, 16, 32]" in table
     assert "| in best region | near its edge | grid steps above edge | mean distance |" in table
@@ -38,7 +42,7 @@ def test_the_distance_to_the_edge_per_seed_and_per_rule():
 
 def test_no_region_no_edge():
     means = {**MEANS, "fid_gen": {2: 1.0, 4: 5.0, 8: 10.0, 16: 20.0, 32: 40.0}}
-    rep = build_report(grid_trials(means=means), ald_trials(), rule="ald-tune")
+    rep = build_report(grid_trials(means=means), ald_trials(), rule="ald-tune").to_dict()
     assert rep["criterion"]["near_edge_max_nz"] is None
     assert rep["ald"]["n_near_edge"] == 0 and rep["headline"]["ald_near_edge_fraction"] is None
     assert all(s["near_edge"] is None for s in rep["ald"]["seeds"])
