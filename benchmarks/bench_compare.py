@@ -23,6 +23,7 @@ Usage: python benchmarks/bench_compare.py [--space FILE] [--preset P] [--set k=v
 
 from __future__ import annotations
 
+import math
 import sys
 import tempfile
 
@@ -109,15 +110,17 @@ def main(argv=None) -> int:
     ray.shutdown()
     g = len(cfg.grid.n_z) * cfg.tune.grid_seeds
     for rule in RULES:
-        cost = build_report(sweeps["grid"].trials, sweeps[rule].trials, asha=sweeps["asha"].trials)[
-            "cost"
-        ]
+        cost = build_report(
+            sweeps["grid"].trials, sweeps[rule].trials, asha=sweeps["asha"].trials
+        ).cost
+        a = cost["ald"]
         for i, base in enumerate(("grid", "asha"), start=2):
-            share = cost["ald"]["cpu_s"] / cost[base]["cpu_s"]
+            b = cost[base]
+            share = (a.cpu_s or 0.0) / (b.cpu_s or math.nan)
             print(
-                f"{i}. compute: ALD ({rule}) {cost['ald']['cpu_s']:.1f} CPU-s vs {base} "
-                f"{cost[base]['cpu_s']:.1f} CPU-s = {share:.3f} (1/G = {1 / g:.3f}, G = {g}); "
-                f"trial-epochs {cost['ald']['trial_epochs']} vs {cost[base]['trial_epochs']}"
+                f"{i}. compute: ALD ({rule}) {a.cpu_s:.1f} CPU-s vs {base} "
+                f"{b.cpu_s:.1f} CPU-s = {share:.3f} (1/G = {1 / g:.3f}, G = {g}); "
+                f"trial-epochs {a.trial_epochs} vs {b.trial_epochs}"
             )
     answer_sooner(sweeps, after)
     return 0
@@ -134,16 +137,15 @@ def answer_sooner(sweeps: dict, after: int) -> None:
         k: build_report(grid, sweeps[k].trials, asha=asha, fixed=fixed, rule="ald-tune")
         for k in ("full", "early")
     }
-    ald = {
-        k: next(m for m in r["methods"] if m["method"].startswith("ALD")) for k, r in reps.items()
-    }
+    ald = {k: next(m for m in r.methods if m.method.startswith("ALD")) for k, r in reps.items()}
     done = [t for t in grid if t.finished]
     fixed_cpu = mean(trial_cost(t)[0] for t in done)
     fixed_wall = mean(t.time_s for t in done)
-    asha_cpu = reps["early"]["cost"]["asha"]["cpu_s"]
-    early_total = reps["early"]["cost"]["ald"]["cpu_s"] / reps["early"]["cost"]["ald"]["n_trials"]
+    early = reps["early"].cost
+    asha_cpu = early["asha"].cpu_s or math.nan
+    early_total = (early["ald"].cpu_s or math.nan) / early["ald"].n_trials
     ratios = (
-        ("ALD compute to answer / one fixed run", ald["full"]["answer_cpu_s"] / fixed_cpu, 0.40),
+        ("ALD compute to answer / one fixed run", _f(ald["full"].answer_cpu_s) / fixed_cpu, 0.40),
         (
             f"ALD (early end, +{after} epochs) total compute / grid + ASHA total",
             early_total / asha_cpu,
@@ -151,7 +153,7 @@ def answer_sooner(sweeps: dict, after: int) -> None:
         ),
         (
             f"ALD (early end, +{after} epochs) wall to answer / one fixed run's wall",
-            ald["early"]["answer_wall_s"] / fixed_wall,
+            _f(ald["early"].answer_wall_s) / fixed_wall,
             0.60,
         ),
     )
@@ -159,29 +161,34 @@ def answer_sooner(sweeps: dict, after: int) -> None:
         verdict = "met" if value <= target else "NOT met"
         print(f"4. {name}: {value:.3f} (target <= {target:.2f}: {verdict})")
     for k, r in reps.items():
-        seeds = r["ald"]["seeds"]
-        gaps = [s["gap"] for s in seeds if s["gap"]]
+        seeds = r.ald.seeds
+        gaps = [s.gap for s in seeds if s.gap]
         print(
-            f"4. ALD ({k}): n_z {r['ald']['n_z']}, answer at epoch "
-            f"{[s['answer_epochs'] for s in seeds]}; in the best region "
-            f"{r['criterion']['best_region']}: {r['ald']['n_in_region']}/{len(seeds)}; final "
+            f"4. ALD ({k}): n_z {list(r.ald.n_z)}, answer at epoch "
+            f"{[s.answer_epochs for s in seeds]}; in the best region "
+            f"{list(r.criterion.best_region)}: {r.ald.n_in_region}/{len(seeds)}; final "
             f"model within tolerance of the fixed run at its n_z: "
-            f"{sum(g['within'] for g in gaps)}/{len(gaps)} (control, two grid seeds at one "
-            f"n_z: {r['ald']['control_within']}/{r['ald']['control_pairs']} pairs); gap "
+            f"{sum(g.within for g in gaps)}/{len(gaps)} (control, two grid seeds at one "
+            f"n_z: {r.ald.control_within}/{r.ald.control_pairs} pairs); gap "
             "(ALD - fixed; tolerance) "
             + "; ".join(
                 ", ".join(
-                    f"{m} {x['gap']:+.2f} ({x['tolerance']:.2f})" for m, x in g["metrics"].items()
+                    f"{m} {x['gap']:+.2f} ({x['tolerance']:.2f})" for m, x in g.metrics.items()
                 )
                 for g in gaps
             )
         )
-    vs = {k: r["vs"]["metrics"] for k, r in reps.items()}
-    for m in reps["full"]["criterion"]["metrics"]:
+    vs = {k: r.vs.metrics for k, r in reps.items()}
+    for m in reps["full"].criterion.metrics:
         print(
-            f"4. final {m}: early end {vs['early'][m]['ald']:.3f}, full length "
-            f"{vs['full'][m]['ald']:.3f}, grid optimum {vs['full'][m]['grid_optimum']:.3f}"
+            f"4. final {m}: early end {_f(vs['early'][m].ald):.3f}, full length "
+            f"{_f(vs['full'][m].ald):.3f}, grid optimum {_f(vs['full'][m].grid_optimum):.3f}"
         )
+
+
+def _f(v: float | None) -> float:
+    """A report's number, NaN where the JSON holds none."""
+    return math.nan if v is None else v
 
 
 if __name__ == "__main__":

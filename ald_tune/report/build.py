@@ -100,13 +100,12 @@ def build_report(
             its prefix curve): its answers (:mod:`ald_tune.report.nested`) and cost.
 
     Returns:
-        A :class:`~ald_tune.report.record.Report` (``to_dict()``: the JSON of
-        ``comparison.json``) with sections ``grid`` (rows per n_z, optima, mean rank), ``criterion``
-        (tolerances, region, plateau edge), ``ald`` (per seed, summary), ``vs`` (final
-        metrics against the grid optimum and the fixed run at ALD's n_z), ``cost``,
-        ``speedup``, ``methods`` (each method's answer, distance and compute),
-        ``nested`` (with ``nested``: each seed's prefix curve and answer),
-        ``recommendation``, ``headline`` and ``curves`` (for the figures).
+        A :class:`~ald_tune.report.record.Report` (``to_dict()``: ``comparison.json``):
+        ``grid`` (rows per n_z, optima, mean rank), ``criterion`` (tolerances, region,
+        plateau edge), ``ald`` (per seed, summary), ``vs`` (final metrics against the grid
+        optimum and the fixed run at ALD's n_z), ``cost``, ``speedup``, ``methods`` (each
+        method's answer, distance and compute), ``nested`` (with ``nested``: each seed's
+        prefix curve and answer), ``recommendation``, ``headline``, ``curves``.
 
     Raises:
         ValueError: no usable grid or ALD trials, an unknown criterion metric, a bad

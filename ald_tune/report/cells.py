@@ -10,7 +10,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ald_tune.report.record import AldSection, Criterion, GridRow, Method, Record
+from ald_tune.report.json_record import Record
+from ald_tune.report.record import AldSection, Criterion, GridRow, Method
 
 
 def cell(v: Any, digits: int = 3) -> str:

@@ -396,8 +396,8 @@ def test_a_killed_driver_resumes_the_sweep_without_rerunning_or_duplicating(
     # alone, in this process: what each Ray trial computes with one thread).
     ald = [engine_trial(cfg)]
     clean = [engine_trial(cfg, n_z) for n_z in grid]
-    got = comparable(build_report(result.trials, ald, dataset="digits"))
-    want = comparable(build_report(clean, ald, dataset="digits"))
+    got = comparable(build_report(result.trials, ald, dataset="digits").to_dict())
+    want = comparable(build_report(clean, ald, dataset="digits").to_dict())
     _approx_equal(got, want)
 
 
