@@ -173,7 +173,7 @@ def answer_sooner(sweeps: dict, after: int) -> None:
             "(ALD - fixed; tolerance) "
             + "; ".join(
                 ", ".join(
-                    f"{m} {x['gap']:+.2f} ({x['tolerance']:.2f})" for m, x in g.metrics.items()
+                    f"{m} {_f(x.gap):+.2f} ({_f(x.tolerance):.2f})" for m, x in g.metrics.items()
                 )
                 for g in gaps
             )

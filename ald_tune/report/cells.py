@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ald_tune.report.json_record import Record
-from ald_tune.report.record import AldSection, Criterion, GridRow, Method
+from ald_tune.report.record import AldSection, Criterion, GapMetric, GridRow, Method
 
 
 def cell(v: Any, digits: int = 3) -> str:
@@ -88,6 +88,6 @@ def not_recorded(metrics: Sequence[str] | None, then: str) -> str:
     )
 
 
-def gap_cell(x: dict) -> str:
+def gap_cell(x: GapMetric) -> str:
     """A gap against its tolerance: "gap (tolerance)"."""
-    return f"{cell(x['gap'])} ({cell(x['tolerance'])})"
+    return f"{cell(x.gap)} ({cell(x.tolerance)})"

@@ -31,8 +31,7 @@ def nested_lines(r: Report) -> list[str]:
     first = f"seed {first_seed.seed}"
     lines += md_table(
         ["metric", "grid best", f"curve best ({first})", "grid spread", f"tolerance ({first})"],
-        # one metric's tolerance: a dict keyed by the fields of nested.curve_edge
-        [[m, t["grid_best"], t["best"], t["spread"], t["tolerance"]] for m, t in tols.items()],
+        [[m, t.grid_best, t.best, t.spread, t.tolerance] for m, t in tols.items()],
     )
     return lines + _nested_seed_lines(n.seeds) + _nested_curve_lines(r, n)
 
@@ -80,7 +79,13 @@ def _nested_curve_lines(r: Report, n: NestedSection) -> list[str]:
     return md_table(
         ["n_z", *[f"{m}: grid / nested" for m in metrics]],
         [
-            [c["n_z"], *[f"{cell(grid.get(c['n_z'], {}).get(m))} / {cell(c[m])}" for m in metrics]]
+            [
+                c.n_z,
+                *[
+                    f"{cell(grid.get(c.n_z, {}).get(m))} / {cell(c.metrics.get(m))}"
+                    for m in metrics
+                ],
+            ]
             for c in n.curve_mean
         ],
     )

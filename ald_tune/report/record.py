@@ -95,10 +95,21 @@ class Criterion(Record):
 
 # ---------------------------------------------------------------- ALD
 @dataclass(frozen=True, kw_only=True)
+class GapMetric(Record):
+    """One criterion metric: ALD's final value, the fixed run's, the gap and tolerance."""
+
+    ald: float | None
+    fixed: float | None
+    gap: float | None
+    tolerance: float | None
+    within: bool
+
+
+@dataclass(frozen=True, kw_only=True)
 class Gap(Record):
     """ALD's final model against the fixed run at its n_z, per criterion metric."""
 
-    metrics: dict[str, dict[str, Any]]
+    metrics: dict[str, GapMetric]
     within: bool
 
 
@@ -217,6 +228,25 @@ class Curves(Record):
 
 # ---------------------------------------------------------------- nested dropout
 @dataclass(frozen=True, kw_only=True)
+class NestedTolerance(Record):
+    """One criterion metric on a nested run's curve: its own best, the grid's best and
+    spread, and the tolerance (:func:`ald_tune.report.nested.curve_edge`)."""
+
+    best: float | None
+    grid_best: float | None
+    spread: float | None
+    tolerance: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CurvePoint(Record):
+    """The nested prefix curve's mean over seeds at one n_z (``metrics``: per metric)."""
+
+    n_z: int
+    metrics: dict[str, float | None] = field(default_factory=dict, metadata=REST)
+
+
+@dataclass(frozen=True, kw_only=True)
 class NestedSeed(Record):
     """One nested-dropout seed: its prefix curve's answer against the region and cost."""
 
@@ -237,7 +267,7 @@ class NestedSeed(Record):
     cpu_s: float | None = None
     prefix_eval_s: float | None = None
     fixed_cpu_s: float | None = None
-    tolerances: dict[str, dict[str, Any]]
+    tolerances: dict[str, NestedTolerance]
     curve: dict[str, dict[str, float | None]]
 
 
@@ -254,7 +284,7 @@ class NestedSection(Record):
     n_near_edge: int | None = None
     steps_above_edge_mean: float | None = None
     nz_over_edge_mean: float | None = None
-    curve_mean: tuple[dict[str, Any], ...] = ()
+    curve_mean: tuple[CurvePoint, ...] = ()
 
 
 # ---------------------------------------------------------------- conclusions
