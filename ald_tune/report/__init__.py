@@ -1,5 +1,6 @@
 """Layer 6, the report: the grid's best region (``criterion``), the numbers read from
-trial records (``numbers``), one rule's report (``build``), its tables and figures
+trial records (``numbers``), one rule's report (``build``; the typed record it returns,
+``record``), its tables and figures
 (``tables``, ``figures``), a whole comparison printed, written and logged
 (``comparison``), and its rebuild from MLflow alone (``mlflow_rebuild``).
 
@@ -8,5 +9,6 @@ MLflow load inside the functions that draw or talk to the store.
 """
 
 from ald_tune.report.build import FILES, build_report, markdown, recommend, write_report
+from ald_tune.report.record import Report
 
-__all__ = ["FILES", "build_report", "markdown", "recommend", "write_report"]
+__all__ = ["FILES", "Report", "build_report", "markdown", "recommend", "write_report"]
