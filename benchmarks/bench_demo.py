@@ -14,7 +14,7 @@ set-up) and times it. Then it reads every trial's rows from Tune's files and pri
 The target is reachable without weakening the comparison only if the floor is below it.
 
 Usage: python benchmarks/bench_demo.py [--space search_spaces/digits.yaml] [--set k=v ...]
-       [--target-s 180]
+       [--target-s 180] [--log FILE (the demo's own output, to compare reports)]
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--space", default="search_spaces/digits.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--target-s", type=float, default=180.0)
+    p.add_argument("--log", default=None, help="write the demo's own output to this file")
     args = p.parse_args(argv)
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="bench-demo-") as tmp:
@@ -61,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t0
+        if args.log:
+            with open(args.log, "w") as fh:
+                fh.write(done.stdout + done.stderr)
         if done.returncode != 0:
             print(done.stdout[-3000:] + done.stderr[-3000:], file=sys.stderr)
             return done.returncode
