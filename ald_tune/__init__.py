@@ -4,7 +4,7 @@
 name that needs them is used. The package is one subpackage per layer of the data
 flow, each importing only the layers before it::
 
-    config -> data -> engine -> sweeps -> tracking -> report -> (integrations) -> cli
+    config -> data -> engine -> tracking -> sweeps -> report -> (integrations) -> cli
 
 with ``testing`` beside them (test doubles; imported by tests and benchmarks only).
 See ``docs/architecture.md``.
@@ -39,7 +39,8 @@ _LAZY = {
     "save_checkpoint": "ald_tune.engine.checkpoint",
     "load_model": "ald_tune.tracking.models",  # a file, or a models:/ or runs:/ URI
     "SweepOptions": "ald_tune.sweeps.tuner",
-    "run_sweep": "ald_tune.tracking.sweep",
+    "TrackingOptions": "ald_tune.tracking.tracker",
+    "run_sweep": "ald_tune.sweeps.run",
     "build_report": "ald_tune.report.build",
     "recommend": "ald_tune.report.build",
     "compare": "ald_tune.report.workflow",

@@ -1,4 +1,5 @@
-"""Old import paths (0.1's flat package, 0.2's flat rule modules), kept for one release.
+"""Old import paths (0.1's flat package, 0.2's flat rule modules and tracking's sweep and
+backfill), kept for one release.
 
 ``import ald_tune`` installs :class:`OldPaths`, an import hook that answers for the old
 module names listed in :data:`MOVED` (so the package folder holds no shim files): each
@@ -19,7 +20,7 @@ from typing import Any
 
 #: old module -> where its code lives now (the first is the one the shim becomes)
 MOVED = {
-    "ald_tune.backfill": ("ald_tune.tracking.backfill",),
+    "ald_tune.backfill": ("ald_tune.sweeps.backfill", "ald_tune.tracking.fill"),
     "ald_tune.checkpoint": ("ald_tune.engine.checkpoint",),
     "ald_tune.config_docs": ("ald_tune.config.reference",),
     "ald_tune.constraints": ("ald_tune.config.constraints",),
@@ -44,12 +45,15 @@ MOVED = {
     "ald_tune.trial_logger": ("ald_tune.tracking.trial_logger",),
     "ald_tune.trial_records": ("ald_tune.sweeps.results", "ald_tune.report.numbers"),
     "ald_tune.tune_logs": ("ald_tune.sweeps.result_logs",),
-    "ald_tune.tuners": ("ald_tune.sweeps.tuner", "ald_tune.tracking.sweep"),
+    "ald_tune.tuners": ("ald_tune.sweeps.tuner", "ald_tune.sweeps.run"),
     # 0.2's flat rule modules, moved into the engine's rules folder after 0.2.0
     "ald_tune.engine.controller": ("ald_tune.engine.rules.base",),
     "ald_tune.engine.rule_paper": ("ald_tune.engine.rules.paper",),
     "ald_tune.engine.rule_ald_tune": ("ald_tune.engine.rules.aldtune",),
     "ald_tune.engine.rule_units": ("ald_tune.engine.rules.units",),
+    # 0.2's run_sweep and backfill in tracking/, moved to sweeps/ (tracking below sweeps)
+    "ald_tune.tracking.sweep": ("ald_tune.sweeps.run", "ald_tune.tracking.tracker"),
+    "ald_tune.tracking.backfill": ("ald_tune.sweeps.backfill", "ald_tune.tracking.fill"),
 }
 
 #: the release an old path was moved in (default 0.2); it goes in the release after
@@ -58,6 +62,8 @@ MOVED_IN = {
     "ald_tune.engine.rule_paper": "0.3",
     "ald_tune.engine.rule_ald_tune": "0.3",
     "ald_tune.engine.rule_units": "0.3",
+    "ald_tune.tracking.sweep": "0.3",
+    "ald_tune.tracking.backfill": "0.3",
 }
 
 

@@ -48,8 +48,8 @@ def main(argv=None) -> int:
     from ald_tune.config.schema import load_config
     from ald_tune.engine.trainer import Trainer
     from ald_tune.report.build import build_report
+    from ald_tune.sweeps.run import run_sweep
     from ald_tune.sweeps.tuner import SweepOptions
-    from ald_tune.tracking.sweep import run_sweep
 
     cfg = load_config(
         args.space, args.preset, ["tune.num_samples=1", "train.threads=1", *args.overrides]
@@ -90,10 +90,10 @@ def main(argv=None) -> int:
                 SweepOptions(
                     mode=mode,
                     run_dir=tmp,
-                    tracking=False,
                     verbose=False,
                     label=label.replace("-", ""),
                 ),
+                tracking=None,
             )
         # fixed runs at the ALD n_z values off the grid (one seed each), as compare runs them
         off = sorted(
@@ -102,7 +102,8 @@ def main(argv=None) -> int:
         sweeps["fixed"] = (
             run_sweep(
                 cfg.replace(grid={"n_z": off}, tune={"grid_seeds": 1}),
-                SweepOptions(mode="grid", run_dir=tmp, tracking=False, verbose=False, label="fix"),
+                SweepOptions(mode="grid", run_dir=tmp, verbose=False, label="fix"),
+                tracking=None,
             )
             if off
             else None

@@ -30,7 +30,7 @@ import json, resource, sys
 from ald_tune.config.schema import load_config
 from ald_tune.sweeps.tuner import SweepOptions
 from ald_tune.testing import SCRIPTED
-from ald_tune.tracking.sweep import run_sweep
+from ald_tune.sweeps.run import run_sweep
 import ray
 ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
 epochs, run_dir = int(sys.argv[1]), sys.argv[2]

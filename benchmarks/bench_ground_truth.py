@@ -32,8 +32,8 @@ def main(argv=None) -> int:
 
     from ald_tune.config.schema import load_config
     from ald_tune.report.build import build_report
+    from ald_tune.sweeps.run import run_sweep
     from ald_tune.sweeps.tuner import SweepOptions
-    from ald_tune.tracking.sweep import run_sweep
 
     start_ray()
     met = True
@@ -44,9 +44,8 @@ def main(argv=None) -> int:
             sweeps = {
                 mode: run_sweep(
                     cfg,
-                    SweepOptions(
-                        mode=mode, run_dir=tmp, tracking=False, verbose=False, label=f"{mode}{d}"
-                    ),
+                    SweepOptions(mode=mode, run_dir=tmp, verbose=False, label=f"{mode}{d}"),
+                    tracking=None,
                 )
                 for mode in ("grid", "ald")
             }

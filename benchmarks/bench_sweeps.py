@@ -43,8 +43,8 @@ def main(argv=None) -> int:
 
     from ald_tune.config.schema import load_config
     from ald_tune.engine.trainer import Trainer
+    from ald_tune.sweeps.run import run_sweep
     from ald_tune.sweeps.tuner import SweepOptions
-    from ald_tune.tracking.sweep import run_sweep
 
     cfg = load_config(args.space, args.preset, ["train.threads=1", *args.overrides])
     trainer = Trainer(cfg, fixed_n_z=max(cfg.grid.n_z))

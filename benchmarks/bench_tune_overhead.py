@@ -61,17 +61,16 @@ def plain_run(cfg) -> float:
 def paired_run(cfg, tmp: str, label: str, tracking: bool) -> dict:
     """One paired ALD trial: the trial's and its twin's seconds per epoch, summed, and
     their ratio over each 10 epochs (epoch 0, first batches and caches, is left out)."""
+    from ald_tune.sweeps.backfill import read_trials
+    from ald_tune.sweeps.run import DEFAULT_TRACKING, run_sweep
     from ald_tune.sweeps.tuner import SweepOptions
     from ald_tune.testing import PAIRED
-    from ald_tune.tracking.backfill import read_trials
-    from ald_tune.tracking.sweep import run_sweep
 
     t0 = time.perf_counter()
     result = run_sweep(
         cfg,
-        SweepOptions(
-            mode="ald", run_dir=tmp, verbose=False, trainer=PAIRED, tracking=tracking, label=label
-        ),
+        SweepOptions(mode="ald", run_dir=tmp, verbose=False, trainer=PAIRED, label=label),
+        DEFAULT_TRACKING if tracking else None,
     )
     (trial_rows,) = read_trials(result.path)  # Tune's own rows: they hold the paired timings
     rows = [r for _, r in sorted(trial_rows.by_epoch().items())][1:]

@@ -6,8 +6,8 @@ import argparse
 import os
 
 from ald_tune.errors import ConfigError
+from ald_tune.sweeps.backfill import backfill
 from ald_tune.sweeps.tuner import SweepOptions, storage_path
-from ald_tune.tracking.backfill import backfill
 
 
 def run(args: argparse.Namespace) -> int:

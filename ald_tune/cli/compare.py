@@ -24,15 +24,15 @@ from ald_tune.cli.common import (
     sweep_args,
     sweep_overrides,
 )
-from ald_tune.cli.sweep import report_sweep, sweep_options
+from ald_tune.cli.sweep import report_sweep, sweep_options, tracking_options
 from ald_tune.config.constraints import check_name
 from ald_tune.config.kinds import RULES, SweepKind
 from ald_tune.config.schema import load_config
 from ald_tune.errors import ConfigError
 from ald_tune.report.comparison import BASELINES, DEFAULT_BASELINES, render
 from ald_tune.report.workflow import CompareOptions, compare
+from ald_tune.sweeps.run import run_sweep
 from ald_tune.sweeps.tuner import prepare
-from ald_tune.tracking.sweep import run_sweep
 
 
 def build_parser(prog: str = "ald_tune/run.py", modes: bool = True) -> argparse.ArgumentParser:
@@ -175,7 +175,7 @@ def _main(args, prog: str) -> int:
     rules = parse_rules(args.rules, both if mode == "compare" else cfg.ald.rule)
     if mode == "compare":
         return _compare(args, cfg, space, rules)
-    base = sweep_options(args, mode, space)
+    base, tracking = sweep_options(args, mode, space), tracking_options(args)
     if mode == "grid":
         sweeps = [(cfg, replace(base, name=args.name and f"{args.name}-grid"))]
     else:  # one ALD sweep per rule, named as compare names them
@@ -188,7 +188,7 @@ def _main(args, prog: str) -> int:
         ]
     for sub, opts in sweeps:  # every sweep's input is checked before the first starts
         prepare(sub, opts)
-    return max(report_sweep(run_sweep(sub, opts), args.run_dir) for sub, opts in sweeps)
+    return max(report_sweep(run_sweep(sub, opts, tracking), args.run_dir) for sub, opts in sweeps)
 
 
 def _compare(args: argparse.Namespace, cfg, space: str, rules: list[str]) -> int:
@@ -196,6 +196,7 @@ def _compare(args: argparse.Namespace, cfg, space: str, rules: list[str]) -> int
 
     opts = CompareOptions(
         sweep=sweep_options(args, "grid", space),
+        tracking=tracking_options(args),
         rules=tuple(rules),
         baselines=parse_baselines(args.baselines),
         fixed=not args.no_fixed,

@@ -7,12 +7,13 @@ import argparse
 from ald_tune.cli.common import print_config, resolve_space, sweep_overrides
 from ald_tune.config.schema import load_config
 from ald_tune.errors import ConfigError
+from ald_tune.sweeps.run import run_sweep
 from ald_tune.sweeps.tuner import SweepOptions
 from ald_tune.tracking.store import redact_uri, ui_hint
-from ald_tune.tracking.sweep import run_sweep
+from ald_tune.tracking.tracker import TrackingOptions
 
 
-def sweep_options(args: argparse.Namespace, mode: str, space: str):
+def sweep_options(args: argparse.Namespace, mode: str, space: str) -> SweepOptions:
     """The :class:`~ald_tune.sweeps.tuner.SweepOptions` of the sweep flags, built in one
     place for ``ald-tune ald|grid``, ``compare`` and ``run.py``."""
     return SweepOptions(
@@ -21,13 +22,19 @@ def sweep_options(args: argparse.Namespace, mode: str, space: str):
         name=args.name,
         run_dir=args.run_dir,
         storage=args.storage,
-        tracking_uri=args.tracking_uri,
-        tracking=not args.no_tracking,
-        experiment=args.experiment,
         resume=bool(args.resume),
         address=args.address,
         epoch_lines=bool(getattr(args, "verbose", False)),
     )
+
+
+def tracking_options(args: argparse.Namespace) -> TrackingOptions | None:
+    """The :class:`~ald_tune.tracking.tracker.TrackingOptions` of the tracking flags
+    (None with ``--no-tracking``), built beside :func:`sweep_options` for the same
+    commands."""
+    if args.no_tracking:
+        return None
+    return TrackingOptions(uri=args.tracking_uri, experiment=args.experiment)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(space, args.preset, sweep_overrides(args))
     if args.print_config:
         return print_config(cfg)
-    return report_sweep(run_sweep(cfg, sweep_options(args, args.command, space)), args.run_dir)
+    opts = sweep_options(args, args.command, space)
+    return report_sweep(run_sweep(cfg, opts, tracking_options(args)), args.run_dir)
 
 
 def report_sweep(result, run_dir: str = "runs") -> int:

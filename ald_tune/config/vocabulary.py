@@ -8,7 +8,10 @@ may vote on) is derived from :data:`METRICS` here.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,41 @@ PREFIX_KEY = "prefixes"
 PREFIX_METRICS = (*COLUMNS, "eval_time_s")
 #: The MLflow key of a prefix metric (step = the prefix length k), e.g. ``prefix.fid_gen``.
 PREFIX_MLFLOW = "prefix."
+
+
+def history_row(epoch: int, values: Mapping[str, Any]) -> dict[str, float]:
+    """One epoch of a trial record: ``epoch`` plus every :data:`TRACKED` key present, as
+    floats (what every producer of a record keeps: Tune's results and files, MLflow)."""
+    row: dict[str, float] = {"epoch": int(epoch)}
+    for key in TRACKED:
+        v = values.get(key)
+        if isinstance(v, (int, float)):  # bools too (stopped, removed)
+            row[key] = float(v)
+    return row
+
+
+def prefix_curve(value: Any) -> dict[int, dict[str, float]]:
+    """A nested run's prefix curve as its last record holds it (``{"<k>": {metric:
+    value}}``, under :data:`PREFIX_KEY`), as ``{k: {metric: float}}`` with the
+    :data:`PREFIX_METRICS` present, sorted by k; ``{}`` for anything else."""
+    if not isinstance(value, Mapping):
+        return {}
+    out = {}
+    for k, vals in value.items():
+        try:
+            size = float(k)
+        except (TypeError, ValueError):
+            continue
+        if not (math.isfinite(size) and size == int(size) and isinstance(vals, Mapping)):
+            continue
+        out[int(size)] = {
+            m: float(vals[m])
+            for m in PREFIX_METRICS
+            if isinstance(vals.get(m), (int, float)) and not isinstance(vals.get(m), bool)
+        }
+    return dict(sorted(out.items()))
+
+
 #: Per-epoch quantities the figures draw against epoch.
 CURVES = ("n_z", "recon_loss", "fid_gen", "fid_recon", "silhouette", "kl")
 

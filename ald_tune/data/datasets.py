@@ -136,12 +136,7 @@ def load_dataset(
     Raises:
         DataError: Unknown name or split, bad ``limit``, missing file, or bad data.
     """
-    if name not in DATASETS:
-        raise DataError(f"Unknown dataset {name!r}. Fix: use one of {DATASETS}.")
-    if split not in SPLITS:
-        raise DataError(f"Unknown split {split!r} for dataset {name}. Fix: use one of {SPLITS}.")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise DataError(f"limit must be a positive int or None; got {limit!r}.")
+    _check_request(name, split, limit)
     root_dir = Path(root or DEFAULT_ROOT).expanduser().absolute()  # Ray Tune changes the cwd
     try:
         return _load(name, path, root_dir, download, split, limit, manifold or {})
@@ -151,6 +146,16 @@ def load_dataset(
             f"dataset {name}: cannot read {where} ({exc.strerror or exc}). "
             "Fix: check data.path / data.root."
         ) from None
+
+
+def _check_request(name: str, split: str, limit: int | None) -> None:
+    """A known dataset and split, and a positive ``limit`` (or None)."""
+    if name not in DATASETS:
+        raise DataError(f"Unknown dataset {name!r}. Fix: use one of {DATASETS}.")
+    if split not in SPLITS:
+        raise DataError(f"Unknown split {split!r} for dataset {name}. Fix: use one of {SPLITS}.")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise DataError(f"limit must be a positive int or None; got {limit!r}.")
 
 
 def _load(

@@ -130,17 +130,7 @@ def load_model(path: str, factory: Factory | None = None):
     if not os.path.isfile(path):
         raise DataError(f"{source} does not exist. Fix: pass a model.safetensors of a run.")
     meta, shapes = _read_header(path, source)
-    try:
-        cfg = Config.from_dict(json.loads(meta["config"]), source=source)
-        n_z, image_shape = json.loads(meta["n_z"]), json.loads(meta["image_shape"])
-    except (KeyError, ValueError, TypeError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise DataError(
-            f"{source} has no usable ald-tune metadata ({type(exc).__name__}: "
-            f"{shown(str(exc), 80)}). Fix: pass a model.safetensors written by "
-            "ald-tune."
-        ) from None
+    cfg, n_z, image_shape = _stored_setup(meta, source)
     check_stored_shape(n_z, image_shape, shapes, source)
     allowed = allowed_factory(
         cfg.model.factory, factory, source, "load_model(path, factory='PATH')"
@@ -166,6 +156,21 @@ def load_model(path: str, factory: Factory | None = None):
             f"{source}: its weights do not match its stored config ({_first_line(exc)})."
         ) from None
     return model
+
+
+def _stored_setup(meta: dict[str, str], source: str) -> tuple[Config, Any, Any]:
+    """The config, n_z and sample shape a model file's metadata stores (unchecked shapes)."""
+    try:
+        cfg = Config.from_dict(json.loads(meta["config"]), source=source)
+        return cfg, json.loads(meta["n_z"]), json.loads(meta["image_shape"])
+    except (KeyError, ValueError, TypeError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise DataError(
+            f"{source} has no usable ald-tune metadata ({type(exc).__name__}: "
+            f"{shown(str(exc), 80)}). Fix: pass a model.safetensors written by "
+            "ald-tune."
+        ) from None
 
 
 def _read_header(path: str, source: str) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:

@@ -23,19 +23,11 @@ from typing import Any
 
 import torch
 
+from ald_tune.config.paths import default_cache_dir
 from ald_tune.data.datasets import ImageData, check_enough_samples
 from ald_tune.engine import metrics
 from ald_tune.engine.features import FIDScorer, get_extractor
 from ald_tune.errors import ConfigError, DataError, shown
-
-
-def default_cache_dir() -> str:
-    """``$ALD_TUNE_CACHE`` or ``~/.cache/ald_tune`` (absolute)."""
-    return os.path.abspath(
-        os.environ.get("ALD_TUNE_CACHE")
-        or os.path.join(os.path.expanduser("~"), ".cache", "ald_tune")
-    )
-
 
 #: The fix when the validation split itself is too small: no eval setting can help.
 MORE_DATA = "raise data.limit or data.val_fraction (or use more data)"

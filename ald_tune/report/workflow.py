@@ -34,9 +34,10 @@ from ald_tune.report.comparison import (
 )
 from ald_tune.report.methods import INTRINSIC_NAMES
 from ald_tune.sweeps.results import SweepRecord
+from ald_tune.sweeps.run import DEFAULT_TRACKING, mark_complete, run_sweep
 from ald_tune.sweeps.tuner import SweepOptions, prepare, storage_path
 from ald_tune.tracking.store import redact_uri
-from ald_tune.tracking.sweep import mark_complete, run_sweep
+from ald_tune.tracking.tracker import TrackingOptions
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,12 @@ class CompareOptions:
     """What a comparison runs and where (everything that is not the search space).
 
     Attributes:
-        sweep: where and how each sweep runs (storage, tracking, Ray address, resume;
-            its ``name`` is the compare's name, ``resume`` continues the compare of that
+        sweep: where and how each sweep runs (storage, Ray address, resume; its
+            ``name`` is the compare's name, ``resume`` continues the compare of that
             name or the newest one on this dataset). ``mode``, ``kind``, ``compare`` and
             ``main_rule`` are set per sweep.
+        tracking: where every sweep is logged in MLflow (default: the default store);
+            None: untracked.
         rules: the ALD rules, one sweep each; the first one's report is the main one.
             Default: the config's ``ald.rule`` and ``paper``.
         baselines: run beside ALD (:data:`~ald_tune.report.comparison.BASELINES`).
@@ -60,6 +63,7 @@ class CompareOptions:
     """
 
     sweep: SweepOptions = field(default_factory=SweepOptions)
+    tracking: TrackingOptions | None = DEFAULT_TRACKING
     rules: tuple[str, ...] | None = None
     baselines: tuple[str, ...] = DEFAULT_BASELINES
     fixed: bool = True
@@ -199,7 +203,7 @@ def compare(cfg: Config, opts: CompareOptions | None = None) -> Comparison:
         f"{', '.join(BASELINE_NAMES[b] for b in opts.baselines) or 'none'}"
     )
     intrinsic = _intrinsic(cfg, opts) if "id" in opts.baselines else None
-    ran = {key: run_sweep(sub, stage) for key, (sub, stage) in stages.items()}
+    ran = {key: run_sweep(sub, stage, opts.tracking) for key, (sub, stage) in stages.items()}
     alds = {rule: ran[f"ald:{rule}"] for rule in rules}
     fixed = (
         _run_fixed_at(plan, [t.final_n_z for a in alds.values() for t in a.trials], main)
@@ -297,4 +301,4 @@ def _run_fixed_at(plan: Plan, n_zs: Sequence[int | None], main_rule: str):
     if not missing:
         return None
     sub = cfg.replace(grid={"n_z": missing}, tune={"scheduler": "fifo", "grid_seeds": 1})
-    return run_sweep(sub, plan.options("grid", "fixed", "fixed", main_rule))
+    return run_sweep(sub, plan.options("grid", "fixed", "fixed", main_rule), plan.opts.tracking)

@@ -2,7 +2,7 @@
 
 :class:`TrialRecord` is what every producer returns and the report consumes: Ray
 Tune's results (:func:`ald_tune.sweeps.tuner.collect`), the MLflow rebuild
-(:mod:`ald_tune.report.mlflow_rebuild`) and Tune's result files (:mod:`ald_tune.tracking.backfill`).
+(:mod:`ald_tune.report.mlflow_rebuild`) and Tune's result files (:mod:`ald_tune.sweeps.backfill`).
 Its history holds the tracked keys only (:data:`ald_tune.config.vocabulary.TRACKED`), as
 floats, so two producers reading the same trial give the same record, and the same
 report, number for number.
@@ -21,7 +21,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ald_tune.config.vocabulary import PREFIX_METRICS, TRACKED
+from ald_tune.config.vocabulary import history_row, prefix_curve
+
+__all__ = [  # history_row and prefix_curve live in the vocabulary now; kept importable here
+    "NAN",
+    "STATUSES",
+    "SweepRecord",
+    "TrialRecord",
+    "error_text",
+    "finite",
+    "history_row",
+    "num",
+    "prefix_curve",
+    "sort_trials",
+    "trial_seconds",
+]
 
 NAN = math.nan
 #: TERMINATED: ran to its last epoch; STOPPED: stopped early by a scheduler (ASHA);
@@ -51,7 +65,7 @@ class TrialRecord:
         path: its Tune folder (or MLflow artifact URI).
         config: the trial's own settings (Tune's param space without the space).
         prefixes: a nested-dropout trial's metrics at each prefix length k (its last
-            epoch, :func:`prefix_curve`); empty for every other trial.
+            epoch, :func:`~ald_tune.config.vocabulary.prefix_curve`); empty for every other trial.
         error: a failed trial's error with its traceback, as Tune recorded it (Ray's
             ``Result.error``); None when it did not fail or when rebuilt from MLflow.
     """
@@ -107,36 +121,6 @@ def trial_seconds(history: Iterable[Mapping[str, Any]]) -> float:
     return sum(sum(finite((h.get("train_time_s"), h.get("eval_time_s")))) for h in history)
 
 
-def history_row(epoch: int, values: Mapping[str, Any]) -> dict[str, float]:
-    """One epoch of a record: ``epoch`` plus every tracked key present, as floats."""
-    row: dict[str, float] = {"epoch": int(epoch)}
-    for key in TRACKED:
-        v = values.get(key)
-        if isinstance(v, (int, float)):  # bools too (stopped, removed)
-            row[key] = float(v)
-    return row
-
-
-def prefix_curve(value: Any) -> dict[int, dict[str, float]]:
-    """A nested run's prefix curve as its last record holds it (``{"<k>": {metric:
-    value}}``, under :data:`~ald_tune.config.vocabulary.PREFIX_KEY`), as ``{k: {metric:
-    float}}`` with the :data:`~ald_tune.config.vocabulary.PREFIX_METRICS` present,
-    sorted by k; ``{}`` for anything else."""
-    if not isinstance(value, Mapping):
-        return {}
-    out = {}
-    for k, vals in value.items():
-        size = num(k)
-        if not (math.isfinite(size) and size == int(size) and isinstance(vals, Mapping)):
-            continue
-        out[int(size)] = {
-            m: float(vals[m])
-            for m in PREFIX_METRICS
-            if isinstance(vals.get(m), (int, float)) and not isinstance(vals.get(m), bool)
-        }
-    return dict(sorted(out.items()))
-
-
 def num(v: Any) -> float:
     try:
         return float(v)
@@ -152,7 +136,7 @@ def finite(vals: Iterable[Any]) -> list[float]:
 class SweepRecord:
     """One sweep: what it is, where it is recorded, and its trials.
 
-    Returned by :func:`ald_tune.sweeps.tuner.run_sweep` and rebuilt from MLflow by
+    Returned by :func:`ald_tune.sweeps.run.run_sweep` and rebuilt from MLflow by
     :func:`ald_tune.report.mlflow_rebuild.sweeps_from_mlflow`.
 
     Attributes:

@@ -70,6 +70,18 @@ def load_object(path: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def object_path(obj: str | Any) -> str:
+    """A trainer class or callback factory as the trial's config names it,
+    ``"package.module:name"`` (a path given as text stays as it is): Tune writes the
+    config to the trial's ``params.json``, and each trial imports it back."""
+    if isinstance(obj, str):
+        return obj
+    path = f"{obj.__module__}:{obj.__qualname__}"
+    if "<" in path or load_object(path) is not obj:
+        raise ValueError(f"{obj!r} is not a module-level name a trial can import ({path!r}).")
+    return path
+
+
 def trial_kind(config: Mapping[str, Any], cfg: Config) -> SweepKind:
     """The kind of the sweep a trial belongs to, as its driver wrote it in the config."""
     return TrialParams.from_config(config).sweep_kind(cfg)

@@ -1,14 +1,14 @@
 """The two tuners under Ray Tune: ALD trials (seeds, optionally Optuna over lr/β) and the grid.
 
 Both read one :class:`~ald_tune.config.schema.Config` and run under the same Ray Tune
-machinery (storage, ``FailureConfig``, checkpoints, ``Tuner.restore``). This layer knows
-nothing of MLflow: :func:`ald_tune.tracking.sweep.run_sweep` (the public ``run_sweep``)
-creates the sweep's parent run, names the MLflow trial callback in
-:attr:`SweepOptions.trial_callbacks` and calls :func:`fit_sweep`.
+machinery (storage, ``FailureConfig``, checkpoints, ``Tuner.restore``). A tracker plugs
+in from the tracking layer below: :func:`fit_sweep` calls its ``start`` once Ray is up,
+and adds the trial callback it returns to every trial (the public
+:func:`ald_tune.sweeps.run.run_sweep` builds it from ``TrackingOptions``).
 
 Example:
     >>> from ald_tune.config import load_config
-    >>> from ald_tune.tracking.sweep import run_sweep
+    >>> from ald_tune.sweeps.run import run_sweep
     >>> cfg = load_config("search_spaces/digits.yaml")
     >>> result = run_sweep(cfg, SweepOptions(mode="grid"))   # doctest: +SKIP
     >>> result.table()                                         # doctest: +SKIP
@@ -56,7 +56,8 @@ from ald_tune.sweeps.results import (
     prefix_curve,
     sort_trials,
 )
-from ald_tune.sweeps.trainable import DEFAULT_TRAINER, load_object, train_trial
+from ald_tune.sweeps.trainable import DEFAULT_TRAINER, load_object, object_path, train_trial
+from ald_tune.tracking.tracker import SweepTracker
 
 MODES = ("ald", "grid")
 #: Seconds between two snapshots of a sweep's experiment state when no trial checkpoints
@@ -75,16 +76,15 @@ class SweepOptions:
         run_dir: folder for the default storage and SQLite store (default ``./runs``).
         storage: Tune storage path or URI (default ``$ALD_TUNE_STORAGE`` or ``<run_dir>/ray``);
             shared on clusters.
-        tracking_uri: MLflow URI (default: ``$MLFLOW_TRACKING_URI`` or SQLite in run_dir).
-        tracking: False disables MLflow (``--no-tracking``).
-        experiment: MLflow experiment (default ``ald-tune-<dataset>``).
         resume: continue an interrupted sweep with ``Tuner.restore``.
         address: Ray address (default: ``$RAY_ADDRESS``, a running local cluster, or a new one).
         trainer: the trainer class as ``"module:Class"`` (imported in each trial); default
             the engine's :class:`~ald_tune.engine.trainer.Trainer`. Tests and benchmarks
             pass the doubles of :mod:`ald_tune.testing`.
-        trial_callbacks: ``("module:factory", kwargs)`` pairs; each trial calls
-            ``factory(TrialInfo, trainer, **kwargs)`` for an engine callback.
+        trial_callbacks: ``(factory, kwargs)`` pairs, the factory a module-level function
+            or its path ``"module:factory"``; each trial calls ``factory(TrialInfo,
+            trainer, **kwargs)`` for an engine callback. (Where the sweep is tracked in
+            MLflow is not an option of the sweep: ``run_sweep(..., tracking=...)``.)
         verbose: print the sweep's progress (False: nothing).
         epoch_lines: print one line per trial result too (``--verbose``); by default a
             status line per trial start and end (done, running, pending, best, ETA).
@@ -92,8 +92,9 @@ class SweepOptions:
         callbacks: extra ``ray.tune.Callback`` objects (run on the driver).
         kind: ``fixed`` for the fixed runs at ALD's n_z; default: from the mode and config
             (``grid``, ``asha`` under ``tune.scheduler=asha``, ``ald``).
-        compare: the name of the ``compare`` run this sweep belongs to (a tag).
-        main_rule: that compare's main rule (a tag).
+        compare: the name of the ``compare`` run this sweep belongs to (in its sweep file,
+            where a resumed compare finds it, and a tag of its parent run when tracked).
+        main_rule: that compare's main rule (likewise).
     """
 
     mode: str = "ald"
@@ -101,13 +102,10 @@ class SweepOptions:
     name: str | None = None
     run_dir: str = "runs"
     storage: str | None = None
-    tracking_uri: str | None = None
-    tracking: bool = True
-    experiment: str | None = None
     resume: bool = False
     address: str | None = None
     trainer: str = DEFAULT_TRAINER
-    trial_callbacks: tuple[tuple[str, dict], ...] = ()
+    trial_callbacks: tuple[tuple[str | Callable[..., Any], dict], ...] = ()
     verbose: bool = True
     epoch_lines: bool = False
     label: str | None = None
@@ -121,7 +119,7 @@ class SweepOptions:
         return SweepKind.for_sweep(self.mode, cfg, self.kind)
 
 
-#: What :func:`ald_tune.tracking.sweep.run_sweep` returns.
+#: What :func:`ald_tune.sweeps.run.run_sweep` returns.
 SweepResult = SweepRecord
 
 
@@ -205,11 +203,7 @@ def prepare(cfg: Config, opts: SweepOptions) -> Plan:
     Raises:
         ConfigError: a bad name, or a storage folder that is a file or not writable.
     """
-    for flag, value in (
-        ("--name", opts.name),
-        ("--experiment", opts.experiment),
-        ("the compare's name", opts.compare),
-    ):
+    for flag, value in (("--name", opts.name), ("the compare's name", opts.compare)):
         if value is not None:
             check_name(value, flag)
     validate_before_start(cfg, opts)
@@ -287,7 +281,7 @@ def param_space(cfg: Config, opts: SweepOptions) -> dict[str, Any]:
         mode=opts.mode,
         kind=kind,
         trainer=opts.trainer,
-        callbacks=tuple((path, kwargs) for path, kwargs in opts.trial_callbacks),
+        callbacks=tuple((object_path(f), kwargs) for f, kwargs in opts.trial_callbacks),
         # ASHA may stop a trial at any report: an epoch trained ahead of it would be wasted.
         report_ahead=cfg.tune.report_ahead and not uses_asha(cfg, opts),
     ).to_dict()
@@ -353,17 +347,18 @@ def fit_sweep(
     cfg: Config,
     opts: SweepOptions,
     plan: Plan | None = None,
-    on_started: Callable[[Plan], tuple] | None = None,
+    tracker: SweepTracker | None = None,
     on_lost: Callable[[], str] | None = None,
 ) -> SweepRecord:
-    """Run (or resume) one ALD or grid sweep under Ray Tune, without tracking.
+    """Run (or resume) one ALD or grid sweep under Ray Tune.
 
     Args:
         cfg: the search space and every setting of the trials.
         opts: where and how to run (see :class:`SweepOptions`).
         plan: what :func:`prepare` settled (default: prepared here).
-        on_started: called once Ray is up and the sweep file written, before any trial;
-            returns more trial callbacks (``("module:factory", kwargs)`` pairs) to add.
+        tracker: started once Ray is up and the sweep file written, before any trial
+            (:meth:`~ald_tune.tracking.tracker.MLflowTracker.start` opens the sweep's
+            parent run); the trial callbacks it returns are added to every trial.
         on_lost: called when a SIGTERM stopped the Ray cluster with the driver, so the sweep
             cannot end through Tune (:func:`~ald_tune.sweeps.cluster.end_if_cluster_lost`):
             closes what the caller opened and returns the line to end with.
@@ -379,8 +374,10 @@ def fit_sweep(
     init_ray(opts.address)
     check_resources(cfg, local=starts_own_cluster(opts.address))
     info = _start_sweep_file(cfg, opts, plan)
-    if on_started is not None:
-        opts = replace(opts, trial_callbacks=(*opts.trial_callbacks, *on_started(plan)))
+    if tracker is not None:
+        opts = replace(
+            opts, trial_callbacks=(*opts.trial_callbacks, *_start(tracker, cfg, opts, plan))
+        )
     t0 = time.perf_counter()
     tuner = _tuner(cfg, opts, plan)
     resume = f"Resume with the same command and `--resume --name {plan.name}`."
@@ -401,6 +398,21 @@ def fit_sweep(
         path=plan.path,
         interrupted=_interrupted(grid, trials, cfg, opts),
         result_grid=grid,  # kept for Python users: get_dataframe(), errors, checkpoints
+    )
+
+
+def _start(
+    tracker: SweepTracker, cfg: Config, opts: SweepOptions, plan: Plan
+) -> tuple[tuple[Callable[..., Any], dict], ...]:
+    """The tracker's start (the sweep's parent run): its trial callbacks."""
+    return tracker.start(
+        cfg,
+        plan.name,
+        kind=plan.kind,
+        space=opts.space,
+        resume=opts.resume,
+        compare=opts.compare,
+        main_rule=opts.main_rule,
     )
 
 
@@ -561,8 +573,8 @@ def collect(grid, kind: SweepKind, cfg: Config) -> list[TrialRecord]:
 
 
 def mark_complete(sweeps: list[SweepRecord]) -> None:
-    """Every sweep of one compare has finished: say so in each sweep file (the tracking
-    layer tells MLflow too)."""
+    """Every sweep of one compare has finished: say so in each sweep file
+    (:func:`ald_tune.sweeps.run.mark_complete` tells MLflow too)."""
     for s in sweeps:
         if s.path:
             write_sweep_file(s.path, {**read_sweep_file(s.path), "complete": True})

@@ -1,11 +1,13 @@
-"""Layer 5, tracking with MLflow: the store (URIs, credentials, reachability), one
+"""Layer 4, tracking with MLflow: the store (URIs, credentials, reachability), one
 parent run per sweep with its kind written once as tags, one nested child run per
 trial (:class:`~ald_tune.tracking.trial_logger.TrialLogger`, an engine callback), the
-backfill from Tune's own results, and sweeps run with tracking
-(:func:`~ald_tune.tracking.sweep.run_sweep`).
+sweep's tracker (:class:`~ald_tune.tracking.tracker.TrackingOptions`,
+:class:`~ald_tune.tracking.tracker.MLflowTracker`: what a sweep calls to open and close
+its runs) and the sending half of the backfill (:mod:`ald_tune.tracking.fill`).
 
-May import: :mod:`ald_tune.config`, :mod:`ald_tune.data`, :mod:`ald_tune.engine`,
-:mod:`ald_tune.sweeps`. MLflow itself loads inside the functions that talk to it.
+May import: :mod:`ald_tune.config`, :mod:`ald_tune.data`, :mod:`ald_tune.engine`. Knows
+nothing of Ray Tune: the sweeps layer above plugs the tracker in. MLflow itself loads
+inside the functions that talk to it.
 """
 
 from ald_tune.config.kinds import SWEEP_TAG

@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from ald_tune.config.constraints import check_name
 from ald_tune.config.tags import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 from ald_tune.errors import ConfigError
+from ald_tune.tracking.empty_store import seed_new_store
 
 # MLflow's client retries a failed request 7 times with exponential backoff and waits
 # 120 s for an answer: minutes of stalled training per call while the server is down.
@@ -299,6 +300,8 @@ def init_sqlite_store(uri: str) -> None:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             try:
                 with FileLock(path + ".lock", timeout=120):
+                    if not os.path.lexists(path):
+                        seed_new_store(path, artifact_root(uri))
                     client(uri).search_experiments(max_results=1)  # creates the tables if new
                 break
             except FileNotFoundError:

@@ -38,11 +38,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ald_tune.config.trial import TrialParams
-from ald_tune.config.vocabulary import PREFIX_KEY, PREFIX_METRICS, PREFIX_MLFLOW
+from ald_tune.config.vocabulary import PREFIX_KEY, PREFIX_METRICS, PREFIX_MLFLOW, prefix_curve
 from ald_tune.engine.artifacts import MODEL_FILE, captioned, plot_history
 from ald_tune.engine.callbacks import Callback, TrainerView
 from ald_tune.engine.trainer import epoch_metrics
-from ald_tune.sweeps.results import prefix_curve
 from ald_tune.tracking.models import log_model
 from ald_tune.tracking.runs import (
     FINAL_NZ_TAG,
@@ -61,7 +60,8 @@ from ald_tune.tracking.store import QUIET_HTTP_ENV, client, redact_uri
 FLUSH_BACKOFF_S = (1.0, 2.0)  # sleeps between the 3 tries of a flush: at most 3 s in all
 PENDING_DIR = "mlflow_pending"  # final artifacts not yet sent, kept in the trial's folder
 PENDING_FILE = "pending.json"
-#: How a sweep names the MLflow trial callback in its trials' config (backfill finds it).
+#: How a sweep names the MLflow trial callback (:func:`trial_callback`) in its trials'
+#: config (the backfill finds tracked trials by it).
 TRIAL_CALLBACK = "ald_tune.tracking.trial_logger:trial_callback"
 
 
@@ -435,9 +435,10 @@ def trial_logger(
 def trial_callback(
     info: Any, trainer: TrainerView, *, uri: str, experiment_id: str, parent_run_id: str
 ) -> MLflowCallback:
-    """The Ray trainable's MLflow callback (named in the trial's config by
-    :func:`ald_tune.tracking.sweep.run_sweep`): the trial's child run, continued on a
-    retry; the checkpoint carries its run id."""
+    """The Ray trainable's MLflow callback (handed to the sweep by
+    :meth:`ald_tune.tracking.tracker.MLflowTracker.start`, which the sweep names in each
+    trial's config): the trial's child run, continued on a retry; the checkpoint carries
+    its run id."""
     first = trainer.history[0]["n_z"] if trainer.history else trainer.model.n_z
     logger = trial_logger(
         info.params, info.trial_id, info.cfg, first, uri, experiment_id, parent_run_id

@@ -309,8 +309,8 @@ def test_report_from_mlflow_matches_the_sweep_results(ray_session, tmp_path):
     from mlflow import MlflowClient
 
     from ald_tune.config.schema import load_config
+    from ald_tune.sweeps.run import run_sweep
     from ald_tune.sweeps.tuner import SweepOptions
-    from ald_tune.tracking.sweep import run_sweep
 
     cfg = load_config(
         "search_spaces/digits.yaml",

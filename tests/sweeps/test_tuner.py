@@ -14,11 +14,12 @@ import textwrap
 import pytest
 
 from ald_tune.config.schema import load_config
+from ald_tune.sweeps.run import run_sweep
 from ald_tune.sweeps.tuner import SweepOptions
 from ald_tune.testing import SCRIPTED
 from ald_tune.testing.faults import fail_once
 from ald_tune.testing.scripted import BEST_N_Z
-from ald_tune.tracking.sweep import run_sweep
+from ald_tune.tracking.tracker import TrackingOptions
 
 EPOCHS = 30
 
@@ -140,7 +141,7 @@ def test_checkpoints_come_every_n_epochs_but_no_closer_than_checkpoint_min_s(
     final one; without a floor one every 5 of the 30 epochs, the last the sixth (Tune
     numbers them in order and keeps the newest: num_to_keep=1)."""
     cfg = cfg_for("tune.num_samples=1", f"tune.checkpoint_min_s={min_s}")
-    result = run_sweep(cfg, opts(tmp_path, "ald", tracking=False))
+    result = run_sweep(cfg, opts(tmp_path, "ald"), tracking=None)
     (trial,) = result.trials
     assert sorted(d for d in os.listdir(trial.path) if d.startswith("checkpoint_")) == expected
     assert trial.finished and trial.epochs == EPOCHS
@@ -176,7 +177,7 @@ def test_resume_after_the_driver_is_killed(ray_session, tmp_path):
         from ald_tune.config.schema import load_config
         from ald_tune.sweeps.tuner import SweepOptions
         from ald_tune.testing import SCRIPTED
-        from ald_tune.tracking.sweep import run_sweep
+        from ald_tune.sweeps.run import run_sweep
         cfg = load_config("search_spaces/digits.yaml", overrides=[
             "train.epochs={EPOCHS}", "grid.n_z=[2, 8, 16]", "tune.num_samples=2",
             "tune.grid_seeds=1", "ald.final_share=0"])
@@ -213,9 +214,9 @@ def test_bad_tracking_server_fails_fast(ray_session, tmp_path):
     from ald_tune.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"127.0.0.1:9.*unreachable.*--no-tracking"):
-        run_sweep(cfg_for(), opts(tmp_path, "ald", tracking_uri="http://127.0.0.1:9"))
+        run_sweep(cfg_for(), opts(tmp_path, "ald"), TrackingOptions(uri="http://127.0.0.1:9"))
     with pytest.raises(ConfigError, match="file store is deprecated"):
-        run_sweep(cfg_for(), opts(tmp_path, "ald", tracking_uri=str(tmp_path / "mlruns")))
+        run_sweep(cfg_for(), opts(tmp_path, "ald"), TrackingOptions(uri=str(tmp_path / "mlruns")))
 
 
 @pytest.mark.integration  # a server socket / a signal to the process
@@ -297,7 +298,8 @@ def test_the_sweep_keeps_tunes_result_grid_and_each_failed_trials_traceback(ray_
     marker = str(tmp_path / "failed")
     result = run_sweep(
         cfg_for("tune.num_samples=1", "tune.max_failures=0"),
-        opts(tmp_path, "ald", tracking=False, trial_callbacks=(fail_once(3, marker),)),
+        opts(tmp_path, "ald", trial_callbacks=(fail_once(3, marker),)),
+        tracking=None,
     )
     (trial,) = result.trials
     assert trial.status == "ERROR" and os.path.exists(marker + ".ald.0")

@@ -24,8 +24,8 @@ import pytest
 from ald_tune.config.schema import load_config
 from ald_tune.errors import ConfigError, DataError
 from ald_tune.sweeps import tuner as tuners
+from ald_tune.sweeps.run import run_sweep
 from ald_tune.sweeps.tuner import SweepOptions
-from ald_tune.tracking.sweep import run_sweep
 
 SPACE = "search_spaces/digits.yaml"
 
@@ -298,9 +298,8 @@ def test_bad_input_is_rejected_before_any_trial(
         cfg, mode = build(tmp_path)
         run_sweep(
             cfg,
-            SweepOptions(
-                mode=mode, run_dir=str(tmp_path / "runs"), verbose=False, tracking=False, name="bad"
-            ),
+            SweepOptions(mode=mode, run_dir=str(tmp_path / "runs"), verbose=False, name="bad"),
+            tracking=None,
         )
     message = str(err.value)
     for pattern in patterns:
@@ -313,7 +312,7 @@ def test_grid_mode_runs_the_same_checks_before_ray(tmp_path, monkeypatch):
     cfg = load_config(SPACE, overrides=["eval.n_fid=400"])
     with pytest.raises(DataError, match=r"needs 400 \(eval\.n_fid\)"):
         run_sweep(
-            cfg, SweepOptions(mode="grid", run_dir=str(tmp_path), verbose=False, tracking=False)
+            cfg, SweepOptions(mode="grid", run_dir=str(tmp_path), verbose=False), tracking=None
         )
     with pytest.raises(ConfigError, match=r"mode must be one of .* Got 'grdi'"):
         run_sweep(cfg, SweepOptions(mode="grdi", run_dir=str(tmp_path), verbose=False))
@@ -329,12 +328,12 @@ def test_unreachable_ray_address_fails_fast_with_a_config_error(tmp_path):
         from ald_tune.errors import ConfigError
         from ald_tune.sweeps.tuner import SweepOptions
         from ald_tune.testing import SCRIPTED
-        from ald_tune.tracking.sweep import run_sweep
+        from ald_tune.sweeps.run import run_sweep
         cfg = load_config({SPACE!r}, overrides=["train.epochs=30"])
         t0 = time.perf_counter()
         try:
             run_sweep(cfg, SweepOptions(mode="ald", run_dir={str(tmp_path)!r}, trainer=SCRIPTED,
-                                        tracking=False, verbose=False, address="127.0.0.1:1"))
+                                        verbose=False, address="127.0.0.1:1"), tracking=None)
         except ConfigError as exc:
             print("CONFIGERROR", round(time.perf_counter() - t0, 1), exc)
     """)
@@ -392,9 +391,8 @@ def test_diverging_trial_fails_clearly_and_keeps_its_last_good_checkpoint(
     )
     result = run_sweep(
         cfg,
-        SweepOptions(
-            mode="ald", run_dir=str(tmp_path), verbose=False, tracking=False, name="diverge"
-        ),
+        SweepOptions(mode="ald", run_dir=str(tmp_path), verbose=False, name="diverge"),
+        tracking=None,
     )
     trial = result.trials[0]
     assert trial.status == "ERROR"

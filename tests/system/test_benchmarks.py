@@ -150,3 +150,18 @@ def test_bench_fidelity_prints_the_targets(cache_dir, tmp_path):
     assert len(robust) == 1 and robust[0].count(" -> ") == 5, out
     assert re.search(r"spread \d+\.\d\d grid steps", robust[0]), robust[0]
     assert re.search(r"near the edge: \d+/1 seeds over digits", out), out
+
+
+def test_bench_demo_prints_the_wall_time_and_the_floor_of_its_compute(cache_dir, tmp_path):
+    out = run_bench("bench_demo.py", cache_dir, tmp_path, "--target-s", "180")
+    wall = [ln for ln in out.splitlines() if ln.startswith("1. wall time: ")]
+    assert len(wall) == 1 and re.search(r"target <= 180 s: (met|NOT met)\)", wall[0]), out
+    compute = [ln for ln in out.splitlines() if ln.startswith("2. trial compute: ")]
+    assert len(compute) == 1 and all(f"{k} " in compute[0] for k in ("grid", "asha", "aldtune")), (
+        out
+    )
+    cpu = numbers(compute[0])[0]
+    floor = [ln for ln in out.splitlines() if ln.startswith("3. floor on ")]
+    assert len(floor) == 1, out
+    cores = int(re.search(r"floor on (\d+) cores", floor[0]).group(1))
+    assert abs(numbers(floor[0])[0] - cpu / cores) < 0.1 and 0 < cpu < numbers(wall[0])[0] * cores

@@ -13,9 +13,9 @@ import yaml
 from conftest import ROOT
 
 from ald_tune.config.schema import load_config
+from ald_tune.sweeps.run import run_sweep
 from ald_tune.sweeps.tuner import SweepOptions
 from ald_tune.testing import SCRIPTED
-from ald_tune.tracking.sweep import run_sweep
 
 
 @pytest.mark.parametrize("path", ["cluster.yaml", "cluster-local.yaml"])

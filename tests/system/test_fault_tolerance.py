@@ -28,8 +28,8 @@ from ray import tune
 
 from ald_tune.config.schema import load_config
 from ald_tune.engine.trainer import Trainer
+from ald_tune.sweeps.run import run_sweep
 from ald_tune.sweeps.tuner import SweepOptions
-from ald_tune.tracking.sweep import run_sweep
 
 FINAL_KEYS = ("recon_loss", "kl", "neg_elbo", "fid_gen", "fid_recon", "silhouette")
 

@@ -24,12 +24,13 @@ from conftest import free_port
 from ald_tune import tracking as trk
 from ald_tune.config.schema import load_config
 from ald_tune.errors import ConfigError
+from ald_tune.sweeps.backfill import backfill, read_trials
+from ald_tune.sweeps.run import run_sweep
 from ald_tune.sweeps.tuner import SweepOptions
 from ald_tune.testing import SCRIPTED
 from ald_tune.testing.scripted import ScriptedTrainer
 from ald_tune.tracking import trial_logger as tl
-from ald_tune.tracking.backfill import backfill, read_trials
-from ald_tune.tracking.sweep import run_sweep
+from ald_tune.tracking.tracker import TrackingOptions
 
 EPOCHS = 30
 
@@ -89,9 +90,8 @@ def test_unreachable_server_at_start_is_a_clear_error_within_seconds(tmp_path, h
     with pytest.raises(ConfigError) as err:  # before Ray starts: no ray_session needed
         run_sweep(
             cfg_for(),
-            SweepOptions(
-                mode="ald", run_dir=str(tmp_path), trainer=SCRIPTED, verbose=False, tracking_uri=uri
-            ),
+            SweepOptions(mode="ald", run_dir=str(tmp_path), trainer=SCRIPTED, verbose=False),
+            TrackingOptions(uri=uri),
         )
     assert time.perf_counter() - t0 < 10
     msg = str(err.value)
@@ -243,7 +243,7 @@ def test_backfill_restores_lost_steps_and_lost_runs(ray_session, tmp_path, capsy
 
 
 def test_backfill_at_the_end_of_a_sweep_warns_with_the_command_when_the_server_is_down(tmp_path):
-    from ald_tune.tracking.backfill import backfill_quietly
+    from ald_tune.sweeps.backfill import backfill_quietly
 
     trial = tmp_path / "ray" / "sweep1" / "train_trial_x_00000"
     trial.mkdir(parents=True)
@@ -388,9 +388,9 @@ def test_server_down_mid_sweep_training_goes_on_and_nothing_is_lost(
             trainer=SCRIPTED,
             verbose=False,
             name="outage",
-            tracking_uri=uri,
             callbacks=(cb,),
         ),
+        TrackingOptions(uri=uri),
     )
     wall = time.perf_counter() - t0
     with open(state_file) as fh:

@@ -11,9 +11,10 @@ import torch
 import ald_tune
 from ald_tune.config.schema import load_config
 from ald_tune.config.tags import FINAL_NZ_TAG
+from ald_tune.sweeps.run import run_sweep
 from ald_tune.sweeps.tuner import SweepOptions
 from ald_tune.tracking.store import client
-from ald_tune.tracking.sweep import run_sweep
+from ald_tune.tracking.tracker import TrackingOptions
 
 pytestmark = pytest.mark.slow
 
@@ -40,9 +41,8 @@ def test_the_best_small_model_of_a_sweep_is_one_search_and_loads_by_uri(
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     result = run_sweep(
         cfg,
-        SweepOptions(
-            mode="grid", run_dir=str(tmp_path), verbose=False, tracking_uri=uri, experiment="m"
-        ),
+        SweepOptions(mode="grid", run_dir=str(tmp_path), verbose=False),
+        TrackingOptions(uri=uri, experiment="m"),
     )
     assert all(t.status == "TERMINATED" for t in result.trials)
     c = client(uri)

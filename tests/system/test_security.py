@@ -323,8 +323,9 @@ def test_credentials_in_the_uri_move_to_the_environment(no_credentials):
 
 def test_messages_never_show_the_password(tmp_path, no_credentials):
     from ald_tune.config.schema import load_config
+    from ald_tune.sweeps.run import run_sweep
     from ald_tune.sweeps.tuner import SweepOptions
-    from ald_tune.tracking.sweep import run_sweep
+    from ald_tune.tracking.tracker import TrackingOptions
 
     uri = f"http://alice:{SECRET}@127.0.0.1:{free_port()}"
     with pytest.raises(ConfigError) as err:
@@ -334,7 +335,8 @@ def test_messages_never_show_the_password(tmp_path, no_credentials):
     with pytest.raises(ConfigError) as err:
         run_sweep(
             cfg,
-            SweepOptions(run_dir=str(tmp_path), trainer=SCRIPTED, verbose=False, tracking_uri=uri),
+            SweepOptions(run_dir=str(tmp_path), trainer=SCRIPTED, verbose=False),
+            TrackingOptions(uri=uri),
         )
     assert SECRET not in str(err.value)
     no_credentials.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -369,8 +371,8 @@ def test_token_never_reaches_params_tags_files_or_output(
     ray_session, tmp_path, capfd, no_credentials
 ):
     from ald_tune.config.schema import load_config
+    from ald_tune.sweeps.run import run_sweep
     from ald_tune.sweeps.tuner import SweepOptions
-    from ald_tune.tracking.sweep import run_sweep
 
     no_credentials.setenv("MLFLOW_TRACKING_TOKEN", TOKEN)
     cfg = load_config(
@@ -395,8 +397,9 @@ def test_uri_credentials_never_reach_params_tags_files_or_output(
     from mlflow import MlflowClient
 
     from ald_tune.config.schema import load_config
+    from ald_tune.sweeps.run import run_sweep
     from ald_tune.sweeps.tuner import SweepOptions
-    from ald_tune.tracking.sweep import run_sweep
+    from ald_tune.tracking.tracker import TrackingOptions
 
     uri = mlflow_server.replace("http://", f"http://alice:{SECRET}@")
     cfg = load_config(
@@ -410,9 +413,8 @@ def test_uri_credentials_never_reach_params_tags_files_or_output(
             trainer=SCRIPTED,
             verbose=True,
             name="creds",
-            tracking_uri=uri,
-            experiment="creds",
         ),
+        TrackingOptions(uri=uri, experiment="creds"),
     )
     assert all(t.status == "TERMINATED" for t in result.trials)
     assert SECRET not in str(result.tracking_uri)

@@ -12,9 +12,10 @@ import pytest
 
 from ald_tune.config.schema import load_config
 from ald_tune.engine.trainer import Trainer
+from ald_tune.sweeps.run import run_sweep
 from ald_tune.sweeps.tuner import SweepOptions
 from ald_tune.testing.faults import fail_once
-from ald_tune.tracking.sweep import run_sweep
+from ald_tune.tracking.tracker import TrackingOptions
 
 pytestmark = pytest.mark.slow
 EPOCHS = 10
@@ -80,9 +81,8 @@ def test_real_sweeps_into_an_mlflow_server(ray_session, mlflow_server, cache_dir
                 mode=mode,
                 run_dir=str(tmp_path),
                 verbose=False,
-                tracking_uri=mlflow_server,
-                experiment="real",
             ),
+            TrackingOptions(uri=mlflow_server, experiment="real"),
         )
         assert all(t.status == "TERMINATED" for t in result.trials)
         runs, children, tags = runs_of(mlflow_server, result)
@@ -119,10 +119,9 @@ def test_resized_trial_killed_after_a_prune_resumes_at_the_right_n_z(
             mode="ald",
             run_dir=str(tmp_path),
             verbose=False,
-            tracking_uri=mlflow_server,
-            experiment="killed",
             trial_callbacks=(fail_once(4, marker),),
         ),
+        TrackingOptions(uri=mlflow_server, experiment="killed"),
     )
     assert os.path.exists(marker + ".ald.0") and result.trials[0].status == "TERMINATED"
     _, children, _ = runs_of(mlflow_server, result)

@@ -87,6 +87,18 @@ class UnitsRule(RuleController):
         st.last_decision = epoch
         if unit_kl is None or len(unit_kl) != n_z:
             raise ValueError("the ald-tune rule needs each unit's mean KL (unit_kl).")
+        in_use = self._observe(unit_kl)
+        settled = self.epochs is None or epoch + 1 >= cfg.settle * self.epochs
+        last = self.epochs is not None and epoch + cfg.patience >= self.epochs - 1
+        evidence = st.stable >= cfg.confirm and settled
+        if evidence or last:
+            count = max(st.recent) if evidence else in_use
+            return self._stop(n_z, count, unit_kl, probe, epoch, late=not evidence)
+        return self._prune_dead(n_z, in_use, unit_kl, settled)
+
+    def _observe(self, unit_kl: Sequence[float]) -> int:
+        """Count the units in use, update the streak without growth, return the count."""
+        cfg, st = self.cfg, self.state
         in_use = sum(1 for v in unit_kl if math.isfinite(v) and v >= cfg.kl_threshold)
         # Evidence that a unit is emerging: the strongest waiting unit's KL grew by more
         # than ald.rise since the last decision (and is no longer dead).
@@ -102,13 +114,7 @@ class UnitsRule(RuleController):
         st.stable = st.stable + 1 if not grew and not emerging else 0
         st.recent = [*st.recent, in_use][-(cfg.confirm + 1) :]
         st.in_use, st.waiting_kl = in_use, waiting
-        settled = self.epochs is None or epoch + 1 >= cfg.settle * self.epochs
-        last = self.epochs is not None and epoch + cfg.patience >= self.epochs - 1
-        evidence = st.stable >= cfg.confirm and settled
-        if evidence or last:
-            count = max(st.recent) if evidence else in_use
-            return self._stop(n_z, count, unit_kl, probe, epoch, late=not evidence)
-        return self._prune_dead(n_z, in_use, unit_kl, settled)
+        return in_use
 
     def _stop(
         self,

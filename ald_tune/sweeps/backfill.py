@@ -5,11 +5,12 @@ Tune writes every reported epoch of every trial to
 trial's config, including the MLflow trial callback with ``{uri, experiment_id,
 parent_run_id}``, to ``params.json`` beside it. When the tracking server was
 down, :class:`~ald_tune.tracking.trial_logger.TrialLogger` could not send some of it;
-:func:`backfill` finds (or creates) each trial's child run by its
-``ald_tune.trial_id`` tag under the sweep's parent run and logs every step of
-every tracked metric that the run lacks, plus the final artifacts a trial kept
-in ``<trial dir>/mlflow_pending``. Steps already in the run are skipped, so
-running it twice adds nothing.
+:func:`backfill` reads those files (here, beside the Tune code that writes them) and
+hands each trial to :func:`ald_tune.tracking.fill.fill_trial_run`, which finds (or
+creates) the trial's child run by its ``ald_tune.trial_id`` tag under the sweep's parent
+run and logs every step of every tracked metric that the run lacks, plus the final
+artifacts a trial kept in ``<trial dir>/mlflow_pending``. Steps already in the run are
+skipped, so running it twice adds nothing.
 
 Run it when the sweep is not running (a live trial may still be sending the
 same steps). ``run_sweep`` runs it at the end of each tracked sweep; by hand::
@@ -19,41 +20,21 @@ same steps). ``run_sweep`` runs it at the end of each tracked sweep; by hand::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ald_tune.config.kinds import read_sweep_file
 from ald_tune.config.schema import Config
 from ald_tune.config.trial import SPACE_KEY, TrialParams
-from ald_tune.config.vocabulary import PREFIX_KEY
+from ald_tune.config.vocabulary import PREFIX_KEY, history_row, prefix_curve
 from ald_tune.errors import ConfigError, DataError
-from ald_tune.sweeps.results import TrialRecord, history_row, prefix_curve
-from ald_tune.tracking.runs import (
-    COMPLETE_TAG,
-    NODES_TAG,
-    TRACKED_METRICS,
-    WALL_METRIC,
-    find_child_run,
-)
-from ald_tune.tracking.store import (
-    QUIET_HTTP_ENV,
-    check_tracking,
-    client,
-    redact_uri,
-    resolve_tracking_uri,
-)
-from ald_tune.tracking.trial_logger import (
-    PENDING_DIR,
-    TRIAL_CALLBACK,
-    prefix_metrics,
-    send_pending,
-    trial_logger,
-)
+from ald_tune.sweeps.results import TrialRecord
+from ald_tune.tracking.fill import fill_parent_run, fill_trial_run, trial_tracking
+from ald_tune.tracking.store import check_tracking, redact_uri, resolve_tracking_uri
+from ald_tune.tracking.trial_logger import PENDING_DIR
 
 RESULT_FILE = "result.json"
 PARAMS_FILE = "params.json"
@@ -80,10 +61,7 @@ class TrialResults:
     def tracking(self) -> dict[str, Any] | None:
         """``{uri, experiment_id, parent_run_id}`` of a tracked trial (its MLflow callback's
         arguments in the trial's config), else None."""
-        for path, kwargs in self.params.callbacks:
-            if path == TRIAL_CALLBACK:
-                return dict(kwargs)
-        return None
+        return trial_tracking(self.params)
 
     @property
     def finished(self) -> bool:
@@ -174,94 +152,16 @@ def _read_records(folder: str) -> list[dict[str, Any]]:
     return records
 
 
-@contextlib.contextmanager
-def _env_restored(keys) -> Iterator[None]:
-    """TrialLogger quiets MLflow's HTTP retries for trial processes; not for the driver."""
-    saved = {k: os.environ.get(k) for k in keys}
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _open_child_run(trial: TrialResults, trial_id: str, uri: str) -> str:
-    """The trial's child run id, created exactly as the trainable would create it."""
-    tracking = trial.tracking
-    if tracking is None:
-        raise ConfigError(f"trial {trial_id} in {trial.folder} was not tracked in MLflow.")
-    c = client(uri)
-    found = find_child_run(c, tracking["experiment_id"], tracking["parent_run_id"], trial_id)
-    if found is not None:
-        return found.info.run_id
-    # The trainable names, tags and params the run from its config and its first n_z.
-    first = trial.by_epoch()[min(trial.by_epoch())]
-    with _env_restored(QUIET_HTTP_ENV):
-        logger = trial_logger(
-            trial.params,
-            trial_id,
-            trial.params.config(),
-            first["n_z"],
-            uri,
-            tracking["experiment_id"],
-            tracking["parent_run_id"],
-        )
-    if logger.run_id is None:
-        raise ConfigError(
-            f"cannot create the MLflow run of trial {trial_id} at "
-            f"{redact_uri(uri)}. Fix: check that the server is up."
-        )
-    return logger.run_id
-
-
 def backfill_trial(trial: TrialResults, trial_id: str, uri: str) -> int:
     """Log the steps ``trial``'s child run lacks; returns how many epochs gained a value."""
-    from mlflow.entities import Metric
-
     records = trial.by_epoch()
     if not records:
         return 0  # the trial never reported an epoch: nothing to log
+    tracking = trial.tracking
+    if tracking is None:
+        raise ConfigError(f"trial {trial_id} in {trial.folder} was not tracked in MLflow.")
     pending = os.path.join(trial.folder, PENDING_DIR)
-    c, run_id = client(uri), _open_child_run(trial, trial_id, uri)
-    metrics, epochs = [], set()
-    for key in TRACKED_METRICS:
-        have = {m.step for m in c.get_metric_history(run_id, key)}
-        for epoch, r in sorted(records.items()):
-            v = r.get(key)
-            if epoch in have or not isinstance(v, (int, float)):
-                continue
-            stamp = int(float(r.get("timestamp", 0)) * 1000)  # Tune's report time, seconds
-            metrics.append(Metric(key, float(v), stamp, epoch))
-            epochs.add(epoch)
-    last = max(records)
-    curve = prefix_metrics(  # a nested run's prefix curve (its last epoch's record)
-        records[last].get(PREFIX_KEY),
-        int(float(records[last].get("timestamp", 0)) * 1000),
-        have=lambda key: {m.step for m in c.get_metric_history(run_id, key)},
-    )
-    if curve:
-        metrics += curve
-        epochs.add(last)
-    for i in range(0, len(metrics), 1000):  # MLflow caps a batch at 1,000 metrics
-        c.log_batch(run_id, metrics=metrics[i : i + 1000])
-    nodes = sorted(
-        {str(r["node_id"]) for r in records.values() if isinstance(r.get("node_id"), str)}
-    )
-    have_nodes = c.get_run(run_id).data.tags.get(NODES_TAG, "")
-    if nodes and set(have_nodes.split(",")) != set(nodes):
-        c.set_tag(
-            run_id,
-            NODES_TAG,
-            ",".join(sorted(set(nodes) | {n for n in have_nodes.split(",") if n})),
-        )
-    if os.path.isdir(pending):
-        send_pending(c, run_id, pending)
-    if records[max(records)].get("run_over") and c.get_run(run_id).info.status == "RUNNING":
-        c.set_terminated(run_id, status="FINISHED")
-    return len(epochs)
+    return fill_trial_run(uri, tracking, trial.params, trial_id, records, pending)
 
 
 def backfill(experiment_path: str, uri: str | None = None) -> dict[str, int]:
@@ -299,22 +199,8 @@ def backfill(experiment_path: str, uri: str | None = None) -> dict[str, int]:
         parents[key] = parents.get(key, True) and trial.finished
     info = read_sweep_file(experiment_path)
     for (target, parent), finished in parents.items():
-        c = client(target)  # a driver that died with the server down left the parent RUNNING
-        _sweep_facts(c, parent, info)
-        if finished and c.get_run(parent).info.status == "RUNNING":
-            c.set_terminated(parent, status="FINISHED")
+        fill_parent_run(target, parent, info, finished)  # what the driver could not send
     return added
-
-
-def _sweep_facts(c, parent: str, info: dict[str, Any]) -> None:
-    """What the driver could not tell MLflow at the end of the sweep, from the sweep file:
-    its wall time, and that its compare finished."""
-    from mlflow.entities import Metric
-
-    if info.get("wall_s") and not c.get_metric_history(parent, WALL_METRIC):
-        c.log_batch(parent, metrics=[Metric(WALL_METRIC, float(info["wall_s"]), 0, 0)])
-    if info.get("complete") and c.get_run(parent).data.tags.get(COMPLETE_TAG) != "true":
-        c.set_tag(parent, COMPLETE_TAG, "true")
 
 
 def backfill_quietly(experiment_path: str, uri: str | None = None) -> dict[str, int]:
