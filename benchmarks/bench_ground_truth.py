@@ -52,17 +52,17 @@ def main(argv=None) -> int:
             rep = build_report(
                 sweeps["grid"].trials, sweeps["ald"].trials, rule=cfg.ald.rule, dataset="manifold"
             )
-            seeds = rep["ald"]["seeds"]
-            n_z = [s["n_z"] for s in seeds]
+            seeds = rep.ald.seeds
+            n_z = [s.n_z for s in seeds]
             near = sum(d <= n <= d + 2 for n in n_z)
-            inside = sum(bool(s["in_region"]) for s in seeds)
-            region = rep["criterion"]["best_region"]
+            inside = sum(bool(s.in_region) for s in seeds)
+            region = rep.criterion.best_region
             span = f"[{region[0]}..{region[-1]}]" if region else "none"
             met &= near == len(n_z) and inside == len(n_z)
             print(
                 f"d={d}, D={cfg.data.ambient_dim}: ALD ({cfg.ald.rule}) n_z per seed {n_z}; "
                 f"within [d, d+2]: {near}/{len(n_z)}; grid best region {span} "
-                f"(plateau edge {rep['criterion']['plateau_edge']}); in region: "
+                f"(plateau edge {rep.criterion.plateau_edge}); in region: "
                 f"{inside}/{len(n_z)}; {time.perf_counter() - t0:.0f} s",
                 flush=True,
             )
