@@ -248,32 +248,6 @@ def test_sigterm_mid_sweep_stops_it_as_ctrl_c_does(ray_session, tmp_path):
     assert len(runs) == 3 and {r.info.status for r in runs} == {"KILLED"}
 
 
-def test_a_storage_folder_removed_under_the_probe_by_a_second_sweep_is_made_again(
-    tmp_path, monkeypatch
-):
-    """Two sweeps started together on a new folder: one's clean-up may remove the folder
-    between the other's makedirs and its probe. That is retried, not reported unwritable."""
-    import shutil
-    import tempfile
-
-    from ald_tune.sweeps import tuner
-
-    storage = str(tmp_path / "runs" / "ray")
-    real = tempfile.mkdtemp
-    calls = []
-
-    def racing_mkdtemp(*args, **kwargs):
-        calls.append(kwargs.get("dir"))
-        if len(calls) == 1:  # the other sweep's clean-up wins the first time
-            shutil.rmtree(tmp_path / "runs")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(tuner.tempfile, "mkdtemp", racing_mkdtemp)
-    tuner.check_storage(storage)
-    assert len(calls) == 2
-    assert not (tmp_path / "runs").exists()  # nothing is left behind
-
-
 def test_resume_finds_the_newest_sweep_of_its_rule_under_its_old_name_too(tmp_path):
     """ALD sweep names say their rule (``aldpaper-``, ``aldtune-``); a paper-rule sweep
     named by 0.2 (``ald-``) is still found by ``--resume``, and never one of another rule."""
