@@ -114,12 +114,12 @@ class Gap(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AldSeed(Record):
-    """One ALD seed: its final n_z against the region, metrics, cost and the fixed run."""
+class SeedAnswer(Record):
+    """What every one-run method's seed holds: its answer against the grid's best region
+    and plateau edge, and its run's cost (ALD's and nested dropout's seeds add their own)."""
 
     seed: Any
     trial_id: Any = None
-    n_z: int
     in_region: bool
     nearest_region_nz: int | None = None
     distance: int | None = None
@@ -128,6 +128,13 @@ class AldSeed(Record):
     nz_over_edge: float | None = None
     epochs: int | None = None
     cpu_s: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AldSeed(SeedAnswer):
+    """One ALD seed: its final n_z against the region, metrics, cost and the fixed run."""
+
+    n_z: int
     metrics: dict[str, Any] = field(default_factory=dict, metadata=REST)
     answer_epochs: int | None = None
     answer_cpu_s: float | None = None
@@ -247,24 +254,14 @@ class CurvePoint(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
-class NestedSeed(Record):
+class NestedSeed(SeedAnswer):
     """One nested-dropout seed: its prefix curve's answer against the region and cost."""
 
-    seed: Any
-    trial_id: Any = None
     width: int
     n_z: int | None
     rule: str | None = None
     within: tuple[int, ...] = ()
     answer_by_grid_best: int | None = None
-    in_region: bool
-    nearest_region_nz: int | None = None
-    distance: int | None = None
-    near_edge: bool | None = None
-    steps_above_edge: float | None = None
-    nz_over_edge: float | None = None
-    epochs: int | None = None
-    cpu_s: float | None = None
     prefix_eval_s: float | None = None
     fixed_cpu_s: float | None = None
     tolerances: dict[str, NestedTolerance]
