@@ -14,6 +14,8 @@ from conftest import ROOT
 
 SPACE = os.path.join(ROOT, "search_spaces", "digits.yaml")
 ALD_TUNE = [sys.executable, "-m", "ald_tune.cli"]
+#: A small net: these tests check what a signal does to a run, not what the run learns.
+SMALL = ["--set", "model.hidden=[64, 64]"]
 
 
 def start(argv: list[str], cwd) -> subprocess.Popen:
@@ -70,6 +72,7 @@ def test_ctrl_c_on_a_sweep_marks_its_runs_killed_and_resume_completes(tmp_path):
         "tune.num_samples=2",
         "--set",
         "tune.checkpoint_min_s=0",
+        *SMALL,
     ]
     proc = start(args, tmp_path)
     out = press_ctrl_c_after(proc, 60)
@@ -126,6 +129,7 @@ def test_ctrl_c_on_train_says_how_to_resume_and_the_resume_finishes(tmp_path, ca
         f"eval.cache_dir={cache_dir}",
         "--checkpoint-every",
         "5",
+        *SMALL,
     ]
     proc = start(args, tmp_path)
     out = press_ctrl_c_after(proc, 12)
@@ -196,6 +200,7 @@ def test_sigterm_on_a_sweep_ends_as_ctrl_c_does_143_and_resume_completes(group, 
         "tune.num_samples=2",
         "--set",
         "tune.checkpoint_min_s=0",
+        *SMALL,
     ]
     proc = start(args, tmp_path)
     out, seconds = send_sigterm_after(proc, 16, group)
