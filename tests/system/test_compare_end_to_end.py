@@ -74,8 +74,6 @@ SCRIPTED_ARGS = [
     "tune.checkpoint_min_s=0",
     "--set",
     "ald.n_epochs_after_stop=0",
-    "--set",
-    "tune.grid_seeds=1",  # one trial per grid n_z: no check reads the spread over seeds
 ]
 
 
