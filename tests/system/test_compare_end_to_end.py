@@ -97,7 +97,13 @@ def scripted_compare(ray_session, tmp_path_factory):
     assert rc == 0, text[-3000:]
     cfg = load_config(
         "search_spaces/digits.yaml",
-        overrides=["train.epochs=12", "grid.n_z=[4, 8]", "tune.num_samples=1", "ald.window=6"],
+        overrides=[
+            "train.epochs=12",
+            "grid.n_z=[4, 8]",
+            "tune.num_samples=1",
+            "tune.grid_seeds=1",
+            "ald.window=6",
+        ],
     )
     for mode in ("grid", "ald"):
         run_sweep(cfg, SweepOptions(mode=mode, run_dir=str(tmp), trainer=SCRIPTED, verbose=False))
@@ -344,7 +350,9 @@ def test_the_notebook_runs_a_comparison_itself_with_ald_tune_compare(tmp_path, c
             "ald.window=4",
             "ald.patience=2",
             "model.hidden=[32]",
+            "data.limit=600",  # 540 training images, a validation split of 60
             "eval.n_fid=50",
+            "eval.n_silhouette=60",
             f"eval.cache_dir={cache_dir}",
             "grid.n_z=[2, 6]",
             "tune.num_samples=1",
@@ -539,15 +547,21 @@ def test_a_real_compare_reads_back_the_same_from_mlflow(cache_dir, ray_session, 
             "--set",
             "ald.n_z_init=12",
             "--set",
-            "model.hidden=[32, 32]",
+            "model.hidden=[32]",
+            "--set",
+            "data.limit=600",  # 540 training images, a validation split of 60
             "--set",
             "eval.n_fid=40",
+            "--set",
+            "eval.n_silhouette=60",
             "--set",
             f"eval.cache_dir={cache_dir}",
             "--set",
             "grid.n_z=[2, 4, 8]",
             "--set",
             "tune.num_samples=2",
+            "--set",
+            "tune.grid_seeds=1",
             "--set",
             "tune.checkpoint_min_s=0",
         ],
@@ -580,11 +594,14 @@ def test_nested_dropout_for_real_on_digits(cache_dir, ray_session, tmp_path):
         "ald.window": 4,
         "ald.patience": 2,
         "ald.n_z_init": 12,
-        "model.hidden": "[32, 32]",
+        "model.hidden": "[32]",
+        "data.limit": 600,  # 540 training images, a validation split of 60
         "eval.n_fid": 40,
+        "eval.n_silhouette": 60,
         "eval.cache_dir": cache_dir,
         "grid.n_z": "[2, 4, 8]",
         "tune.num_samples": 2,
+        "tune.grid_seeds": 1,
         "tune.checkpoint_min_s": 0,
     }
     argv = ["--run-dir", str(tmp_path), "--out", str(tmp_path / "printed"), "--space", "digits"]
@@ -657,9 +674,13 @@ def test_comparison_on_a_two_node_local_cluster(two_node_cluster, cache_dir, tmp
         "--set",
         "ald.n_z_init=12",
         "--set",
-        "model.hidden=[32, 32]",
+        "model.hidden=[32]",
+        "--set",
+        "data.limit=600",  # 540 training images, a validation split of 60
         "--set",
         "eval.n_fid=40",
+        "--set",
+        "eval.n_silhouette=60",
         "--set",
         f"eval.cache_dir={cache_dir}",
         "--set",
