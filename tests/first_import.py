@@ -16,15 +16,16 @@ ZYGOTE = r"""
 import json, os, sys, traceback
 
 def check(module):  # in a forked child: import the module first, report, never return
-    code = 0
+    error = None
     try:
         early = sorted(m for m in sys.modules if m == "ald_tune" or m.startswith("ald_tune."))
         assert not early, f"ald_tune modules loaded before the check: {early}"
         __import__(module)
     except BaseException:
-        os.write(OUT, json.dumps({module: traceback.format_exc()[-1500:]}).encode() + b"\n")
-        code = 1
-    os._exit(code)
+        error = traceback.format_exc()[-1500:]
+    # every child reports, a pass too: one that dies without a word is a failure
+    os.write(OUT, json.dumps({module: error}).encode() + b"\n")
+    os._exit(0 if error is None else 1)
 
 def zygote(loaded, items):  # in a child: import one more package, then fork below it
     try:
@@ -65,10 +66,10 @@ os.close(OUT)
 with os.fdopen(read) as fh:
     lines = fh.read().splitlines()
 os.wait()
-failures = {}
+results = {}
 for line in lines:
-    failures.update(json.loads(line))
-print(json.dumps(failures))
+    results.update(json.loads(line))
+print(json.dumps(results))
 """
 
 
@@ -99,4 +100,6 @@ def first_import_failures(plan: dict[str, set[str]], cwd: str) -> dict[str, str]
         timeout=300,
     )
     assert out.returncode == 0 and out.stdout.strip(), out.stdout[-2000:] + out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    results = json.loads(out.stdout.strip().splitlines()[-1])
+    silent = {m: "no result: its process died before reporting" for m in plan if m not in results}
+    return {**{m: e for m, e in results.items() if e is not None}, **silent}

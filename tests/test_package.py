@@ -230,8 +230,9 @@ def test_each_module_imports_first_in_a_fresh_interpreter():
 @pytest.mark.integration
 def test_the_first_import_check_sees_cycles_missing_names_and_imports_by_others(tmp_path):
     """The same check on a package made to fail: a cycle that breaks only when its second
-    module is imported first, a name its module never imported, and a submodule it uses
-    that only another module imports; the sound modules pass, whatever was preloaded."""
+    module is imported first, a name its module never imported, a submodule it uses that
+    only another module imports, and a process that ends without reporting; the sound
+    modules pass, whatever was preloaded."""
     pkg = tmp_path / "brokenpkg"
     pkg.mkdir()
     files = {
@@ -243,17 +244,20 @@ def test_the_first_import_check_sees_cycles_missing_names_and_imports_by_others(
         "e.py": "import brokenpkg.g\nimport brokenpkg.f\n",
         "f.py": "import brokenpkg\nY = brokenpkg.g.G\n",  # e imports g for f; f alone not
         "g.py": "G = 3\n",
+        "h.py": "import os\nos._exit(0)\n",  # its process ends without a report
     }
     for name, text in files.items():
         (pkg / name).write_text(text)
     numpy = {"import numpy"}
     plan = {"brokenpkg.a": numpy, "brokenpkg.b": numpy, "brokenpkg.c": numpy}
     plan |= {"brokenpkg.d": numpy, "brokenpkg.e": set(), "brokenpkg.f": set(), "brokenpkg.g": set()}
+    plan["brokenpkg.h"] = set()
     failures = first_import_failures(plan, str(tmp_path))
-    assert set(failures) == {"brokenpkg.b", "brokenpkg.d", "brokenpkg.f"}, failures
+    assert set(failures) == {"brokenpkg.b", "brokenpkg.d", "brokenpkg.f", "brokenpkg.h"}, failures
     assert "partially initialized module 'brokenpkg.b'" in failures["brokenpkg.b"]
     assert "NameError: name 'numpy' is not defined" in failures["brokenpkg.d"]
     assert "has no attribute 'g'" in failures["brokenpkg.f"]
+    assert "died before reporting" in failures["brokenpkg.h"]
 
 
 @pytest.mark.integration
