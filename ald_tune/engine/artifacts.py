@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -223,22 +224,21 @@ def save_run_outputs(trainer, out_dir: str) -> dict[str, str]:
 
 def plot_history(history: Sequence[dict[str, Any]], path: str, title: str = "") -> str:
     """n_z and the metrics against epoch, one panel each; returns ``path``."""
-    import matplotlib
+    # matplotlib's Figure outside pyplot: nothing global changes (no backend switch, no
+    # figure left open), so a notebook that trains keeps its own backend.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6), sharex=True)
+    fig = Figure(figsize=(12, 6))
+    axes = fig.subplots(2, 3, sharex=True)
     epochs = [h["epoch"] for h in history]
     for ax, key in zip(axes.flat, HISTORY_PANELS):
         vals = [h.get(key, math.nan) for h in history]
         ax.plot(epochs, vals, drawstyle="steps-post" if key == "n_z" else "default")
-        ax.set_ylabel(axis_label(key), fontsize=9)
+        ax.set_ylabel("\n".join(textwrap.wrap(axis_label(key), 30)), fontsize=9)
         ax.grid(alpha=0.3)
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=150)
-    plt.close(fig)
     return path

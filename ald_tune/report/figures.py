@@ -32,15 +32,6 @@ EPOCH_PANELS = ("n_z", *[p for p in PANELS if p != "neg_elbo"])
 DPI = 150
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _title(r: Report, what: str) -> str:
     rule = f", rule {r.rule!r}" if r.rule else ""
     return f"{r.dataset or 'dataset'}{rule}: {what}"
@@ -58,12 +49,12 @@ def _nz_axis(ax, nz: list[int], extra: list[int]) -> None:
 
 def plot_metrics_vs_nz(r: Report | dict, path: str) -> str:
     """Figure 2: every metric against n_z for the grid, ALD's choices marked; returns path."""
-    plt = _pyplot()
     r = as_report(r)
     rows, c, seeds = r.grid.rows, r.criterion, r.ald.seeds
     nz = [x.n_z for x in rows]
     region = list(c.best_region)
-    fig, axes = plt.subplots(2, 3, figsize=(14, 8))
+    fig = new_figure(figsize=(14, 8))
+    axes = fig.subplots(2, 3)
     for ax, key in zip(axes.flat, PANELS):
         mean = [_nan(x.metrics[key]) for x in rows]
         tol = c.tolerances.get(key)
@@ -100,15 +91,15 @@ def plot_metrics_vs_nz(r: Report | dict, path: str) -> str:
     fig.suptitle(
         _title(r, f"metrics against n_z (plateau edge {c.plateau_edge}, best region shaded)")
     )
-    return _save(fig, plt, path)
+    return _save(fig, path)
 
 
 def plot_ald_vs_epoch(r: Report | dict, path: str) -> str:
     """Figure 3: ALD's n_z and metrics against epoch per seed, beside the fixed optimum."""
-    plt = _pyplot()
     r = as_report(r)
     curves = r.curves
-    fig, axes = plt.subplots(2, 3, figsize=(14, 8), sharex=True)
+    fig = new_figure(figsize=(14, 8))
+    axes = fig.subplots(2, 3, sharex=True)
     for ax, key in zip(axes.flat, EPOCH_PANELS):
         for cv in curves.ald:
             ax.plot(
@@ -132,7 +123,7 @@ def plot_ald_vs_epoch(r: Report | dict, path: str) -> str:
         ax.set_xlabel("epoch")
     axes.flat[0].legend(fontsize=8)
     fig.suptitle(_title(r, "ALD runs against epoch, beside the fixed run at the grid optimum"))
-    return _save(fig, plt, path)
+    return _save(fig, path)
 
 
 MARKERS = ("s", "D", "^", "v", "P", "X", "o", "*", "h", "p")
@@ -218,8 +209,8 @@ def plot_cost_vs_distance(reports: Sequence[Report | dict], path: str) -> str:
     Labels sit in a column beside the axes (:func:`place_labels`), joined to their
     markers by leader lines.
     """
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(11, 6))
+    fig = new_figure(figsize=(11, 6))
+    ax = fig.subplots()
     fig.subplots_adjust(left=0.08, right=0.6, bottom=0.2, top=0.9)
     typed = [as_report(r) for r in reports]
     first = typed[0] if typed else None
@@ -251,7 +242,7 @@ def plot_cost_vs_distance(reports: Sequence[Report | dict], path: str) -> str:
         f"{dataset or 'dataset'}{', rules ' + rules if rules else ''}: n_z chosen "
         "against compute to a trained model"
     )
-    return _save(fig, plt, path, tight=False)
+    return _save(fig, path, tight=False)
 
 
 def _labels(ax, fig, points: list[dict]) -> None:
@@ -300,15 +291,23 @@ def _nan(v: Any) -> float:
     return math.nan if v is None or isinstance(v, list) else float(v)
 
 
+def new_figure(**kwargs: Any):
+    """A matplotlib ``Figure`` outside pyplot: nothing global changes (no backend switch, no
+    figure left open), so a notebook that reports keeps its own backend; ``savefig`` picks
+    the writer by file type."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
 def svg_path(path: str) -> str:
     """The SVG written beside a figure's PNG."""
     return os.path.splitext(path)[0] + ".svg"
 
 
-def _save(fig, plt, path: str, tight: bool = True) -> str:
+def _save(fig, path: str, tight: bool = True) -> str:
     if tight:
         fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     fig.savefig(svg_path(path))
-    plt.close(fig)
     return path

@@ -111,3 +111,20 @@ def test_the_cost_figure_without_a_best_region(tmp_path, recwarn):
     t = texts(plot_cost_vs_distance([rep], str(tmp_path / "c.png")))
     assert "ALD (ald-tune): n_z 7, 9" in t and "best region" not in t
     assert not [w for w in recwarn if "legend" in str(w.message)]
+
+
+def test_the_figures_leave_the_callers_matplotlib_backend_alone(report, tmp_path):
+    # The notebook renders the report beside its own (inline) figures: no backend switch to
+    # Agg, no pyplot figure left open.
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        plot_metrics_vs_nz(report, str(tmp_path / "m.png"))
+        plot_ald_vs_epoch(report, str(tmp_path / "e.png"))
+        plot_cost_vs_distance([report], str(tmp_path / "c.png"))
+        assert matplotlib.get_backend() == "svg" and plt.get_fignums() == []
+    finally:
+        matplotlib.use(before)
