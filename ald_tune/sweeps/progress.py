@@ -77,10 +77,22 @@ class ProgressCallback(tune.Callback):
         if time.monotonic() - self.last_status >= self.every_s:
             self._status(trials)
 
-    def on_trial_error(self, iteration, trials, trial, **info):
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        # Tune calls this, not on_trial_error, for a failure it retries.
+        failures = getattr(trial, "num_failures", 0)
         self._print(
-            f"[{trial.trial_id}] FAILED (Ray retries it from its last checkpoint "
-            f"if tune.max_failures allows)"
+            f"[{trial.trial_id}] failed: {error_summary(trial)}; Ray retries it from its "
+            f"last checkpoint (failure {failures}, tune.max_failures="
+            f"{getattr(trial, 'max_failures', '?')})"
+        )
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        # Only a failure Tune does not retry (tune.max_failures spent) ends up here.
+        where = getattr(trial, "error_file", None)
+        self._print(
+            f"[{trial.trial_id}] FAILED: {error_summary(trial)} (no retry left: "
+            f"tune.max_failures={getattr(trial, 'max_failures', '?')})"
+            + (f"; the whole traceback: {where}" if where else "")
         )
         self._status(trials, trial, "ERROR")
 
@@ -123,6 +135,23 @@ class ProgressCallback(tune.Callback):
         if 0 < epochs_done < planned_epochs and elapsed > 0:
             text += f", ETA {clock(elapsed * (planned_epochs - epochs_done) / epochs_done)}"
         return text
+
+
+def error_summary(trial, limit: int = 300) -> str:
+    """The last line of the trial's latest error (``ValueError: ...``), from the error file
+    Tune writes on the driver; "see its error file" where there is none to read."""
+    path = getattr(trial, "error_file", None)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:  # type: ignore[arg-type]
+            text = fh.read()
+    except (OSError, TypeError):
+        return "no error text (see the trial's folder)"
+    latest = text.rsplit("Failure # ", 1)[-1]
+    lines = [ln.strip() for ln in latest.splitlines()[1:] if ln.strip()]
+    if not lines:
+        return "no error text (see the trial's folder)"
+    last = lines[-1]
+    return last if len(last) <= limit else last[: limit - 3] + "..."
 
 
 def _epochs(trial) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from types import SimpleNamespace
 
-from ald_tune.sweeps.progress import ProgressCallback
+from ald_tune.sweeps.progress import ProgressCallback, error_summary
 
 
 def test_one_line_per_result_and_per_trial_end():
@@ -35,7 +35,8 @@ def test_one_line_per_result_and_per_trial_end():
     lines = [x for x in out.getvalue().splitlines() if not x.startswith("sweep: ")]
     assert lines[0].startswith("[t_1 nz=8 seed=0] epoch    2  n_z   8  recon   20.500  fid_gen nan")
     assert lines[0].endswith("| fixed n_z=8") and lines[1].startswith("[t_2 ald seed=1]")
-    assert lines[2] == "[t_1] done: final n_z 8 after 3 epochs" and "FAILED" in lines[3]
+    assert lines[2] == "[t_1] done: final n_z 8 after 3 epochs"
+    assert lines[3].startswith("[t_2] FAILED: no error text (see the trial's folder)")
     quiet = io.StringIO()
     ProgressCallback(verbose=False, stream=quiet).on_trial_complete(0, [], grid)
     assert quiet.getvalue() == ""
@@ -78,3 +79,43 @@ def test_the_status_line_counts_trials_and_says_the_best_and_the_eta(monkeypatch
     assert out.getvalue().splitlines()[-1].endswith("1:00 elapsed, ETA 1:40")
     assert "1/4 done, 1 running, 2 pending" in out.getvalue().splitlines()[-1]
     assert progress.clock(3725) == "1:02:05"
+
+
+TUNE_ERROR_FILE = """Failure # 1 (occurred at 2026-12-07_05-10-00)
+ray::ImplicitFunc.train() (pid=7, ip=10.0.0.1, actor_id=ab, repr=train_trial)
+  File "/x/ald_tune/engine/epochs.py", line 80, in fit
+    raise FloatingPointError("loss is nan at epoch 12")
+FloatingPointError: loss is nan at epoch 12
+Failure # 2 (occurred at 2026-12-07_05-11-00)
+ray::ImplicitFunc.train() (pid=8, ip=10.0.0.1, actor_id=ac, repr=train_trial)
+  File "/x/torch/serialization.py", line 1, in load
+    raise OSError("disk full")
+OSError: disk full
+
+"""
+
+
+def test_a_failure_says_its_error_and_whether_ray_retries_it(tmp_path):
+    """Tune calls on_trial_recover for a failure it retries and on_trial_error once no retry
+    is left: each line names the latest error (the last line of Tune's error file)."""
+    error = tmp_path / "error.txt"
+    error.write_text(TUNE_ERROR_FILE)
+    trial = SimpleNamespace(
+        trial_id="t_3", config={}, last_result={}, status="RUNNING",
+        num_failures=2, max_failures=1, error_file=str(error),
+    )  # fmt: skip
+    out = io.StringIO()
+    cb = ProgressCallback(stream=out)
+    cb.on_trial_recover(0, [trial], trial)
+    cb.on_trial_error(0, [trial], trial)
+    retry, failed = out.getvalue().splitlines()[:2]
+    assert retry == (
+        "[t_3] failed: OSError: disk full; Ray retries it from its last checkpoint "
+        "(failure 2, tune.max_failures=1)"
+    )
+    assert failed == (
+        "[t_3] FAILED: OSError: disk full (no retry left: tune.max_failures=1); "
+        f"the whole traceback: {error}"
+    )
+    error.write_text("Failure # 1 (occurred at now)\nValueError: " + "x" * 500 + "\n")
+    assert len(error_summary(trial)) == 300 and error_summary(trial).endswith("...")

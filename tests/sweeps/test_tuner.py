@@ -45,9 +45,8 @@ def opts(tmp_path, mode, **kw):
         mode=mode,
         run_dir=str(tmp_path),
         trainer=SCRIPTED,
-        verbose=False,
         space="search_spaces/digits.yaml",
-        **kw,
+        **{"verbose": False, **kw},
     )
 
 
@@ -148,13 +147,18 @@ def test_checkpoints_come_every_n_epochs_but_no_closer_than_checkpoint_min_s(
 
 
 @pytest.mark.integration
-def test_injected_failure_is_retried_from_checkpoint_into_the_same_run(ray_session, tmp_path):
+def test_injected_failure_is_retried_from_checkpoint_into_the_same_run(
+    ray_session, tmp_path, capsys
+):
     marker = str(tmp_path / "failed")
     result = run_sweep(
         cfg_for("tune.checkpoint_every=5", "tune.num_samples=1"),
-        opts(tmp_path, "ald", trial_callbacks=(fail_once(12, marker),)),
+        opts(tmp_path, "ald", trial_callbacks=(fail_once(12, marker),), verbose=True),
     )
     assert os.path.exists(marker + ".ald.0")  # the failure did happen
+    out = capsys.readouterr().out
+    assert "failed: RuntimeError: injected failure at epoch 12 (test hook); Ray retries it" in out
+    assert "FAILED" not in out  # the retry finished it
     assert result.trials[0].status == "TERMINATED"
     c, _, children = mlflow_runs(result)
     assert len(children) == 1  # retried into the same MLflow run
@@ -267,16 +271,21 @@ def test_resume_finds_the_newest_sweep_of_its_rule_under_its_old_name_too(tmp_pa
     assert sweep_name(cfg, SweepOptions(mode="ald"), str(tmp_path)).startswith("aldpaper-digits-")
 
 
-def test_the_sweep_keeps_tunes_result_grid_and_each_failed_trials_traceback(ray_session, tmp_path):
+def test_the_sweep_keeps_tunes_result_grid_and_each_failed_trials_traceback(
+    ray_session, tmp_path, capsys
+):
     """The Python API hands back Tune's ResultGrid (a dataframe, Tune's errors) and the
-    traceback of a trial that failed with no retry left."""
+    traceback of a trial that failed with no retry left; the console says why it failed."""
     marker = str(tmp_path / "failed")
     result = run_sweep(
         cfg_for("tune.num_samples=1", "tune.max_failures=0"),
-        opts(tmp_path, "ald", trial_callbacks=(fail_once(3, marker),)),
+        opts(tmp_path, "ald", trial_callbacks=(fail_once(3, marker),), verbose=True),
         tracking=None,
     )
     (trial,) = result.trials
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if "FAILED" in ln]
+    assert "FAILED: RuntimeError: injected failure at epoch 3 (test hook) (no retry left: " in line
+    assert "tune.max_failures=0); the whole traceback: " in line and line.endswith("error.txt")
     assert trial.status == "ERROR" and os.path.exists(marker + ".ald.0")
     # The worker's frames down to the one that raised, and the error itself, uncoloured
     assert 'faults.py", line' in trial.error and "in on_epoch_end" in trial.error
