@@ -40,7 +40,6 @@ NZ_METRIC = "final_n_z"  # the model's n_z as a linked metric (numeric filters)
 #: The code file MLflow logs with each model (models from code, :mod:`.pyfunc`).
 CODE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyfunc_code.py")
 WEIGHTS = "weights"  # the artifact key of the model file in the logged model
-_MODEL_ID = re.compile(r"^models:/+m-[0-9a-f]+/?$")  # a logged model (not a registered one)
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # models:/, runs:/, s3://... (not C:\)
 
 
@@ -184,7 +183,9 @@ def load_model(path: str, factory: Factory | None = None, *, tracking_uri: str |
 
     Args:
         path: a ``model.safetensors`` written by ald-tune, or an MLflow URI of one:
-            ``models:/<model_id>`` (a logged model), ``runs:/<run_id>/model.safetensors``
+            ``models:/<model_id>`` (a logged model), ``models:/<name>/<version>``,
+            ``models:/<name>/latest`` or ``models:/<name>@<alias>`` (a registered one, looked
+            up in the store ``tracking_uri`` names), ``runs:/<run_id>/model.safetensors``
             (or any artifact folder holding one).
         factory: the user's model factory, when the model was trained with one.
         tracking_uri: the store a URI is in; default: MLflow's (``mlflow.set_tracking_uri``
@@ -214,7 +215,8 @@ def _download(uri: str, dst: str, tracking_uri: str | None) -> str:
     store, user, password = parse_tracking_uri(tracking_uri, "runs")
     fix = (
         "Fix: check the id (mlflow.search_logged_models, or the run's Outputs in the MLflow "
-        "UI) and pass tracking_uri= (or set $MLFLOW_TRACKING_URI) for the store it is in."
+        "UI) or the registered name, version or alias, and pass tracking_uri= (or set "
+        "$MLFLOW_TRACKING_URI) for the store it is in."
     )
     db = sqlite_path(store)
     if db is not None and not os.path.isfile(db):  # MLflow would create an empty store
@@ -222,9 +224,7 @@ def _download(uri: str, dst: str, tracking_uri: str | None) -> str:
 
     try:
         with mlflow_env(user, password):
-            source = uri
-            if _MODEL_ID.match(uri):  # MLflow resolves models:/ in its global store
-                source = client(store).get_logged_model(uri.split("/")[-1]).artifact_location
+            source = _models_uri_location(client(store), uri) if uri.startswith("models:") else uri
             local = mlflow.artifacts.download_artifacts(source, dst_path=dst, tracking_uri=store)
     except Exception as exc:
         reason = redact_uri(f"{type(exc).__name__}: {exc}").splitlines()[0][:200]
@@ -238,6 +238,28 @@ def _download(uri: str, dst: str, tracking_uri: str | None) -> str:
             f"model or runs:/<run_id>/{MODEL_FILE}."
         )
     return found
+
+
+def _models_uri_location(c, uri: str) -> str:
+    """Where the model of a ``models:/`` URI lies, looked up in ``c``'s own store: a logged
+    model (``models:/<model_id>``) or a registered one (``models:/<name>/<version>``,
+    ``.../latest``, ``models:/<name>@<alias>``).
+
+    Written here because MLflow resolves these URIs in its global registry
+    (``mlflow.get_registry_uri()``) whatever ``tracking_uri`` ``download_artifacts`` gets
+    (its ``ModelsArtifactRepository`` says so in a TODO), and on a default store it then
+    creates an empty ``mlflow.db`` in the working directory. MLflow's own parser reads the
+    URI; ``c`` (registry = its tracking store) answers it.
+    """
+    from mlflow.store.artifact.utils.models import get_model_name_and_version
+
+    found = get_model_name_and_version(c, uri)
+    if len(found) == 1:
+        return c.get_logged_model(found[0]).artifact_location
+    location = c.get_model_version_download_uri(*found)
+    if str(location).startswith("models:/"):  # a version whose source is a logged model
+        return _models_uri_location(c, location)
+    return location
 
 
 def _model_file(local: str) -> str | None:

@@ -118,6 +118,28 @@ def test_mlflows_own_pyfunc_loader_encodes_to_latent_means(logged):
     assert isinstance(pm.unwrap_python_model(), VAEPyfunc) and pyfunc_code.VAEPyfunc is VAEPyfunc
 
 
+def test_a_registered_model_loads_by_name_version_latest_and_alias_from_its_own_store(
+    logged, tmp_path, monkeypatch
+):
+    """models:/<name>/<version>, /latest and @alias are looked up in the store tracking_uri
+    names, not in MLflow's global registry (which would make an empty ./mlflow.db)."""
+    import mlflow
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    uri, _, ids = logged
+    with _use_tracking_uri(uri):  # registered as a user does: mlflow.set_tracking_uri first
+        for n_z in (3, 6):
+            mlflow.register_model(f"models:/{ids[n_z][1]}", "small-vae")
+    store.client(uri).set_registered_model_alias("small-vae", "champion", "1")
+    monkeypatch.chdir(tmp_path)  # where the global default store would appear
+    assert models.load_model("models:/small-vae/1", tracking_uri=uri).n_z == 3
+    assert models.load_model("models:/small-vae/latest", tracking_uri=uri).n_z == 6
+    assert models.load_model("models:/small-vae@champion", tracking_uri=uri).n_z == 3
+    with pytest.raises(DataError, match="registered name, version or alias"):
+        models.load_model("models:/small-vae/9", tracking_uri=uri)
+    assert not os.path.exists(tmp_path / "mlflow.db")
+
+
 def test_a_uri_that_does_not_resolve_says_so_in_one_line(logged, tmp_path):
     uri = logged[0]
     with pytest.raises(DataError) as err:
