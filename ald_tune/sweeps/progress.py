@@ -1,8 +1,9 @@
 """Console progress for sweeps: a Tune callback on the driver.
 
-By default one status line per trial start or end (and at most every ``every_s`` seconds
-between): trials done, running and pending, the best metric so far, the elapsed time and
-an ETA. With ``epoch_lines`` (``--verbose``) one line per trial result as well.
+By default one status line per trial start or end (one for a turnover: an end and the next
+start), and at most every ``every_s`` seconds between: trials done, running and pending,
+the best metric so far, the elapsed time and an ETA. With ``epoch_lines`` (``--verbose``)
+one line per trial result as well.
 
 Ray's default output engine silently ignores a custom ``CLIReporter``, and its own table
 says nothing about n_z, so progress is printed from a ``ray.tune.Callback`` instead.
@@ -44,6 +45,8 @@ class ProgressCallback(tune.Callback):
         epochs: each trial's planned epochs (``train.epochs``), for the ETA.
         metric: the metric the best-so-far is of (minimised).
         every_s: the least time between two status lines printed on results.
+        turnover_s: how long a trial's end waits for the next trial's start before its
+            status line prints alone.
     """
 
     def __init__(
@@ -56,12 +59,14 @@ class ProgressCallback(tune.Callback):
         epochs: int = 0,
         metric: str = "neg_elbo",
         every_s: float = 30.0,
+        turnover_s: float = 2.0,
     ) -> None:
         self.verbose, self.stream, self.epoch_lines = verbose, stream, epoch_lines
         self.name, self.planned, self.epochs, self.metric = name, planned, epochs, metric
-        self.every_s = every_s
+        self.every_s, self.turnover_s = every_s, turnover_s
         self.t0: float | None = None
         self.last_status = time.monotonic()
+        self.held_since: float | None = None  # a trial ended; its status line waits
 
     def _print(self, text: str) -> None:
         if self.verbose:
@@ -94,7 +99,7 @@ class ProgressCallback(tune.Callback):
             f"tune.max_failures={getattr(trial, 'max_failures', '?')})"
             + (f"; the whole traceback: {where}" if where else "")
         )
-        self._status(trials, trial, "ERROR")
+        self._hold()
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         last = trial.last_result or {}
@@ -102,12 +107,26 @@ class ProgressCallback(tune.Callback):
             f"[{trial.trial_id}] done: final n_z {last.get('final_n_z', last.get('n_z_next'))} "
             f"after {last.get('training_iteration')} epochs"
         )
-        self._status(trials, trial, "TERMINATED")
+        self._hold()
+
+    def _hold(self) -> None:
+        """A trial ended: its status line waits ``turnover_s`` for the next trial's start,
+        so that a turnover prints one line, not two a moment apart (by then Tune has set
+        the ended trial's status itself)."""
+        self.held_since = time.monotonic() if self.held_since is None else self.held_since
+
+    def on_step_end(self, iteration, trials, **info):
+        if self.held_since is not None and time.monotonic() - self.held_since >= self.turnover_s:
+            self._status(trials)
+
+    def on_experiment_end(self, trials, **info):
+        if self.held_since is not None:
+            self._status(trials)
 
     def _status(self, trials, trial=None, now_is: str = "") -> None:
         """Print the status line; Tune calls a hook before it sets ``trial``'s new status,
         so the hook says it (``now_is``)."""
-        self.last_status = time.monotonic()
+        self.last_status, self.held_since = time.monotonic(), None
         self._print(self.status_line(trials, self.last_status, trial, now_is))
 
     def status_line(self, trials, now: float, trial=None, now_is: str = "") -> str:

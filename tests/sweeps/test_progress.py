@@ -76,9 +76,35 @@ def test_the_status_line_counts_trials_and_says_the_best_and_the_eta(monkeypatch
     now[0] = 160.0
     a = trial("TERMINATED", 10, 30.0, 8)
     cb.on_trial_complete(0, [a, b], a)  # 15 of 40 epochs in 60 s: 100 s to go
-    assert out.getvalue().splitlines()[-1].endswith("1:00 elapsed, ETA 1:40")
+    lines = out.getvalue().count("\n")
+    cb.on_step_end(0, [a, b])  # the end's status line waits for a next start...
+    assert out.getvalue().count("\n") == lines
+    now[0] = 162.0
+    cb.on_step_end(0, [a, b])  # ...turnover_s (2 s) at most
+    assert out.getvalue().splitlines()[-1].endswith("1:02 elapsed, ETA 1:43")
     assert "1/4 done, 1 running, 2 pending" in out.getvalue().splitlines()[-1]
     assert progress.clock(3725) == "1:02:05"
+
+
+def test_a_turnover_prints_one_status_line():
+    """A trial's end and the next one's start, a moment apart: one line, saying both."""
+    out = io.StringIO()
+    cb = ProgressCallback(stream=out, epoch_lines=False, name="g", planned=3, epochs=4)
+    done = SimpleNamespace(
+        trial_id="t_1", status="TERMINATED", config={},
+        last_result={"training_iteration": 4, "final_n_z": 8},
+    )  # fmt: skip
+    nxt = SimpleNamespace(trial_id="t_2", status="PENDING", config={}, last_result={})
+    cb.on_trial_complete(0, [done, nxt], done)
+    cb.on_trial_start(0, [done, nxt], nxt)
+    cb.on_step_end(0, [done, nxt])
+    cb.on_experiment_end([done, nxt])
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0] == "[t_1] done: final n_z 8 after 4 epochs"
+    assert lines[1].startswith("g: 1/3 done, 1 running, 1 pending; 0:00 elapsed")
+    cb.on_trial_complete(0, [done], done)  # the last trial: its line at the sweep's end
+    cb.on_experiment_end([done])
+    assert out.getvalue().splitlines()[-1].startswith("g: 1/3 done, 0 running")
 
 
 TUNE_ERROR_FILE = """Failure # 1 (occurred at 2026-12-07_05-10-00)
