@@ -1,6 +1,6 @@
 """Sizes bounded by what the machine can hold, checked before anything is allocated.
 
-Every config field has its own bound (:mod:`ald_tune.config.schema`), but their product
+Every config field has its own bound (:mod:`ald_tune.config.sections`), but their product
 does not: ``model.hidden=[65536, 65536]`` is two legal widths and one 17 GB matrix. Here
 the model is built on torch's ``meta`` device (shapes, no memory), and its weights,
 gradients, optimizer state and one batch's activations are weighed against the memory

@@ -237,7 +237,7 @@ def check_likelihood(model_cfg, data: Any) -> None:
 def build_model(
     model_cfg, sample_shape: tuple[int, ...], n_z: int, *, factory: Factory | None = None
 ) -> VAE:
-    """Build a VAE from a :class:`ald_tune.config.schema.ModelConfig` at size ``n_z``: the
+    """Build a VAE from a :class:`ald_tune.config.sections.ModelConfig` at size ``n_z``: the
     user's ``model.factory``, else the built-in net ``model.arch`` names. Under
     ``with torch.device("meta")`` it builds the shapes only (nothing allocated).
 

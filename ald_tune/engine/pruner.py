@@ -105,14 +105,14 @@ class Pruner:
             (``encode(x) -> (mu, logvar)``, ``decode(z)``, three named latent layers).
         optimizer: its optimizer (Adam or AdamW: their moments are sliced with the
             units); None if you rebuild it after each prune yourself.
-        ald: the rule and its settings (:class:`ald_tune.config.schema.ALDConfig` or a
+        ald: the rule and its settings (:class:`ald_tune.config.sections.ALDConfig` or a
             mapping of its fields; ``n_z_init`` is taken from the model).
         epochs: the run's epoch budget (the ``ald-tune`` rule stops by its last decision
             and not before ``ald.settle`` of it); None if unknown.
         likelihood: how the decoder's output scores x: ``bernoulli`` (logits), ``gaussian``
             (means, unit variance: standardised data) or a module with ``nll(out, x)``
             returning each sample's negative log-likelihood, shape (N,).
-        eval_cfg: evaluation settings (:class:`ald_tune.config.schema.EvalConfig` or a
+        eval_cfg: evaluation settings (:class:`ald_tune.config.sections.EvalConfig` or a
             mapping): ``n_silhouette`` samples, ``n_clusters``, ``silhouette_labels``.
         max_samples: validation samples evaluated per step (the first ones given).
         seed: seeds the evaluation's noise and K-means (per epoch: reproducible).

@@ -41,7 +41,7 @@ class ALDPruning(pl.Callback):
     """Prune the latent units of a ``LightningModule`` at the end of each validation epoch.
 
     Args:
-        ald: the rule and its settings (:class:`ald_tune.config.schema.ALDConfig` or a
+        ald: the rule and its settings (:class:`ald_tune.config.sections.ALDConfig` or a
             mapping; ``n_z_init`` is the module's).
         likelihood: ``bernoulli`` (decoder logits), ``gaussian`` (means of standardised
             data) or a module with ``nll(out, x)`` (see :class:`~ald_tune.engine.pruner.Pruner`).

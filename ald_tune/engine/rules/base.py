@@ -222,7 +222,7 @@ class RuleState:
 
 
 class RuleController(Controller):
-    """A pruning rule: its config (:class:`ald_tune.config.schema.ALDConfig` or any object
+    """A pruning rule: its config (:class:`ald_tune.config.sections.ALDConfig` or any object
     with its fields), the run's epoch budget and a state dataclass of its own.
 
     After the stop the run trains on at the final n_z to the last epoch, or
