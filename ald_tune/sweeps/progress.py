@@ -158,7 +158,8 @@ class ProgressCallback(tune.Callback):
 
 def error_summary(trial, limit: int = 300) -> str:
     """The last line of the trial's latest error (``ValueError: ...``), from the error file
-    Tune writes on the driver; "see its error file" where there is none to read."""
+    Tune writes on the driver (at most ``limit`` characters); a pointer to the trial's folder
+    where there is none to read."""
     path = getattr(trial, "error_file", None)
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:  # type: ignore[arg-type]

@@ -254,12 +254,14 @@ def _models_uri_location(c, uri: str) -> str:
     from mlflow.store.artifact.utils.models import get_model_name_and_version
 
     found = get_model_name_and_version(c, uri)
-    if len(found) == 1:
-        return c.get_logged_model(found[0]).artifact_location
-    location = c.get_model_version_download_uri(*found)
-    if str(location).startswith("models:/"):  # a version whose source is a logged model
-        return _models_uri_location(c, location)
-    return location
+    if len(found) == 2:  # a registered version: where it is stored
+        uri = str(c.get_model_version_download_uri(*found))
+        if not uri.startswith("models:"):
+            return uri
+        found = get_model_name_and_version(c, uri)  # its source: a logged model
+    if len(found) != 1:
+        raise DataError(f"{uri} names a registered model, not where one is stored.")
+    return c.get_logged_model(found[0]).artifact_location
 
 
 def _model_file(local: str) -> str | None:
