@@ -67,6 +67,18 @@ def tune_rows(trial: dict) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
+def closed_trial_runs(run_dir) -> set[str]:
+    """The trial ids whose MLflow run in ``run_dir``'s store has closed as FINISHED."""
+    from mlflow import MlflowClient
+
+    c = MlflowClient(f"sqlite:///{run_dir}/mlflow.db")
+    exp = c.get_experiment_by_name("ald-tune-digits")
+    if exp is None:
+        return set()
+    runs = c.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'")
+    return {r.data.tags.get("ald_tune.trial_id") for r in runs} - {None}
+
+
 def mlflow_children(result):
     from mlflow import MlflowClient
 
@@ -328,8 +340,9 @@ def test_a_killed_driver_resumes_the_sweep_without_rerunning_or_duplicating(
     )
 
     def mid_sweep(s) -> bool:
-        """A trial has finished (and Tune has moved on since), another is between checkpoints."""
-        if not s["done"]:
+        """A trial has finished (its MLflow run closed too: Tune's "done" can come while the
+        trial still sends its final files), another is between checkpoints."""
+        if not s["done"] or not s["done"] <= closed_trial_runs(run_dir):
             return False
         s.setdefault("lines_after_done", -1)
         s["lines_after_done"] += 1
