@@ -32,14 +32,28 @@ def start(argv: list[str], cwd) -> subprocess.Popen:
     )
 
 
-def press_ctrl_c_after(proc: subprocess.Popen, lines: int, timeout: float = 300) -> str:
-    """Read the output until ``lines`` epoch lines were printed, then SIGINT the group."""
+def read_epochs(proc: subprocess.Popen, lines: int, timeout: float, trials: int = 0) -> list[str]:
+    """Read the output until ``lines`` epoch lines were printed, ``[trial ...] epoch`` lines
+    from ``trials`` trials among them (a sweep's second trial may start seconds after the
+    first on a loaded machine: both must have started when the signal comes)."""
     seen, text, deadline = 0, [], time.monotonic() + timeout
+    started: set[str] = set()
     for line in proc.stdout:  # type: ignore[union-attr]
         text.append(line)
         seen += "epoch" in line
-        if seen >= lines or time.monotonic() > deadline:
+        if line.startswith("[") and "] epoch" in line:
+            started.add(line[1:].split()[0].rstrip("]"))
+        if (seen >= lines and len(started) >= trials) or time.monotonic() > deadline:
             break
+    return text
+
+
+def press_ctrl_c_after(
+    proc: subprocess.Popen, lines: int, timeout: float = 300, trials: int = 0
+) -> str:
+    """Read the output until ``lines`` epoch lines were printed (from ``trials`` trials),
+    then SIGINT the group."""
+    text = read_epochs(proc, lines, timeout, trials)
     os.killpg(proc.pid, signal.SIGINT)
     rest, _ = proc.communicate(timeout=240)
     return "".join(text) + rest
@@ -75,7 +89,7 @@ def test_ctrl_c_on_a_sweep_marks_its_runs_killed_and_resume_completes(tmp_path):
         *SMALL,
     ]
     proc = start(args, tmp_path)
-    out = press_ctrl_c_after(proc, 60)
+    out = press_ctrl_c_after(proc, 60, trials=2)
     assert proc.returncode == 130, out[-3000:]
     assert "sweep cut interrupted" in out and "--resume --name cut" in out, out[-3000:]
     assert "Traceback" not in out
@@ -153,16 +167,11 @@ def test_ctrl_c_on_train_says_how_to_resume_and_the_resume_finishes(tmp_path, ca
 def send_sigterm_after(
     proc: subprocess.Popen, lines: int, group: bool, timeout=300
 ) -> tuple[str, float]:
-    """Read the output until ``lines`` epoch lines were printed, then SIGTERM the driver alone
+    """Read the output until ``lines`` epoch lines (of both trials), then SIGTERM the driver alone
     (``kill PID``, Kubernetes) or its whole process group (``timeout``; systemd and Slurm
     signal every process too, Ray's own with them). Returns the output and the seconds from
     the signal to the end."""
-    seen, text, deadline = 0, [], time.monotonic() + timeout
-    for line in proc.stdout:  # type: ignore[union-attr]
-        text.append(line)
-        seen += "epoch" in line
-        if seen >= lines or time.monotonic() > deadline:
-            break
+    text = read_epochs(proc, lines, timeout, trials=2)
     t0 = time.monotonic()
     if group:
         os.killpg(proc.pid, signal.SIGTERM)
