@@ -14,21 +14,23 @@ configuration reference, generated).
 
 from ald_tune.config.kinds import RULES, SweepKind
 from ald_tune.config.schema import (
+    Config,
+    check_ald_schedule,
+    load_config,
+    parse_override,
+    read_space,
+)
+from ald_tune.config.sections import (
     METRICS,
     PAPER_VOTES,
     SECTIONS,
     ALDConfig,
-    Config,
     DataConfig,
     EvalConfig,
     GridConfig,
     ModelConfig,
     TrainConfig,
     TuneConfig,
-    check_ald_schedule,
-    load_config,
-    parse_override,
-    read_space,
 )
 from ald_tune.errors import ConfigError
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from ald_tune.config.constraints import PAIRS
-from ald_tune.config.schema import SECTIONS
+from ald_tune.config.sections import SECTIONS
 
 INTRO = """# Configuration
 

@@ -47,8 +47,9 @@ from ald_tune.config.sections import (
 )
 from ald_tune.errors import ConfigError, shown
 
-#: The sections and bounds are defined in :mod:`ald_tune.config.sections`; they are
-#: importable from here too, beside the :class:`Config` that composes them.
+#: The sections and bounds are defined in :mod:`ald_tune.config.sections` (the package
+#: imports them from there); they stay importable from here for code written before the
+#: split.
 __all__ = [
     "MAX_EPOCHS",
     "MAX_NZ",

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ald_tune.config.schema import ALDConfig, EvalConfig
+from ald_tune.config.sections import ALDConfig, EvalConfig
 from ald_tune.data.datasets import ImageData
 from ald_tune.engine.callbacks import action_text
 from ald_tune.engine.evaluate import Evaluator

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ald_tune.config.schema import MAX_NZ
+from ald_tune.config.sections import MAX_NZ
 from ald_tune.config.vocabulary import TWIN_PREFIX
 from ald_tune.engine.protocol import latent_layers
 from ald_tune.engine.rules.base import Decision

@@ -31,7 +31,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from ald_tune.config.schema import ALDConfig, EvalConfig
+from ald_tune.config.sections import ALDConfig, EvalConfig
 from ald_tune.engine.protocol import check_protocol, latent_layers
 from ald_tune.engine.pruner import Pruner, PruneStep, resize_on_load
 from ald_tune.errors import ConfigError

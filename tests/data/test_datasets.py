@@ -417,7 +417,7 @@ def test_the_bundled_vector_sets() -> None:
     c = load_dataset("manifold", limit=300, manifold={"intrinsic_dim": 5, "ambient_dim": 20})
     assert not torch.equal(a.x, c.x)
     with pytest.raises(Exception, match="intrinsic_dim"):
-        from ald_tune.config.schema import DataConfig
+        from ald_tune.config.sections import DataConfig
 
         DataConfig(name="manifold", intrinsic_dim=20, ambient_dim=20)
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from ald_tune.config.schema import Config, ModelConfig
+from ald_tune.config.schema import Config
+from ald_tune.config.sections import ModelConfig
 from ald_tune.engine.budget import (
     activation_bytes,
     check_fits,

@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from ald_tune.config.schema import ALDConfig
+from ald_tune.config.sections import ALDConfig
 from ald_tune.engine.rules import ALDController
 from ald_tune.engine.rules.base import FixedController, PruningFloorWarning, select_units, slope
 from ald_tune.testing.scripted import ScriptedController

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from ald_tune.config.schema import EvalConfig, ModelConfig
+from ald_tune.config.sections import EvalConfig, ModelConfig
 from ald_tune.data.datasets import load_dataset, train_val_split
 from ald_tune.engine.evaluate import Evaluator, check_clusters, check_eval_sizes, cluster_count
 from ald_tune.engine.model import build_model

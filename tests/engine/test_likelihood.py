@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from ald_tune.config.schema import ModelConfig, TrainConfig
+from ald_tune.config.sections import ModelConfig, TrainConfig
 from ald_tune.engine.likelihood import Bernoulli, Gaussian, make_likelihood
 from ald_tune.engine.model import build_model, make_optimizer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ald_tune.config.schema import ModelConfig, TrainConfig
+from ald_tune.config.sections import ModelConfig, TrainConfig
 from ald_tune.engine.model import build_model, make_optimizer, resolve_arch
 from ald_tune.errors import ConfigError
 

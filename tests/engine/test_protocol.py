@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ald_tune.config.schema import ModelConfig, TrainConfig, load_config
+from ald_tune.config.schema import load_config
+from ald_tune.config.sections import ModelConfig, TrainConfig
 from ald_tune.engine.checkpoint import load_checkpoint, save_checkpoint
 from ald_tune.engine.model import build_model, make_optimizer
 from ald_tune.engine.protocol import check_protocol, latent_layers

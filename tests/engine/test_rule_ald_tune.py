@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-from ald_tune.config.schema import ALDConfig, load_config
+from ald_tune.config.schema import load_config
+from ald_tune.config.sections import ALDConfig
 from ald_tune.engine.rules.aldtune import ALDTuneRule
 from ald_tune.testing.scripted import BEST_N_Z, ScriptedTrainer
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ald_tune.config.schema import ALDConfig
+from ald_tune.config.sections import ALDConfig
 from ald_tune.engine.rules import RULE_CLASSES, make_controller
 from ald_tune.engine.rules.aldtune import ALDTuneRule, ALDTuneState
 from ald_tune.engine.rules.base import FixedController

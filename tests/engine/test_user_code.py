@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from ald_tune.config.schema import ModelConfig
+from ald_tune.config.sections import ModelConfig
 from ald_tune.engine.model import build_model
 from ald_tune.engine.user_code import allowed_factory, call_factory, check_outputs
 from ald_tune.errors import ConfigError, DataError

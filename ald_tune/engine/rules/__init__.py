@@ -31,7 +31,7 @@ def ALDController(cfg: Any, epochs: int | None = None) -> RuleController:  # noq
     """The pruning controller of ``cfg.rule`` (``paper`` or ``ald-tune``).
 
     Example:
-        >>> from ald_tune.config.schema import ALDConfig
+        >>> from ald_tune.config.sections import ALDConfig
         >>> ctl = ALDController(ALDConfig(rule="paper"))
         >>> hist = [{"silhouette": 0.1, "fid_gen": 1, "fid_recon": 1, "recon_loss": 1}] * 6
         >>> ctl.decide(hist, n_z=64, unit_kl=[1.0] * 64).units

@@ -49,7 +49,7 @@ class PaperRule(RuleController):
     """The authors' rule (see the module docstring).
 
     Example:
-        >>> from ald_tune.config.schema import ALDConfig
+        >>> from ald_tune.config.sections import ALDConfig
         >>> ctl = PaperRule(ALDConfig(rule="paper"))
         >>> hist = [{"silhouette": 0.1, "fid_gen": 1, "fid_recon": 1, "recon_loss": 1}] * 6
         >>> ctl.decide(hist, n_z=64, unit_kl=[1.0] * 64).units
