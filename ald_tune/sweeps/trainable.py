@@ -90,6 +90,11 @@ def trial_kind(config: Mapping[str, Any], cfg: Config) -> SweepKind:
 class TuneReporter(Callback):
     """Reports each epoch to Ray Tune, with a checkpoint on the cadence's checkpoint epochs.
 
+    The last epoch's report waits for the run's end, after the callbacks before this one
+    (this reporter comes last): Tune may stop a trial at any report (ASHA stops every trial
+    that reaches ``max_t``) and then ends its process within seconds, which would cut short
+    the final MLflow logging of a run that did finish.
+
     Args:
         node_id: the Ray node the trial runs on (reported with every epoch).
         report_ahead: send each report from a second thread while the next epoch trains.
@@ -99,22 +104,34 @@ class TuneReporter(Callback):
         self.node_id = node_id
         self.ahead = ReportAhead(enabled=report_ahead)
         self.metrics: dict[str, Any] = {}
+        self.last: tuple[dict[str, Any], str | None] | None = None  # held until the end
 
     def on_epoch_end(self, trainer: TrainerView, result: Any) -> None:
         self.metrics = {**epoch_metrics(result, trainer), "node_id": self.node_id}
         if not result.checkpoint_due:
-            self.ahead.submit(_report, self.metrics, None)
+            self._send(result, None)
 
     def on_checkpoint(self, trainer: TrainerView, result: Any) -> None:
         folder = tempfile.mkdtemp(prefix="ald-tune-ckpt-")
         save_checkpoint(trainer.checkpoint(), os.path.join(folder, CHECKPOINT_FILE))
-        self.ahead.submit(_report, self.metrics, folder)
+        self._send(result, folder)
+
+    def _send(self, result: Any, folder: str | None) -> None:
+        if result.done:
+            self.last = (self.metrics, folder)
+        else:
+            self.ahead.submit(_report, self.metrics, folder)
 
     def drain(self) -> None:
         self.ahead.drain()
 
     def on_run_end(self, trainer: TrainerView, status: str) -> None:
-        self.ahead.close()
+        try:
+            if self.last is not None:
+                self.ahead.submit(_report, *self.last)
+                self.last = None
+        finally:
+            self.ahead.close()
 
 
 def _report(metrics: dict[str, Any], folder: str | None) -> None:

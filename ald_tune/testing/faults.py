@@ -1,4 +1,5 @@
-"""Fault injection for tests, as a trial callback: a trial that fails once at a given epoch.
+"""Fault injection for tests, as trial callbacks: a trial that fails once at a given epoch,
+a trial whose end is slow.
 
 A sweep names it in :attr:`ald_tune.sweeps.tuner.SweepOptions.trial_callbacks` (see
 :func:`fail_once`); the trainable builds it in each trial. A marker file records that
@@ -8,6 +9,7 @@ the failure happened, so the retry runs through.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from ald_tune.engine.callbacks import Callback, TrainerView
@@ -43,3 +45,24 @@ def fail_once(epoch: int, marker: str) -> tuple[str, dict]:
     """The :attr:`~ald_tune.sweeps.tuner.SweepOptions.trial_callbacks` entry that makes
     every trial of a sweep fail once at ``epoch``."""
     return ("ald_tune.testing.faults:fail_once_callback", {"epoch": epoch, "marker": marker})
+
+
+class SlowEnd(Callback):
+    """Take ``seconds`` at the run's end, as a large model's upload would."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = float(seconds)
+
+    def on_run_end(self, trainer: TrainerView, status: str) -> None:
+        time.sleep(self.seconds)
+
+
+def slow_end_callback(info: Any, trainer: TrainerView, *, seconds: float) -> SlowEnd:
+    """The trial-callback factory for :func:`slow_end`."""
+    return SlowEnd(seconds)
+
+
+def slow_end(seconds: float) -> tuple[str, dict]:
+    """The :attr:`~ald_tune.sweeps.tuner.SweepOptions.trial_callbacks` entry that makes
+    every trial's end take ``seconds`` (before its MLflow logging's end)."""
+    return ("ald_tune.testing.faults:slow_end_callback", {"seconds": seconds})

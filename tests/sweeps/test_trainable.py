@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ald_tune.config.schema import Config
-from ald_tune.engine.callbacks import Cadence
+from ald_tune.engine.callbacks import Cadence, Callback
 from ald_tune.sweeps import trainable
 from ald_tune.sweeps.trainable import TuneReporter, load_object, trial_kind
 from ald_tune.testing.scripted import ScriptedTrainer
@@ -45,6 +45,23 @@ def test_the_reporter_sends_every_epoch_and_a_checkpoint_on_checkpoint_epochs(mo
         (4, False, "node-1"),
         (5, True, "node-1"),
     ]
+
+
+def test_the_last_report_waits_for_the_other_callbacks_run_end(monkeypatch):
+    # Tune may stop a trial at its last report and end its process: the final MLflow
+    # logging (an earlier callback's run end) must be done by then.
+    events = []
+    monkeypatch.setattr(trainable, "_report", lambda m, folder: events.append(m["epoch"]))
+
+    class End(Callback):
+        def on_run_end(self, trainer, status):
+            events.append(status)
+
+    trainer = ScriptedTrainer(
+        Config().replace(train={"epochs": 4}, ald={"window": 4, "final_share": 0.0})
+    )
+    trainer.fit([End(), TuneReporter("n", report_ahead=True)], Cadence(checkpoint_every=2, image_every=0))
+    assert events == [0, 1, 2, "FINISHED", 3]
 
 
 def test_a_report_error_surfaces_in_the_training_thread(monkeypatch):

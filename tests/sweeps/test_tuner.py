@@ -17,7 +17,7 @@ from ald_tune.config.schema import load_config
 from ald_tune.sweeps.run import run_sweep
 from ald_tune.sweeps.tuner import SweepOptions
 from ald_tune.testing import SCRIPTED
-from ald_tune.testing.faults import fail_once
+from ald_tune.testing.faults import fail_once, slow_end
 from ald_tune.testing.scripted import BEST_N_Z, ScriptedTrainer
 from ald_tune.tracking.tracker import TrackingOptions
 
@@ -126,6 +126,21 @@ def test_asha_on_the_grid_stops_weak_points_early(ray_session, tmp_path):
         for r in children
         if r.data.tags.get("ald_tune.stopped_by") == "asha"
     } == stopped
+
+
+@pytest.mark.integration
+def test_a_trial_asha_stops_at_max_t_logs_its_final_files_all_the_same(ray_session, tmp_path):
+    # ASHA stops every trial at max_t, its last epoch's report; the sweep then ends and Ray
+    # ends the trial's process. Its end takes 3 s here (a large model's upload): the final
+    # files and model reach MLflow all the same (the last report comes after them).
+    cfg = cfg_for("tune.scheduler=asha", "tune.asha_grace=3", "grid.n_z=[16]")
+    result = run_sweep(cfg, opts(tmp_path, "grid", trial_callbacks=(slow_end(3),)))
+    (trial,) = result.trials
+    assert trial.epochs == EPOCHS and trial.finished
+    c, _, (run,) = mlflow_runs(result)
+    files = {a.path for a in c.list_artifacts(run.info.run_id)}
+    assert {"history.json", "history.png", "model.safetensors"} <= files, files
+    assert run.data.tags.get("ald_tune.final_n_z") == "16" and run.info.status == "FINISHED"
 
 
 @pytest.mark.integration

@@ -55,7 +55,9 @@ def numbers(line: str) -> list[float]:
 
 def test_bench_compare_prints_both_rules_ratios(cache_dir, tmp_path):
     # final_share 0: a full-length ALD run is the grid trials' 10 epochs, so on this two-point
-    # grid its compute stays below the grid's and grid + ASHA's (an extended run need not).
+    # grid its trial-epochs stay below the grid's and grid + ASHA's (an extended run's need
+    # not). Its CPU-seconds are about one second here: one scheduling hiccup on a loaded
+    # machine can put them above the grid's, so only their being measured is checked.
     out = run_bench(
         "bench_compare.py", cache_dir, tmp_path, "--after-stop", "2", "--set", "ald.final_share=0"
     )
@@ -78,7 +80,9 @@ def test_bench_compare_prints_both_rules_ratios(cache_dir, tmp_path):
             line = [ln for ln in out.splitlines() if ln.startswith(f"{i}. compute: ALD ({rule})")]
             assert len(line) == 1 and f"vs {base}" in line[0], out
             share = numbers(line[0].split("=")[1])[0]
-            assert 0.0 < share < 1.0 and "G = 2" in line[0]
+            assert math.isfinite(share) and share > 0.0 and "G = 2" in line[0], line[0]
+            ald_epochs, base_epochs = map(int, line[0].split("trial-epochs")[1].split("vs"))
+            assert 0 < ald_epochs < base_epochs, line[0]
 
 
 def test_bench_ground_truth_prints_each_dimension(cache_dir, tmp_path):
