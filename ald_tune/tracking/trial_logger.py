@@ -232,6 +232,7 @@ class TrialLogger:
         Written to a folder first; if they cannot be sent they are kept in the trial's
         folder (``<trial>/mlflow_pending``), where ``ald-tune backfill`` finds them.
         """
+        folder = None
         try:
             folder = tempfile.mkdtemp(prefix="ald-tune-final-")
             paths = trainer.save_outputs(folder)
@@ -250,6 +251,8 @@ class TrialLogger:
                     fh,
                 )
         except Exception as exc:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
             warnings.warn(
                 f"trial {self.trial_id}: final outputs could not be written "
                 f"({redact_uri(exc)}); metrics are unaffected.",

@@ -60,7 +60,9 @@ def test_the_last_report_waits_for_the_other_callbacks_run_end(monkeypatch):
     trainer = ScriptedTrainer(
         Config().replace(train={"epochs": 4}, ald={"window": 4, "final_share": 0.0})
     )
-    trainer.fit([End(), TuneReporter("n", report_ahead=True)], Cadence(checkpoint_every=2, image_every=0))
+    trainer.fit(
+        [End(), TuneReporter("n", report_ahead=True)], Cadence(checkpoint_every=2, image_every=0)
+    )
     assert events == [0, 1, 2, "FINISHED", 3]
 
 

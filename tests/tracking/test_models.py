@@ -179,6 +179,27 @@ def test_pending_final_files_are_sent_with_their_logged_model(tmp_path):
     assert c.get_run(run_id).outputs.model_outputs[0].model_id == model_id
 
 
+def test_final_files_that_cannot_be_written_warn_and_leave_no_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    from ald_tune.testing.scripted import ScriptedTrainer
+    from ald_tune.tracking.trial_logger import TrialLogger
+
+    def fail(out_dir):
+        raise OSError(28, "No space left on device")
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    exp_id = store.ensure_experiment(store.client(uri), "full-disk")
+    logger = TrialLogger(uri, exp_id, None, "t1", {}, {}, "trial")
+    trainer = ScriptedTrainer(Config())
+    monkeypatch.setattr(trainer, "save_outputs", fail)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    with pytest.warns(RuntimeWarning, match="final outputs could not be written.*No space"):
+        logger.log_final(trainer)
+    assert os.listdir(tmp_path / "tmp") == []
+
+
 def test_runs_ald_tune_creates_carry_mlflows_context_tags(tmp_path):
     """Source and user (MLflow's ``resolve_tags``) on the parent; a trial's run copies its
     parent's (its own process is a Ray worker); ald-tune's tags win."""
