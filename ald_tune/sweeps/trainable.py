@@ -24,6 +24,7 @@ import importlib
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Mapping
@@ -37,6 +38,8 @@ from ald_tune.engine.callbacks import Cadence, Callback, TrainerView
 from ald_tune.engine.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from ald_tune.engine.trainer import epoch_metrics
 from ald_tune.sweeps.report_ahead import ReportAhead
+
+CKPT_PREFIX = "ald-tune-ckpt-"  # + <pid>@<host>-: a checkpoint on its way to Tune
 
 DEFAULT_TRAINER = "ald_tune.engine.trainer:Trainer"
 #: How long Tune waits for a finished or stopped trial's thread before it reuses the actor
@@ -105,6 +108,7 @@ class TuneReporter(Callback):
         self.ahead = ReportAhead(enabled=report_ahead)
         self.metrics: dict[str, Any] = {}
         self.last: tuple[dict[str, Any], str | None] | None = None  # held until the end
+        self.swept = False
 
     def on_epoch_end(self, trainer: TrainerView, result: Any) -> None:
         self.metrics = {**epoch_metrics(result, trainer), "node_id": self.node_id}
@@ -112,7 +116,10 @@ class TuneReporter(Callback):
             self._send(result, None)
 
     def on_checkpoint(self, trainer: TrainerView, result: Any) -> None:
-        folder = tempfile.mkdtemp(prefix="ald-tune-ckpt-")
+        if not self.swept:  # once per trial: what killed trials on this host left behind
+            remove_orphan_checkpoints()
+            self.swept = True
+        folder = tempfile.mkdtemp(prefix=f"{CKPT_PREFIX}{os.getpid()}@{socket.gethostname()}-")
         save_checkpoint(trainer.checkpoint(), os.path.join(folder, CHECKPOINT_FILE))
         self._send(result, folder)
 
@@ -132,6 +139,44 @@ class TuneReporter(Callback):
                 self.last = None
         finally:
             self.ahead.close()
+
+
+def remove_orphan_checkpoints(root: str | None = None) -> list[str]:
+    """Delete the checkpoint folders that trial processes of this host left in ``root``
+    (default: the temporary folder) and that have ended since; returns their paths.
+
+    Each checkpoint goes to Tune from a folder of its own, deleted once Tune has copied
+    it (:func:`_report`). A trial process that is killed meanwhile (a stopped sweep, a
+    lost node, Ctrl-C) leaves it behind; no later process would know it is free. The
+    folder's name says whose it was (``ald-tune-ckpt-<pid>@<host>-...``): only folders
+    of this host whose process no longer runs are removed.
+    """
+    root = root or tempfile.gettempdir()
+    host = socket.gethostname()
+    removed: list[str] = []
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return removed
+    for name in names:
+        owner, _, rest = name[len(CKPT_PREFIX) :].partition("@")
+        if not name.startswith(CKPT_PREFIX) or not owner.isdigit():
+            continue
+        if rest.rpartition("-")[0] != host or _running(int(owner)):
+            continue
+        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        removed.append(os.path.join(root, name))
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (PermissionError): it runs
+        return True
+    return True
 
 
 def _report(metrics: dict[str, Any], folder: str | None) -> None:

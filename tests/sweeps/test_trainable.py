@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ald_tune.config.schema import Config
@@ -77,3 +79,39 @@ def test_a_report_error_surfaces_in_the_training_thread(monkeypatch):
     with pytest.raises(SystemExit):
         trainer.fit([TuneReporter("n", report_ahead=True)])
     assert trainer.epoch <= 3  # stopped within an epoch or two of the report
+
+
+def test_checkpoint_folders_of_ended_trial_processes_on_this_host_are_removed(tmp_path):
+    import socket
+
+    ended = 4_000_000  # a pid no process has: near the top of Linux's range, or below it
+    while ended > 1 and trainable._running(ended):
+        ended -= 1
+    host = socket.gethostname()
+    names = {
+        "ended": f"{trainable.CKPT_PREFIX}{ended}@{host}-ab_12",
+        "running": f"{trainable.CKPT_PREFIX}{os.getpid()}@{host}-cd_34",
+        "other host": f"{trainable.CKPT_PREFIX}{ended}@{host}x-ef_56",
+        "older name": f"{trainable.CKPT_PREFIX}gh_78",
+        "not ours": "ald-tune-final-ij_90",
+    }
+    for name in names.values():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "checkpoint.pt").write_bytes(b"x")
+    removed = trainable.remove_orphan_checkpoints(str(tmp_path))
+    assert removed == [str(tmp_path / names["ended"])]
+    assert sorted(os.listdir(tmp_path)) == sorted(v for k, v in names.items() if k != "ended")
+
+
+def test_a_trials_checkpoints_go_through_folders_named_by_its_process(monkeypatch, tmp_path):
+    folders = []
+    monkeypatch.setattr(trainable, "_report", lambda m, folder: folder and folders.append(folder))
+    monkeypatch.setattr(trainable.tempfile, "tempdir", str(tmp_path))
+    trainer = ScriptedTrainer(
+        Config().replace(train={"epochs": 4}, ald={"window": 4, "final_share": 0.0})
+    )
+    trainer.fit([TuneReporter("n", report_ahead=False)], Cadence(2, image_every=0))
+    assert len(folders) == 2
+    for folder in folders:
+        name = os.path.basename(folder)
+        assert name.startswith(f"{trainable.CKPT_PREFIX}{os.getpid()}@"), name
