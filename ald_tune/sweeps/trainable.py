@@ -108,7 +108,6 @@ class TuneReporter(Callback):
         self.ahead = ReportAhead(enabled=report_ahead)
         self.metrics: dict[str, Any] = {}
         self.last: tuple[dict[str, Any], str | None] | None = None  # held until the end
-        self.swept = False
 
     def on_epoch_end(self, trainer: TrainerView, result: Any) -> None:
         self.metrics = {**epoch_metrics(result, trainer), "node_id": self.node_id}
@@ -116,9 +115,6 @@ class TuneReporter(Callback):
             self._send(result, None)
 
     def on_checkpoint(self, trainer: TrainerView, result: Any) -> None:
-        if not self.swept:  # once per trial: what killed trials on this host left behind
-            remove_orphan_checkpoints()
-            self.swept = True
         folder = tempfile.mkdtemp(prefix=f"{CKPT_PREFIX}{os.getpid()}@{socket.gethostname()}-")
         save_checkpoint(trainer.checkpoint(), os.path.join(folder, CHECKPOINT_FILE))
         self._send(result, folder)
@@ -170,6 +166,7 @@ def remove_orphan_checkpoints(root: str | None = None) -> list[str]:
 
 
 def _running(pid: int) -> bool:
+    # By hand: psutil.pid_exists does this, but psutil is not a dependency (a test extra).
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
@@ -210,6 +207,7 @@ def train_trial(config: dict[str, Any]) -> None:
     params = TrialParams.from_config(config)
     cfg = params.config(cpus)
     trainer_class = load_object(params.trainer or DEFAULT_TRAINER)
+    remove_orphan_checkpoints()  # what killed trials on this host left behind
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
