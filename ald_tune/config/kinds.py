@@ -43,9 +43,9 @@ KINDS = ("grid", "asha", "fixed", "ald", "nested")
 
 def default_stamp() -> str:
     """The time part of a default name (a sweep's, a compare's, a train folder's): the time
-    to the second and four random hex digits, so two commands started in the same second
+    to the second and six random hex digits, so two commands started in the same second
     never share a name, a Tune folder or an MLflow parent run."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
 RULES = ("paper", "ald-tune", "units")

@@ -57,5 +57,5 @@ def test_default_names_of_commands_started_in_the_same_second_differ():
     stamps = {default_stamp() for _ in range(50)}
     assert len(stamps) == 50
     for stamp in stamps:
-        assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{4}", stamp)
+        assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}", stamp)
         check_name(f"aldtune-fashion_mnist-{stamp}", "--name")

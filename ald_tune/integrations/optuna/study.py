@@ -84,7 +84,7 @@ def make_study(
         )
     name = (
         study_name
-        or f"{mode}-{cfg.data.name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+        or f"{mode}-{cfg.data.name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     )
     return optuna.create_study(
         direction="minimize",
