@@ -14,6 +14,7 @@ cores, so the nets and runs are as small as the behaviours allow.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -67,16 +68,18 @@ def tune_rows(trial: dict) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def closed_trial_runs(run_dir) -> set[str]:
-    """The trial ids whose MLflow run in ``run_dir``'s store has closed as FINISHED."""
-    from mlflow import MlflowClient
-
-    c = MlflowClient(f"sqlite:///{run_dir}/mlflow.db")
-    exp = c.get_experiment_by_name("ald-tune-digits")
-    if exp is None:
-        return set()
-    runs = c.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'")
-    return {r.data.tags.get("ald_tune.trial_id") for r in runs} - {None}
+def snapshot_finished(tune_dir) -> set[str]:
+    """The trial ids that Tune's last experiment-state snapshot in ``tune_dir`` holds as
+    TERMINATED (what a ``--resume`` will not start again); empty while none is readable."""
+    done: set[str] = set()
+    for path in glob.glob(os.path.join(tune_dir, "experiment_state-*.json")):
+        try:
+            with open(path) as fh:
+                trials = [json.loads(state) for state, _ in json.load(fh)["trial_data"]]
+        except (OSError, ValueError, KeyError):  # being written
+            continue
+        done |= {t["trial_id"] for t in trials if t.get("status") == "TERMINATED"}
+    return done
 
 
 def mlflow_children(result):
@@ -340,9 +343,10 @@ def test_a_killed_driver_resumes_the_sweep_without_rerunning_or_duplicating(
     )
 
     def mid_sweep(s) -> bool:
-        """A trial has finished (its MLflow run closed too: Tune's "done" can come while the
-        trial still sends its final files), another is between checkpoints."""
-        if not s["done"] or not s["done"] <= closed_trial_runs(run_dir):
+        """A trial has finished and Tune's snapshot says so, another is between checkpoints.
+        (Tune snapshots every few seconds or at a checkpoint: a driver killed before the
+        snapshot restarts the finished trial from its last checkpoint, which trains nothing.)"""
+        if not s["done"] or not s["done"] <= snapshot_finished(run_dir / "ray" / "cut-grid"):
             return False
         s.setdefault("lines_after_done", -1)
         s["lines_after_done"] += 1
