@@ -6,10 +6,11 @@ user's own model follows (``protocol``) and the one wrapper around the user's co
 device's free memory before anything is built (``budget``), the own-loop pruner
 (``pruner``), the stop rules in their own folder (``rules``: the controller base, one
 module per rule and the factory by name; the paired trial's ``twin``), metrics and FID
-features (``metrics``, ``features``), the per-epoch evaluation (``evaluate``), the
-trainer with its epochs, callbacks and cadence (``trainer``, ``epochs``, ``callbacks``), nested
-(tail) dropout training and its prefix curve (``nested_dropout``), the versioned
-checkpoint (``checkpoint``) and what a run leaves on disk (``artifacts``).
+features (``metrics``, the networks in ``extractors``, the scorer in ``features``), the
+per-epoch evaluation (``evaluate``), the trainer with its epochs, callbacks and cadence
+(``trainer``, ``epochs``, ``callbacks``), nested (tail) dropout training and its prefix
+curve (``nested_dropout``), the versioned checkpoint (``checkpoint``) and what a run
+leaves on disk (``artifacts``).
 
 May import: :mod:`ald_tune.config`, :mod:`ald_tune.data`. Imports no Ray, MLflow or
 Optuna: trackers and drivers plug in as callbacks.

