@@ -4,8 +4,8 @@ Input: the trial records of finished sweeps (``SweepRecord.trials``, from Ray Tu
 rebuilt from MLflow by :mod:`ald_tune.report.mlflow_rebuild`). Output: one typed
 :class:`~ald_tune.report.record.Report` per ALD rule (:func:`build_report`), written as
 ``comparison.json``, ``comparison.csv``, ``comparison.md`` and three figures
-(:func:`write_report`). A whole comparison (several rules against one grid) is
-assembled, printed, written and logged by
+(:func:`write_report`, from :mod:`ald_tune.report.files`, re-exported here). A whole
+comparison (several rules against one grid) is assembled, printed, written and logged by
 :mod:`ald_tune.report.comparison`.
 
 The grid table, the optimal n_z, the best region and where ALD's n_z lies in it
@@ -28,16 +28,15 @@ Example:
 
 from __future__ import annotations
 
-import csv
-import json
-import os
 from collections.abc import Sequence
 from typing import Any
 
-from ald_tune.config.vocabulary import COLUMNS, CRITERION, CURVES, VOTING
+from ald_tune.config.vocabulary import CRITERION, CURVES, VOTING
 from ald_tune.report.ald_seeds import ald_section, at_nz, versus
-from ald_tune.report.criterion import criterion, edge_distance, grid_rows, mean_rank, optima
-from ald_tune.report.figures import plot_ald_vs_epoch, plot_cost_vs_distance, plot_metrics_vs_nz
+from ald_tune.report.criterion import criterion, grid_rows, mean_rank, optima
+from ald_tune.report.files import FILES as FILES  # re-exported: the report's API in one place
+from ald_tune.report.files import markdown as markdown
+from ald_tune.report.files import write_report as write_report
 from ald_tune.report.methods import rank_methods
 from ald_tune.report.nested import nested_section
 from ald_tune.report.numbers import (
@@ -46,18 +45,8 @@ from ald_tune.report.numbers import (
     ratio,
     trial_cost,
 )
-from ald_tune.report.record import Report, as_report
-from ald_tune.report.tables import markdown_text
+from ald_tune.report.record import Report
 from ald_tune.sweeps.results import TrialRecord
-
-FILES = (
-    "comparison.json",
-    "comparison.csv",
-    "comparison.md",
-    "fig_metrics_vs_nz.png",
-    "fig_ald_vs_epoch.png",
-    "fig_cost_vs_distance.png",
-)
 
 
 # ---------------------------------------------------------------- the report
@@ -378,75 +367,3 @@ def _headline(r: dict) -> dict:
         for k, v in s.get(base, {}).items():
             h[f"speedup_{k}{tag}"] = v
     return h
-
-
-# ---------------------------------------------------------------- outputs
-def markdown(report: Report | dict) -> str:
-    """The report as Markdown tables (the printed summary and ``comparison.md``); also
-    the dict of a ``comparison.json``."""
-    return markdown_text(as_report(report))
-
-
-def write_report(report: Report | dict, out_dir: str) -> dict[str, str]:
-    """Write comparison.json/.csv/.md and the figures (PNG and SVG) into ``out_dir``.
-
-    ``report``: a :class:`~ald_tune.report.record.Report`, or the dict of a
-    ``comparison.json``.
-
-    Returns:
-        ``{"json", "csv", "md", "fig_metrics", "fig_epochs", "fig_cost"}`` -> absolute
-        paths (each figure's SVG lies beside its PNG).
-    """
-    report = as_report(report)
-    out_dir = os.path.abspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    paths = dict(
-        zip(
-            ("json", "csv", "md", "fig_metrics", "fig_epochs", "fig_cost"),
-            (os.path.join(out_dir, f) for f in FILES),
-        )
-    )
-    with open(paths["json"], "w", encoding="utf-8") as fh:
-        json.dump(report.to_dict(), fh, indent=1, allow_nan=False)
-    _write_csv(report, paths["csv"])
-    with open(paths["md"], "w", encoding="utf-8") as fh:
-        fh.write(markdown(report))
-    plot_metrics_vs_nz(report, paths["fig_metrics"])
-    plot_ald_vs_epoch(report, paths["fig_epochs"])
-    plot_cost_vs_distance([report], paths["fig_cost"])
-    return paths
-
-
-def _write_csv(report: Report, path: str) -> None:
-    head = [
-        "method",
-        "n_z",
-        "seed",
-        "n_seeds",
-        *COLUMNS,
-        "mean_rank",
-        "in_region",
-        "distance",
-        "near_edge",
-        "steps_above_edge",
-        "nz_over_edge",
-        "epochs",
-        "cpu_s",
-    ]
-    rows = report.grid.rows
-    grid_nz, region = [r.n_z for r in rows], list(report.criterion.best_region)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, head, extrasaction="ignore", restval="")
-        w.writeheader()
-        for r in rows:
-            w.writerow(
-                {
-                    **r.to_dict(),
-                    **edge_distance(r.n_z, grid_nz, region),
-                    "method": "grid",
-                    "seed": "",
-                    "distance": 0 if r.in_region else "",
-                }
-            )
-        for s in report.ald.seeds:
-            w.writerow({**s.to_dict(), "method": "ald", "n_seeds": 1})

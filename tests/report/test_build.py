@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from dataclasses import replace
 
 import pytest
 
 import ald_tune.report
-from ald_tune.report.build import build_report, markdown, recommend, write_report
+from ald_tune.report.build import build_report, recommend
+from ald_tune.report.files import FILES, markdown, write_report
 from ald_tune.report.mlflow_rebuild import comparison_from_mlflow, report_from_mlflow
 from ald_tune.sweeps.results import TrialRecord
 from ald_tune.testing import SCRIPTED
@@ -280,6 +282,8 @@ def test_metrics_not_recorded_leave_the_criterion_and_the_votes():
 def test_files_and_markdown(report, tmp_path):
     paths = write_report(report, str(tmp_path / "out"))
     assert set(paths) == {"json", "csv", "md", "fig_metrics", "fig_epochs", "fig_cost"}
+    assert sorted(os.path.basename(p) for p in paths.values()) == sorted(FILES)
+    assert ald_tune.report.build.write_report is write_report  # build re-exports the files
     assert json.loads(open(paths["json"]).read()) == report
     rows = list(csv.DictReader(open(paths["csv"])))
     assert [r["method"] for r in rows] == ["grid"] * 5 + ["ald"] * 2
