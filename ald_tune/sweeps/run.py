@@ -84,16 +84,20 @@ def run_sweep(
 
 
 def _close_tracked(tracker: SweepTracker, result: SweepRecord, plan: Plan) -> SweepRecord:
-    """After a tracked fit: what trials could not send is backfilled, the fit's wall time
-    logged, and every run closed (KILLED when interrupted, which raises)."""
+    """After a tracked fit: what trials could not send is backfilled (unless interrupted),
+    the fit's wall time logged, and every run closed (KILLED when interrupted, which
+    raises)."""
     result = replace(
         result,
         tracking_uri=tracker.uri,
         experiment_id=tracker.experiment_id,
         parent_run_id=tracker.parent_run_id,
     )
-    if result.path:
-        backfill_quietly(result.path, tracker.uri)  # what trials could not send (server down)
+    # What trials could not send (server down). Not after an interruption: Tune returns
+    # while the stopped trials still send what they buffered, and a backfill then logged
+    # an epoch twice; the resumed sweep's end (or `ald-tune backfill`) sends what is missing.
+    if result.path and not result.interrupted:
+        backfill_quietly(result.path, tracker.uri)
     info = read_sweep_file(result.path or "")
     tracker.log_wall(
         float(info.get("last_fit_s", result.wall_s)), step=int(info.get("fits", 1)) - 1
