@@ -6,6 +6,10 @@
 #   make test-integration - the integration tier alone (servers, notebook, UI, end-to-end compare)
 #   make test-slow        - the slow tier alone (real training to a result, clusters, benchmarks)
 PYTHON ?= python3
+# Python's bytecode caches (git-ignored __pycache__), also where the environment turns them
+# off: without them pytest rewrites every test module's asserts in every run and worker
+# (~3 s of each fast-tier worker's collection) and each trial process compiles ald_tune.
+unexport PYTHONDONTWRITEBYTECODE
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ald-tune-installed

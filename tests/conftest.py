@@ -39,8 +39,15 @@ def _one_thread():
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> str:
-    """One cache for the classifier FID extractor across the session."""
-    return str(tmp_path_factory.mktemp("ald_cache"))
+    """One cache for the classifier FID extractor across the session, shared by the
+    pytest-xdist workers of a run (their base folders' parent): the first to need a
+    classifier trains it, the others wait and load it (the extractor's lock)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # this run's, not an earlier run's
+    path = base / "ald_cache"
+    path.mkdir(exist_ok=True)
+    return str(path)
 
 
 @pytest.fixture(scope="session")
@@ -241,6 +248,40 @@ def _migrated_sqlite_template(tmp_path_factory):
     utils._initialize_tables = real
 
 
+# -- the fast tier on every core: one Ray runtime -----------------------------------------------
+
+#: The test files whose fast tests use the shared Ray runtime (``ray_session``). Under
+#: pytest-xdist they are one work unit, so one worker starts Ray: a second runtime cost ~10
+#: CPU-seconds of the fast tier's ~170 (its start, its idle workers, and the other worker's
+#: tests slowed on two cores). A fast test elsewhere that asks for ``ray_session`` fails with a
+#: line saying to add its file here.
+RAY_FILES = ("tests/sweeps/test_tuner.py", "tests/system/test_hostile_input.py")
+RAY_SCOPE = "ray"
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` (``make test-fast``) with :data:`RAY_FILES` as one work unit.
+
+    pytest-xdist groups by file and cannot group files (``loadgroup`` needs
+    ``xdist_group`` marks, which pytest-xdist 3.8 cannot read under pytest 9), so its file
+    scheduler's scope is refined here; every other mode is left to pytest-xdist.
+    """
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class OneRayWorker(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return ray_scope(nodeid) or super()._split_scope(nodeid)
+
+    return OneRayWorker(config, log)
+
+
+def ray_scope(nodeid: str) -> str | None:
+    """:data:`RAY_SCOPE` for a test in :data:`RAY_FILES`, else None."""
+    return RAY_SCOPE if nodeid.split("::", 1)[0] in RAY_FILES else None
+
+
 # -- the fast tier's guard ----------------------------------------------------------------------
 
 #: The markers of the tiers that may start servers, subprocess interpreters and real trials.
@@ -333,6 +374,13 @@ def pytest_runtest_setup(item):
         pytest.fail(
             f"a fast test uses the server fixture {sorted(servers)}; mark it "
             "@pytest.mark.integration (or slow)",
+            pytrace=False,
+        )
+    if "ray_session" in item.fixturenames and ray_scope(item.nodeid) is None:
+        pytest.fail(
+            "a fast test uses ray_session outside RAY_FILES; add its file to RAY_FILES in "
+            "tests/conftest.py (one Ray runtime per fast run) or mark it "
+            "@pytest.mark.integration",
             pytrace=False,
         )
     with fast_tier_guard():

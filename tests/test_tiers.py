@@ -6,6 +6,7 @@ fast test's set-up and call); it stops each thing before it starts, so these tes
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -68,10 +69,11 @@ def test_tune_trials_must_use_a_test_double():
 
 
 class FastItem:
-    """What the set-up hook reads of a test item: no tier marker, its fixtures."""
+    """What the set-up hook reads of a test item: no tier marker, its fixtures, its id."""
 
-    def __init__(self, fixturenames):
+    def __init__(self, fixturenames, nodeid="tests/test_tiers.py::test_x"):
         self.fixturenames = fixturenames
+        self.nodeid = nodeid
 
     def get_closest_marker(self, name):
         return None
@@ -82,3 +84,29 @@ def test_a_fast_test_may_not_ask_for_a_server_fixture(fixture):
     hook = conftest.pytest_runtest_setup(FastItem(["tmp_path", fixture]))
     with pytest.raises(FAILED, match=rf"server fixture \['{fixture}'\]; mark it"):
         next(hook)
+
+
+def test_a_fast_test_may_use_ray_only_in_the_files_that_share_its_one_start():
+    hook = conftest.pytest_runtest_setup(FastItem(["tmp_path", "ray_session"]))
+    with pytest.raises(FAILED, match="ray_session outside RAY_FILES; add its file to RAY_FILES"):
+        next(hook)
+    inside = FastItem(["ray_session"], f"{conftest.RAY_FILES[0]}::test_x")
+    hook = conftest.pytest_runtest_setup(inside)
+    next(hook)  # set-up goes on (under the guard)
+    hook.close()
+
+
+def test_the_files_that_use_ray_are_one_work_unit_under_loadfile(pytestconfig, monkeypatch):
+    """What make test-fast runs (-n auto --dist loadfile): the Ray files go to one worker,
+    every other file is a unit of its own; other modes are pytest-xdist's."""
+    pytest.importorskip("xdist")
+    monkeypatch.setattr(pytestconfig.option, "dist", "load")
+    assert conftest.pytest_xdist_make_scheduler(pytestconfig, None) is None
+    monkeypatch.setattr(pytestconfig.option, "dist", "loadfile")
+    monkeypatch.setattr(pytestconfig.option, "tx", ["2*popen"])  # as -n 2 sets it
+    sched = conftest.pytest_xdist_make_scheduler(pytestconfig, None)
+    scopes = {sched._split_scope(f"{f}::test_{i}[1]") for f in conftest.RAY_FILES for i in "ab"}
+    assert scopes == {conftest.RAY_SCOPE}
+    assert sched._split_scope("tests/test_tiers.py::test_c") == "tests/test_tiers.py"
+    for path in conftest.RAY_FILES:
+        assert os.path.isfile(os.path.join(conftest.ROOT, path)), path  # no stale entry

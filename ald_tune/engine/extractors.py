@@ -220,21 +220,37 @@ def classifier_extractor(
     y = None if train_y is None else train_y.detach().to("cpu", torch.int64)
     settings: dict[str, Any] = {"version": _CLASSIFIER_VERSION, "seed": seed}
     settings.update(n_epochs=n_epochs, max_samples=max_samples)
-    path = None
-    if cache_dir is not None:
-        path = Path(cache_dir) / f"classifier-{_cache_key(x, y, settings)}.safetensors"
-    if path is not None and path.is_file():
-        model = _load_classifier(path)
-        model.loaded_from_cache, model.cache_path = True, path
-        return model.to(device)
+    if cache_dir is None:
+        return _fit_classifier(x, y, seed, n_epochs, max_samples, device)
+    path = Path(cache_dir) / f"classifier-{_cache_key(x, y, settings)}.safetensors"
+    # One process trains, the others wait and load: a sweep's first trials start together
+    # on a node and would each train the same net (10 s each on MNIST). filelock (not
+    # fcntl by hand) for its timeout and its Windows support.
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock", timeout=_CACHE_LOCK_S):
+        if path.is_file():
+            model = _load_classifier(path)
+            model.loaded_from_cache, model.cache_path = True, path
+            return model.to(device)
+        model = _fit_classifier(x, y, seed, n_epochs, max_samples, device)
+        _save_classifier(model, path, settings)
+    model.cache_path = path
+    return model
+
+
+#: How long a process waits for another one training the same classifier (MNIST: ~10 s).
+_CACHE_LOCK_S = 600
+
+
+def _fit_classifier(
+    x: Tensor, y: Tensor | None, seed: int, n_epochs: int | None, max_samples: int, device
+) -> ClassifierExtractor:
     idx = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))[:max_samples]
     x = x[idx]
     targets = _pseudo_labels(x, seed) if y is None else torch.unique(y[idx], return_inverse=True)[1]
-    model = _train_classifier(x, targets, seed=seed, n_epochs=n_epochs, device=device)
-    if path is not None:
-        _save_classifier(model, path, settings)
-        model.cache_path = path
-    return model
+    return _train_classifier(x, targets, seed=seed, n_epochs=n_epochs, device=device)
 
 
 def _check_counts(**counts: int | None) -> None:

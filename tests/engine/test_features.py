@@ -4,6 +4,7 @@ FID scorer."""
 from __future__ import annotations
 
 import importlib.util
+import time
 
 import pytest
 import torch
@@ -92,6 +93,39 @@ def test_cache_key_depends_on_data_labels_and_settings(digits, tmp_path, monkeyp
     assert classifier_extractor(x, y, cache_dir=tmp_path, n_epochs=1).loaded_from_cache
     assert len(calls) == 5
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_processes_that_need_the_same_classifier_train_it_once(digits, tmp_path, monkeypatch):
+    """A sweep's first trials start together: one trains, the others wait and load. Threads
+    here (two processes are the integration tier's); each call opens the lock file anew,
+    as another process would."""
+    import threading
+
+    x, y = digits
+    x, y = x[:40], y[:40]
+    real_train = extractors._train_classifier
+    calls, first_in = [], threading.Event()
+
+    def slow_train(*args, **kwargs):
+        calls.append(1)
+        first_in.set()
+        time.sleep(0.5)  # the other caller arrives while this one trains
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(extractors, "_train_classifier", slow_train)
+    got: dict[str, object] = {}
+
+    def call(name):
+        got[name] = classifier_extractor(x, y, cache_dir=tmp_path, n_epochs=1)
+
+    first = threading.Thread(target=call, args=("first",))
+    first.start()
+    first_in.wait(10)
+    call("second")
+    first.join(10)
+    assert len(calls) == 1
+    assert not got["first"].loaded_from_cache and got["second"].loaded_from_cache
+    assert got["first"].cache_path == got["second"].cache_path
 
 
 def test_classifier_unlabeled_uses_pseudo_labels(digits):

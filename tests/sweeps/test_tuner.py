@@ -1,6 +1,7 @@
 """Scripted trainables drive the real tuners on a real Ray runtime into real MLflow on
-SQLite (no training). Each sweep costs seconds of Tune and trial start-up, so the fast tier
-keeps one ALD and one grid sweep; ASHA, checkpoint cadence, retries and kills are in the
+SQLite (no training). Each sweep costs seconds of Tune and trial start-up (a new trial
+process ~5 CPU-seconds of imports), so the fast tier keeps one ALD sweep, its two trials in
+one reused process; the grid sweep, ASHA, checkpoint cadence, retries and kills are in the
 integration tier."""
 
 from __future__ import annotations
@@ -66,7 +67,10 @@ def steps(c, run_id, key="n_z"):
 
 
 def test_ald_sweep_logs_nested_runs_with_complete_n_z_history(ray_session, tmp_path):
-    result = run_sweep(cfg_for(), opts(tmp_path, "ald"))
+    # Both CPUs per trial: the second trial runs after the first in its reused process
+    # (tune.reuse_actors), which must open a run of its own. Trials side by side: the
+    # integration tier's sweeps.
+    result = run_sweep(cfg_for("tune.cpus_per_trial=2"), opts(tmp_path, "ald"))
     assert len(result.trials) == 2 and {t.seed for t in result.trials} == {0, 1}
     c, parent, children = mlflow_runs(result)
     assert len(parent) == 1 and len(children) == 2
@@ -91,6 +95,7 @@ def test_ald_sweep_logs_nested_runs_with_complete_n_z_history(ray_session, tmp_p
         assert [h["epoch"] for h in t.history] == list(range(EPOCHS))
 
 
+@pytest.mark.integration
 def test_grid_sweep_expands_in_order_and_stays_flat(ray_session, tmp_path):
     import signal
 
