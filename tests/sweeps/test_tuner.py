@@ -1,8 +1,8 @@
 """Scripted trainables drive the real tuners on a real Ray runtime into real MLflow on
 SQLite (no training). Each sweep costs seconds of Tune and trial start-up (a new trial
 process ~5 CPU-seconds of imports), so the fast tier keeps one ALD sweep, its two trials in
-one reused process; the grid sweep, ASHA, checkpoint cadence, retries and kills are in the
-integration tier."""
+one reused process; the grid sweep, a failed trial, ASHA, checkpoint cadence, retries and
+kills are in the integration tier."""
 
 from __future__ import annotations
 
@@ -93,6 +93,8 @@ def test_ald_sweep_logs_nested_runs_with_complete_n_z_history(ray_session, tmp_p
         assert t.finished and t.final_n_z < 64
         assert t.config["report_ahead"] is True  # tune.report one epoch behind
         assert [h["epoch"] for h in t.history] == list(range(EPOCHS))
+    # Tune's own ResultGrid comes back too (a failed trial's: the integration tier)
+    assert len(result.result_grid.get_dataframe()) == 2 and result.result_grid.num_errors == 0
 
 
 @pytest.mark.integration
@@ -291,6 +293,7 @@ def test_resume_finds_the_newest_sweep_of_its_rule_under_its_old_name_too(tmp_pa
     assert sweep_name(cfg, SweepOptions(mode="ald"), str(tmp_path)).startswith("aldpaper-digits-")
 
 
+@pytest.mark.integration
 def test_the_sweep_keeps_tunes_result_grid_and_each_failed_trials_traceback(
     ray_session, tmp_path, capsys
 ):
