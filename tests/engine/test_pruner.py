@@ -186,14 +186,15 @@ def _latent_params(model):
 
 def test_the_pruner_asks_for_the_epochs_the_final_size_needs():
     # Without n_epochs_after_stop, end_run comes when the final size has trained
-    # final_share x epochs after the stop (by default a whole budget), not at `epochs`.
+    # final_share x epochs after the stop (by default a whole budget; half here), not at
+    # `epochs`.
     x, val = data()
     torch.manual_seed(0)
     model = TabularVAE(16, (12,), hidden=32)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
-    rule = {**RULE, "n_epochs_after_stop": None}
+    rule = {**RULE, "n_epochs_after_stop": None, "final_share": 0.5}
     pruner = Pruner(model, opt, ald=rule, epochs=EPOCHS, likelihood="gaussian")
     run(model, opt, pruner, x, val, stop=3 * EPOCHS)
     stop = pruner.controller.state.stop_epoch
     assert pruner.stopped and stop is not None
-    assert len(pruner.steps) == stop + 1 + EPOCHS > EPOCHS
+    assert len(pruner.steps) == stop + 1 + EPOCHS // 2 and stop + 1 + EPOCHS // 2 > EPOCHS
