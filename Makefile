@@ -53,7 +53,8 @@ test: lint docs
 # The tiers are pytest markers (setup.cfg; tests/conftest.py fails a fast test that starts
 # a server, a subprocess interpreter or a real Ray trial without one). The fast tier runs on
 # every core (pytest-xdist), a test file per worker (--dist loadfile: a module's shared
-# fixture, e.g. one training run read by several tests, is made once). Not loadgroup:
+# fixture, e.g. one training run read by several tests, is made once); the files that use
+# Ray go to one worker together, so one Ray runtime starts (tests/conftest.py, RAY_FILES). Not loadgroup:
 # pytest-xdist 3.8 cannot group tests under pytest 9 (it renames item._nodeid, which pytest 9
 # no longer reads).
 test-fast: $(STAMP)
