@@ -14,6 +14,17 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+#: The ALD rule of the own-loop and Lightning tests (tests/engine/test_pruner.py,
+#: tests/integrations/lit_vae.py): a short window on a small manifold VAE.
+USER_LOOP_RULE = {
+    "window": 4,
+    "patience": 2,
+    "confirm": 2,
+    "reserve": 2,
+    "settle": 0.4,
+    "n_epochs_after_stop": 3,
+}
+
 
 class ConvVAE(nn.Module):
     """A small conv VAE of the user's own design: two stride-2 convs, one hidden layer,

@@ -6,21 +6,14 @@ import copy
 
 import pytest
 import torch
-from user_models import TabularVAE
+from user_models import USER_LOOP_RULE, TabularVAE
 
 from ald_tune.data.datasets import load_dataset, train_val_split
 from ald_tune.engine.pruner import Pruner
 from ald_tune.errors import ConfigError, DataError
 
 EPOCHS = 40
-RULE = {
-    "window": 4,
-    "patience": 2,
-    "confirm": 2,
-    "reserve": 2,
-    "settle": 0.4,
-    "n_epochs_after_stop": 3,
-}
+RULE = USER_LOOP_RULE
 
 
 def data():

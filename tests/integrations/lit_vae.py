@@ -9,20 +9,13 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
-from user_models import TabularVAE
+from user_models import USER_LOOP_RULE, TabularVAE
 
 from ald_tune.data.datasets import load_dataset, train_val_split
 from ald_tune.integrations.lightning import ALDPruning
 
 EPOCHS = 40
-RULE = {
-    "window": 4,
-    "patience": 2,
-    "confirm": 2,
-    "reserve": 2,
-    "settle": 0.4,
-    "n_epochs_after_stop": 3,
-}
+RULE = USER_LOOP_RULE
 
 
 class LitVAE(pl.LightningModule):
