@@ -223,9 +223,16 @@ def classifier_extractor(
     if cache_dir is None:
         return _fit_classifier(x, y, seed, n_epochs, max_samples, device)
     path = Path(cache_dir) / f"classifier-{_cache_key(x, y, settings)}.safetensors"
-    # One process trains, the others wait and load: a sweep's first trials start together
-    # on a node and would each train the same net (10 s each on MNIST). filelock (not
-    # fcntl by hand) for its timeout and its Windows support.
+    return _cached(
+        path, settings, device, lambda: _fit_classifier(x, y, seed, n_epochs, max_samples, device)
+    )
+
+
+def _cached(path: Path, settings: dict, device, fit) -> ClassifierExtractor:
+    """The classifier at ``path``, else ``fit()`` saved there. One process trains, the
+    others wait and load: a sweep's first trials start together on a node and would each
+    train the same net (10 s each on MNIST). filelock (not fcntl by hand) for its timeout
+    and its Windows support."""
     from filelock import FileLock
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -234,7 +241,7 @@ def classifier_extractor(
             model = _load_classifier(path)
             model.loaded_from_cache, model.cache_path = True, path
             return model.to(device)
-        model = _fit_classifier(x, y, seed, n_epochs, max_samples, device)
+        model = fit()
         _save_classifier(model, path, settings)
     model.cache_path = path
     return model
@@ -327,7 +334,6 @@ def _train_classifier(
 def _save_classifier(model: ClassifierExtractor, path: Path, settings: dict) -> None:
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     arch = {
         "in_channels": model.in_channels,
         "n_classes": model.n_classes,
