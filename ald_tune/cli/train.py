@@ -8,6 +8,7 @@ timed by one cadence.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import warnings
@@ -187,8 +188,15 @@ def run(args: argparse.Namespace) -> int:
     if cfg is not None and args.fixed_nz is None:
         check_ald_schedule(cfg)  # before the --out folder is made
     out = _out_folder(args)
+    made = not os.path.exists(out)
     check_out_folder(out, overwrite=args.overwrite or bool(args.resume))
-    trainer = _trainer(args, factory, cfg)
+    try:
+        trainer = _trainer(args, factory, cfg)
+    except BaseException:  # data or checkpoint refused: no empty run folder is left behind
+        if made:
+            with contextlib.suppress(OSError):  # rmdir: only while it is still empty
+                os.rmdir(out)
+        raise
     if args.resume:
         print(f"resumed at epoch {trainer.epoch}, n_z={trainer.model.n_z}")
     writer = CheckpointFile(out)

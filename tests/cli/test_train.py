@@ -258,14 +258,27 @@ def test_sigterm_ends_a_run_as_ctrl_c_does_with_143(tmp_path, cache_dir, capsys,
     assert run.info.status == "KILLED" and (out / "checkpoint.pt").exists()
 
 
-def test_print_config_and_bad_config_write_nothing(tmp_path, capsys):
-    """``--print-config`` prints and creates no run folder; nor does a config the run
-    refuses (the folder is made once the config is known good)."""
+def test_print_config_and_bad_config_write_nothing(tmp_path, capsys, monkeypatch):
+    """``--print-config`` prints and creates no run folder; nor does a config or data the
+    run refuses (the folder is made once the config is known good, and removed again,
+    empty, when the data are refused)."""
     out = tmp_path / "never"
     assert main(["train", "--print-config", "--out", str(out), "--set", "train.epochs=7"]) == 0
     assert "epochs: 7" in capsys.readouterr().out and not out.exists()
     assert main(["train", "--out", str(out), "--set", "train.epochs=8"]) == 2
     assert "window" in capsys.readouterr().err and not out.exists()
+    # Data the run refuses once it reads them: the folder it made for the run goes again
+    # (with no --out too: no empty runs/train-* folder is left behind).
+    (tmp_path / "bad.npz").write_bytes(b"not an npz")
+    bad = [*TINY, "--set", "data.name=npz", "--set", f"data.path={tmp_path / 'bad.npz'}"]
+    assert main(["train", "--out", str(out), *bad]) == 2
+    assert "bad.npz" in capsys.readouterr().err and not out.exists()
+    (tmp_path / "kept").mkdir()
+    assert main(["train", "--out", str(tmp_path / "kept"), *bad]) == 2
+    assert (tmp_path / "kept").is_dir()  # a folder the user had stays
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *bad]) == 2
+    assert not list((tmp_path / "runs").glob("train-*"))
 
 
 def test_the_header_says_how_long_the_run_can_be(tmp_path):
