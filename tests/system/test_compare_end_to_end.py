@@ -158,7 +158,11 @@ def check_rebuilt_equals_printed(tmp, text: str, out) -> None:
     ] == list(rules)
 
 
-def check_each_parent_holds_its_own_report(tmp, nested: bool = True) -> None:
+def check_each_parent_holds_its_own_report(
+    tmp, nested: tuple[int, ...] = (2, 8, 16, 32), asha_stops: bool = True
+) -> None:
+    """``nested``: the grid's sizes, whose prefix curve each nested-dropout run holds (the
+    sweep ran: every compare here asks for it); ``asha_stops``: ASHA stopped a grid point."""
     from mlflow import MlflowClient
 
     from ald_tune.config.kinds import COMPARE_TAG, SweepKind
@@ -177,16 +181,14 @@ def check_each_parent_holds_its_own_report(tmp, nested: bool = True) -> None:
     assert {r.info.status for r in runs} == {"FINISHED"}
     stopped_by = {r.data.tags.get("ald_tune.stopped_by") for r in runs}
     assert stopped_by <= {None, "asha", "rule"}
-    if nested:  # the scripted compare: ASHA stops its weak grid points
+    if asha_stops:  # the scripted compare: ASHA stops its weak grid points
         assert "asha" in stopped_by
     # grid + ASHA runs by default (--baselines), nested on request; fixed runs only at n_z
     # off the grid
     assert {"grid", "asha", "ald (ald-tune)", "ald (paper)"} <= set(kinds)
     assert set(kinds) <= {"grid", "asha", "nested", "ald (ald-tune)", "ald (paper)", "fixed"}
-    assert ("nested" in kinds) == nested
     grid = kinds["grid"]
-    if nested:
-        check_nested_runs(c, exp, kinds["nested"], grid)
+    check_nested_runs(c, exp, kinds["nested"], grid, sizes=nested)
     for rule in ("ald-tune", "paper"):
         run = kinds[f"ald ({rule})"]
         files = {a.path for a in c.list_artifacts(run.info.run_id, "report")}
@@ -213,9 +215,8 @@ def check_each_parent_holds_its_own_report(tmp, nested: bool = True) -> None:
             for k in ("n_z", "steps_above_edge", "nz_over_edge"):
                 assert metrics[f"report.seed.{s['seed']}.{k}"] == s[k]
             assert metrics[f"report.seed.{s['seed']}.near_edge"] == float(s["near_edge"])
-        # nested dropout's answer per seed, against the same edge (on request only)
-        assert bool(report.get("nested")) == nested
-        for s in (report.get("nested") or {}).get("seeds", []):
+        # nested dropout's answer per seed, against the same edge
+        for s in report["nested"]["seeds"]:
             for k in ("n_z", "steps_above_edge", "nz_over_edge"):
                 assert metrics[f"report.nested.seed.{s['seed']}.{k}"] == s[k]
             assert metrics[f"report.nested.seed.{s['seed']}.near_edge"] == float(s["near_edge"])
@@ -525,90 +526,61 @@ def test_report_cli_pins_several_ald_sweeps(scripted_compare, tmp_path, capsys):
     assert "ALD rules side by side" in out and "the pinned sweeps" in out
 
 
-@pytest.mark.slow
-def test_a_real_compare_reads_back_the_same_from_mlflow(cache_dir, ray_session, tmp_path):
-    """Real training: a small compare with both rules and the fixed runs into one store;
-    the CLI report and the notebook rebuild it number for number, and every parent run
-    holds its own report."""
-    rc, text = run_compare(
-        [
-            "--run-dir",
-            str(tmp_path),
-            "--out",
-            str(tmp_path / "printed"),
-            "--space",
-            "digits",
-            "--set",
-            "train.epochs=10",
-            "--set",
-            "ald.window=4",
-            "--set",
-            "ald.patience=2",
-            "--set",
-            "ald.n_z_init=12",
-            "--set",
-            "model.hidden=[32]",
-            "--set",
-            "data.limit=600",  # 540 training images, a validation split of 60
-            "--set",
-            "eval.n_fid=40",
-            "--set",
-            "eval.n_silhouette=60",
-            "--set",
-            f"eval.cache_dir={cache_dir}",
-            "--set",
-            "grid.n_z=[2, 4, 8]",
-            "--set",
-            "tune.num_samples=2",
-            "--set",
-            "tune.grid_seeds=1",
-            "--set",
-            "tune.checkpoint_min_s=0",
-        ],
-        scripted=False,
-    )
+#: The real compares' settings (tiny: digits, 540 training images, a validation split of 60).
+REAL_SETS = {
+    "train.epochs": 10,
+    "ald.window": 4,
+    "ald.patience": 2,
+    "ald.n_z_init": 12,
+    "model.hidden": "[32]",
+    "data.limit": 600,
+    "eval.n_fid": 40,
+    "eval.n_silhouette": 60,
+    "grid.n_z": "[2, 4, 8]",
+    "tune.num_samples": 2,
+    "tune.grid_seeds": 1,
+    "tune.checkpoint_min_s": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def real_compare(cache_dir, ray_session, tmp_path_factory):
+    """Real training: one small compare with both rules, the fixed runs and every baseline
+    (nested dropout too) into one store, read by the slow tests below."""
+    tmp = tmp_path_factory.mktemp("real")
+    argv = ["--run-dir", str(tmp), "--out", str(tmp / "printed"), "--space", "digits"]
+    argv += ["--baselines", "asha,units,id,nested"]
+    sets = {**REAL_SETS, "eval.cache_dir": cache_dir}
+    rc, text = run_compare(argv + [f"--set={k}={v}" for k, v in sets.items()], scripted=False)
     assert rc == 0, text[-3000:]
+    return tmp, text
+
+
+@pytest.mark.slow
+def test_a_real_compare_reads_back_the_same_from_mlflow(real_compare, tmp_path):
+    """The CLI report and the notebook rebuild a real compare number for number, and every
+    parent run holds its own report."""
+    tmp, text = real_compare
     assert "recommended n_z = " in text
-    check_rebuilt_equals_printed(tmp_path, text, tmp_path / "rebuilt")
-    check_each_parent_holds_its_own_report(tmp_path, nested=False)
-    md = run_notebook("sqlite:///" + str(tmp_path / "mlflow.db"), tmp_path / "nb")
+    check_rebuilt_equals_printed(tmp, text, tmp_path / "rebuilt")
+    check_each_parent_holds_its_own_report(tmp, nested=(2, 4, 8), asha_stops=False)
+    md = run_notebook("sqlite:///" + str(tmp / "mlflow.db"), tmp_path / "nb")
     assert md.strip() == printed_comparison(text)
 
 
 @pytest.mark.slow
-def test_nested_dropout_for_real_on_digits(cache_dir, ray_session, tmp_path):
-    """Real training, few epochs: `compare --baselines nested` on digits. Each seed's wide
-    run ends with its metrics at every grid n_z, answers a grid n_z, is ranked with its
-    compute, and `ald-tune report` rebuilds the same from MLflow."""
+def test_nested_dropout_for_real_on_digits(real_compare, tmp_path):
+    """Real training, few epochs: `compare --baselines ...,nested` on digits. Each seed's
+    wide run ends with its metrics at every grid n_z, answers a grid n_z, is ranked with
+    its compute, and `ald-tune report` rebuilds the same from MLflow."""
     import contextlib
     import io
     import math
 
-    from mlflow import MlflowClient
-
     from ald_tune.cli.main import main
-    from ald_tune.config.kinds import COMPARE_TAG, SweepKind
 
-    sets = {
-        "train.epochs": 10,
-        "ald.window": 4,
-        "ald.patience": 2,
-        "ald.n_z_init": 12,
-        "model.hidden": "[32]",
-        "data.limit": 600,  # 540 training images, a validation split of 60
-        "eval.n_fid": 40,
-        "eval.n_silhouette": 60,
-        "eval.cache_dir": cache_dir,
-        "grid.n_z": "[2, 4, 8]",
-        "tune.num_samples": 2,
-        "tune.grid_seeds": 1,
-        "tune.checkpoint_min_s": 0,
-    }
-    argv = ["--run-dir", str(tmp_path), "--out", str(tmp_path / "printed"), "--space", "digits"]
-    argv += ["--baselines", "nested", "--rules", "ald-tune", "--no-fixed"]
-    rc, text = run_compare(argv + [f"--set={k}={v}" for k, v in sets.items()], scripted=False)
-    assert rc == 0, text[-3000:]
-    rep = json.loads((tmp_path / "printed" / "comparison.json").read_text())
+    tmp, text = real_compare
+    rep = json.loads((tmp / "printed" / "comparison.json").read_text())
     seeds = rep["nested"]["seeds"]
     assert len(seeds) == 2
     for s in seeds:
@@ -623,21 +595,13 @@ def test_nested_dropout_for_real_on_digits(cache_dir, ray_session, tmp_path):
     assert method["n_seeds"] == 2 and len(method["steps_above_edge"]) == 2
     assert "## Nested dropout: one run of n_z = 8 per seed" in text
     buf = io.StringIO()
-    uri = "sqlite:///" + str(tmp_path / "mlflow.db")
+    uri = "sqlite:///" + str(tmp / "mlflow.db")
     with contextlib.redirect_stdout(buf):
         argv = ["report", "--experiment", "ald-tune-digits", "--tracking-uri", uri]
         assert main([*argv, "--out", str(tmp_path / "rebuilt")]) == 0
     assert printed_comparison(buf.getvalue()) == printed_comparison(text)
     again = json.loads((tmp_path / "rebuilt" / "comparison.json").read_text())
     assert again == rep  # every number, the curves too
-    c = MlflowClient(uri)
-    exp = c.get_experiment_by_name("ald-tune-digits").experiment_id
-    parents = {
-        str(SweepKind.from_tags(r.data.tags)): r
-        for r in c.search_runs([exp])
-        if COMPARE_TAG in r.data.tags and "mlflow.parentRunId" not in r.data.tags
-    }
-    check_nested_runs(c, exp, parents["nested"], parents["grid"], sizes=(2, 4, 8))
 
 
 def node_ids(storage: str) -> set[str]:
@@ -703,6 +667,7 @@ def test_comparison_on_a_two_node_local_cluster(two_node_cluster, cache_dir, tmp
     assert [r["n_z"] for r in report["grid"]["rows"]] == [2, 4, 8]
     assert len(report["ald"]["seeds"]) == 2 and report["criterion"]["plateau_edge"] in (2, 4, 8)
     assert report["speedup"] and report["cost"]["grid"]["trial_epochs"] == 24
+    assert not report.get("nested")  # nested dropout runs on request only (--baselines)
     for name in (
         "comparison.csv",
         "comparison.md",
