@@ -43,12 +43,14 @@ demo: $(STAMP)
 results: $(STAMP)
 	$(PY) benchmarks/results_page.py
 
-# The fast tier on every core, then the other two in one process (one shared Ray runtime):
-# they are CPU-bound and gain little from a second worker on two cores (integration: 408 s
-# against 439 s), where their kills and timeouts would get less slack.
+# The fast tier on every core, then the other two on two pytest-xdist workers, a test file
+# each (--dist loadfile; the files that start a two-node Ray cluster are one worker's,
+# tests/conftest.py). One process left the two cores 31% idle (Ray start-ups, trial
+# processes importing torch, sweeps' last trials, single-threaded drivers): 1252 s of wall
+# time for 1733 CPU-s; two workers on the same tests: 943 s, 97% busy (2026-12-07).
 test: lint docs
 	$(MAKE) test-fast
-	$(PY) -m pytest -ra -m "integration or slow"
+	$(PY) -m pytest -ra -m "integration or slow" -n 2 --dist loadfile
 
 # The tiers are pytest markers (setup.cfg; tests/conftest.py fails a fast test that starts
 # a server, a subprocess interpreter or a real Ray trial without one). The fast tier runs on

@@ -159,16 +159,21 @@ def _kill_tree_matching(text: str) -> None:
 
 
 @pytest.fixture
-def two_node_cluster(tmp_path_factory):
+def two_node_cluster():
     """A real two-node Ray cluster of local processes: `ray start --head` + `ray start --address`.
 
     Torn down by pid (every process under its own temp dir and their children), so the
     test session's own Ray runtime survives (`ray stop` would kill every Ray on the machine).
+    Its temp dir is a short one in /tmp: Ray's socket paths (temp dir, session folder,
+    ``sockets/plasma_store``) must stay under 107 bytes, which pytest's folders exceed
+    under pytest-xdist (``.../popen-gw0/raycluster0``: 114).
     """
+    import shutil
     import subprocess
     import sys
+    import tempfile
 
-    temp = str(tmp_path_factory.mktemp("raycluster"))
+    temp = tempfile.mkdtemp(prefix="rc", dir="/tmp")
     port = free_port()
     ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -200,6 +205,7 @@ def two_node_cluster(tmp_path_factory):
         yield {"address": f"127.0.0.1:{port}", "env": env, "temp": temp}
     finally:
         _kill_tree_matching(temp)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 # -- a fresh MLflow SQLite store costs one copy, not a schema migration ------------------------
@@ -257,10 +263,17 @@ def _migrated_sqlite_template(tmp_path_factory):
 #: line saying to add its file here.
 RAY_FILES = ("tests/sweeps/test_tuner.py", "tests/system/test_hostile_input.py")
 RAY_SCOPE = "ray"
+#: The files whose tests start a real multi-node Ray cluster (``two_node_cluster``): one work
+#: unit, so that under pytest-xdist (``make test``'s integration and slow tiers) two clusters
+#: never start side by side (``ray start --head`` binds fixed ports besides ``--port``: the
+#: Ray client server's 10001).
+CLUSTER_FILES = ("tests/system/test_compare_end_to_end.py", "tests/system/test_fault_tolerance.py")
+CLUSTER_SCOPE = "cluster"
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """``--dist loadfile`` (``make test-fast``) with :data:`RAY_FILES` as one work unit.
+    """``--dist loadfile`` with :data:`RAY_FILES` as one work unit and
+    :data:`CLUSTER_FILES` as another.
 
     pytest-xdist groups by file and cannot group files (``loadgroup`` needs
     ``xdist_group`` marks, which pytest-xdist 3.8 cannot read under pytest 9), so its file
@@ -278,8 +291,12 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def ray_scope(nodeid: str) -> str | None:
-    """:data:`RAY_SCOPE` for a test in :data:`RAY_FILES`, else None."""
-    return RAY_SCOPE if nodeid.split("::", 1)[0] in RAY_FILES else None
+    """:data:`RAY_SCOPE` for a test in :data:`RAY_FILES`, :data:`CLUSTER_SCOPE` for one in
+    :data:`CLUSTER_FILES`, else None."""
+    path = nodeid.split("::", 1)[0]
+    if path in CLUSTER_FILES:
+        return CLUSTER_SCOPE
+    return RAY_SCOPE if path in RAY_FILES else None
 
 
 # -- the fast tier's guard ----------------------------------------------------------------------
@@ -376,7 +393,7 @@ def pytest_runtest_setup(item):
             "@pytest.mark.integration (or slow)",
             pytrace=False,
         )
-    if "ray_session" in item.fixturenames and ray_scope(item.nodeid) is None:
+    if "ray_session" in item.fixturenames and ray_scope(item.nodeid) != RAY_SCOPE:
         pytest.fail(
             "a fast test uses ray_session outside RAY_FILES; add its file to RAY_FILES in "
             "tests/conftest.py (one Ray runtime per fast run) or mark it "

@@ -7,6 +7,7 @@ fast test's set-up and call); it stops each thing before it starts, so these tes
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -87,9 +88,10 @@ def test_a_fast_test_may_not_ask_for_a_server_fixture(fixture):
 
 
 def test_a_fast_test_may_use_ray_only_in_the_files_that_share_its_one_start():
-    hook = conftest.pytest_runtest_setup(FastItem(["tmp_path", "ray_session"]))
-    with pytest.raises(FAILED, match="ray_session outside RAY_FILES; add its file to RAY_FILES"):
-        next(hook)
+    for nodeid in ("tests/test_tiers.py::test_x", f"{conftest.CLUSTER_FILES[0]}::test_x"):
+        hook = conftest.pytest_runtest_setup(FastItem(["tmp_path", "ray_session"], nodeid))
+        with pytest.raises(FAILED, match="ray_session outside RAY_FILES; add its file to RAY_"):
+            next(hook)
     inside = FastItem(["ray_session"], f"{conftest.RAY_FILES[0]}::test_x")
     hook = conftest.pytest_runtest_setup(inside)
     next(hook)  # set-up goes on (under the guard)
@@ -97,8 +99,9 @@ def test_a_fast_test_may_use_ray_only_in_the_files_that_share_its_one_start():
 
 
 def test_the_files_that_use_ray_are_one_work_unit_under_loadfile(pytestconfig, monkeypatch):
-    """What make test-fast runs (-n auto --dist loadfile): the Ray files go to one worker,
-    every other file is a unit of its own; other modes are pytest-xdist's."""
+    """What make test runs (-n --dist loadfile): the fast Ray files go to one worker, the
+    files that start a two-node cluster to one, every other file is a unit of its own;
+    other modes are pytest-xdist's."""
     pytest.importorskip("xdist")
     monkeypatch.setattr(pytestconfig.option, "dist", "load")
     assert conftest.pytest_xdist_make_scheduler(pytestconfig, None) is None
@@ -107,6 +110,16 @@ def test_the_files_that_use_ray_are_one_work_unit_under_loadfile(pytestconfig, m
     sched = conftest.pytest_xdist_make_scheduler(pytestconfig, None)
     scopes = {sched._split_scope(f"{f}::test_{i}[1]") for f in conftest.RAY_FILES for i in "ab"}
     assert scopes == {conftest.RAY_SCOPE}
+    scopes = {sched._split_scope(f"{f}::test_{i}") for f in conftest.CLUSTER_FILES for i in "ab"}
+    assert scopes == {conftest.CLUSTER_SCOPE}
     assert sched._split_scope("tests/test_tiers.py::test_c") == "tests/test_tiers.py"
-    for path in conftest.RAY_FILES:
+    for path in (*conftest.RAY_FILES, *conftest.CLUSTER_FILES):
         assert os.path.isfile(os.path.join(conftest.ROOT, path)), path  # no stale entry
+    # every file with a test that takes the cluster fixture is in CLUSTER_FILES
+    takes = re.compile(r"^def test_\w+\([^)]*\btwo_node_cluster\b", re.M)
+    for folder, _, files in os.walk(os.path.join(conftest.ROOT, "tests")):
+        for name in (n for n in files if n.startswith("test_") and n.endswith(".py")):
+            with open(os.path.join(folder, name), encoding="utf-8") as fh:
+                if takes.search(fh.read()):
+                    path = os.path.relpath(os.path.join(folder, name), conftest.ROOT)
+                    assert path in conftest.CLUSTER_FILES, path
