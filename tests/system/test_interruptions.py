@@ -54,9 +54,23 @@ def press_ctrl_c_after(
     """Read the output until ``lines`` epoch lines were printed (from ``trials`` trials),
     then SIGINT the group."""
     text = read_epochs(proc, lines, timeout, trials)
+    state = signal_state(proc.pid)
     os.killpg(proc.pid, signal.SIGINT)
     rest, _ = proc.communicate(timeout=240)
-    return "".join(text) + rest
+    # what a failure needs to say: was the command still running, and did it take SIGINT
+    return "".join(text) + rest + f"\n[test: SIGINT sent after {len(text)} lines; {state}]\n"
+
+
+def signal_state(pid: int) -> str:
+    """Whether ``pid`` is alive and ignores or catches SIGINT (from /proc), for messages."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            fields = dict(line.split(":", 1) for line in fh if ":" in line)
+    except OSError:
+        return "the command had already exited"
+    bit = 1 << (signal.SIGINT - 1)
+    ignored, caught = (bool(int(fields[k].strip(), 16) & bit) for k in ("SigIgn", "SigCgt"))
+    return f"state {fields['State'].strip()}, SIGINT ignored {ignored}, caught {caught}"
 
 
 @pytest.mark.slow
