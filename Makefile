@@ -49,7 +49,8 @@ results: $(STAMP)
 # processes importing torch, sweeps' last trials, single-threaded drivers): 1252 s of wall
 # time for 1733 CPU-s; two workers on the same tests: 943 s, 97% busy (2026-12-07). The
 # Ctrl-C and SIGTERM tests (SIGNALS) run after them on their own, as a user's command runs:
-# beside another worker's load a signal once came after the run it was meant to stop.
+# beside another worker's load, a Ctrl-C once left a train run going to its end (cause not
+# found; the test now says whether the command was alive and took SIGINT).
 SIGNALS := tests/system/test_interruptions.py
 test: lint docs
 	$(MAKE) test-fast

@@ -285,18 +285,16 @@ def pytest_xdist_make_scheduler(config, log):
 
     class OneRayWorker(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return ray_scope(nodeid) or super()._split_scope(nodeid)
+            return shared_scope(nodeid) or super()._split_scope(nodeid)
 
     return OneRayWorker(config, log)
 
 
-def ray_scope(nodeid: str) -> str | None:
-    """:data:`RAY_SCOPE` for a test in :data:`RAY_FILES`, :data:`CLUSTER_SCOPE` for one in
-    :data:`CLUSTER_FILES`, else None."""
+def shared_scope(nodeid: str) -> str | None:
+    """The work unit a test's file shares with others: :data:`RAY_SCOPE` for a test in
+    :data:`RAY_FILES`, :data:`CLUSTER_SCOPE` for one in :data:`CLUSTER_FILES`, else None."""
     path = nodeid.split("::", 1)[0]
-    if path in CLUSTER_FILES:
-        return CLUSTER_SCOPE
-    return RAY_SCOPE if path in RAY_FILES else None
+    return RAY_SCOPE if path in RAY_FILES else CLUSTER_SCOPE if path in CLUSTER_FILES else None
 
 
 # -- the fast tier's guard ----------------------------------------------------------------------
@@ -393,7 +391,7 @@ def pytest_runtest_setup(item):
             "@pytest.mark.integration (or slow)",
             pytrace=False,
         )
-    if "ray_session" in item.fixturenames and ray_scope(item.nodeid) != RAY_SCOPE:
+    if "ray_session" in item.fixturenames and shared_scope(item.nodeid) != RAY_SCOPE:
         pytest.fail(
             "a fast test uses ray_session outside RAY_FILES; add its file to RAY_FILES in "
             "tests/conftest.py (one Ray runtime per fast run) or mark it "

@@ -113,13 +113,14 @@ def test_the_files_that_use_ray_are_one_work_unit_under_loadfile(pytestconfig, m
     scopes = {sched._split_scope(f"{f}::test_{i}") for f in conftest.CLUSTER_FILES for i in "ab"}
     assert scopes == {conftest.CLUSTER_SCOPE}
     assert sched._split_scope("tests/test_tiers.py::test_c") == "tests/test_tiers.py"
-    for path in (*conftest.RAY_FILES, *conftest.CLUSTER_FILES):
+    for path in conftest.RAY_FILES:
         assert os.path.isfile(os.path.join(conftest.ROOT, path)), path  # no stale entry
-    # every file with a test that takes the cluster fixture is in CLUSTER_FILES
+    # CLUSTER_FILES are exactly the files with a test that takes the cluster fixture
     takes = re.compile(r"^def test_\w+\([^)]*\btwo_node_cluster\b", re.M)
+    found = set()
     for folder, _, files in os.walk(os.path.join(conftest.ROOT, "tests")):
         for name in (n for n in files if n.startswith("test_") and n.endswith(".py")):
             with open(os.path.join(folder, name), encoding="utf-8") as fh:
                 if takes.search(fh.read()):
-                    path = os.path.relpath(os.path.join(folder, name), conftest.ROOT)
-                    assert path in conftest.CLUSTER_FILES, path
+                    found.add(os.path.relpath(os.path.join(folder, name), conftest.ROOT))
+    assert found == set(conftest.CLUSTER_FILES)
