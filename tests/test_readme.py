@@ -72,6 +72,10 @@ def test_the_python_api_snippet_runs_as_written(tiny_configs, capsys):
     assert out[0].startswith("0 8 ") and out[-1].startswith("final n_z: ")
 
 
+# The two snippets below train to a result (five Optuna trials into MLflow; a loop of its
+# own): the slow tier. The fast tier covers what they call (tests/integrations/
+# test_optuna_objective.py, tests/engine/test_pruner.py); the API snippet above stays fast.
+@pytest.mark.slow
 def test_the_optuna_snippet_runs_as_written_and_closes_its_runs(tiny_configs):
     from mlflow import MlflowClient
 
@@ -83,6 +87,7 @@ def test_the_optuna_snippet_runs_as_written_and_closes_its_runs(tiny_configs):
     assert all(r.info.status == "FINISHED" for r in runs)
 
 
+@pytest.mark.slow
 def test_the_own_loop_snippet_prunes_as_written(capsys):
     exec(compile(python_blocks()[2], "README.md", "exec"), {})
     last = capsys.readouterr().out.splitlines()[-1]

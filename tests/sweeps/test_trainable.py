@@ -65,7 +65,10 @@ def test_the_last_report_waits_for_the_other_callbacks_run_end(monkeypatch):
     trainer.fit(
         [End(), TuneReporter("n", report_ahead=True)], Cadence(checkpoint_every=2, image_every=0)
     )
-    assert events == [0, 1, 2, "FINISHED", 3]
+    # Epoch 2's report runs on the report thread while epoch 3 trains, so it may land
+    # before or after the other callback's run end; the last report always lands after it.
+    assert [e for e in events if e != "FINISHED"] == [0, 1, 2, 3] and events[-1] == 3
+    assert events.count("FINISHED") == 1
 
 
 def test_a_report_error_surfaces_in_the_training_thread(monkeypatch):
