@@ -30,7 +30,7 @@ image feature extractor); the ``paper`` rule then votes on the metrics that exis
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,10 +43,11 @@ from ald_tune.engine.callbacks import action_text
 from ald_tune.engine.evaluate import Evaluator
 from ald_tune.engine.likelihood import LIKELIHOODS, make_likelihood
 from ald_tune.engine.model import VAE
-from ald_tune.engine.protocol import check_protocol, latent_layer_names, latent_layers
+from ald_tune.engine.protocol import check_protocol, latent_layers
 from ald_tune.engine.rules import make_controller
-from ald_tune.engine.surgery import check_optimizer, remove_latent_units
+from ald_tune.engine.surgery import check_optimizer, remove_latent_units, resize_on_load
 from ald_tune.engine.twin import Twin, apply_decision, evaluate_pair
+from ald_tune.engine.val_batches import collect_batches
 from ald_tune.errors import ConfigError, DataError, shown
 
 #: The version of :meth:`Pruner.state_dict`'s layout.
@@ -207,7 +208,7 @@ class Pruner:
 
     def _step(self, epoch: int, val_batches: Iterable[Any]) -> PruneStep:
         device = next(self.model.parameters()).device
-        data = self._collect(val_batches, device)
+        data = collect_batches(val_batches, device, self.max_samples, self.eval)
         vae = VAE(self.model, self._likelihood_module(data, device))
         evaluator = Evaluator(self.eval, data, data, self.seed, device, fid=False)
         n_z = self.n_z
@@ -306,49 +307,6 @@ class Pruner:
         # Fixed unit variance: the scale of standardised data (evaluation only).
         return make_likelihood(like, data.sample_shape, "fixed").to(device)
 
-    def _collect(self, val_batches: Iterable[Any], device: torch.device) -> ImageData:
-        """The first ``max_samples`` validation samples (and labels, when every batch has
-        integer ones), on the model's device."""
-        if torch.is_tensor(val_batches):
-            val_batches = [val_batches]
-        xs: list[torch.Tensor] = []
-        ys: list[torch.Tensor | None] = []
-        n = 0
-        for i, batch in enumerate(val_batches):
-            x, y = _split_batch(batch, i)
-            xs.append(x.detach().to(device, torch.float32).clone())  # no inference tensors
-            ys.append(y)
-            n += len(x)
-            if n >= self.max_samples:
-                break
-        if not xs:
-            raise DataError("Pruner.step: val_batches gave no batches. Fix: pass validation data.")
-        shapes = {tuple(x.shape[1:]) for x in xs}
-        if len(shapes) != 1:
-            raise DataError(
-                f"Pruner.step: validation batches differ in sample shape ({sorted(shapes)}). "
-                "Fix: give batches of one sample shape."
-            )
-        x = torch.cat(xs)[: self.max_samples]
-        if not bool(torch.isfinite(x).all()):
-            raise DataError("Pruner.step: the validation data hold NaN/inf. Fix: clean them.")
-        y = None
-        if all(v is not None for v in ys):
-            y = torch.cat([v for v in ys if v is not None])[: len(x)].cpu().clone()
-        k = self.eval.n_clusters or (int(y.unique().numel()) if y is not None else 10)
-        if len(x) <= k:
-            raise DataError(
-                f"Pruner.step: {len(x)} validation samples for K-means with k={k}; the "
-                "silhouette needs more samples than clusters. Fix: give more validation "
-                "data or set eval_cfg={'n_clusters': ...}."
-            )
-        if self.eval.silhouette_labels == "true" and y is None:
-            raise DataError(
-                "Pruner.step: eval.silhouette_labels='true' needs labels in every batch. "
-                "Fix: batches as (x, y) or silhouette_labels='kmeans'."
-            )
-        return ImageData(x=x.contiguous(), y=y, name="validation batches")
-
     # -- checkpoint -----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything to restore the pruner exactly: put it in your checkpoint."""
@@ -402,47 +360,6 @@ class Pruner:
         self.steps = [
             PruneStep(**{**s, "units": tuple(s["units"])}) for s in state.get("steps", [])
         ]
-
-
-def resize_on_load(
-    model: nn.Module, optimizer: Callable[[], torch.optim.Optimizer | None] = lambda: None
-) -> Any:
-    """Let ``model.load_state_dict`` take weights of a smaller n_z: a load-state-dict
-    pre-hook cuts the latent layers to the stored μ head's size first (the weights are
-    then loaded into them; ``optimizer()``'s parameters follow). Returns the hook's handle.
-    """
-    mu_name = latent_layer_names(model)["mu"]
-
-    def hook(module: nn.Module, state_dict: Mapping[str, Any], prefix: str, *_: Any) -> None:
-        stored = state_dict.get(f"{prefix}{mu_name}.weight")
-        now = int(latent_layers(model)[0].out_features)
-        if torch.is_tensor(stored) and stored.dim() == 2 and 1 <= stored.shape[0] < now:
-            with torch.inference_mode(False), torch.no_grad():
-                remove_latent_units(
-                    *latent_layers(model), range(int(stored.shape[0]), now), optimizer()
-                )
-
-    return model.register_load_state_dict_pre_hook(hook)
-
-
-def _split_batch(batch: Any, i: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(x, y or None) from one validation batch."""
-    if torch.is_tensor(batch):
-        return batch, None
-    if isinstance(batch, (tuple, list)) and batch and torch.is_tensor(batch[0]):
-        y = batch[1] if len(batch) > 1 else None
-        if (
-            torch.is_tensor(y)
-            and y.dim() == 1
-            and not y.is_floating_point()
-            and len(y) == len(batch[0])
-        ):
-            return batch[0], y.long()
-        return batch[0], None
-    raise DataError(
-        f"Pruner.step: validation batch {i} is a {type(batch).__name__}; expected a tensor or "
-        "an (x, y, ...) tuple whose first item is a tensor."
-    )
 
 
 def _int_at_least(value: Any, low: int) -> bool:

@@ -5,16 +5,19 @@ decoder's first ``nn.Linear`` (n_z inputs). Removing unit j is exact: the pruned
 decoder equals the old one with z_j = 0, and the kept encoder outputs are unchanged.
 The optimizer keeps training every remaining parameter with its state sliced to the
 kept units. (The authors' code leaves resized layers out of the optimizer, freezing
-them; ald-tune does not.)
+them; ald-tune does not.) :func:`resize_on_load` does the same cut when a model loads the
+weights of a smaller n_z.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
+from ald_tune.engine.protocol import latent_layer_names, latent_layers
 from ald_tune.errors import ConfigError
 
 
@@ -125,3 +128,24 @@ def add_latent_units(
         head.out_features += k
     _resize(dec_in, "weight", lambda t: torch.cat([t, t.new_zeros(t.shape[0], k)], 1), optimizer)
     dec_in.in_features += k
+
+
+def resize_on_load(
+    model: nn.Module, optimizer: Callable[[], torch.optim.Optimizer | None] = lambda: None
+) -> Any:
+    """Let ``model.load_state_dict`` take weights of a smaller n_z: a load-state-dict
+    pre-hook cuts the latent layers to the stored μ head's size first (the weights are
+    then loaded into them; ``optimizer()``'s parameters follow). Returns the hook's handle.
+    """
+    mu_name = latent_layer_names(model)["mu"]
+
+    def hook(module: nn.Module, state_dict: Mapping[str, Any], prefix: str, *_: Any) -> None:
+        stored = state_dict.get(f"{prefix}{mu_name}.weight")
+        now = int(latent_layers(model)[0].out_features)
+        if torch.is_tensor(stored) and stored.dim() == 2 and 1 <= stored.shape[0] < now:
+            with torch.inference_mode(False), torch.no_grad():
+                remove_latent_units(
+                    *latent_layers(model), range(int(stored.shape[0]), now), optimizer()
+                )
+
+    return model.register_load_state_dict_pre_hook(hook)

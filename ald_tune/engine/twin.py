@@ -50,7 +50,7 @@ class Twin:
         # One deep copy of both: the copied optimizer holds the copied parameters, with
         # the same groups, hyperparameters and state.
         twin_model, twin_opt = copy.deepcopy((model, optimizer))
-        # Load-state-dict pre-hooks (the Pruner's resize_on_load) act on the model they
+        # Load-state-dict pre-hooks (surgery.resize_on_load) act on the model they
         # were registered for: a copy of them on the twin would resize the original.
         for module in twin_model.modules():
             module._load_state_dict_pre_hooks.clear()

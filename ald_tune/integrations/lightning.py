@@ -33,7 +33,8 @@ import torch
 
 from ald_tune.config.sections import ALDConfig, EvalConfig
 from ald_tune.engine.protocol import check_protocol, latent_layers
-from ald_tune.engine.pruner import Pruner, PruneStep, resize_on_load
+from ald_tune.engine.pruner import Pruner, PruneStep
+from ald_tune.engine.surgery import resize_on_load
 from ald_tune.errors import ConfigError
 
 
