@@ -5,9 +5,10 @@ kinds and rules, range rules as data).
 May import: nothing of ald_tune but :mod:`ald_tune.errors`. Imports no torch, Ray,
 MLflow or Optuna.
 
-Modules: ``sections`` (the seven sections, each field with its default, constraint and
-help), ``schema`` (``Config``, ``load_config``), ``constraints`` (the range rules
-as data), ``vocabulary`` (metric names, directions, labels), ``kinds`` (what a sweep
+Modules: ``sections`` (the run's five sections, each field with its default, constraint
+and help; ``SECTIONS`` names all seven), ``sweep_sections`` (grid and tune), ``schema``
+(``Config``, ``load_config``), ``constraints`` (the range rules as data, the size
+bounds), ``vocabulary`` (metric names, directions, labels), ``kinds`` (what a sweep
 is), ``trial`` (one Tune trial's param-space dict, typed), ``reference`` (the
 configuration reference, generated).
 """

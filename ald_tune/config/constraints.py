@@ -22,6 +22,11 @@ from typing import Any
 
 from ald_tune.errors import ConfigError, shown
 
+#: Upper bounds: a size past these is a typo, refused before anything is allocated.
+MAX_NZ = 4096
+MAX_WIDTH = 65_536
+MAX_EPOCHS = 100_000
+
 
 def param(default: Any, check: Constraint, doc: str) -> Any:
     """Declare a config field with its constraint and its one-line doc."""

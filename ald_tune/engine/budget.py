@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ald_tune.config.sections import MAX_NZ
+from ald_tune.config.constraints import MAX_NZ
 from ald_tune.engine.model import VAE, build_model
 from ald_tune.engine.user_code import Factory
 from ald_tune.errors import ConfigError, DataError, shown

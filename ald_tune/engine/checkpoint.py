@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from ald_tune._version import __version__
-from ald_tune.config.sections import MAX_NZ
+from ald_tune.config.constraints import MAX_NZ
 from ald_tune.errors import DataError, shown
 
 SCHEMA_VERSION = 1

@@ -8,6 +8,7 @@ import pytest
 
 from ald_tune.config import constraints as C
 from ald_tune.config.sections import SECTIONS
+from ald_tune.config.sweep_sections import GridConfig, TuneConfig
 from ald_tune.errors import ConfigError
 
 
@@ -64,3 +65,11 @@ def test_every_field_is_constrained_and_checked(name, sec, f):
         msg = str(err.value)
         assert f"'{f.name}' parameter of {sec.__name__}" in msg
         assert repr(bad) in msg and "Got" in msg
+
+
+def test_the_seven_sections_are_named_in_the_configs_order():
+    # the run's five, then the sweep's two (config.sweep_sections)
+    assert list(SECTIONS) == ["data", "model", "train", "ald", "eval", "grid", "tune"]
+    assert SECTIONS["grid"] is GridConfig and SECTIONS["tune"] is TuneConfig
+    with pytest.raises(ConfigError, match=r"'scheduler' parameter of TuneConfig.*Got 'pbt'"):
+        TuneConfig(scheduler="pbt")
