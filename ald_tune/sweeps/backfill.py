@@ -33,8 +33,8 @@ from ald_tune.config.vocabulary import PREFIX_KEY, history_row, prefix_curve
 from ald_tune.errors import ConfigError, DataError
 from ald_tune.sweeps.results import TrialRecord
 from ald_tune.tracking.fill import fill_parent_run, fill_trial_run, trial_tracking
+from ald_tune.tracking.pending import PENDING_DIR
 from ald_tune.tracking.store import check_tracking, redact_uri, resolve_tracking_uri
-from ald_tune.tracking.trial_logger import PENDING_DIR
 
 RESULT_FILE = "result.json"
 PARAMS_FILE = "params.json"

@@ -19,6 +19,7 @@ from typing import Any
 from ald_tune.config.trial import TrialParams
 from ald_tune.config.vocabulary import PREFIX_KEY
 from ald_tune.errors import ConfigError
+from ald_tune.tracking.pending import send_pending
 from ald_tune.tracking.runs import (
     COMPLETE_TAG,
     NODES_TAG,
@@ -27,12 +28,7 @@ from ald_tune.tracking.runs import (
     find_child_run,
 )
 from ald_tune.tracking.store import QUIET_HTTP_ENV, client, redact_uri
-from ald_tune.tracking.trial_logger import (
-    TRIAL_CALLBACK,
-    prefix_metrics,
-    send_pending,
-    trial_logger,
-)
+from ald_tune.tracking.trial_logger import TRIAL_CALLBACK, prefix_metrics, trial_logger
 
 
 def trial_tracking(params: TrialParams) -> dict[str, Any] | None:

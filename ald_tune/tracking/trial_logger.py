@@ -1,5 +1,5 @@
-"""One trial's MLflow logging: :class:`TrialLogger`, its engine callback, and the artifacts
-it could not send.
+"""One trial's MLflow logging: :class:`TrialLogger` and its engine callback (the final
+outputs wait in a folder of their own until sent: :mod:`ald_tune.tracking.pending`).
 
 A trial finds or creates its child run under the sweep's parent run (so a retry
 or a ``--resume`` continues it, and epochs already logged are never logged twice:
@@ -27,11 +27,7 @@ objective and ``ald-tune train`` log the same runs without Ray.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -39,12 +35,17 @@ from typing import Any
 
 from ald_tune.config.trial import TrialParams
 from ald_tune.config.vocabulary import PREFIX_KEY, PREFIX_METRICS, PREFIX_MLFLOW, prefix_curve
-from ald_tune.engine.artifacts import MODEL_FILE, captioned, plot_history
+from ald_tune.engine.artifacts import captioned
 from ald_tune.engine.callbacks import Callback, TrainerView
 from ald_tune.engine.trainer import epoch_metrics
-from ald_tune.tracking.models import log_model
+from ald_tune.tracking.pending import (
+    backfill_hint,
+    keep_for_backfill,
+    send_pending,
+    tune_trial_dir,
+    write_pending,
+)
 from ald_tune.tracking.runs import (
-    FINAL_NZ_TAG,
     NODES_TAG,
     PARENT_TAG,
     TRACKED_METRICS,
@@ -58,37 +59,9 @@ from ald_tune.tracking.runs import (
 from ald_tune.tracking.store import QUIET_HTTP_ENV, client, redact_uri
 
 FLUSH_BACKOFF_S = (1.0, 2.0)  # sleeps between the 3 tries of a flush: at most 3 s in all
-PENDING_DIR = "mlflow_pending"  # final artifacts not yet sent, kept in the trial's folder
-PENDING_FILE = "pending.json"
 #: How a sweep names the MLflow trial callback (:func:`trial_callback`) in its trials'
 #: config (the backfill finds tracked trials by it).
 TRIAL_CALLBACK = "ald_tune.tracking.trial_logger:trial_callback"
-
-
-def _tune_trial_dir() -> str | None:
-    """The running Tune trial's folder when it is a local path (not inside Tune: None)."""
-    if "ray" not in sys.modules:  # never import Ray just to find out
-        return None
-    try:
-        from ray import tune
-
-        with warnings.catch_warnings():  # outside a trial Ray warns and returns None
-            warnings.simplefilter("ignore")
-            folder = tune.get_context().get_trial_dir()
-    except Exception:
-        return None
-    return folder if folder and "://" not in folder and os.path.isdir(folder) else None
-
-
-def backfill_hint(trial_dir: str | None) -> str:
-    """The exact ``ald-tune backfill`` command for a trial folder ``<storage>/<name>/<trial>``."""
-    if not trial_dir:
-        return "`ald-tune backfill --storage STORAGE --name SWEEP` once the server is back"
-    sweep = os.path.dirname(os.path.abspath(trial_dir))
-    return (
-        f"`ald-tune backfill --storage {os.path.dirname(sweep)} --name "
-        f"{os.path.basename(sweep)}` once the server is back"
-    )
 
 
 class TrialLogger:
@@ -197,7 +170,7 @@ class TrialLogger:
         warnings.warn(
             f"trial {self.trial_id}: {what} at {redact_uri(self.uri)} ({redact_uri(exc)}). "
             "Training continues; metrics stay buffered and are retried at each checkpoint; "
-            f"anything still missing at the end: {backfill_hint(_tune_trial_dir())}.",
+            f"anything still missing at the end: {backfill_hint(tune_trial_dir())}.",
             RuntimeWarning,
             stacklevel=3,
         )
@@ -232,27 +205,9 @@ class TrialLogger:
         Written to a folder first; if they cannot be sent they are kept in the trial's
         folder (``<trial>/mlflow_pending``), where ``ald-tune backfill`` finds them.
         """
-        folder = None
         try:
-            folder = tempfile.mkdtemp(prefix="ald-tune-final-")
-            paths = trainer.save_outputs(folder)
-            plot = plot_history(
-                trainer.history, os.path.join(folder, "history.png"), title=f"{trainer.mode} run"
-            )
-            files = [os.path.basename(p) for p in (paths["history"], paths["model"], plot)]
-            with open(os.path.join(folder, PENDING_FILE), "w", encoding="utf-8") as fh:
-                json.dump(
-                    {
-                        "trial_id": self.trial_id,
-                        "files": files,
-                        "tags": {FINAL_NZ_TAG: str(trainer.model.n_z)},
-                        "step": trainer.history[-1]["epoch"] if trainer.history else 0,
-                    },
-                    fh,
-                )
+            folder = write_pending(trainer, self.trial_id)
         except Exception as exc:
-            if folder is not None:
-                shutil.rmtree(folder, ignore_errors=True)
             warnings.warn(
                 f"trial {self.trial_id}: final outputs could not be written "
                 f"({redact_uri(exc)}); metrics are unaffected.",
@@ -263,12 +218,8 @@ class TrialLogger:
         self.final_dir = folder
         if self.flush(tries=1 + len(FLUSH_BACKOFF_S)):
             return
-        trial_dir = _tune_trial_dir()
-        if trial_dir is not None:  # keep them where backfill will look
-            target = os.path.join(trial_dir, PENDING_DIR)
-            shutil.rmtree(target, ignore_errors=True)
-            shutil.move(folder, target)
-            self.final_dir = target
+        trial_dir = tune_trial_dir()
+        self.final_dir = keep_for_backfill(folder, trial_dir)
         warnings.warn(
             f"trial {self.trial_id}: final artifacts of MLflow run "
             f"{self.run_id or '(not created)'} "
@@ -334,7 +285,7 @@ class TrialLogger:
         warnings.warn(
             f"trial {self.trial_id}: MLflow run {self.run_id or '(not created)'} at "
             f"{redact_uri(self.uri)} is incomplete ({n} metric values unsent). Nothing is lost: "
-            f"Tune's result.json holds every epoch. Fix: {backfill_hint(_tune_trial_dir())}.",
+            f"Tune's result.json holds every epoch. Fix: {backfill_hint(tune_trial_dir())}.",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -356,22 +307,6 @@ def prefix_metrics(curve: Any, stamp: int, have: Callable[[str], set] | None = N
             if m in vals and k not in skip
         ]
     return out
-
-
-def send_pending(c, run_id: str, folder: str) -> str | None:
-    """Log the final artifacts and tags kept in ``folder`` (see ``log_final``) and the model
-    as an MLflow logged model, then delete the folder; returns the logged model's id."""
-    with open(os.path.join(folder, PENDING_FILE), encoding="utf-8") as fh:
-        pending = json.load(fh)
-    for name in pending["files"]:
-        c.log_artifact(run_id, os.path.join(folder, name))
-    for key, value in pending.get("tags", {}).items():
-        c.set_tag(run_id, key, value)
-    model_id = None
-    if MODEL_FILE in pending["files"]:  # a retry finds the model logged before, if it was
-        model_id = log_model(c, run_id, os.path.join(folder, MODEL_FILE), pending.get("step"))
-    shutil.rmtree(folder, ignore_errors=True)
-    return model_id
 
 
 class MLflowCallback(Callback):

@@ -30,6 +30,7 @@ from ald_tune.sweeps.tuner import SweepOptions
 from ald_tune.testing import SCRIPTED
 from ald_tune.testing.scripted import ScriptedTrainer
 from ald_tune.tracking import trial_logger as tl
+from ald_tune.tracking.pending import PENDING_DIR
 from ald_tune.tracking.tracker import TrackingOptions
 
 EPOCHS = 30
@@ -408,7 +409,7 @@ def test_server_down_mid_sweep_training_goes_on_and_nothing_is_lost(
     assert before[:20] == list(range(20))
     # The second outage covered the end: backfill adds what is still missing, once.
     assert len(before) < EPOCHS
-    pending = os.path.join(result.trials[0].path, tl.PENDING_DIR)
+    pending = os.path.join(result.trials[0].path, PENDING_DIR)
     assert os.path.isfile(os.path.join(pending, "model.safetensors"))  # kept for backfill
     assert c.get_run(result.parent_run_id).info.status == "RUNNING"  # the driver could not end it
     added = backfill(result.path)

@@ -16,7 +16,7 @@ from ald_tune.engine.artifacts import save_model
 from ald_tune.engine.model import build_model
 from ald_tune.errors import DataError
 from ald_tune.tracking import models, runs, store
-from ald_tune.tracking.trial_logger import PENDING_FILE, send_pending
+from ald_tune.tracking.pending import PENDING_FILE, send_pending
 
 SHAPE = (1, 8, 8)
 #: The search docs/tracking.md shows: MLflow compares params as strings, so the n_z filter
