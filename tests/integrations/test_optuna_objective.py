@@ -65,8 +65,8 @@ def _quick_plot(request, monkeypatch):
         return path
 
     monkeypatch.setattr("ald_tune.engine.artifacts.plot_history", plot_history)
-    # the trial logger imported it by name: its own reference is the one a trial calls
-    monkeypatch.setattr("ald_tune.tracking.trial_logger.plot_history", plot_history)
+    # the final outputs' writer imported it by name: its own reference is the one called
+    monkeypatch.setattr("ald_tune.tracking.pending.plot_history", plot_history)
 
 
 def new_study(**kw) -> optuna.Study:
