@@ -67,10 +67,16 @@ def collect_batches(
     y = None
     if all(v is not None for v in ys):
         y = torch.cat([v for v in ys if v is not None])[: len(x)].cpu().clone()
+    _check_for_kmeans(len(x), y, eval_cfg)
+    return ImageData(x=x.contiguous(), y=y, name="validation batches")
+
+
+def _check_for_kmeans(n: int, y: torch.Tensor | None, eval_cfg: EvalConfig) -> None:
+    """More samples than K-means clusters, and labels where the silhouette is to use them."""
     k = eval_cfg.n_clusters or (int(y.unique().numel()) if y is not None else 10)
-    if len(x) <= k:
+    if n <= k:
         raise DataError(
-            f"Pruner.step: {len(x)} validation samples for K-means with k={k}; the "
+            f"Pruner.step: {n} validation samples for K-means with k={k}; the "
             "silhouette needs more samples than clusters. Fix: give more validation "
             "data or set eval_cfg={'n_clusters': ...}."
         )
@@ -79,7 +85,6 @@ def collect_batches(
             "Pruner.step: eval.silhouette_labels='true' needs labels in every batch. "
             "Fix: batches as (x, y) or silhouette_labels='kmeans'."
         )
-    return ImageData(x=x.contiguous(), y=y, name="validation batches")
 
 
 def split_batch(batch: Any, i: int) -> tuple[torch.Tensor, torch.Tensor | None]:
