@@ -19,17 +19,26 @@ SMALL = ["--set", "model.hidden=[64, 64]"]
 
 
 def start(argv: list[str], cwd) -> subprocess.Popen:
+    """The command as a terminal starts it in the foreground: SIGINT at its default. A test
+    runner that a script started in the background (``make test &``) ignores SIGINT, and a
+    command it starts would inherit that: ``train`` then runs to its end through Ctrl-C
+    (measured: SigIgn had SIGINT set in the train process under ``nohup make test &``). A
+    handler set from Python is reset to the default at exec; the runner's own comes back."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("RAY_ADDRESS", None)
-    return subprocess.Popen(
-        [*ALD_TUNE, *argv],
-        cwd=str(cwd),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            [*ALD_TUNE, *argv],
+            cwd=str(cwd),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, before if before is not None else signal.SIG_DFL)
 
 
 def read_epochs(proc: subprocess.Popen, lines: int, timeout: float, trials: int = 0) -> list[str]:
