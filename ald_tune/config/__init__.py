@@ -28,11 +28,10 @@ from ald_tune.config.sections import (
     ALDConfig,
     DataConfig,
     EvalConfig,
-    GridConfig,
     ModelConfig,
     TrainConfig,
-    TuneConfig,
 )
+from ald_tune.config.sweep_sections import GridConfig, TuneConfig
 from ald_tune.errors import ConfigError
 
 __all__ = [

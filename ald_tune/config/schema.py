@@ -29,27 +29,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ald_tune.config.constraints import PAIRS, fail
+from ald_tune.config.constraints import MAX_EPOCHS, MAX_NZ, MAX_WIDTH, PAIRS, fail
 from ald_tune.config.sections import (
-    MAX_EPOCHS,
-    MAX_NZ,
-    MAX_WIDTH,
     METRICS,
     PAPER_VOTES,
     SECTIONS,
     ALDConfig,
     DataConfig,
     EvalConfig,
-    GridConfig,
     ModelConfig,
     TrainConfig,
-    TuneConfig,
 )
+from ald_tune.config.sweep_sections import GridConfig, TuneConfig
 from ald_tune.errors import ConfigError, shown
 
-#: The sections and bounds are defined in :mod:`ald_tune.config.sections` (the package
-#: imports them from there); they stay importable from here for code written before the
-#: split.
+#: The sections are defined in :mod:`ald_tune.config.sections` and
+#: :mod:`ald_tune.config.sweep_sections`, the bounds in :mod:`ald_tune.config.constraints`
+#: (the package imports them from there); they stay importable from here for code written
+#: before the split.
 __all__ = [
     "MAX_EPOCHS",
     "MAX_NZ",

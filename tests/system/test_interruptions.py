@@ -71,7 +71,8 @@ def press_ctrl_c_after(
 
 
 def signal_state(pid: int) -> str:
-    """Whether ``pid`` is alive and ignores or catches SIGINT (from /proc), for messages."""
+    """Whether ``pid`` is alive and ignores or catches SIGINT (from /proc), for messages.
+    By hand: psutil (a test extra) reports a process's state but not its signal masks."""
     try:
         with open(f"/proc/{pid}/status") as fh:
             fields = dict(line.split(":", 1) for line in fh if ":" in line)
