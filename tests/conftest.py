@@ -28,6 +28,15 @@ import pytest
 #: The repository's root (the tests sit in tests/<layer>/).
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+#: Set on the sweeps of tests that check what a sweep records, not trials side by side: its
+#: trials run one after another in one worker process. Each further trial process spends 6-9
+#: CPU-seconds importing torch, torchmetrics, MLflow and its SQL store before its first epoch,
+#: about a fifth of a small compare's CPU on two cores (scripted compare: 117 -> 90 CPU-s).
+#: Trials side by side stay tested where that is the point: tests/sweeps/test_tuner.py,
+#: test_sweeps_real, test_fault_tracking, test_fault_tolerance, test_interruptions and the
+#: two-node cluster.
+ONE_AT_A_TIME = "tune.max_concurrent_trials=1"
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_thread():

@@ -73,6 +73,12 @@ class TuneConfig:
     gpus_per_trial: float = param(
         0.0, Float(low=0.0), "GPU share a trial holds (0.5 = two per GPU)"
     )
+    max_concurrent_trials: int = param(
+        0,
+        Int(low=0, high=10_000),
+        "trials of a sweep running at once; 0: as many as the CPUs and GPUs allow "
+        "(1: one trial after another in one worker process)",
+    )
     max_failures: int = param(
         1, Int(low=0, high=1000), "retries of a failed trial from its checkpoint"
     )

@@ -75,7 +75,11 @@ def tune_config(cfg: Config, opts: SweepOptions):
     # spends ~7 s importing torch, torchmetrics and MLflow before its first epoch, as long
     # as 30 of its epochs on digits (benchmarks/bench_sweeps.py). The trainable gives a
     # stopped trial time to close its MLflow run before the actor is reset (REUSE_WAIT_ENV).
-    kwargs: dict[str, Any] = {"num_samples": 1, "reuse_actors": cfg.tune.reuse_actors}
+    kwargs: dict[str, Any] = {
+        "num_samples": 1,
+        "reuse_actors": cfg.tune.reuse_actors,
+        "max_concurrent_trials": cfg.tune.max_concurrent_trials or None,
+    }
     if opts.mode == "ald" and cfg.tune.search == "optuna":
         from ray.tune.search.optuna import OptunaSearch
 

@@ -10,6 +10,7 @@ import os
 from dataclasses import replace
 
 import pytest
+from conftest import ONE_AT_A_TIME
 
 import ald_tune.report
 from ald_tune.report.build import build_report, recommend
@@ -325,6 +326,7 @@ def test_report_from_mlflow_matches_the_sweep_results(ray_session, tmp_path):
             "tune.checkpoint_every=5",
             "tune.checkpoint_min_s=0",
             "tune.grid_seeds=1",
+            ONE_AT_A_TIME,
             "ald.final_share=0",
         ],
     )

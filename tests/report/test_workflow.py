@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from conftest import ONE_AT_A_TIME
 
 import ald_tune
 from ald_tune.errors import ConfigError
@@ -36,6 +37,7 @@ def test_compare_is_one_call_that_returns_what_mlflow_rebuilds(ray_session, tmp_
             "tune.checkpoint_min_s=0",
             "ald.n_epochs_after_stop=0",
             "tune.grid_seeds=1",  # one grid trial per n_z: the check is the rebuild, not the spread
+            ONE_AT_A_TIME,
         ],
     )
     lines = []

@@ -67,11 +67,14 @@ def steps(c, run_id, key="n_z"):
 
 
 def test_ald_sweep_logs_nested_runs_with_complete_n_z_history(ray_session, tmp_path):
-    # Both CPUs per trial: the second trial runs after the first in its reused process
+    # One trial at a time: the second trial runs after the first in its reused process
     # (tune.reuse_actors), which must open a run of its own. Trials side by side: the
     # integration tier's sweeps.
-    result = run_sweep(cfg_for("tune.cpus_per_trial=2"), opts(tmp_path, "ald"))
+    result = run_sweep(cfg_for("tune.max_concurrent_trials=1"), opts(tmp_path, "ald"))
     assert len(result.trials) == 2 and {t.seed for t in result.trials} == {0, 1}
+    # one worker process served both (Tune fills in each result's pid); two CPUs would have
+    # run them side by side, in two
+    assert result.result_grid.get_dataframe()["pid"].nunique() == 1
     c, parent, children = mlflow_runs(result)
     assert len(parent) == 1 and len(children) == 2
     p = parent[0]
@@ -95,6 +98,14 @@ def test_ald_sweep_logs_nested_runs_with_complete_n_z_history(ray_session, tmp_p
         assert [h["epoch"] for h in t.history] == list(range(EPOCHS))
     # Tune's own ResultGrid comes back too (a failed trial's: the integration tier)
     assert len(result.result_grid.get_dataframe()) == 2 and result.result_grid.num_errors == 0
+
+
+def test_the_sweeps_trials_at_once_are_tunes_max_concurrent_trials(tmp_path):
+    from ald_tune.sweeps.tuner import tune_config
+
+    assert tune_config(cfg_for(), opts(tmp_path, "grid")).max_concurrent_trials is None  # 0
+    got = tune_config(cfg_for("tune.max_concurrent_trials=3"), opts(tmp_path, "ald"))
+    assert got.max_concurrent_trials == 3 and got.reuse_actors is True
 
 
 @pytest.mark.integration

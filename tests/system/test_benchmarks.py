@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 import pytest
-from conftest import ROOT
+from conftest import ONE_AT_A_TIME, ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -29,6 +29,7 @@ TINY = [
     "grid.n_z=[2, 4]",
     "tune.asha_grace=2",
     "tune.grid_seeds=1",
+    ONE_AT_A_TIME,
 ]
 
 

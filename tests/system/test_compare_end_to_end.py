@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ONE_AT_A_TIME, ROOT
 
 from ald_tune.config.schema import load_config
 from ald_tune.sweeps.run import run_sweep
@@ -74,6 +74,8 @@ SCRIPTED_ARGS = [
     "tune.checkpoint_min_s=0",
     "--set",
     "ald.n_epochs_after_stop=0",
+    "--set",
+    ONE_AT_A_TIME,
 ]
 
 
@@ -102,6 +104,7 @@ def scripted_compare(ray_session, tmp_path_factory):
             "grid.n_z=[4, 8]",
             "tune.num_samples=1",
             "tune.grid_seeds=1",
+            ONE_AT_A_TIME,
             "ald.window=6",
         ],
     )
@@ -359,6 +362,7 @@ def test_the_notebook_runs_a_comparison_itself_with_ald_tune_compare(tmp_path, c
             "tune.num_samples=1",
             "tune.grid_seeds=1",
             "tune.cpus_per_trial=1",
+            ONE_AT_A_TIME,
         ],
         printed=printed,
     )
@@ -540,6 +544,7 @@ REAL_SETS = {
     "tune.num_samples": 2,
     "tune.grid_seeds": 1,
     "tune.checkpoint_min_s": 0,
+    "tune.max_concurrent_trials": 1,  # ONE_AT_A_TIME
 }
 
 

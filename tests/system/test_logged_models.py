@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import ONE_AT_A_TIME
 
 import ald_tune
 from ald_tune.config.schema import load_config
@@ -35,6 +36,7 @@ def test_the_best_small_model_of_a_sweep_is_one_search_and_loads_by_uri(
             "grid.n_z=[4, 12]",
             "tune.num_samples=1",
             "tune.grid_seeds=1",
+            ONE_AT_A_TIME,
             "ald.final_share=0",
         ],
     )

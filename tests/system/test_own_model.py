@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ONE_AT_A_TIME, ROOT
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,6 +24,7 @@ def compare(tmp_path, *sets: str, space: str = "digits", rules: str = "ald-tune"
     argv += ["--run-dir", str(tmp_path), "--out", str(tmp_path / "report"), "--rules", rules]
     argv += ["--no-fixed", "--baselines", "none", "--set", "tune.num_samples=1"]
     argv += ["--set", "tune.checkpoint_min_s=0", "--set", "tune.grid_seeds=1"]
+    argv += ["--set", ONE_AT_A_TIME]
     argv += ["--set", "ald.final_share=0"]  # every run exactly train.epochs long
     for s in sets:
         argv += ["--set", s]
