@@ -89,6 +89,13 @@ def sweep_args(p: argparse.ArgumentParser, scheduler: bool | str = False) -> Non
     )
     p.add_argument("--cpus-per-trial", type=float, default=None, help="= --set tune.cpus_per_trial")
     p.add_argument("--gpus-per-trial", type=float, default=None, help="= --set tune.gpus_per_trial")
+    p.add_argument(
+        "--max-concurrent-trials",
+        type=int,
+        default=None,
+        help="trials of a sweep running at once (= --set tune.max_concurrent_trials; "
+        "default 0: as many as the CPUs and GPUs allow)",
+    )
     if scheduler:
         p.add_argument(
             "--scheduler",
@@ -135,6 +142,7 @@ def sweep_overrides(args: argparse.Namespace) -> list[str]:
     for flag, field in (
         ("cpus_per_trial", "tune.cpus_per_trial"),
         ("gpus_per_trial", "tune.gpus_per_trial"),
+        ("max_concurrent_trials", "tune.max_concurrent_trials"),
         ("scheduler", "tune.scheduler"),
     ):
         value = getattr(args, flag, None)

@@ -21,10 +21,14 @@ def test_a_space_by_path_or_by_bundled_name():
 def test_flags_that_are_config_fields_become_overrides():
     p = argparse.ArgumentParser()
     sweep_args(p, scheduler=True)
-    args = p.parse_args(["--set", "train.epochs=3", "--cpus-per-trial", "2", "--scheduler", "asha"])
+    args = p.parse_args(
+        ["--set", "train.epochs=3", "--cpus-per-trial", "2", "--scheduler", "asha"]
+        + ["--max-concurrent-trials", "1"]
+    )
     assert sweep_overrides(args) == [
         "train.epochs=3",
         "tune.cpus_per_trial=2.0",
+        "tune.max_concurrent_trials=1",
         "tune.scheduler=asha",
     ]
     assert absolute_sqlite("sqlite:///x.db") == "sqlite:///" + os.path.abspath("x.db")

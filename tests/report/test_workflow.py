@@ -34,7 +34,6 @@ def test_compare_is_one_call_that_returns_what_mlflow_rebuilds(ray_session, tmp_
             "train.epochs=30",
             "grid.n_z=[2, 8, 16, 32]",
             "tune.num_samples=2",
-            "tune.checkpoint_min_s=0",
             "ald.n_epochs_after_stop=0",
             "tune.grid_seeds=1",  # one grid trial per n_z: the check is the rebuild, not the spread
             ONE_AT_A_TIME,

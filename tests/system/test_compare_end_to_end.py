@@ -71,8 +71,6 @@ SCRIPTED_ARGS = [
     "--set",
     "tune.num_samples=2",
     "--set",
-    "tune.checkpoint_min_s=0",
-    "--set",
     "ald.n_epochs_after_stop=0",
     "--set",
     ONE_AT_A_TIME,
