@@ -13,8 +13,9 @@ unexport PYTHONDONTWRITEBYTECODE
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ald-tune-installed
+STORE  ?=
 
-.PHONY: demo results test test-fast test-integration test-slow lint docs install clean
+.PHONY: demo results test test-fast test-integration test-slow durations lint docs install clean
 
 install: $(STAMP)
 
@@ -51,9 +52,11 @@ results: $(STAMP)
 # Ctrl-C and SIGTERM tests run among them: their commands start with SIGINT at its default
 # whatever this make inherited (tests/system/test_interruptions.py: under `make test &`
 # SIGINT is ignored, and was in the Ctrl-C-on-train failures once put down to load).
+# Both runs hand out their work units heaviest first, by each test's seconds stored in
+# tests/durations.json (tests/conftest.py): `make durations` stores them anew.
 test: lint docs
 	$(MAKE) test-fast
-	$(PY) -m pytest -ra -m "integration or slow" -n 2 --dist loadfile
+	$(PY) -m pytest -ra -m "integration or slow" -n 2 --dist loadfile $(STORE)
 
 # The tiers are pytest markers (setup.cfg; tests/conftest.py fails a fast test that starts
 # a server, a subprocess interpreter or a real Ray trial without one). The fast tier runs on
@@ -63,7 +66,11 @@ test: lint docs
 # pytest-xdist 3.8 cannot group tests under pytest 9 (it renames item._nodeid, which pytest 9
 # no longer reads).
 test-fast: $(STAMP)
-	$(PY) -m pytest -ra -m "not slow and not integration" -n auto --dist loadfile
+	$(PY) -m pytest -ra -m "not slow and not integration" -n auto --dist loadfile $(STORE)
+
+# tests/durations.json from a run of every tier: after adding or changing heavy tests
+durations:
+	$(MAKE) test STORE=--store-durations
 
 test-integration: $(STAMP)
 	$(PY) -m pytest -ra -m integration

@@ -107,7 +107,9 @@ def test_the_files_that_use_ray_are_one_work_unit_under_loadfile(pytestconfig, m
     assert conftest.pytest_xdist_make_scheduler(pytestconfig, None) is None
     monkeypatch.setattr(pytestconfig.option, "dist", "loadfile")
     monkeypatch.setattr(pytestconfig.option, "tx", ["2*popen"])  # as -n 2 sets it
+    monkeypatch.setattr(pytestconfig.option, "loadscopereorder", True, raising=False)
     sched = conftest.pytest_xdist_make_scheduler(pytestconfig, None)
+    assert pytestconfig.option.loadscopereorder is False  # the units go out in our order
     scopes = {sched._split_scope(f"{f}::test_{i}[1]") for f in conftest.RAY_FILES for i in "ab"}
     assert scopes == {conftest.RAY_SCOPE}
     scopes = {sched._split_scope(f"{f}::test_{i}") for f in conftest.CLUSTER_FILES for i in "ab"}
@@ -124,3 +126,31 @@ def test_the_files_that_use_ray_are_one_work_unit_under_loadfile(pytestconfig, m
                 if takes.search(fh.read()):
                     found.add(os.path.relpath(os.path.join(folder, name), conftest.ROOT))
     assert found == set(conftest.CLUSTER_FILES)
+
+
+def test_the_work_units_go_heaviest_first_by_their_tests_stored_seconds():
+    """Longest first by the stored seconds, a unit's files together (the Ray files one
+    unit), unknown tests at :data:`conftest.UNKNOWN_TEST_S` each, and each unit's own
+    order kept."""
+
+    class Item:
+        def __init__(self, nodeid: str):
+            self.nodeid = nodeid
+
+    ray_a, ray_b = (f"{f}::test_x" for f in conftest.RAY_FILES)
+    ids = ["tests/a.py::t1", ray_a, "tests/b.py::t1", "tests/a.py::t2", "tests/c.py::t1", ray_b]
+    ids += ["tests/d.py::t1", "tests/d.py::t2", "tests/d.py::t3"]
+    seconds = {"tests/a.py::t1": 2.0, "tests/a.py::t2": 0.5, "tests/b.py::t1": 60.0}
+    seconds |= {ray_a: 20.0, ray_b: 20.0, "tests/c.py::t1": 0.1}
+    order = [i.nodeid for i in conftest.heaviest_first([Item(n) for n in ids], seconds)]
+    assert order == [
+        "tests/b.py::t1",  # 60 s
+        ray_a,  # the Ray files, one unit: 40 s
+        ray_b,
+        "tests/d.py::t1",  # three tests with no seconds stored: 3 x 1 s
+        "tests/d.py::t2",
+        "tests/d.py::t3",
+        "tests/a.py::t1",  # 2.5 s, its own order
+        "tests/a.py::t2",
+        "tests/c.py::t1",
+    ]
