@@ -13,7 +13,6 @@ unexport PYTHONDONTWRITEBYTECODE
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ald-tune-installed
-STORE  ?=
 
 .PHONY: demo results test test-fast test-integration test-slow durations lint docs install clean
 
@@ -52,11 +51,13 @@ results: $(STAMP)
 # Ctrl-C and SIGTERM tests run among them: their commands start with SIGINT at its default
 # whatever this make inherited (tests/system/test_interruptions.py: under `make test &`
 # SIGINT is ignored, and was in the Ctrl-C-on-train failures once put down to load).
-# Both runs hand out their work units heaviest first, by each test's seconds stored in
-# tests/durations.json (tests/conftest.py): `make durations` stores them anew.
+# The second run hands out its work units heaviest first, by each test's seconds stored
+# in tests/durations.json (tests/conftest.py; `make durations` stores them anew): in
+# pytest-xdist's order (most tests first) one worker ran alone for its last 46 s.
+SLOW_TIERS := $(PY) -m pytest -ra -m "integration or slow" -n 2 --dist loadfile --heaviest-first
 test: lint docs
 	$(MAKE) test-fast
-	$(PY) -m pytest -ra -m "integration or slow" -n 2 --dist loadfile $(STORE)
+	$(SLOW_TIERS)
 
 # The tiers are pytest markers (setup.cfg; tests/conftest.py fails a fast test that starts
 # a server, a subprocess interpreter or a real Ray trial without one). The fast tier runs on
@@ -66,11 +67,12 @@ test: lint docs
 # pytest-xdist 3.8 cannot group tests under pytest 9 (it renames item._nodeid, which pytest 9
 # no longer reads).
 test-fast: $(STAMP)
-	$(PY) -m pytest -ra -m "not slow and not integration" -n auto --dist loadfile $(STORE)
+	$(PY) -m pytest -ra -m "not slow and not integration" -n auto --dist loadfile
 
-# tests/durations.json from a run of every tier: after adding or changing heavy tests
-durations:
-	$(MAKE) test STORE=--store-durations
+# tests/durations.json from a run of the integration and slow tiers: after adding or
+# changing heavy tests
+durations: $(STAMP)
+	$(SLOW_TIERS) --store-durations
 
 test-integration: $(STAMP)
 	$(PY) -m pytest -ra -m integration

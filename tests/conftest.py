@@ -282,8 +282,8 @@ CLUSTER_SCOPE = "cluster"
 
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadfile`` with :data:`RAY_FILES` as one work unit and
-    :data:`CLUSTER_FILES` as another, handed out in :func:`pytest_collection_modifyitems`'s
-    order.
+    :data:`CLUSTER_FILES` as another (``--heaviest-first``: handed out in
+    :func:`pytest_collection_modifyitems`'s order).
 
     pytest-xdist groups by file and cannot group files (``loadgroup`` needs
     ``xdist_group`` marks, which pytest-xdist 3.8 cannot read under pytest 9), so its file
@@ -293,10 +293,10 @@ def pytest_xdist_make_scheduler(config, log):
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    # The work units go out in the workers' collection order, which
-    # pytest_collection_modifyitems sets (heaviest first): not pytest-xdist's own (most
-    # tests first).
-    config.option.loadscopereorder = False
+    if config.getoption("heaviest_first"):
+        # The work units go out in the workers' collection order, which
+        # pytest_collection_modifyitems sets: not pytest-xdist's own (most tests first).
+        config.option.loadscopereorder = False
 
     class OneRayWorker(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
@@ -314,6 +314,12 @@ UNKNOWN_TEST_S = 1.0
 
 def pytest_addoption(parser):
     parser.addoption(
+        "--heaviest-first",
+        action="store_true",
+        help=f"hand out the work units heaviest first, by the seconds stored in "
+        f"{os.path.relpath(DURATIONS, ROOT)} (make test's integration and slow run)",
+    )
+    parser.addoption(
         "--store-durations",
         action="store_true",
         help=f"write each test's seconds in this run (setup, call and teardown) into "
@@ -323,15 +329,20 @@ def pytest_addoption(parser):
 
 @pytest.hookimpl(trylast=True)  # after -m and -k have deselected
 def pytest_collection_modifyitems(config, items):
-    """The work units (a file, or the files of :func:`shared_scope`) heaviest first, by
-    the seconds :data:`DURATIONS` holds for their tests; a unit's tests keep their order.
+    """``--heaviest-first``: the work units (a file, or the files of :func:`shared_scope`)
+    heaviest first, by the seconds :data:`DURATIONS` holds for their tests; a unit's tests
+    keep their order.
 
     pytest-xdist hands a free worker the next unit, so a run ends when its last unit does:
     heaviest first, the last ones are short (longest-processing-time-first scheduling, as
     pytest-split does with its stored durations). With pytest-xdist's own order (most tests
     first, whatever they run) the own-model compares (80 s) came last and one worker ran
-    alone for the last 46 s of 850 (2026-12-07).
+    alone for the last 46 s of 850; heaviest first, both ended within a second (2026-12-07).
+    Not for the fast tier: its many short units balance in any order, and this one (the Ray
+    unit first) measured 3 s slower (57 s against 54 s, twice each, alternated).
     """
+    if not config.getoption("heaviest_first"):
+        return
     import json
 
     try:

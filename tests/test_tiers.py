@@ -108,8 +108,12 @@ def test_the_files_that_use_ray_are_one_work_unit_under_loadfile(pytestconfig, m
     monkeypatch.setattr(pytestconfig.option, "dist", "loadfile")
     monkeypatch.setattr(pytestconfig.option, "tx", ["2*popen"])  # as -n 2 sets it
     monkeypatch.setattr(pytestconfig.option, "loadscopereorder", True, raising=False)
+    monkeypatch.setattr(pytestconfig.option, "heaviest_first", False)
     sched = conftest.pytest_xdist_make_scheduler(pytestconfig, None)
-    assert pytestconfig.option.loadscopereorder is False  # the units go out in our order
+    assert pytestconfig.option.loadscopereorder is True  # pytest-xdist's order
+    monkeypatch.setattr(pytestconfig.option, "heaviest_first", True)
+    conftest.pytest_xdist_make_scheduler(pytestconfig, None)
+    assert pytestconfig.option.loadscopereorder is False  # the order heaviest_first sets
     scopes = {sched._split_scope(f"{f}::test_{i}[1]") for f in conftest.RAY_FILES for i in "ab"}
     assert scopes == {conftest.RAY_SCOPE}
     scopes = {sched._split_scope(f"{f}::test_{i}") for f in conftest.CLUSTER_FILES for i in "ab"}
