@@ -45,14 +45,14 @@ results: $(STAMP)
 
 # The fast tier on every core, then the other two on two pytest-xdist workers, a test file
 # each (--dist loadfile; the files that start a two-node Ray cluster are one worker's,
-# tests/conftest.py). One process left the two cores 31% idle (Ray start-ups, trial
+# tests/work_units.py). One process left the two cores 31% idle (Ray start-ups, trial
 # processes importing torch, sweeps' last trials, single-threaded drivers): 1252 s of wall
 # time for 1733 CPU-s; two workers on the same tests: 943 s, 97% busy (2026-12-07). The
 # Ctrl-C and SIGTERM tests run among them: their commands start with SIGINT at its default
 # whatever this make inherited (tests/system/test_interruptions.py: under `make test &`
 # SIGINT is ignored, and was in the Ctrl-C-on-train failures once put down to load).
 # The second run hands out its work units heaviest first, by each test's seconds stored
-# in tests/durations.json (tests/conftest.py; `make durations` stores them anew): in
+# in tests/durations.json (tests/work_units.py; `make durations` stores them anew): in
 # pytest-xdist's order (most tests first) one worker ran alone for its last 46 s.
 SLOW_TIERS := $(PY) -m pytest -ra -m "integration or slow" -n 2 --dist loadfile --heaviest-first
 test: lint docs
@@ -63,7 +63,7 @@ test: lint docs
 # a server, a subprocess interpreter or a real Ray trial without one). The fast tier runs on
 # every core (pytest-xdist), a test file per worker (--dist loadfile: a module's shared
 # fixture, e.g. one training run read by several tests, is made once); the files that use
-# Ray go to one worker together, so one Ray runtime starts (tests/conftest.py, RAY_FILES). Not loadgroup:
+# Ray go to one worker together, so one Ray runtime starts (tests/work_units.py, RAY_FILES). Not loadgroup:
 # pytest-xdist 3.8 cannot group tests under pytest 9 (it renames item._nodeid, which pytest 9
 # no longer reads).
 test-fast: $(STAMP)

@@ -158,3 +158,14 @@ def test_the_work_units_go_heaviest_first_by_their_tests_stored_seconds():
         "tests/a.py::t2",
         "tests/c.py::t1",
     ]
+
+
+def test_stored_durations_merge_into_the_file_and_drop_gone_files(tmp_path):
+    import json
+
+    path = str(tmp_path / "durations.json")
+    kept, gone = "tests/test_tiers.py::test_kept", "tests/gone_test_file.py::test_x"
+    conftest.store_durations(path, {kept: 1.234, gone: 2.0})
+    assert json.load(open(path)) == {kept: 1.23}
+    conftest.store_durations(path, {"tests/conftest.py::test_new": 0.5})
+    assert json.load(open(path)) == {"tests/conftest.py::test_new": 0.5, kept: 1.23}
