@@ -8,6 +8,7 @@ seconds stored in :data:`DURATIONS` (``--store-durations``, ``make durations``).
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -52,7 +53,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     class OneRayWorker(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return shared_scope(nodeid) or super()._split_scope(nodeid)
+            return unit_of(nodeid)
 
     return OneRayWorker(config, log)
 
@@ -95,14 +96,7 @@ def pytest_collection_modifyitems(config, items):
     """
     if not config.getoption("heaviest_first"):
         return
-    import json
-
-    try:
-        with open(DURATIONS) as fh:
-            seconds = json.load(fh)
-    except FileNotFoundError:
-        seconds = {}
-    items[:] = heaviest_first(items, seconds)
+    items[:] = heaviest_first(items, read_durations(DURATIONS))
 
 
 def heaviest_first(items: list, seconds: dict[str, float]) -> list:
@@ -111,7 +105,7 @@ def heaviest_first(items: list, seconds: dict[str, float]) -> list:
     and a unit's own tests keep their order."""
     units: dict[str, list] = {}
     for item in items:
-        units.setdefault(shared_scope(item.nodeid) or file_of(item.nodeid), []).append(item)
+        units.setdefault(unit_of(item.nodeid), []).append(item)
 
     def weight(tests: list) -> float:
         return sum(seconds.get(i.nodeid, UNKNOWN_TEST_S) for i in tests)
@@ -137,18 +131,26 @@ def pytest_sessionfinish(session, exitstatus):
 def store_durations(path: str, seconds: dict[str, float]) -> None:
     """``seconds`` into the JSON file at ``path``: tests not in this run keep theirs, tests
     whose file is gone are dropped."""
-    import json
-
-    try:
-        with open(path) as fh:
-            stored = json.load(fh)
-    except FileNotFoundError:
-        stored = {}
+    stored = read_durations(path)
     stored.update({t: round(s, 2) for t, s in seconds.items()})
     stored = {t: s for t, s in stored.items() if os.path.exists(os.path.join(ROOT, file_of(t)))}
     with open(path, "w") as fh:
         json.dump(dict(sorted(stored.items())), fh, indent=1)
         fh.write("\n")
+
+
+def read_durations(path: str) -> dict[str, float]:
+    """The seconds stored at ``path``; none before the first ``--store-durations``."""
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        return {}
+
+
+def unit_of(nodeid: str) -> str:
+    """A test's work unit: its :func:`shared_scope`, else its file (pytest-xdist's own)."""
+    return shared_scope(nodeid) or file_of(nodeid)
 
 
 def file_of(nodeid: str) -> str:
